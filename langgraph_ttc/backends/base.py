@@ -1,0 +1,142 @@
+"""The one interface every model backend implements: draw n samples for some messages.
+
+A backend turns (messages, n, sampling params) into ``n`` :class:`Completion` objects and
+reports how many HTTP requests (or local generations) it used, so the :class:`~langgraph_ttc.budget.Meter`
+can count calls, requests and tokens in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from langchain_core.messages import BaseMessage
+
+DEFAULT_TEMPERATURE = 0.7  # Brown et al. 2024 sample at 0.6-0.8; 0.7 is a middle ground.
+DEFAULT_TOP_P = 0.95  # Brown et al. 2024, sec. 2 (code tasks).
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. ``seed`` is the seed of the first sample; sample i uses ``seed + i``.
+
+    Example:
+        >>> SamplingParams(temperature=0.0, max_tokens=64).with_seed(3).seed
+        3
+    """
+
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    logprobs: bool = False
+
+    def with_seed(self, seed: int | None) -> SamplingParams:
+        return replace(self, seed=seed)
+
+    def seed_for(self, index: int) -> int | None:
+        """The seed of sample ``index`` of a draw (distinct per sample, reproducible)."""
+        return None if self.seed is None else self.seed + index
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion. Token counts are per completion; ``error`` marks a failed sample."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    seed: int | None = None
+    logprobs: tuple[float, ...] | None = None
+    tool_calls: tuple[dict, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What one ``sample`` call returned.
+
+    ``prompt_tokens`` counts prompt tokens actually processed (a prompt shared by an n-request is
+    counted once); ``requests`` is the number of HTTP requests or local generations made.
+    """
+
+    completions: tuple[Completion, ...] = ()
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Backend(ABC):
+    """Draws samples from one model. Subclasses implement :meth:`asample`.
+
+    Attributes:
+        model_id: a stable name for the model (recorded in results, pools and policies).
+        honours_n: whether one request can return many samples (vLLM does, llama.cpp does not).
+    """
+
+    model_id: str = "unknown"
+    honours_n: bool = False
+
+    @abstractmethod
+    async def asample(
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        *,
+        timeout: float | None = None,
+    ) -> Draw:
+        """Draw ``n`` samples. Failed samples come back with ``error`` set, never dropped."""
+
+    def sample(
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        *,
+        timeout: float | None = None,
+    ) -> Draw:
+        """Synchronous :meth:`asample`, usable whether or not an event loop is running."""
+        return run_sync(self.asample(messages, n, params, timeout=timeout))
+
+    def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        """An upper bound on the prompt's tokens, used to reserve budget before a request.
+
+        No tokenizer yields more tokens than UTF-8 bytes, plus a margin for the chat template.
+        """
+        text_bytes = sum(len(str(m.content).encode()) for m in messages)
+        return text_bytes + 8 * len(messages) + 16
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (connections). Default: nothing to release."""
+
+
+def run_sync(coro):
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from within a running loop (e.g. a sync node under an async graph): use a thread.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -1,0 +1,172 @@
+"""Deterministic fakes for tests: replies are pure functions of (messages, seed).
+
+Nothing here depends on call order or on Python's salted ``hash()``: the same messages and seed
+give the same reply in every process, so tests over concurrent graphs are reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage
+
+from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+
+__all__ = ["FakeBackend", "NoisyOracle", "stable_uniform"]
+
+
+def stable_uniform(*parts: object) -> float:
+    """A number in [0, 1) determined by ``parts`` alone (stable across processes).
+
+    Example:
+        >>> stable_uniform("q1", 3) == stable_uniform("q1", 3)
+        True
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _last_text(messages: Sequence[BaseMessage]) -> str:
+    return str(messages[-1].content) if messages else ""
+
+
+ReplyFn = Callable[[Sequence[BaseMessage], "int | None"], str]
+
+
+def _echo_reply(messages: Sequence[BaseMessage], seed: int | None) -> str:
+    value = int(stable_uniform(_last_text(messages), seed) * 10)
+    return f"Let me think. The answer is {value}."
+
+
+class FakeBackend(Backend):
+    """A backend whose reply is ``reply(messages, seed)``; counts tokens as words.
+
+    Args:
+        reply: pure function of (messages, seed) giving the completion text.
+        honours_n: if False, one request returns one choice (like llama.cpp), so ``requests == n``.
+        fail: optional pure predicate (messages, seed) -> True to make that sample fail.
+        model_id: name recorded in results.
+
+    Example:
+        >>> backend = FakeBackend(reply=lambda messages, seed: "The answer is 4.")
+        >>> backend.sample([("human", "2+2?")], n=2, params=SamplingParams(seed=0)).completions[0].text
+        'The answer is 4.'
+    """
+
+    def __init__(
+        self,
+        reply: ReplyFn | None = None,
+        *,
+        honours_n: bool = True,
+        fail: Callable[[Sequence[BaseMessage], int | None], bool] | None = None,
+        model_id: str = "fake",
+    ) -> None:
+        self.reply = reply or _echo_reply
+        self.honours_n = honours_n
+        self.fail = fail
+        self.model_id = model_id
+        self.seen: list[int] = []  # sample counts of each request, for assertions on batching
+
+    def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        return sum(len(str(m.content).split()) for m in messages) + len(messages)
+
+    async def asample(self, messages, n, params, *, timeout=None) -> Draw:
+        from langchain_core.messages import convert_to_messages
+
+        messages = convert_to_messages(messages)
+        prompt_tokens = self.count_prompt_tokens(messages)
+        completions = []
+        for i in range(n):
+            seed = params.seed_for(i)
+            if self.fail is not None and self.fail(messages, seed):
+                completions.append(Completion(text="", seed=seed, error="injected failure"))
+                continue
+            text = self.reply(messages, seed)
+            tokens = len(text.split())
+            if tokens > params.max_tokens:
+                text, tokens = " ".join(text.split()[: params.max_tokens]), params.max_tokens
+            completions.append(
+                Completion(
+                    text=text,
+                    finish_reason="stop",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=tokens,
+                    seed=seed,
+                )
+            )
+        requests = 1 if self.honours_n else n
+        self.seen.append(n)
+        return Draw(
+            completions=tuple(completions),
+            requests=requests,
+            prompt_tokens=prompt_tokens * requests,
+            completion_tokens=sum(c.completion_tokens for c in completions),
+        )
+
+
+@dataclass(frozen=True)
+class NoisyOracle:
+    """Answers each known question correctly with a fixed probability, wrong answers otherwise.
+
+    ``questions`` maps a question to ``(correct_answer, p_correct)``. Wrong answers are drawn from
+    ``wrong_answers`` (default: correct+1 .. correct+3) so votes can split. Critique prompts
+    (containing ``[[correct]]``) get a verdict that is right with probability ``critique_accuracy``.
+    Use it as ``FakeBackend(reply=NoisyOracle(...))``; per-question accuracy is then exactly
+    ``p_correct`` in expectation, so estimators can be checked against the binomial.
+
+    Example:
+        >>> oracle = NoisyOracle({"1+1?": ("2", 1.0)})
+        >>> oracle([("human", "1+1?")], seed=0)
+        'The answer is 2.'
+    """
+
+    questions: Mapping[str, tuple[str, float]]
+    wrong_answers: Mapping[str, Sequence[str]] | None = None
+    critique_accuracy: float = 0.8
+
+    def __call__(self, messages, seed) -> str:
+        from langchain_core.messages import convert_to_messages
+
+        text = _last_text(convert_to_messages(messages))
+        if "[[correct]]" in text:
+            return self._critique(text, seed)
+        question = self._find_question(text)
+        if question is None:
+            return "I do not know."
+        answer, p_correct = self.questions[question]
+        u = stable_uniform(question, seed)
+        if u < p_correct:
+            return f"The answer is {answer}."
+        wrong = self._wrong(question, answer)
+        pick = wrong[int(stable_uniform("wrong", question, seed) * len(wrong))]
+        return f"The answer is {pick}."
+
+    def _find_question(self, text: str) -> str | None:
+        # Longest match first so "1+1?" does not match inside "11+1?".
+        for question in sorted(self.questions, key=len, reverse=True):
+            if question in text:
+                return question
+        return None
+
+    def _wrong(self, question: str, answer: str) -> Sequence[str]:
+        if self.wrong_answers and question in self.wrong_answers:
+            return self.wrong_answers[question]
+        try:
+            base = int(answer)
+            return [str(base + d) for d in (1, 2, 3)]
+        except ValueError:
+            return [answer + "x", answer + "y"]
+
+    def _critique(self, text: str, seed) -> str:
+        question = self._find_question(text)
+        match = re.search(r"\[Answer\]:(.*?)Instruction:", text, re.S)
+        claimed = match.group(1) if match else ""
+        is_right = question is not None and re.search(
+            rf"(?<![\d.]){re.escape(self.questions[question][0])}(?![\d])", claimed
+        )
+        truthful = stable_uniform("critique", text, seed) < self.critique_accuracy
+        says_right = bool(is_right) == truthful
+        return "Checking the steps. " + ("[[correct]]" if says_right else "[[wrong]]")
