@@ -1,0 +1,45 @@
+"""Prompt texts of the methods, kept verbatim where a paper gives them."""
+
+from __future__ import annotations
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+# Chen et al. 2024 ("Are More LM Calls All You Need?"), filter prompt of Filter-Vote.
+FILTER_PROMPT = (
+    "[User Question]:{query}\n"
+    "[Answer]:{answer}\n"
+    "Instruction: Review your previous answer and find problems with your answer. Finally, "
+    "conclude with either '[[correct]]' if the above answer is correct or '[[wrong]]' if it is "
+    "incorrect. Think step by step.\n"
+    "Verdict:"
+)
+
+# Qu et al. 2024 (RISE): feedback given before a revision when no critique is available.
+RISE_FEEDBACK = "The answer is incorrect. Please try again."
+
+REVISION_INSTRUCTION = (
+    "Here are previous attempts at this question, most recent last.\n\n{attempts}\n\n"
+    "Feedback: {feedback}\n"
+    "Write a corrected solution to: {query}"
+)
+
+
+def filter_messages(query: str, answer: str) -> list[BaseMessage]:
+    """The one-message prompt for a filter (self-critique) call.
+
+    Example:
+        >>> print(filter_messages("1+1?", "2")[0].content.splitlines()[0])
+        [User Question]:1+1?
+    """
+    return [HumanMessage(FILTER_PROMPT.format(query=query, answer=answer))]
+
+
+def revision_messages(query: str, attempts: list[str], feedback: str) -> list[BaseMessage]:
+    """The prompt for one revision: the most recent attempts, the feedback, the question.
+
+    Snell et al. 2024 (sec. 6) keep the last 4 attempts in context; callers pass at most 4.
+    """
+    listed = "\n\n".join(f"Attempt {i + 1}: {a.strip()}" for i, a in enumerate(attempts))
+    return [
+        HumanMessage(REVISION_INSTRUCTION.format(attempts=listed, feedback=feedback, query=query))
+    ]
