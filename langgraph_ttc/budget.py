@@ -187,7 +187,8 @@ class Meter:
     """Sends sample requests within a budget and records what they cost.
 
     One meter serves one node invocation (or one CLI run); it is safe to share between threads
-    and asyncio tasks. ``usage`` holds only what this meter spent.
+    and asyncio tasks. ``spent`` is what the run used before this meter; ``usage`` holds only what
+    this meter spent.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -197,8 +198,15 @@ class Meter:
         (3, 3)
     """
 
-    def __init__(self, budget: Budget | None = None, *, started_at: float | None = None) -> None:
+    def __init__(
+        self,
+        budget: Budget | None = None,
+        *,
+        spent: Usage | None = None,
+        started_at: float | None = None,
+    ) -> None:
         self.budget = budget or Budget()
+        self.spent = spent or Usage()  # what earlier steps of the same run already used
         self.started_at = time.time() if started_at is None else started_at
         self.usage = Usage()
         self._lock = threading.Lock()
@@ -213,7 +221,7 @@ class Meter:
             return self._remaining_locked()
 
     def _remaining_locked(self) -> Budget:
-        left = self.budget.minus(self.usage, time.time() - self.started_at)
+        left = self.budget.minus(self.spent.merged(self.usage), time.time() - self.started_at)
         return replace(
             left,
             max_calls=_left(left.max_calls, self._reserved_calls),

@@ -90,10 +90,12 @@ class Backend(ABC):
     Attributes:
         model_id: a stable name for the model (recorded in results, pools and policies).
         honours_n: whether one request can return many samples (vLLM does, llama.cpp does not).
+        needs_exemplars: True for base models prompted as a transcript (no chat template).
     """
 
     model_id: str = "unknown"
     honours_n: bool = False
+    needs_exemplars: bool = False  # base models learn the answer format from few-shot examples
 
     @abstractmethod
     async def asample(

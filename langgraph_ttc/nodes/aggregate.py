@@ -1,0 +1,100 @@
+"""Aggregate: choose the final answer and write ``ttc_result`` and one AIMessage."""
+
+from __future__ import annotations
+
+import time
+
+from langchain_core.messages import AIMessage
+
+from langgraph_ttc.aggregators import (
+    Aggregate,
+    best_of_n,
+    filter_vote,
+    majority_vote,
+    weighted_best_of_n,
+)
+from langgraph_ttc.errors import SampleFailed
+from langgraph_ttc.nodes._context import NodeContext
+
+RESULT_CANDIDATE_KEYS = (
+    "id", "chain", "step", "purpose", "answer", "text", "ok", "error", "verdict", "critique",
+    "score", "seed", "completion_tokens",
+)
+
+
+def choose(candidates: list[dict], aggregator: str) -> Aggregate:
+    """Apply the plan's aggregator to the candidates (pure)."""
+    answers = [c.get("answer") if c.get("ok") else None for c in candidates]
+    scores = [c.get("score") or 0.0 for c in candidates]
+    if aggregator == "filter_vote":
+        return filter_vote(answers, [c.get("verdict") for c in candidates])
+    if aggregator == "best_of_n":
+        return best_of_n(answers, scores)
+    if aggregator == "weighted_best_of_n":
+        return weighted_best_of_n(answers, scores)
+    if aggregator == "revise":
+        # Across every attempt of every chain (Snell et al. 2024, sec. 6): weighted by the
+        # verifier when there is one, else a flat majority.
+        if candidates and all(c.get("score") is not None for c in candidates):
+            return weighted_best_of_n(answers, scores)
+        return majority_vote(answers)
+    return majority_vote(answers)
+
+
+class AggregateNode:
+    """Builds the result; raises :class:`SampleFailed` under ``on_failure="raise"``."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    def __call__(self, state: dict) -> dict:
+        candidates = sorted(state.get("ttc_candidates") or [], key=lambda c: c.get("index", 0))
+        failed = [c for c in candidates if not c.get("ok")]
+        if failed and self.ctx.strategy.on_failure == "raise":
+            detail = "; ".join(f"{c['id']}: {c.get('error')}" for c in failed[:5])
+            raise SampleFailed(
+                f"{len(failed)} of {len(candidates)} samples failed ({detail}). "
+                "Pass on_failure='partial' to answer from the samples that succeeded."
+            )
+        plan = state.get("ttc_plan") or {}
+        picked = choose(candidates, plan.get("aggregator", "majority"))
+        chosen = candidates[picked.index] if picked.index is not None else None
+        usage = dict(state.get("ttc_usage") or {})
+        usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
+        result = {
+            "answer": picked.answer,
+            "text": chosen["text"] if chosen else None,
+            "confidence": round(picked.confidence, 4),
+            "method": picked.method,
+            "tally": picked.tally,
+            "strategy": self.ctx.strategy.name,
+            "plan": plan,
+            "difficulty": state.get("ttc_difficulty") or {},
+            "usage": usage,
+            "model": self.ctx.backend.model_id,
+            "candidates": [{k: c.get(k) for k in RESULT_CANDIDATE_KEYS} for c in candidates],
+            "failed": [c["id"] for c in failed],
+        }
+        return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
+
+
+def final_message(state: dict, chosen: dict | None, result: dict) -> AIMessage:
+    """The AIMessage appended to ``messages``; its id makes re-delivery idempotent."""
+    if chosen is None:
+        total = len(result["candidates"])
+        content = f"No answer: none of the {total} samples gave a usable answer."
+        tool_calls = []
+    else:
+        content = chosen["text"]
+        tool_calls = [
+            {"name": t["name"], "args": t.get("args", {}), "id": t.get("id") or f"call_{i}"}
+            for i, t in enumerate(chosen.get("tool_calls") or [])
+        ]
+    return AIMessage(
+        content=content,
+        tool_calls=tool_calls,
+        id=f"ttc-{state.get('ttc_run_id', 'run')}",
+        response_metadata={
+            "ttc": {k: result[k] for k in ("answer", "confidence", "strategy", "method")}
+        },
+    )

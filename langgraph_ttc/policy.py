@@ -1,0 +1,155 @@
+"""Routing policies: for a difficulty bin and a call budget, the plan to run.
+
+A :class:`Policy` holds the bin edges on an easiness statistic (probe agreement or mean
+verifier score) and a plan per (bin, budget). The default policy is a hand-set prior:
+stop when probes agree, spend the budget on contested questions, and spend little where no
+probe produced an answer (those look hopeless, and Chen et al. 2024 show more calls can hurt).
+Calibrated policies are fitted from sample pools and saved as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from langgraph_ttc.difficulty import DEFAULT_AGREEMENT_EDGES, bin_of
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.state import Plan
+
+logger = logging.getLogger(__name__)
+
+AGGREGATORS = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise")
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """What to do in one (bin, budget) cell. ``width`` is the total number of first attempts
+    (probes included); when ``None``, ``fraction`` of the remaining calls is spent.
+
+    Example:
+        >>> PlanSpec(fraction=0.5).resolve(probes=4, calls_left=12)["width"]
+        10
+    """
+
+    width: int | None = None
+    fraction: float = 1.0
+    depth: int = 1
+    aggregator: str = "majority"
+    stop: bool = False
+
+    def __post_init__(self) -> None:
+        if self.aggregator not in AGGREGATORS:
+            raise TTCConfigError(f"Unknown aggregator {self.aggregator!r}; use one of {AGGREGATORS}.")
+        if not 0.0 <= self.fraction <= 1.0 or self.depth < 1:
+            raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1 and depth >= 1.")
+
+    def resolve(self, probes: int, calls_left: int | None) -> Plan:
+        """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining."""
+        if self.stop:
+            return Plan(width=probes, depth=1, aggregator="majority", critique=False,
+                        verify=False, stop=True, reason="stop: probes decide")
+        critique = self.aggregator == "filter_vote"
+        per_chain = self.depth * (2 if critique else 1)
+        if self.width is not None:
+            extra = max(self.width - probes, 0)
+        elif calls_left is None:
+            extra = 0
+        else:
+            extra = math.floor(self.fraction * calls_left)
+        if calls_left is not None:
+            extra = min(extra, calls_left)
+        # Revision chains also revise the probes; keep the total within the calls left.
+        width = probes + extra // per_chain if per_chain > 1 else probes + extra
+        return Plan(width=width, depth=self.depth, aggregator=self.aggregator, critique=critique,
+                    verify=self.aggregator in ("best_of_n", "weighted_best_of_n"),
+                    stop=False, reason=f"{self.aggregator} width={width} depth={self.depth}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Bin edges and a plan per bin (and per budget: the largest budget key <= the run's budget).
+
+    Example:
+        >>> Policy.default().choose(agreement_value=1.0, probes=4, budget=16, calls_left=12)["stop"]
+        True
+    """
+
+    edges: tuple[float, ...] = DEFAULT_AGREEMENT_EDGES
+    plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
+    statistic: str = "agreement"
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Policy:
+        return cls(
+            plans={
+                1: {0: PlanSpec(stop=True)},
+                2: {0: PlanSpec(fraction=0.5)},
+                3: {0: PlanSpec(fraction=1.0)},
+                4: {0: PlanSpec(fraction=1.0)},
+                5: {0: PlanSpec(fraction=0.25)},
+            },
+            meta={"source": "default prior (not calibrated)"},
+        )
+
+    def bin(self, statistic: float) -> int:
+        return bin_of(statistic, self.edges)
+
+    def spec(self, difficulty_bin: int, budget: int | None) -> PlanSpec:
+        by_budget = self.plans.get(difficulty_bin) or {0: PlanSpec()}
+        keys = sorted(by_budget)
+        fitting = [k for k in keys if budget is None or k <= budget]
+        return by_budget[fitting[-1] if fitting else keys[0]]
+
+    def choose(self, agreement_value: float, probes: int, budget: int | None, calls_left: int | None) -> Plan:
+        difficulty_bin = self.bin(agreement_value)
+        plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left)
+        plan["reason"] = f"bin {difficulty_bin}: {plan['reason']}"
+        return plan
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        data = {
+            "edges": list(self.edges),
+            "statistic": self.statistic,
+            "meta": self.meta,
+            "plans": {str(b): {str(k): asdict(s) for k, s in v.items()} for b, v in self.plans.items()},
+        }
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        try:
+            data = json.loads(text)
+            plans = {
+                int(b): {int(k): PlanSpec(**s) for k, s in v.items()} for b, v in data["plans"].items()
+            }
+            return cls(tuple(data["edges"]), plans, data.get("statistic", "agreement"), data.get("meta", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TTCConfigError(f"Not a valid policy JSON: {exc}. Create one with `langgraph-ttc calibrate`.") from exc
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        path = Path(path)
+        if not path.exists():
+            raise TTCConfigError(f"Policy file {path} does not exist.")
+        return cls.from_json(path.read_text())
+
+
+def resolve_policy(policy: Policy | str | Path | None, model_id: str | None = None) -> Policy:
+    """A policy object from a Policy, a JSON path or None (the default); warns when the
+    policy was fitted on another model."""
+    if policy is None:
+        return Policy.default()
+    if not isinstance(policy, Policy):
+        policy = Policy.load(policy)
+    fitted_on = policy.meta.get("model")
+    if model_id and fitted_on and fitted_on != model_id:
+        logger.warning("policy was fitted on model %r but is used with %r", fitted_on, model_id)
+    return policy

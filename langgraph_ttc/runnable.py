@@ -1,0 +1,99 @@
+"""Two more ways in: a LangChain Runnable, and a chat model that any chain or agent can use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ConfigDict
+
+from langgraph_ttc.graph import create_ttc_graph
+from langgraph_ttc.nodes.prepare import as_question_input
+
+
+def _last_message(output: dict) -> AIMessage:
+    return output["messages"][-1]
+
+
+def as_runnable(model="local", strategy="majority", **options) -> Runnable:
+    """A Runnable: str or messages in, the chosen AIMessage out.
+
+    ``invoke``/``ainvoke``/``batch``/``abatch``/``stream`` work as for any Runnable; batch honours
+    ``max_concurrency`` and callbacks and tags reach every model call. ``options`` are those of
+    :func:`~langgraph_ttc.graph.create_ttc_graph`.
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> chain = as_runnable(FakeBackend(), "majority", n=3)
+        >>> chain.invoke("What is 2+2?").type
+        'ai'
+    """
+    graph = create_ttc_graph(model, strategy, **options)
+    return (
+        RunnableLambda(as_question_input, name="ttc_input") | graph | RunnableLambda(_last_message, name="ttc_answer")
+    ).with_config(run_name=f"ttc_{graph.name}")
+
+
+class TTCChatModel(BaseChatModel):
+    """Wraps a chat model with a test-time-compute strategy; drop it in wherever a chat model goes
+    (``create_react_agent``, LCEL chains). When the wrapped model answers with tool calls, the
+    samples vote over the tool calls (name + normalised arguments).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> chat = TTCChatModel(model=FakeBackend(), strategy="majority", n=3)
+        >>> chat.invoke("What is 2+2?").content.startswith("Let me think")
+        True
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Any
+    strategy: Any = "majority"
+    n: int | None = None
+    budget: Any = None
+    verifier: Any = None
+    policy: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "langgraph-ttc"
+
+    def _graph(self):
+        return create_ttc_graph(
+            self.model, self.strategy, n=self.n, budget=self.budget, verifier=self.verifier,
+            policy=self.policy,
+        )
+
+    def bind_tools(self, tools, **kwargs) -> TTCChatModel:
+        """A copy whose wrapped model has ``tools`` bound (the samples then vote on tool calls)."""
+        inner = self.model.bind_tools(tools, **kwargs)
+        return self.model_copy(update={"model": inner})
+
+    def _result(self, output: dict) -> ChatResult:
+        message = _last_message(output)
+        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"ttc_result": output.get("ttc_result")})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        config = {"callbacks": run_manager.get_child()} if run_manager else {}
+        return self._result(self._graph().invoke({"messages": messages}, config))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        config = {"callbacks": run_manager.get_child()} if run_manager else {}
+        return self._result(await self._graph().ainvoke({"messages": messages}, config))

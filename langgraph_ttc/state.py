@@ -1,0 +1,111 @@
+"""Graph state: TypedDicts of plain data plus the reducers that merge parallel updates.
+
+``TTCState`` can be mixed into a user's own state schema. Keys the library owns start with
+``ttc_``; the user-facing keys are ``messages`` and ``ttc_result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+from langgraph_ttc.budget import merge_usage
+
+
+def merge_candidates(left: Sequence[dict] | None, right: Sequence[dict] | dict | None) -> list[dict]:
+    """Reducer: merge candidates by ``id``; a later version of a candidate replaces the earlier.
+
+    Example:
+        >>> merge_candidates([{"id": "a", "answer": "1"}], [{"id": "a", "answer": "2"}, {"id": "b"}])
+        [{'id': 'a', 'answer': '2'}, {'id': 'b'}]
+    """
+    if right is None:
+        return list(left or [])
+    if isinstance(right, dict):
+        right = [right]
+    merged = {c["id"]: c for c in (left or [])}
+    for candidate in right:
+        merged[candidate["id"]] = {**merged.get(candidate["id"], {}), **candidate}
+    return list(merged.values())
+
+
+class Candidate(TypedDict, total=False):
+    """One sampled answer. ``chain``/``step`` place it in a revision chain (step 0 = first draft)."""
+
+    id: str
+    index: int
+    chain: int
+    step: int
+    purpose: str
+    text: str
+    answer: str | None
+    ok: bool
+    error: str | None
+    seed: int | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    tool_calls: list[dict]
+    verdict: bool | None  # self-critique (filter) verdict
+    critique: str | None  # the critique's rationale
+    score: float | None  # verifier score in [0, 1]
+
+
+class Plan(TypedDict, total=False):
+    """How many calls to spend and how: ``width`` parallel chains of ``depth`` attempts each."""
+
+    width: int
+    depth: int
+    aggregator: str
+    critique: bool
+    verify: bool
+    stop: bool
+    reason: str
+
+
+class TTCInput(TypedDict, total=False):
+    """Input: a conversation (the last human message is the question) or a bare ``question``."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+
+
+class TTCOutput(TypedDict, total=False):
+    """Output: one AIMessage appended to ``messages`` and the structured ``ttc_result``."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    ttc_result: dict[str, Any]
+
+
+class TTCState(TTCInput, TTCOutput, total=False):
+    """The full state. Mix into your own schema to use the nodes in your graph."""
+
+    ttc_question: str
+    ttc_prompt: list[AnyMessage]
+    ttc_run_id: str
+    ttc_seed: int
+    ttc_started_at: float
+    ttc_candidates: Annotated[list[Candidate], merge_candidates]
+    ttc_usage: Annotated[dict, merge_usage]
+    ttc_plan: Plan
+    ttc_difficulty: dict[str, Any]
+    ttc_round: int
+
+
+class GenerateTask(TypedDict):
+    """Payload of one ``Send`` to the generate node: draw ``n`` samples starting at ``index``."""
+
+    ttc_question: str
+    ttc_prompt: list[AnyMessage]
+    ttc_run_id: str
+    ttc_seed: int
+    ttc_started_at: float
+    ttc_usage: dict
+    index: int
+    n: int
+    chains: list[int]
+    purpose: str
+    share: int

@@ -1,0 +1,399 @@
+"""An instant, in-process OpenAI-compatible server for tests and benchmarks.
+
+:class:`InstantServer` answers ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on
+``127.0.0.1`` from a background thread, without any model: the reply text is a pure function of
+(prompt, seed, choice index), so tests are reproducible. It can behave like vLLM (honours ``n``)
+or like llama.cpp (ignores ``n`` and returns one choice), and it can be told to inject faults into
+the next requests (rate limits, server errors, hangs, dropped connections, malformed bodies) so
+retry and failure handling can be tested against a real HTTP stack.
+
+Example:
+    >>> import json, urllib.request
+    >>> with InstantServer(honour_n=False) as server:
+    ...     server.inject("429", times=1, retry_after=0.01)
+    ...     body = json.dumps({"model": "m", "prompt": "Q: 1+1?\\nA:", "n": 3, "seed": 7}).encode()
+    ...     request = urllib.request.Request(server.base_url + "/completions", body)
+    ...     try:
+    ...         urllib.request.urlopen(request)
+    ...     except urllib.error.HTTPError as err:
+    ...         print(err.code, err.headers["Retry-After"])
+    ...     reply = json.load(urllib.request.urlopen(request))
+    ...     len(reply["choices"]), server.stats.requests
+    429 0.01
+    (1, 2)
+
+Faults (see :meth:`InstantServer.inject`):
+    ``"429"`` (with ``Retry-After`` / ``retry-after-ms``), ``"500"``, ``"503"``, ``"400"``,
+    ``"echo_auth"`` (a 400 whose body echoes the request's ``Authorization`` header, to check that
+    clients redact secrets), ``"hang"`` (no answer for ``hang_s`` seconds), ``"drop"`` (close the
+    connection without answering), ``"malformed"`` (200 with a body that is not JSON),
+    ``"empty"`` (200 with ``choices: []``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FAULTS", "InstantServer", "ServerStats", "default_reply"]
+
+FAULTS: tuple[str, ...] = (
+    "429",
+    "500",
+    "503",
+    "400",
+    "echo_auth",
+    "hang",
+    "drop",
+    "malformed",
+    "empty",
+)
+
+
+def _stable_int(*parts: object) -> int:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def default_reply(prompt: str, seed: int | None, index: int) -> str:
+    """The server's reply: a pure function of (prompt, seed, choice index).
+
+    Example:
+        >>> default_reply("2+2?", 1, 0) == default_reply("2+2?", 1, 0)
+        True
+    """
+    value = _stable_int(prompt, seed, index) % 100
+    return f"Let me think step by step. The answer is {value}."
+
+
+@dataclass
+class ServerStats:
+    """What the server saw. ``bodies`` holds the JSON body of every POST, in arrival order."""
+
+    requests: int = 0
+    faults: list[str] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    auth_headers: list[str | None] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class InstantServer:
+    """A minimal OpenAI-compatible HTTP server running in a background thread.
+
+    Args:
+        honour_n: if False, every request gets one choice whatever its ``n`` (like llama.cpp).
+        max_n: if set, at most this many choices per request (like a server capping ``n``).
+        model: the model id listed at ``/v1/models``.
+        reply: pure function (prompt, seed, choice index) -> text.
+        delay_s: latency added to every successful answer (to observe concurrency).
+        cached_tokens: reported as ``usage.prompt_tokens_details.cached_tokens`` when > 0.
+        port: port to bind on 127.0.0.1 (0 picks a free one).
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``base_url`` ends with
+    ``/v1``. Token counts are whitespace-separated words.
+    """
+
+    def __init__(
+        self,
+        *,
+        honour_n: bool = True,
+        max_n: int | None = None,
+        model: str = "instant",
+        reply: Callable[[str, int | None, int], str] = default_reply,
+        delay_s: float = 0.0,
+        cached_tokens: int = 0,
+        port: int = 0,
+    ) -> None:
+        self.honour_n = honour_n
+        self.max_n = max_n
+        self.model = model
+        self.reply = reply
+        self.delay_s = delay_s
+        self.cached_tokens = cached_tokens
+        self.stats = ServerStats()
+        self._faults: deque[tuple[str, dict]] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._unseeded = 0
+        self._httpd = _Server(("127.0.0.1", port), _Handler)
+        self._httpd.app = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> InstantServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port; hanging requests are released at once."""
+        self._closing.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> InstantServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- faults ---------------------------------------------------------------------------
+    def inject(
+        self,
+        fault: str,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        retry_after_ms: float | None = None,
+        hang_s: float = 30.0,
+    ) -> None:
+        """Make the next ``times`` POST requests fail with ``fault`` (queued after earlier faults).
+
+        Args:
+            fault: one of :data:`FAULTS`.
+            retry_after: for ``"429"``/``"503"``, the ``Retry-After`` header in seconds.
+            retry_after_ms: for ``"429"``/``"503"``, the ``retry-after-ms`` header.
+            hang_s: for ``"hang"``, how long to hold the request before answering normally.
+        """
+        if fault not in FAULTS:
+            raise ValueError(f"Unknown fault {fault!r}; choose one of {', '.join(FAULTS)}.")
+        options = {"retry_after": retry_after, "retry_after_ms": retry_after_ms, "hang_s": hang_s}
+        with self._lock:
+            self._faults.extend((fault, options) for _ in range(times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _next_fault(self) -> tuple[str, dict] | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    # -- answering ------------------------------------------------------------------------
+    def _completion_body(self, path: str, body: dict) -> dict[str, Any]:
+        chat = path.endswith("/chat/completions")
+        if chat:
+            prompt = "\n".join(_content_text(m.get("content")) for m in body.get("messages", []))
+        else:
+            prompt = body.get("prompt", "")
+            if isinstance(prompt, list):
+                prompt = "".join(map(str, prompt))
+        seed = body.get("seed")
+        if seed is None:
+            with self._lock:
+                self._unseeded += 1
+                seed_key: object = f"unseeded-{self._unseeded}"
+        else:
+            seed_key = seed
+        n = int(body.get("n") or 1) if self.honour_n else 1
+        if self.max_n is not None:
+            n = min(n, self.max_n)
+        stops = body.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        tools = body.get("tools") or []
+        choices, completion_tokens = [], 0
+        for index in range(n):
+            text = self.reply(prompt, seed_key, index)  # type: ignore[arg-type]
+            finish = "stop"
+            for stop in stops:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+            words = text.split(" ")
+            if max_tokens is not None and len(words) > max_tokens:
+                text, finish = " ".join(words[:max_tokens]), "length"
+            tokens = len(text.split())
+            completion_tokens += tokens
+            choice: dict[str, Any] = {"index": index, "finish_reason": finish}
+            logprobs = [-0.1 * (1 + _stable_int(seed_key, index, i) % 10) for i in range(tokens)]
+            if chat:
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if tools:
+                    name = tools[0].get("function", {}).get("name", "tool")
+                    message["tool_calls"] = [
+                        {
+                            "id": f"call_{seed_key}_{index}",
+                            "type": "function",
+                            "function": {
+                                "name": name,
+                                "arguments": json.dumps({"seed": seed, "index": index}),
+                            },
+                        }
+                    ]
+                    choice["finish_reason"] = "tool_calls"
+                choice["message"] = message
+                if body.get("logprobs"):
+                    choice["logprobs"] = {
+                        "content": [
+                            {"token": w, "logprob": lp, "top_logprobs": []}
+                            for w, lp in zip(text.split(), logprobs)
+                        ]
+                    }
+            else:
+                choice["text"] = text
+                if body.get("logprobs") is not None:
+                    choice["logprobs"] = {
+                        "tokens": text.split(),
+                        "token_logprobs": logprobs,
+                        "text_offset": [],
+                        "top_logprobs": [],
+                    }
+            choices.append(choice)
+        prompt_tokens = len(prompt.split())
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {
+                "cached_tokens": min(self.cached_tokens, prompt_tokens)
+            }
+        return {
+            "id": f"cmpl-{self.stats.requests}",
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "choices": choices,
+            "usage": usage,
+        }
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    app: InstantServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        """Silence the default stderr access log."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        app = self.server.app
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": app.model, "object": "model"}]})
+        else:
+            self._send_json(404, {"error": {"message": f"No route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        app = self.server.app
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "Request body is not JSON."}})
+            return
+        fault = app._next_fault()
+        with app._lock:
+            app.stats.requests += 1
+            app.stats.bodies.append(body)
+            app.stats.auth_headers.append(self.headers.get("Authorization"))
+            app.stats.faults.append(fault[0] if fault else "")
+            app.stats.in_flight += 1
+            app.stats.max_in_flight = max(app.stats.max_in_flight, app.stats.in_flight)
+        try:
+            self._answer(app, body, fault)
+        finally:
+            with app._lock:
+                app.stats.in_flight -= 1
+
+    def _answer(self, app: InstantServer, body: dict, fault: tuple[str, dict] | None) -> None:
+        path = self.path.rstrip("/")
+        if not (path.endswith("/chat/completions") or path.endswith("/completions")):
+            self._send_json(404, {"error": {"message": f"No route {self.path}"}})
+            return
+        if fault is not None:
+            kind, options = fault
+            if kind == "hang":
+                if app._closing.wait(options["hang_s"]):
+                    return
+            elif kind == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            elif kind == "malformed":
+                self._send_raw(200, b'{"choices": [ this is not json', "application/json")
+                return
+            elif kind == "empty":
+                answer = app._completion_body(self.path, body)
+                answer["choices"] = []
+                self._send_json(200, answer)
+                return
+            elif kind == "echo_auth":
+                auth = self.headers.get("Authorization")
+                self._send_json(400, {"error": {"message": f"Bad request; you sent {auth}"}})
+                return
+            else:
+                headers = {}
+                if options["retry_after"] is not None:
+                    headers["Retry-After"] = f"{options['retry_after']:g}"
+                if options["retry_after_ms"] is not None:
+                    headers["retry-after-ms"] = f"{options['retry_after_ms']:g}"
+                message = {
+                    "429": "Rate limit reached.",
+                    "500": "Internal error.",
+                    "503": "Overloaded.",
+                    "400": "Invalid request.",
+                }[kind]
+                self._send_json(int(kind), {"error": {"message": message}}, headers)
+                return
+        if app.delay_s:
+            app._closing.wait(app.delay_s)
+        self._send_json(200, app._completion_body(self.path, body))
+
+    def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_raw(
+        self, status: int, data: bytes, content_type: str, headers: dict | None = None
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
