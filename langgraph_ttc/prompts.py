@@ -47,8 +47,8 @@ def revision_messages(query: str, attempts: list[str], feedback: str) -> list[Ba
 # Few-shot examples for base models when no task supplies its own (they have no chat template
 # and only learn the answer format from examples).
 GENERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
-    ("What is 3 + 4?", "3 + 4 = 7. The answer is 7."),
-    ("What is 6 * 2?", "6 * 2 = 12. The answer is 12."),
+    ("What is 12 + 9?", "12 + 9 = 21. The answer is 21."),
+    ("What is 6 * 4?", "6 * 4 = 24. The answer is 24."),
     ("What is the capital of France?", "The capital of France is Paris. The answer is Paris."),
 )
 
