@@ -19,7 +19,7 @@ from functools import lru_cache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["answers_equal", "extract_answer", "normalize_answer"]
+__all__ = ["answers_equal", "extract_answer", "leading_number", "normalize_answer"]
 
 MAX_MATH_VERIFY_CHARS = 200  # Longer strings skip math-verify (its parser can be slow on them).
 
@@ -31,6 +31,7 @@ _NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
+_NUMBER_WITH_UNITS = re.compile(r"\$?\s*(-?[\d,]*\.?\d+)\s*[^\W\d]*(?:\s+[^\W\d]+)*\s*", re.UNICODE)
 
 
 def extract_answer(text: str, *, multiline: bool = False) -> str | None:
@@ -148,6 +149,7 @@ def _canonical_number(text: str) -> str | None:
 def answers_equal(prediction: str | None, reference: str | None) -> bool:
     """Whether two answers agree: equal after normalisation, or mathematically equal.
 
+    A number followed by unit words ("7 apples") matches a purely numeric reference.
     The math check (``math-verify``) treats ``reference`` as the gold answer and is only tried
     when both strings are short and look like maths (digits, LaTeX, single-letter variables), so
     words are never compared as products of symbols. It never raises.
@@ -155,8 +157,8 @@ def answers_equal(prediction: str | None, reference: str | None) -> bool:
     Example:
         >>> answers_equal("1,000", "1000.0"), answers_equal(r"\\frac{1}{2}", "0.5")
         (True, True)
-        >>> answers_equal("abc", "cab"), answers_equal(None, "1")
-        (False, False)
+        >>> answers_equal("abc", "cab"), answers_equal(None, "1"), answers_equal("7 apples", "7")
+        (False, False, True)
     """
     if prediction is None or reference is None:
         return False
@@ -165,9 +167,22 @@ def answers_equal(prediction: str | None, reference: str | None) -> bool:
         return False
     if a == b:
         return True
+    if _canonical_number(b) is not None and leading_number(a) == b:
+        return True  # "7 apples" for a numeric reference 7
     if not (_looks_mathematical(a) and _looks_mathematical(b)):
         return False
     return _math_equal(a, b)
+
+
+def leading_number(answer: str) -> str | None:
+    """The number of an answer that is one number plus unit words, normalised; else ``None``.
+
+    Example:
+        >>> leading_number("1,200 apples"), leading_number("$7.50"), leading_number("3 cats and 2 dogs")
+        ('1200', '7.5', None)
+    """
+    match = _NUMBER_WITH_UNITS.fullmatch(_clean(str(answer)))
+    return None if match is None else _canonical_number(match.group(1))
 
 
 def _looks_mathematical(text: str) -> bool:
