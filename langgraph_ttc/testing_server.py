@@ -23,7 +23,7 @@ Example:
     (1, 2)
 
 Faults (see :meth:`InstantServer.inject`):
-    ``"429"`` (with ``Retry-After`` / ``retry-after-ms``), ``"500"``, ``"503"``, ``"400"``,
+    ``"429"`` (with ``Retry-After`` / ``retry-after-ms``), ``"500"``, ``"503"``, ``"400"``, ``"401"``,
     ``"echo_auth"`` (a 400 whose body echoes the request's ``Authorization`` header, to check that
     clients redact secrets), ``"hang"`` (no answer for ``hang_s`` seconds), ``"drop"`` (close the
     connection without answering), ``"malformed"`` (200 with a body that is not JSON),
@@ -32,6 +32,7 @@ Faults (see :meth:`InstantServer.inject`):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -50,6 +51,7 @@ FAULTS: tuple[str, ...] = (
     "500",
     "503",
     "400",
+    "401",
     "echo_auth",
     "hang",
     "drop",
@@ -249,7 +251,7 @@ class InstantServer:
                     choice["logprobs"] = {
                         "content": [
                             {"token": w, "logprob": lp, "top_logprobs": []}
-                            for w, lp in zip(text.split(), logprobs)
+                            for w, lp in zip(text.split(), logprobs, strict=True)
                         ]
                     }
             else:
@@ -306,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         app = self.server.app
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/") == "/v1/models":
             self._send_json(200, {"object": "list", "data": [{"id": app.model, "object": "model"}]})
         else:
             self._send_json(404, {"error": {"message": f"No route {self.path}"}})
@@ -335,8 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
                 app.stats.in_flight -= 1
 
     def _answer(self, app: InstantServer, body: dict, fault: tuple[str, dict] | None) -> None:
-        path = self.path.rstrip("/")
-        if not (path.endswith("/chat/completions") or path.endswith("/completions")):
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/completions"):
             self._send_json(404, {"error": {"message": f"No route {self.path}"}})
             return
         if fault is not None:
@@ -346,10 +347,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
             elif kind == "drop":
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             elif kind == "malformed":
                 self._send_raw(200, b'{"choices": [ this is not json', "application/json")
@@ -374,6 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "500": "Internal error.",
                     "503": "Overloaded.",
                     "400": "Invalid request.",
+                    "401": "Incorrect API key provided.",
                 }[kind]
                 self._send_json(int(kind), {"error": {"message": message}}, headers)
                 return

@@ -1,0 +1,242 @@
+"""Any LangChain chat model as a backend: n concurrent ``ainvoke`` calls.
+
+Chat models have no portable ``n=``, so a draw of ``n`` samples is ``n`` calls, bounded by a
+semaphore. Sampling parameters are bound only when the model class declares them as fields
+(``temperature``, ``top_p``, ``max_tokens``, ``seed``); stops go through the ``stop=`` argument.
+Retries are the chat model's own (e.g. ``ChatOpenAI(max_retries=...)``), so ``Draw.requests``
+counts calls, not the HTTP attempts inside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import merge_configs
+
+from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+
+__all__ = ["ChatModelBackend"]
+
+MAX_ERROR_CHARS = 500
+_BINDABLE = ("temperature", "top_p", "max_tokens", "seed")
+
+
+class ChatModelBackend(Backend):
+    """Samples from a LangChain chat model (``ChatOpenAI``, ``ChatAnthropic``, fakes, ...).
+
+    Args:
+        model: a ``BaseChatModel``, or one already bound (``model.bind_tools(...)``).
+        max_concurrency: most calls in flight at once (per event loop, across draws).
+        model_id: the name recorded in results; default: the model's ``model_name``/``model``.
+
+    Usage comes from ``AIMessage.usage_metadata``. A model that reports none is charged an
+    upper bound (prompt: :meth:`count_prompt_tokens`; completion: UTF-8 bytes of the text) so token
+    budgets stay safe; ``Draw.extra["estimated_usage"]`` counts such samples.
+
+    Example:
+        >>> from langchain_core.language_models import GenericFakeChatModel
+        >>> model = GenericFakeChatModel(messages=iter(["The answer is 4."] * 2))
+        >>> draw = ChatModelBackend(model).sample([("human", "2+2?")], 2, SamplingParams())
+        >>> [c.text for c in draw.completions], draw.requests
+        (['The answer is 4.', 'The answer is 4.'], 2)
+    """
+
+    honours_n = False
+
+    def __init__(
+        self,
+        model: BaseChatModel | Runnable,
+        *,
+        max_concurrency: int = 8,
+        model_id: str | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            from langgraph_ttc.errors import TTCConfigError
+
+            raise TTCConfigError(f"max_concurrency must be >= 1; got {max_concurrency}.")
+        self.model = model
+        self.max_concurrency = max_concurrency
+        self.model_id = model_id or _model_name(model)
+        self.config: RunnableConfig | None = None
+        self._lock = threading.Lock()
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return (
+            f"ChatModelBackend(model_id={self.model_id!r}, max_concurrency={self.max_concurrency})"
+        )
+
+    def with_config(self, config: RunnableConfig) -> ChatModelBackend:
+        """A copy whose calls carry ``config`` (callbacks, tags, metadata), merged with earlier ones.
+
+        The copy shares the concurrency limit.
+        """
+        clone = copy.copy(self)
+        clone.config = merge_configs(self.config, config)
+        return clone
+
+    def with_tools(self, tools: Sequence[Any], **kwargs: Any) -> ChatModelBackend:
+        """A copy whose model is ``model.bind_tools(tools, **kwargs)``."""
+        inner = _chat_model(self.model)
+        bound = inner.bind_tools(tools, **kwargs)
+        earlier = getattr(self.model, "kwargs", None) if self.model is not inner else None
+        clone = copy.copy(self)
+        clone.model = bound.bind(**earlier) if earlier else bound  # keep the user's bindings
+        return clone
+
+    async def asample(
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        *,
+        timeout: float | None = None,
+    ) -> Draw:
+        """Draw ``n`` samples as ``n`` concurrent calls; a failed call gives an error sample."""
+        if n <= 0:
+            return Draw()
+        messages = convert_to_messages(messages)
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        semaphore = self._semaphore()
+        fields = _fields(self.model)
+        results = await asyncio.gather(
+            *(self._one(messages, params, i, fields, semaphore, deadline) for i in range(n))
+        )
+        completions = [c for c, _ in results]
+        estimated = sum(1 for _, est in results if est)
+        return Draw(
+            completions=tuple(completions),
+            requests=n,
+            prompt_tokens=sum(c.prompt_tokens for c in completions),
+            completion_tokens=sum(c.completion_tokens for c in completions),
+            cached_tokens=sum(c.cached_tokens for c in completions),
+            extra={"estimated_usage": estimated} if estimated else {},
+        )
+
+    async def _one(
+        self,
+        messages: list[BaseMessage],
+        params: SamplingParams,
+        index: int,
+        fields: frozenset[str],
+        semaphore: asyncio.Semaphore,
+        deadline: float | None,
+    ) -> tuple[Completion, bool]:
+        seed = params.seed_for(index)
+        values = {
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "seed": seed,
+        }
+        bind = {k: v for k, v in values.items() if k in fields and v is not None}
+        runnable = self.model.bind(**bind) if bind else self.model
+        kwargs: dict[str, Any] = {"stop": list(params.stop)} if params.stop else {}
+        began = time.monotonic()
+        try:
+            remaining = None if deadline is None else deadline - began
+            if remaining is not None and remaining <= 0:
+                raise asyncio.TimeoutError()
+            reply = await asyncio.wait_for(
+                _limited(semaphore, runnable.ainvoke(messages, self.config, **kwargs)), remaining
+            )
+        except Exception as exc:
+            _reraise_control_flow(exc)
+            if isinstance(exc, asyncio.TimeoutError):
+                error = "timed out: the time budget ran out before the call finished"
+            else:
+                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            latency = time.monotonic() - began
+            return Completion(text="", seed=seed, latency_s=latency, error=error), False
+        return self._completion(messages, reply, seed, time.monotonic() - began)
+
+    def _completion(
+        self, messages: list[BaseMessage], reply: Any, seed: int | None, latency: float
+    ) -> tuple[Completion, bool]:
+        if not isinstance(reply, BaseMessage):
+            text = str(reply)
+            reply = AIMessage(content=text)
+        text = reply.text
+        usage = getattr(reply, "usage_metadata", None)
+        metadata = getattr(reply, "response_metadata", None) or {}
+        finish = metadata.get("finish_reason") or metadata.get("stop_reason")
+        if usage:
+            prompt_tokens = int(usage.get("input_tokens") or 0)
+            completion_tokens = int(usage.get("output_tokens") or 0)
+            cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+            estimated = False
+        else:
+            prompt_tokens = self.count_prompt_tokens(messages)
+            completion_tokens = len(text.encode())
+            cached, estimated = 0, True
+        tool_calls = tuple(
+            {"name": call["name"], "args": dict(call.get("args") or {}), "id": call.get("id")}
+            for call in getattr(reply, "tool_calls", None) or ()
+        )
+        completion = Completion(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=cached,
+            latency_s=latency,
+            seed=seed,
+            tool_calls=tool_calls,
+        )
+        return completion, estimated
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for old in [old for old in self._semaphores if old.is_closed()]:
+                del self._semaphores[old]
+            semaphore = self._semaphores.get(loop)
+            if semaphore is None:
+                semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+            return semaphore
+
+
+async def _limited(semaphore: asyncio.Semaphore, coro: Any) -> Any:
+    async with semaphore:
+        return await coro
+
+
+def _chat_model(model: Any) -> Any:
+    """The chat model under any ``RunnableBinding`` layers."""
+    while hasattr(model, "bound") and isinstance(model.bound, Runnable):
+        model = model.bound
+    return model
+
+
+def _fields(model: Any) -> frozenset[str]:
+    """Which of temperature/top_p/max_tokens/seed the model class declares as fields."""
+    declared = getattr(type(_chat_model(model)), "model_fields", None) or {}
+    return frozenset(name for name in _BINDABLE if name in declared)
+
+
+def _model_name(model: Any) -> str:
+    inner = _chat_model(model)
+    for attribute in ("model_name", "model", "model_id"):
+        value = getattr(inner, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(inner).__name__
+
+
+def _reraise_control_flow(exc: BaseException) -> None:
+    """Let LangGraph interrupts and parent commands through before any broad ``except``."""
+    try:
+        from langgraph.errors import GraphBubbleUp
+    except ImportError:  # pragma: no cover - langgraph is a dependency
+        return
+    if isinstance(exc, GraphBubbleUp):
+        raise exc
