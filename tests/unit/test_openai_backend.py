@@ -28,12 +28,6 @@ SECRET = "sk-test-SECRET-4242"
 
 
 @pytest.fixture
-def instant_server():
-    with InstantServer() as server:
-        yield server
-
-
-@pytest.fixture
 def llama_like():
     """A server that ignores n, like llama.cpp."""
     with InstantServer(honour_n=False) as server:
