@@ -141,11 +141,19 @@ def print_result(result: dict) -> None:
         print(f"  {purpose:<9} {counters['calls']} calls, {counters['completion_tokens']} completion tokens")
 
 
+def cmd_tasks(args) -> int:
+    from langgraph_ttc.tasks import list_tasks
+
+    print("\n".join(list_tasks()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langgraph-ttc", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(subparsers)
+    subparsers.add_parser("tasks", help="list the built-in task names").set_defaults(handler=cmd_tasks)
     try:
         from langgraph_ttc.scaling.cli import add_curves_parser, add_plot_parser
     except ImportError:  # the scaling tools are optional at import time
