@@ -56,7 +56,7 @@ def weighted_vote(
         raise ValueError(f"{len(answers)} answers but {len(weights)} weights")
     tally: dict = {}
     first_seen: dict = {}
-    for index, (answer, weight) in enumerate(zip(answers, weights)):
+    for index, (answer, weight) in enumerate(zip(answers, weights, strict=False)):
         if answer is None:
             continue
         first_seen.setdefault(answer, index)
@@ -84,7 +84,7 @@ def best_of_n(answers: Sequence[Hashable | None], scores: Sequence[float]) -> Ag
     if len(answers) != len(scores):
         raise ValueError(f"{len(answers)} answers but {len(scores)} scores")
     best = None
-    for index, (answer, score) in enumerate(zip(answers, scores)):
+    for index, (answer, score) in enumerate(zip(answers, scores, strict=False)):
         if answer is None:
             continue
         if best is None or score > scores[best]:
@@ -92,7 +92,7 @@ def best_of_n(answers: Sequence[Hashable | None], scores: Sequence[float]) -> Ag
     if best is None:
         return Aggregate(None, None, {}, 0.0, "best_of_n")
     tally: dict = {}
-    for answer, score in zip(answers, scores):
+    for answer, score in zip(answers, scores, strict=False):
         if answer is not None:
             tally[answer] = max(tally.get(answer, float("-inf")), float(score))
     return Aggregate(answers[best], best, tally, float(scores[best]), "best_of_n")
@@ -112,10 +112,12 @@ def filter_vote(answers: Sequence[Hashable | None], verdicts: Sequence[bool | No
     """
     if len(answers) != len(verdicts):
         raise ValueError(f"{len(answers)} answers but {len(verdicts)} verdicts")
-    kept = [a if v else None for a, v in zip(answers, verdicts)]
+    kept = [a if v else None for a, v in zip(answers, verdicts, strict=False)]
     if any(a is not None for a in kept):
         result = majority_vote(kept)
-        return Aggregate(result.answer, result.index, result.tally, result.confidence, "filter_vote")
+        return Aggregate(
+            result.answer, result.index, result.tally, result.confidence, "filter_vote"
+        )
     result = majority_vote(answers)
     return Aggregate(
         result.answer, result.index, result.tally, result.confidence, "filter_vote_fallback"

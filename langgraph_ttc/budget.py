@@ -26,7 +26,9 @@ from langgraph_ttc.errors import TTCConfigError
 
 Purpose = Literal["generate", "critique", "revise", "verify", "probe"]
 PURPOSES: tuple[str, ...] = ("generate", "critique", "revise", "verify", "probe")
-MIN_USEFUL_TOKENS = 8  # Below this a shrunk request cannot hold an answer: send fewer samples instead.
+MIN_USEFUL_TOKENS = (
+    8  # Below this a shrunk request cannot hold an answer: send fewer samples instead.
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class Prices:
         cached_price = self.prompt if self.cached_prompt is None else self.cached_prompt
         uncached = max(prompt_tokens - cached_tokens, 0)
         return (
-            uncached * self.prompt + cached_tokens * cached_price + completion_tokens * self.completion
+            uncached * self.prompt
+            + cached_tokens * cached_price
+            + completion_tokens * self.completion
         ) / 1e6
 
 
@@ -133,7 +137,12 @@ class Counters:
     seconds: float = 0.0
 
     def add(self, other: Counters) -> Counters:
-        return Counters(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+        return Counters(
+            *(
+                a + b
+                for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=False)
+            )
+        )
 
 
 @dataclass

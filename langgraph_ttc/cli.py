@@ -12,7 +12,14 @@ from collections import Counter
 
 from langgraph_ttc.errors import TTCError
 
-STRATEGY_NAMES = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise", "adaptive")
+STRATEGY_NAMES = (
+    "majority",
+    "filter_vote",
+    "best_of_n",
+    "weighted_best_of_n",
+    "revise",
+    "adaptive",
+)
 
 
 def positive_int(text: str) -> int:
@@ -50,7 +57,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "The API key comes from OPENAI_API_KEY.",
     )
     parser.add_argument(
-        "--mode", choices=("chat", "completion"), default="chat",
+        "--mode",
+        choices=("chat", "completion"),
+        default="chat",
         help="endpoint protocol: chat completions, or text completions with a few-shot transcript "
         "(for base models).",
     )
@@ -69,15 +78,28 @@ def _add_run_parser(subparsers) -> None:
     run.add_argument("question")
     add_model_arguments(run)
     run.add_argument("--strategy", default="majority", choices=STRATEGY_NAMES)
-    run.add_argument("--n", type=positive_int, default=None, help="samples (calls for filter_vote/adaptive); default 8")
+    run.add_argument(
+        "--n",
+        type=positive_int,
+        default=None,
+        help="samples (calls for filter_vote/adaptive); default 8",
+    )
     run.add_argument("--budget-calls", type=positive_int, default=None, help="cap on model calls")
-    run.add_argument("--budget-tokens", type=positive_int, default=None, help="cap on prompt+completion tokens")
+    run.add_argument(
+        "--budget-tokens", type=positive_int, default=None, help="cap on prompt+completion tokens"
+    )
     run.add_argument("--budget-seconds", type=positive_float, default=None, help="cap on wall time")
     run.add_argument("--temperature", type=float, default=None)
     run.add_argument("--max-tokens", type=positive_int, default=None)
     run.add_argument("--seed", type=int, default=None, help="fix the seeds for a reproducible run")
-    run.add_argument("--task", default=None, help="take few-shot exemplars and answer parsing from a task, e.g. rg:basic_arithmetic")
-    run.add_argument("--verifier", choices=("judge",), default=None, help="score candidates with an LLM judge")
+    run.add_argument(
+        "--task",
+        default=None,
+        help="take few-shot exemplars and answer parsing from a task, e.g. rg:basic_arithmetic",
+    )
+    run.add_argument(
+        "--verifier", choices=("judge",), default=None, help="score candidates with an LLM judge"
+    )
     run.add_argument("--policy", default=None, help="policy JSON for --strategy adaptive")
     run.add_argument("--on-failure", choices=("partial", "raise"), default=None)
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -104,11 +126,19 @@ def cmd_run(args) -> int:
         verifier_hint = "--verifier judge"
         raise SystemExit(f"error: --strategy {args.strategy} needs a verifier; add {verifier_hint}")
     strategy = get_strategy(
-        args.strategy, n=args.n, temperature=args.temperature, max_tokens=args.max_tokens,
-        seed=args.seed, on_failure=args.on_failure,
+        args.strategy,
+        n=args.n,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        on_failure=args.on_failure,
     )
-    budget = Budget(max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds)
-    graph = create_ttc_graph(backend, strategy, budget=budget, verifier=verifier, task=task, policy=args.policy)
+    budget = Budget(
+        max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds
+    )
+    graph = create_ttc_graph(
+        backend, strategy, budget=budget, verifier=verifier, task=task, policy=args.policy
+    )
     if not args.json:
         print(f"model: {backend.model_id}  strategy: {strategy.name}", file=sys.stderr)
     result = graph.invoke({"question": args.question})["ttc_result"]
@@ -121,24 +151,34 @@ def cmd_run(args) -> int:
 
 def print_result(result: dict) -> None:
     usage = result["usage"]
-    print(f"answer: {result['answer']}   (confidence {result['confidence']:.2f}, {result['method']})")
-    print(f"plan: {result['plan'].get('reason')}  width={result['plan'].get('width')} depth={result['plan'].get('depth')}")
+    print(
+        f"answer: {result['answer']}   (confidence {result['confidence']:.2f}, {result['method']})"
+    )
+    print(
+        f"plan: {result['plan'].get('reason')}  width={result['plan'].get('width')} depth={result['plan'].get('depth')}"
+    )
     if result.get("difficulty"):
         print(f"difficulty: {result['difficulty']}")
-    votes = Counter(c["answer"] for c in result["candidates"] if c["ok"] and c["answer"] is not None)
+    votes = Counter(
+        c["answer"] for c in result["candidates"] if c["ok"] and c["answer"] is not None
+    )
     print("\n  #  chain step  answer          votes  critique  score  text")
     for i, c in enumerate(result["candidates"]):
         verdict = {True: "keep", False: "drop", None: "-"}[c.get("verdict")]
         score = "-" if c.get("score") is None else f"{c['score']:.2f}"
         answer = "FAILED" if not c["ok"] else str(c["answer"])
         text = (c["text"] or c.get("error") or "").replace("\n", " ")[:50]
-        print(f"{i:>3}  {c['chain']:>5} {c['step']:>4}  {answer[:14]:<14}  {votes.get(c['answer'], 0):>5}  {verdict:>8}  {score:>5}  {text}")
+        print(
+            f"{i:>3}  {c['chain']:>5} {c['step']:>4}  {answer[:14]:<14}  {votes.get(c['answer'], 0):>5}  {verdict:>8}  {score:>5}  {text}"
+        )
     print(
         f"\nusage: {usage['calls']} calls, {usage['requests']} requests, {usage['prompt_tokens']} prompt + "
         f"{usage['completion_tokens']} completion tokens, {usage['wall_seconds']:.1f}s"
     )
     for purpose, counters in usage.get("by_purpose", {}).items():
-        print(f"  {purpose:<9} {counters['calls']} calls, {counters['completion_tokens']} completion tokens")
+        print(
+            f"  {purpose:<9} {counters['calls']} calls, {counters['completion_tokens']} completion tokens"
+        )
 
 
 def cmd_tasks(args) -> int:
@@ -153,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(subparsers)
-    subparsers.add_parser("tasks", help="list the built-in task names").set_defaults(handler=cmd_tasks)
+    subparsers.add_parser("tasks", help="list the built-in task names").set_defaults(
+        handler=cmd_tasks
+    )
     try:
         from langgraph_ttc.scaling.cli import add_curves_parser, add_plot_parser
     except ImportError:  # the scaling tools are optional at import time
@@ -166,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     try:
         return args.handler(args) or 0
     except TTCError as exc:

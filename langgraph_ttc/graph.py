@@ -91,7 +91,9 @@ def build_ttc_graph(
         return fan_out_generate(ctx, state) or next_after("generate", nodes, state)
 
     if "route" in nodes:
-        builder.add_node("route", _runnable(RouteNode(ctx, resolve_policy(policy, backend.model_id)), "route"))
+        builder.add_node(
+            "route", _runnable(RouteNode(ctx, resolve_policy(policy, backend.model_id)), "route")
+        )
         builder.add_edge("prepare", "route")
         builder.add_conditional_edges(
             "route",
@@ -106,13 +108,15 @@ def build_ttc_graph(
     if "critique" in nodes:
         builder.add_node("critique", _runnable(CritiqueNode(ctx), "critique"))
         builder.add_conditional_edges(
-            "critique", lambda s: next_after("critique", nodes, s),
+            "critique",
+            lambda s: next_after("critique", nodes, s),
             ["aggregate"] + [s for s in ("verify", "revise") if s in nodes],
         )
     if "verify" in nodes:
         builder.add_node("verify", _runnable(VerifyNode(ctx), "verify"))
         builder.add_conditional_edges(
-            "verify", lambda s: next_after("verify", nodes, s),
+            "verify",
+            lambda s: next_after("verify", nodes, s),
             ["aggregate"] + (["revise"] if "revise" in nodes else []),
         )
     if "revise" in nodes:

@@ -42,15 +42,24 @@ class PlanSpec:
 
     def __post_init__(self) -> None:
         if self.aggregator not in AGGREGATORS:
-            raise TTCConfigError(f"Unknown aggregator {self.aggregator!r}; use one of {AGGREGATORS}.")
+            raise TTCConfigError(
+                f"Unknown aggregator {self.aggregator!r}; use one of {AGGREGATORS}."
+            )
         if not 0.0 <= self.fraction <= 1.0 or self.depth < 1:
             raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1 and depth >= 1.")
 
     def resolve(self, probes: int, calls_left: int | None) -> Plan:
         """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining."""
         if self.stop:
-            return Plan(width=probes, depth=1, aggregator="majority", critique=False,
-                        verify=False, stop=True, reason="stop: probes decide")
+            return Plan(
+                width=probes,
+                depth=1,
+                aggregator="majority",
+                critique=False,
+                verify=False,
+                stop=True,
+                reason="stop: probes decide",
+            )
         critique = self.aggregator == "filter_vote"
         per_chain = self.depth * (2 if critique else 1)
         if self.width is not None:
@@ -63,9 +72,15 @@ class PlanSpec:
             extra = min(extra, calls_left)
         # Revision chains also revise the probes; keep the total within the calls left.
         width = probes + extra // per_chain if per_chain > 1 else probes + extra
-        return Plan(width=width, depth=self.depth, aggregator=self.aggregator, critique=critique,
-                    verify=self.aggregator in ("best_of_n", "weighted_best_of_n"),
-                    stop=False, reason=f"{self.aggregator} width={width} depth={self.depth}")
+        return Plan(
+            width=width,
+            depth=self.depth,
+            aggregator=self.aggregator,
+            critique=critique,
+            verify=self.aggregator in ("best_of_n", "weighted_best_of_n"),
+            stop=False,
+            reason=f"{self.aggregator} width={width} depth={self.depth}",
+        )
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,9 @@ class Policy:
         fitting = [k for k in keys if budget is None or k <= budget]
         return by_budget[fitting[-1] if fitting else keys[0]]
 
-    def choose(self, agreement_value: float, probes: int, budget: int | None, calls_left: int | None) -> Plan:
+    def choose(
+        self, agreement_value: float, probes: int, budget: int | None, calls_left: int | None
+    ) -> Plan:
         difficulty_bin = self.bin(agreement_value)
         plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left)
         plan["reason"] = f"bin {difficulty_bin}: {plan['reason']}"
@@ -116,7 +133,9 @@ class Policy:
             "edges": list(self.edges),
             "statistic": self.statistic,
             "meta": self.meta,
-            "plans": {str(b): {str(k): asdict(s) for k, s in v.items()} for b, v in self.plans.items()},
+            "plans": {
+                str(b): {str(k): asdict(s) for k, s in v.items()} for b, v in self.plans.items()
+            },
         }
         return json.dumps(data, indent=2, sort_keys=True)
 
@@ -125,11 +144,19 @@ class Policy:
         try:
             data = json.loads(text)
             plans = {
-                int(b): {int(k): PlanSpec(**s) for k, s in v.items()} for b, v in data["plans"].items()
+                int(b): {int(k): PlanSpec(**s) for k, s in v.items()}
+                for b, v in data["plans"].items()
             }
-            return cls(tuple(data["edges"]), plans, data.get("statistic", "agreement"), data.get("meta", {}))
+            return cls(
+                tuple(data["edges"]),
+                plans,
+                data.get("statistic", "agreement"),
+                data.get("meta", {}),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise TTCConfigError(f"Not a valid policy JSON: {exc}. Create one with `langgraph-ttc calibrate`.") from exc
+            raise TTCConfigError(
+                f"Not a valid policy JSON: {exc}. Create one with `langgraph-ttc calibrate`."
+            ) from exc
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json())

@@ -44,6 +44,7 @@ def revision_messages(query: str, attempts: list[str], feedback: str) -> list[Ba
         HumanMessage(REVISION_INSTRUCTION.format(attempts=listed, feedback=feedback, query=query))
     ]
 
+
 # Few-shot examples for base models when no task supplies its own (they have no chat template
 # and only learn the answer format from examples).
 GENERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
@@ -54,8 +55,12 @@ GENERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
 
 # Worked filter verdicts shown to base models before a critique, so they learn the verdict format.
 CRITIQUE_EXEMPLARS: tuple[tuple[str, str], ...] = (
-    (FILTER_PROMPT.format(query="What is 2 + 5?", answer="2 + 5 = 7. The answer is 7."),
-     "2 + 5 is 7, which matches. [[correct]]"),
-    (FILTER_PROMPT.format(query="What is 3 * 3?", answer="3 * 3 = 6. The answer is 6."),
-     "3 * 3 is 9, not 6. [[wrong]]"),
+    (
+        FILTER_PROMPT.format(query="What is 2 + 5?", answer="2 + 5 = 7. The answer is 7."),
+        "2 + 5 is 7, which matches. [[correct]]",
+    ),
+    (
+        FILTER_PROMPT.format(query="What is 3 * 3?", answer="3 * 3 = 6. The answer is 6."),
+        "3 * 3 is 9, not 6. [[wrong]]",
+    ),
 )

@@ -4,15 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ConfigDict
 
 from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.nodes.prepare import as_question_input
+
+
+def _child_config(run_manager) -> dict:
+    """A config whose callbacks nest the graph's runs under this chat model's run."""
+    if run_manager is None:
+        return {}
+    manager_cls = (
+        AsyncCallbackManager
+        if isinstance(run_manager, AsyncCallbackManagerForLLMRun)
+        else CallbackManager
+    )
+    manager = manager_cls(
+        handlers=run_manager.inheritable_handlers,
+        inheritable_handlers=run_manager.inheritable_handlers,
+        parent_run_id=run_manager.run_id,
+        tags=run_manager.inheritable_tags,
+        inheritable_tags=run_manager.inheritable_tags,
+        metadata=run_manager.inheritable_metadata,
+        inheritable_metadata=run_manager.inheritable_metadata,
+    )
+    return {"callbacks": manager}
 
 
 def _last_message(output: dict) -> AIMessage:
@@ -33,9 +59,14 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
         'ai'
     """
     graph = create_ttc_graph(model, strategy, **options)
-    return (
-        RunnableLambda(as_question_input, name="ttc_input") | graph | RunnableLambda(_last_message, name="ttc_answer")
-    ).with_config(run_name=f"ttc_{graph.name}")
+
+    def answer(value, config: RunnableConfig) -> AIMessage:
+        return _last_message(graph.invoke(as_question_input(value), config))
+
+    async def aanswer(value, config: RunnableConfig) -> AIMessage:
+        return _last_message(await graph.ainvoke(as_question_input(value), config))
+
+    return RunnableLambda(answer, afunc=aanswer, name=graph.name)
 
 
 class TTCChatModel(BaseChatModel):
@@ -65,7 +96,11 @@ class TTCChatModel(BaseChatModel):
 
     def _graph(self):
         return create_ttc_graph(
-            self.model, self.strategy, n=self.n, budget=self.budget, verifier=self.verifier,
+            self.model,
+            self.strategy,
+            n=self.n,
+            budget=self.budget,
+            verifier=self.verifier,
             policy=self.policy,
         )
 
@@ -76,7 +111,10 @@ class TTCChatModel(BaseChatModel):
 
     def _result(self, output: dict) -> ChatResult:
         message = _last_message(output)
-        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"ttc_result": output.get("ttc_result")})
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={"ttc_result": output.get("ttc_result")},
+        )
 
     def _generate(
         self,
@@ -85,8 +123,9 @@ class TTCChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        config = {"callbacks": run_manager.get_child()} if run_manager else {}
-        return self._result(self._graph().invoke({"messages": messages}, config))
+        return self._result(
+            self._graph().invoke({"messages": messages}, _child_config(run_manager))
+        )
 
     async def _agenerate(
         self,
@@ -95,5 +134,5 @@ class TTCChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        config = {"callbacks": run_manager.get_child()} if run_manager else {}
-        return self._result(await self._graph().ainvoke({"messages": messages}, config))
+        output = await self._graph().ainvoke({"messages": messages}, _child_config(run_manager))
+        return self._result(output)

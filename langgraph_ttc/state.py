@@ -15,7 +15,9 @@ from langgraph.graph.message import add_messages
 from langgraph_ttc.budget import merge_usage
 
 
-def merge_candidates(left: Sequence[dict] | None, right: Sequence[dict] | dict | None) -> list[dict]:
+def merge_candidates(
+    left: Sequence[dict] | None, right: Sequence[dict] | dict | None
+) -> list[dict]:
     """Reducer: merge candidates by ``id``; a later version of a candidate replaces the earlier.
 
     Example:

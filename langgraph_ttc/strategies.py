@@ -44,7 +44,9 @@ class Strategy:
         if self.max_tokens < 1:
             raise TTCConfigError(f"{self.name}: max_tokens must be >= 1; got {self.max_tokens}.")
         if self.on_failure not in ("partial", "raise"):
-            raise TTCConfigError(f"on_failure must be 'partial' or 'raise'; got {self.on_failure!r}.")
+            raise TTCConfigError(
+                f"on_failure must be 'partial' or 'raise'; got {self.on_failure!r}."
+            )
 
     def calls_per_candidate(self, verifier_uses_model: bool = False) -> int:
         return 1 + (1 if self.needs_verifier and verifier_uses_model else 0)
@@ -192,8 +194,15 @@ class Adaptive(Strategy):
     def plan(self, calls_left: int | None, verifier_uses_model: bool = False) -> Plan:
         # The real plan is made by the route node after probing; this is the probe step.
         probes = self.probes if calls_left is None else min(self.probes, calls_left)
-        return Plan(width=probes, depth=1, aggregator="majority", critique=False, verify=False,
-                    stop=False, reason="probe")
+        return Plan(
+            width=probes,
+            depth=1,
+            aggregator="majority",
+            critique=False,
+            verify=False,
+            stop=False,
+            reason="probe",
+        )
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -222,7 +231,9 @@ def get_strategy(strategy: str | Strategy, **overrides) -> Strategy:
     known = {f.name for f in fields(base)}
     unknown = [k for k, v in overrides.items() if v is not None and k not in known]
     if unknown:
-        raise TTCConfigError(f"Strategy {base.name!r} has no option(s) {unknown}; it has {sorted(known)}.")
+        raise TTCConfigError(
+            f"Strategy {base.name!r} has no option(s) {unknown}; it has {sorted(known)}."
+        )
     return replace(base, **{k: v for k, v in overrides.items() if v is not None and k in known})
 
 

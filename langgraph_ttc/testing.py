@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.base import Backend, Completion, Draw
 
 __all__ = ["FakeBackend", "NoisyOracle", "stable_uniform"]
 

@@ -61,7 +61,11 @@ class EmbeddedBackend(Backend):
     needs_exemplars = True
 
     def __init__(
-        self, model_path: str | None = None, *, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None
+        self,
+        model_path: str | None = None,
+        *,
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -77,7 +81,9 @@ class EmbeddedBackend(Backend):
         )
         logger.info("loaded %s in %.2fs", self.model_path, time.perf_counter() - started)
         self.n_ctx = n_ctx
-        self.model_id = "gemma3-270m-q4_k_m" if model_path is None else os.path.basename(self.model_path)
+        self.model_id = (
+            "gemma3-270m-q4_k_m" if model_path is None else os.path.basename(self.model_path)
+        )
         self._lock = threading.Lock()
 
     @classmethod
@@ -119,7 +125,9 @@ class EmbeddedBackend(Backend):
         for index in range(n):
             seed = params.seed_for(index)
             if deadline is not None and time.monotonic() >= deadline:
-                completions.append(Completion(text="", seed=seed, error="timeout: out of time budget"))
+                completions.append(
+                    Completion(text="", seed=seed, error="timeout: out of time budget")
+                )
                 continue
             completions.append(self._one(prompt, max_tokens, params, seed))
         done = [c for c in completions if c.ok]
@@ -131,7 +139,9 @@ class EmbeddedBackend(Backend):
             cached_tokens=sum(c.cached_tokens for c in done),
         )
 
-    def _one(self, prompt: str, max_tokens: int, params: SamplingParams, seed: int | None) -> Completion:
+    def _one(
+        self, prompt: str, max_tokens: int, params: SamplingParams, seed: int | None
+    ) -> Completion:
         started = time.perf_counter()
         with self._lock:
             # Prompt tokens already in the KV cache are reused by llama.cpp, not evaluated again.
@@ -166,7 +176,7 @@ class EmbeddedBackend(Backend):
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     count = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         count += 1

@@ -5,12 +5,14 @@ Models and callables live here, never in graph state (state stays checkpointable
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.constants import TAG_NOSTREAM
 
 from langgraph_ttc.backends.base import Backend, Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
@@ -35,7 +37,9 @@ class NodeContext:
 
     @property
     def params(self) -> SamplingParams:
-        return SamplingParams(temperature=self.strategy.temperature, max_tokens=self.strategy.max_tokens)
+        return SamplingParams(
+            temperature=self.strategy.temperature, max_tokens=self.strategy.max_tokens
+        )
 
     def messages_for(self, question: str, history: Sequence[BaseMessage] = ()) -> list[BaseMessage]:
         """The prompt: the task's few-shot prompt, the conversation, or generic exemplars for
@@ -49,6 +53,17 @@ class NodeContext:
             for q, a in GENERIC_EXEMPLARS:
                 shots += [HumanMessage(q), AIMessage(a)]
         return [*shots, HumanMessage(question)]
+
+    def backend_for(self, config: dict | None, purpose: str) -> Backend:
+        """The backend with the node's callbacks and a ``ttc:<purpose>`` tag, where it takes a
+        LangChain config (chat-model backends), so traces group calls by purpose."""
+        with_config = getattr(self.backend, "with_config", None)
+        if with_config is None:
+            return self.backend
+        config = dict(config or {})
+        # Samples are not the answer: keep them out of LangGraph's "messages" stream mode.
+        config["tags"] = [*(config.get("tags") or []), f"ttc:{purpose}", TAG_NOSTREAM]
+        return with_config(config)
 
     def answer_of(self, completion: Completion) -> str | None:
         """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
@@ -83,11 +98,11 @@ def tool_call_key(tool_calls: Sequence[dict]) -> str:
     for call in tool_calls:
         args = call.get("args", {})
         if isinstance(args, str):
-            try:
+            with contextlib.suppress(ValueError):
                 args = json.loads(args)
-            except ValueError:
-                pass
-        parts.append(f"{call.get('name')}({json.dumps(args, sort_keys=True, separators=(',', ':'))})")
+        parts.append(
+            f"{call.get('name')}({json.dumps(args, sort_keys=True, separators=(',', ':'))})"
+        )
     return "tool:" + ";".join(sorted(parts))
 
 

@@ -17,8 +17,19 @@ from langgraph_ttc.errors import SampleFailed
 from langgraph_ttc.nodes._context import NodeContext
 
 RESULT_CANDIDATE_KEYS = (
-    "id", "chain", "step", "purpose", "answer", "text", "ok", "error", "verdict", "critique",
-    "score", "seed", "completion_tokens",
+    "id",
+    "chain",
+    "step",
+    "purpose",
+    "answer",
+    "text",
+    "ok",
+    "error",
+    "verdict",
+    "critique",
+    "score",
+    "seed",
+    "completion_tokens",
 )
 
 

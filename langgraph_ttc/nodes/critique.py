@@ -37,14 +37,19 @@ class CritiqueNode:
         ctx = self.ctx
         meter = ctx.meter(state)
         pending = [
-            c for c in state.get("ttc_candidates") or []
+            c
+            for c in state.get("ttc_candidates") or []
             if c.get("ok") and c.get("answer") is not None and c.get("verdict") is None
         ]
 
         async def judge(candidate: dict) -> dict:
-            params = ctx.params.with_seed(seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + candidate["index"]))
+            params = ctx.params.with_seed(
+                seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + candidate["index"])
+            )
             messages = critique_prompt(ctx, state["ttc_question"], candidate["text"])
-            draw = await meter.asample(ctx.backend, messages, 1, "critique", params)
+            draw = await meter.asample(
+                ctx.backend_for(config, "critique"), messages, 1, "critique", params
+            )
             completion = draw.completions[0] if draw.completions else None
             if completion is None:
                 rationale = "not judged: budget exhausted"

@@ -54,7 +54,9 @@ class GenerateNode:
         meter = ctx.meter(task, share=task["share"])
         messages = task["ttc_prompt"]
         params = ctx.params.with_seed(seed_of(task["ttc_seed"], task["index"]))
-        draw = await meter.asample(ctx.backend, messages, task["n"], task["purpose"], params)
+        draw = await meter.asample(
+            ctx.backend_for(config, task["purpose"]), messages, task["n"], task["purpose"], params
+        )
         candidates = []
         for offset, completion in enumerate(draw.completions):
             candidate = candidate_from(

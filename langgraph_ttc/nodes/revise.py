@@ -54,16 +54,23 @@ class ReviseNode:
             next_index += 1
 
         async def revise(chain: int, attempts: list[dict], index: int) -> dict | None:
-            recent = [a["text"] or "(no answer)" for a in attempts[-self.context:]]
+            recent = [a["text"] or "(no answer)" for a in attempts[-self.context :]]
             prompt = revision_messages(state["ttc_question"], recent, feedback_for(attempts[-1]))
             messages = state["ttc_prompt"][:-1] + prompt
             params = ctx.params.with_seed(seed_of(state["ttc_seed"], index))
-            draw = await meter.asample(ctx.backend, messages, 1, "revise", params)
+            draw = await meter.asample(
+                ctx.backend_for(config, "revise"), messages, 1, "revise", params
+            )
             if not draw.completions:
                 return None
             candidate = candidate_from(
-                ctx, draw.completions[0], run_id=state["ttc_run_id"], index=index,
-                chain=chain, step=len(attempts), purpose="revise",
+                ctx,
+                draw.completions[0],
+                run_id=state["ttc_run_id"],
+                index=index,
+                chain=chain,
+                step=len(attempts),
+                purpose="revise",
             )
             emit("revision", id=candidate["id"], chain=chain, answer=candidate["answer"])
             return candidate

@@ -26,9 +26,13 @@ class RouteNode:
         probes = state["ttc_plan"].get("width", 0)
         messages = state["ttc_prompt"]
         params = ctx.params.with_seed(seed_of(state["ttc_seed"], 0))
-        draw = await meter.asample(ctx.backend, messages, probes, "probe", params)
+        draw = await meter.asample(
+            ctx.backend_for(config, "probe"), messages, probes, "probe", params
+        )
         candidates = [
-            candidate_from(ctx, c, run_id=state["ttc_run_id"], index=i, chain=i, step=0, purpose="probe")
+            candidate_from(
+                ctx, c, run_id=state["ttc_run_id"], index=i, chain=i, step=0, purpose="probe"
+            )
             for i, c in enumerate(draw.completions)
         ]
         value = agreement([c["answer"] for c in candidates])

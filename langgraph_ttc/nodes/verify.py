@@ -32,7 +32,10 @@ class VerifyNode:
             if not candidate.get("ok") or candidate.get("answer") is None:
                 return {"id": candidate["id"], "score": 0.0}
             verdict = await ctx.verifier.averify(
-                state["ttc_question"], candidate["text"], backend=ctx.backend, meter=meter
+                state["ttc_question"],
+                candidate["text"],
+                backend=ctx.backend_for(config, "verify"),
+                meter=meter,
             )
             emit("verify", id=candidate["id"], score=verdict.score)
             return {"id": candidate["id"], "score": float(verdict.score)}

@@ -10,7 +10,13 @@ import asyncio
 
 import pytest
 
-from langgraph_ttc import Budget, OpenAICompatibleBackend, create_ttc_graph, get_strategy, resolve_backend
+from langgraph_ttc import (
+    Budget,
+    OpenAICompatibleBackend,
+    create_ttc_graph,
+    get_strategy,
+    resolve_backend,
+)
 from langgraph_ttc.strategies import Revise
 from langgraph_ttc.verifiers import LLMJudge
 
@@ -24,8 +30,16 @@ def strategies():
     return [
         ("majority", get_strategy("majority", n=4, max_tokens=MAX_TOKENS, seed=1), None),
         ("filter_vote", get_strategy("filter_vote", n=4, max_tokens=MAX_TOKENS, seed=1), None),
-        ("best_of_n", get_strategy("best_of_n", n=2, max_tokens=MAX_TOKENS, seed=1), LLMJudge(max_tokens=16)),
-        ("weighted_best_of_n", get_strategy("weighted_best_of_n", n=2, max_tokens=MAX_TOKENS, seed=1), LLMJudge(max_tokens=16)),
+        (
+            "best_of_n",
+            get_strategy("best_of_n", n=2, max_tokens=MAX_TOKENS, seed=1),
+            LLMJudge(max_tokens=16),
+        ),
+        (
+            "weighted_best_of_n",
+            get_strategy("weighted_best_of_n", n=2, max_tokens=MAX_TOKENS, seed=1),
+            LLMJudge(max_tokens=16),
+        ),
         ("revise", Revise(width=2, depth=2, max_tokens=MAX_TOKENS, seed=1), None),
         ("adaptive", get_strategy("adaptive", n=6, probes=3, max_tokens=MAX_TOKENS, seed=1), None),
     ]
@@ -37,7 +51,9 @@ def check(result: dict, budget_calls: int) -> None:
     assert usage["calls"] == sum(p["calls"] for p in usage["by_purpose"].values())
     assert usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0
     generated = [c for c in result["candidates"] if c["purpose"] in ("generate", "probe", "revise")]
-    made = sum(usage["by_purpose"].get(p, {}).get("calls", 0) for p in ("generate", "probe", "revise"))
+    made = sum(
+        usage["by_purpose"].get(p, {}).get("calls", 0) for p in ("generate", "probe", "revise")
+    )
     assert len(generated) == made
     assert any(c["answer"] is not None for c in generated), "no answer parsed from any sample"
     assert all(c["ok"] or c["error"] for c in result["candidates"])

@@ -42,4 +42,6 @@ def test_majority_matches_counter(answers):
         return
     top = max(counts.values())
     assert counts[result.answer] == top
-    assert answers.index(result.answer) == min(answers.index(a) for a, c in counts.items() if c == top)
+    assert answers.index(result.answer) == min(
+        answers.index(a) for a, c in counts.items() if c == top
+    )

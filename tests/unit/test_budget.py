@@ -14,7 +14,9 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.testing import FakeBackend
 
 
-@pytest.mark.parametrize("bad", [{"max_calls": -1}, {"max_tokens": -5}, {"max_seconds": -0.1}, {"max_calls": True}])
+@pytest.mark.parametrize(
+    "bad", [{"max_calls": -1}, {"max_tokens": -5}, {"max_seconds": -0.1}, {"max_calls": True}]
+)
 def test_invalid_budgets_are_rejected(bad):
     with pytest.raises(TTCConfigError, match="must be a number"):
         Budget(**bad)
@@ -90,7 +92,9 @@ def test_concurrent_requests_never_exceed_the_budget(max_calls, max_tokens, requ
     params = SamplingParams(max_tokens=max_new)
 
     async def go():
-        await asyncio.gather(*(meter.asample(backend, [("human", "a b c")], n, "generate", params) for n in requests))
+        await asyncio.gather(
+            *(meter.asample(backend, [("human", "a b c")], n, "generate", params) for n in requests)
+        )
 
     asyncio.run(go())
     total = meter.usage.total()

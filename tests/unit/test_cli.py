@@ -20,8 +20,16 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
 
 def test_run_json_has_answer_candidates_and_usage(capsys, instant_server):
     code, out, _ = run_cli(
-        capsys, "run", "What is 2 + 2?", "--base-url", instant_server.base_url, "--model", "m",
-        "--n", "5", "--json",
+        capsys,
+        "run",
+        "What is 2 + 2?",
+        "--base-url",
+        instant_server.base_url,
+        "--model",
+        "m",
+        "--n",
+        "5",
+        "--json",
     )
     assert code == 0
     result = json.loads(out)
@@ -34,15 +42,29 @@ def test_run_json_has_answer_candidates_and_usage(capsys, instant_server):
 
 def test_run_table_shows_plan_candidates_and_usage(capsys, instant_server):
     code, out, _ = run_cli(
-        capsys, "run", "What is 2 + 2?", "--base-url", instant_server.base_url, "--model", "m",
-        "--strategy", "filter_vote", "--n", "4", "--budget-calls", "4",
+        capsys,
+        "run",
+        "What is 2 + 2?",
+        "--base-url",
+        instant_server.base_url,
+        "--model",
+        "m",
+        "--strategy",
+        "filter_vote",
+        "--n",
+        "4",
+        "--budget-calls",
+        "4",
     )
     assert code == 0
     assert out.startswith("answer:")
     assert "plan: filter_vote" in out and "critique" in out and "usage: 4 calls" in out
 
 
-@pytest.mark.parametrize("flag,value", [("--budget-calls", "0"), ("--budget-calls", "-2"), ("--n", "x"), ("--budget-seconds", "0")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [("--budget-calls", "0"), ("--budget-calls", "-2"), ("--n", "x"), ("--budget-seconds", "0")],
+)
 def test_invalid_budgets_are_rejected(capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "q", flag, value])
@@ -51,7 +73,17 @@ def test_invalid_budgets_are_rejected(capsys, flag, value):
 
 
 def test_unknown_task_lists_valid_ones(capsys, instant_server):
-    code, _, err = run_cli(capsys, "run", "q", "--base-url", instant_server.base_url, "--model", "m", "--task", "rg:no_such_gym")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "q",
+        "--base-url",
+        instant_server.base_url,
+        "--model",
+        "m",
+        "--task",
+        "rg:no_such_gym",
+    )
     assert code == 2
     assert "basic_arithmetic" in err and "no_such_gym" in err
 
@@ -59,8 +91,20 @@ def test_unknown_task_lists_valid_ones(capsys, instant_server):
 def test_unreachable_endpoint_names_the_url_quickly():
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "langgraph_ttc", "run", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "langgraph_ttc",
+            "run",
+            "q",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "http://127.0.0.1:9/v1" in proc.stderr

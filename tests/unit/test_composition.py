@@ -43,7 +43,9 @@ def test_parent_sees_one_ai_message_and_keeps_its_own_keys(oracle):
 
 def test_parent_that_declares_ttc_result_receives_it(oracle):
     ttc = create_ttc_graph(FakeBackend(reply=oracle), "filter_vote", n=4)
-    out = _parent(ParentWithResult, ttc).invoke({"messages": [HumanMessage("What is 3 + 5?")], "candidates": []})
+    out = _parent(ParentWithResult, ttc).invoke(
+        {"messages": [HumanMessage("What is 3 + 5?")], "candidates": []}
+    )
     assert out["ttc_result"]["strategy"] == "filter_vote"
     assert out["ttc_result"]["usage"]["calls"] == 4
 

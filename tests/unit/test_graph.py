@@ -75,8 +75,14 @@ def test_filter_vote_spends_half_the_calls_on_critiques(oracle):
 
 
 def test_filter_vote_falls_back_to_all_answers_when_nothing_survives():
-    backend = FakeBackend(reply=lambda m, s: "[[wrong]]" if "[[correct]]" in str(m[-1].content) else "The answer is 5.")
-    result = create_ttc_graph(backend, "filter_vote", n=6).invoke({"question": "2+3?"})["ttc_result"]
+    backend = FakeBackend(
+        reply=lambda m, s: (
+            "[[wrong]]" if "[[correct]]" in str(m[-1].content) else "The answer is 5."
+        )
+    )
+    result = create_ttc_graph(backend, "filter_vote", n=6).invoke({"question": "2+3?"})[
+        "ttc_result"
+    ]
     assert result["answer"] == "5" and result["method"] == "filter_vote_fallback"
 
 
@@ -127,7 +133,9 @@ def get_revise(**kw):
 
 def test_adaptive_stops_early_when_probes_agree():
     backend = FakeBackend(reply=NoisyOracle({"What is 1 + 1?": ("2", 1.0)}))
-    result = create_ttc_graph(backend, "adaptive", n=16).invoke({"question": "What is 1 + 1?"})["ttc_result"]
+    result = create_ttc_graph(backend, "adaptive", n=16).invoke({"question": "What is 1 + 1?"})[
+        "ttc_result"
+    ]
     assert result["plan"]["stop"] is True
     assert result["usage"]["calls"] == 4 == result["usage"]["by_purpose"]["probe"]["calls"]
     assert result["difficulty"]["bin"] == 1
@@ -165,9 +173,9 @@ def test_adaptive_accepts_a_policy_object_and_a_json_file(tmp_path, oracle):
 def test_the_budget_is_never_exceeded(oracle, max_calls):
     for strategy in ("majority", "filter_vote", "revise", "adaptive"):
         backend = FakeBackend(reply=oracle, honours_n=False)
-        result = create_ttc_graph(backend, strategy, n=8, budget=Budget(max_calls=max_calls)).invoke(
-            {"question": QUESTION}
-        )["ttc_result"]
+        result = create_ttc_graph(
+            backend, strategy, n=8, budget=Budget(max_calls=max_calls)
+        ).invoke({"question": QUESTION})["ttc_result"]
         assert result["usage"]["calls"] <= max_calls, strategy
 
 
@@ -235,8 +243,12 @@ def test_seeded_runs_are_reproducible(oracle):
     from langgraph_ttc.strategies import Majority
 
     answers = [
-        [c["answer"] for c in create_ttc_graph(FakeBackend(reply=oracle), Majority(n=8, seed=7))
-         .invoke({"question": QUESTION})["ttc_result"]["candidates"]]
+        [
+            c["answer"]
+            for c in create_ttc_graph(FakeBackend(reply=oracle), Majority(n=8, seed=7)).invoke(
+                {"question": QUESTION}
+            )["ttc_result"]["candidates"]
+        ]
         for _ in range(2)
     ]
     assert answers[0] == answers[1]

@@ -11,7 +11,14 @@ from langgraph_ttc.strategies import STRATEGIES, Adaptive, BestOfN, FilterVote, 
 
 
 def test_registry_names():
-    assert list(STRATEGIES) == ["majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise", "adaptive"]
+    assert list(STRATEGIES) == [
+        "majority",
+        "filter_vote",
+        "best_of_n",
+        "weighted_best_of_n",
+        "revise",
+        "adaptive",
+    ]
 
 
 def test_filter_vote_counts_critiques_in_the_budget():
@@ -53,7 +60,10 @@ def test_agreement_and_bins():
 
 def test_policy_json_round_trip(tmp_path):
     policy = Policy(
-        plans={1: {0: PlanSpec(stop=True)}, 3: {0: PlanSpec(fraction=0.5), 16: PlanSpec(width=12, aggregator="filter_vote")}},
+        plans={
+            1: {0: PlanSpec(stop=True)},
+            3: {0: PlanSpec(fraction=0.5), 16: PlanSpec(width=12, aggregator="filter_vote")},
+        },
         meta={"model": "m", "task": "t"},
     )
     path = tmp_path / "p.json"
@@ -65,7 +75,12 @@ def test_policy_json_round_trip(tmp_path):
 
 
 def test_policy_plans_stay_within_calls_left():
-    for spec in (PlanSpec(fraction=1.0), PlanSpec(width=40), PlanSpec(fraction=1.0, depth=3), PlanSpec(aggregator="filter_vote")):
+    for spec in (
+        PlanSpec(fraction=1.0),
+        PlanSpec(width=40),
+        PlanSpec(fraction=1.0, depth=3),
+        PlanSpec(aggregator="filter_vote"),
+    ):
         plan = spec.resolve(probes=4, calls_left=12)
         extra = plan["width"] - 4
         cost = extra * plan["depth"] * (2 if plan["critique"] else 1)

@@ -18,11 +18,15 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 CASES = [(name, False) for name in STRATEGIES] + [("revise", True), ("adaptive", True)]
 
 
-@pytest.mark.parametrize("strategy,with_verifier", CASES, ids=[f"{n}{'+verifier' if v else ''}" for n, v in CASES])
+@pytest.mark.parametrize(
+    "strategy,with_verifier", CASES, ids=[f"{n}{'+verifier' if v else ''}" for n, v in CASES]
+)
 def test_graph_drawing_matches_snapshot(strategy, with_verifier):
     needs = STRATEGIES[strategy].needs_verifier
     verifier = ProgrammaticVerifier(lambda q, t: 1.0) if (with_verifier or needs) else None
-    drawing = create_ttc_graph(FakeBackend(), strategy, verifier=verifier).get_graph().draw_mermaid()
+    drawing = (
+        create_ttc_graph(FakeBackend(), strategy, verifier=verifier).get_graph().draw_mermaid()
+    )
     path = SNAPSHOTS / f"{strategy}{'_verifier' if with_verifier else ''}.mmd"
     if os.environ.get("TTC_UPDATE_SNAPSHOTS"):
         path.write_text(drawing)
