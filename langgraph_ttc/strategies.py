@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar, Literal
 
@@ -93,6 +92,14 @@ class FilterVote(Strategy):
     name: ClassVar[str] = "filter_vote"
     nodes: ClassVar[tuple[str, ...]] = ("generate", "critique")
     aggregator: ClassVar[str] = "filter_vote"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n < 2:
+            raise TTCConfigError(
+                f"filter_vote: n is the whole call budget (n/2 samples + n/2 critiques), so it "
+                f"needs n >= 2; got {self.n}. Use majority for a single call."
+            )
 
     def plan(self, calls_left: int | None, verifier_uses_model: bool = False) -> Plan:
         calls = self.n if calls_left is None else min(self.n, calls_left)
@@ -235,12 +242,3 @@ def get_strategy(strategy: str | Strategy, **overrides) -> Strategy:
             f"Strategy {base.name!r} has no option(s) {unknown}; it has {sorted(known)}."
         )
     return replace(base, **{k: v for k, v in overrides.items() if v is not None and k in known})
-
-
-def odd_at_most(k: int) -> int:
-    """Largest odd number <= k (odd K avoids ties in binary votes, Chen et al. 2024)."""
-    return k if k % 2 else max(k - 1, 1)
-
-
-def sqrt_width(n: int) -> int:
-    return max(1, math.isqrt(n))

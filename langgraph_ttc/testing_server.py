@@ -35,7 +35,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import deque
@@ -58,6 +61,37 @@ FAULTS: tuple[str, ...] = (
     "malformed",
     "empty",
 )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for servers that tests start)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a server started with ``start_new_session=True``: SIGTERM to its process group,
+    SIGKILL after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_s)
+
+
+def log_tail(path: str, lines: int = 40) -> str:
+    """The last ``lines`` lines of a server log, for failure messages."""
+    try:
+        with open(path, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def _stable_int(*parts: object) -> int:

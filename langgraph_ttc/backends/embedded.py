@@ -12,6 +12,7 @@ evaluated prompt prefix (llama-cpp-python keeps the KV cache of the longest comm
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import threading
@@ -22,11 +23,12 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
-from langgraph_ttc.errors import BackendUnavailable, TTCInputError
+from langgraph_ttc.errors import BackendUnavailable, TTCConfigError, TTCInputError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT = 2048
+DEFAULT_MODEL_ID = "gemma3-270m-q4_k_m"
 INSTALL_HINT = "pip install 'langgraph-ttc[local]'"
 
 _default_lock = threading.Lock()
@@ -44,13 +46,25 @@ def default_model_path() -> str:
     return str(assemble())
 
 
+def default_threads() -> int:
+    """CPU threads for llama.cpp: ``$TTC_THREADS`` if set, else every core. On a machine busy
+    with other work, fewer threads than cores avoids llama.cpp's threads waiting on each other."""
+    value = os.environ.get("TTC_THREADS")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise TTCConfigError(f"TTC_THREADS must be a whole number; got {value!r}.") from None
+    return os.cpu_count() or 1
+
+
 class EmbeddedBackend(Backend):
     """A GGUF model run in-process with llama-cpp-python, prompted as a few-shot transcript.
 
     Args:
         model_path: a GGUF file; default: the packaged Gemma 3 270M.
         n_ctx: context length in tokens.
-        n_threads: CPU threads (default: all cores).
+        n_threads: CPU threads (default: ``$TTC_THREADS`` or all cores).
 
     Example:
         >>> backend = EmbeddedBackend.default()  # doctest: +SKIP
@@ -67,24 +81,32 @@ class EmbeddedBackend(Backend):
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise BackendUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}") from exc
-        self.model_path = model_path or default_model_path()
-        started = time.perf_counter()
-        self._llama = Llama(
-            model_path=self.model_path,
-            n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count() or 1,
-            verbose=False,
-        )
-        logger.info("loaded %s in %.2fs", self.model_path, time.perf_counter() - started)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise BackendUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        self._model_path = model_path
         self.n_ctx = n_ctx
-        self.model_id = (
-            "gemma3-270m-q4_k_m" if model_path is None else os.path.basename(self.model_path)
-        )
-        self._lock = threading.Lock()
+        self.n_threads = n_threads or default_threads()
+        self.model_id = DEFAULT_MODEL_ID if model_path is None else os.path.basename(model_path)
+        self._lock = threading.Lock()  # one generation at a time: llama.cpp is not thread-safe
+        self._load_lock = threading.Lock()
+        self._model = None  # loaded on first use, so building a graph stays cheap
+
+    @property
+    def _llama(self):
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        from llama_cpp import Llama
+
+        path = self._model_path or default_model_path()
+        started = time.perf_counter()
+        model = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+        logger.info("loaded %s in %.2fs", path, time.perf_counter() - started)
+        return model
 
     @classmethod
     def default(cls) -> EmbeddedBackend:

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from langchain_core.messages import HumanMessage
+from langchain_core.prompt_values import PromptValue
 from langgraph.types import Overwrite
 
 from langgraph_ttc.backends.transcript import message_text
@@ -61,9 +62,11 @@ class PrepareNode:
 
 
 def as_question_input(value) -> dict:
-    """Turn a str, a message list or a dict into graph input."""
+    """Turn a str, a prompt value (``prompt | ...``), a message list or a dict into graph input."""
     if isinstance(value, str):
         return {"messages": [HumanMessage(value)]}
+    if isinstance(value, PromptValue):
+        return {"messages": value.to_messages()}
     if isinstance(value, dict):
         return value
     return {"messages": list(value)}

@@ -1,8 +1,8 @@
-"""Fixtures for integration tests: a real llama.cpp OpenAI-compatible server, and an instant one.
+"""Fixtures for integration tests: a real llama.cpp OpenAI-compatible server.
 
 ``llama_server`` starts ``python -m llama_cpp.server`` with the packaged Gemma 3 270M on a free
 port of 127.0.0.1, once per session, and always stops it (fixture teardown, plus ``atexit`` in
-case the session dies). ``instant_server`` is the in-process :class:`InstantServer`.
+case the session dies).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import contextlib
 import functools
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from langgraph_ttc.testing_server import free_port, log_tail, stop_process_group
+
 STARTUP_TIMEOUT_S = 120.0
 MODEL_ALIAS = "gemma-3-270m"
 
@@ -35,34 +35,6 @@ class ServerInfo:
     model: str
     startup_s: float
     pid: int
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Terminate the server's process group: SIGTERM, then SIGKILL after 10 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def _tail(path: str, lines: int = 40) -> str:
-    try:
-        with open(path, errors="replace") as handle:
-            return "".join(handle.readlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @contextlib.contextmanager
@@ -104,25 +76,25 @@ def start_llama_server(model_path: str, *, threads: int = 2) -> Iterator[ServerI
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, so teardown kills all of it
             )
-            stopper = functools.partial(_stop, process)
+            stopper = functools.partial(stop_process_group, process)
             atexit.register(stopper)  # in case the session dies before teardown
             try:
                 models = _wait_until_up(process, base_url, started, log_path)
                 served = [m["id"] for m in models.get("data", [])] or [MODEL_ALIAS]
                 yield ServerInfo(base_url, served[0], time.monotonic() - started, process.pid)
             finally:
-                _stop(process)
+                stop_process_group(process)
                 atexit.unregister(stopper)
 
 
 def _wait_until_up(process: subprocess.Popen, base_url: str, started: float, log: str) -> dict:
     while True:
         if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with code {process.returncode}:\n{_tail(log)}")
+            pytest.fail(f"llama_cpp.server exited with code {process.returncode}:\n{log_tail(log)}")
         if time.monotonic() - started > STARTUP_TIMEOUT_S:
             pytest.fail(
                 f"llama_cpp.server did not answer {base_url}/models within "
-                f"{STARTUP_TIMEOUT_S:.0f}s:\n{_tail(log)}"
+                f"{STARTUP_TIMEOUT_S:.0f}s:\n{log_tail(log)}"
             )
         try:
             with urllib.request.urlopen(f"{base_url}/models", timeout=2) as reply:

@@ -98,3 +98,11 @@ def test_chat_model_drives_a_react_agent():
     types = [m.type for m in out["messages"]]
     assert types == ["human", "ai", "tool", "ai"]
     assert out["messages"][-1].content == "The answer is 3."
+
+
+def test_runnable_takes_a_prompt_value(oracle):
+    from langchain_core.prompts import ChatPromptTemplate
+
+    prompt = ChatPromptTemplate.from_messages([("human", "What is {a} + {b}?")])
+    chain = prompt | as_runnable(FakeBackend(reply=oracle), "majority", n=3) | StrOutputParser()
+    assert chain.invoke({"a": 1, "b": 1}) == "The answer is 2."

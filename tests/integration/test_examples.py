@@ -1,0 +1,84 @@
+"""Every script in examples/ runs as a user would run it (``python examples/X.py``) on the
+embedded model, with tiny sizes, and prints what its docstring promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+N = 2
+PROBLEMS = 2
+TIMEOUT_S = 300
+
+
+def run_example(name: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("TTC_MODEL", "TTC_BASE_URL")}
+    env.update(
+        TTC_N=str(N),
+        TTC_MAX_TOKENS="24",
+        TTC_PROBLEMS=str(PROBLEMS),
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+    )
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, (
+        f"{name} exited with {done.returncode}\n--- stdout\n{done.stdout[-3000:]}"
+        f"\n--- stderr\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def test_every_example_is_tested():
+    tested = {"react_agent_with_ttc.py", "lcel_chain.py", "compare_strategies.py"}
+    assert {path.name for path in EXAMPLES.glob("*.py")} == tested
+
+
+def test_react_agent_with_ttc():
+    out = run_example("react_agent_with_ttc.py")
+
+    assert "route: math" in out and "route: chat" in out
+    assert "I am a calculator agent" in out
+    assert re.search(r"ttc answer: .+ \(\d+ of \d+ samples agree", out)
+    calls = [int(c) for c in re.findall(rf"ttc calls: (\d+) of {N}\b", out)]
+    assert calls and all(1 <= c <= N for c in calls)
+    # ttc_result reaches only the parent that declares it; private channels reach neither.
+    assert "plain parent keys: ['messages']" in out
+    assert "plain parent reply: " in out
+
+
+def test_lcel_chain():
+    out = run_example("lcel_chain.py")
+
+    assert re.search(r"^invoke: .*'strategy': 'majority'", out, re.M)
+    batch = re.findall(r"^batch: (\d+ \+ \d+) -> (.*)$", out, re.M)
+    assert [q for q, _ in batch] == ["2 + 3", "10 + 5", "7 + 8"]
+
+
+def test_compare_strategies():
+    out = run_example("compare_strategies.py")
+
+    assert f"rg:basic_arithmetic: {PROBLEMS} problems, {N} calls per question" in out
+    assert len(re.findall(r"reference=\S+\s+majority=.*filter_vote=", out)) == PROBLEMS
+    rows = dict(re.findall(r"^(majority|filter_vote)\s+(\S+\s+\d+\s+\d+\s+\d+)", out, re.M))
+    assert set(rows) == {"majority", "filter_vote"}
+    for row in rows.values():
+        accuracy, calls, prompt_tokens, completion_tokens = row.split()
+        assert 0.0 <= float(accuracy) <= 1.0
+        assert 1 <= int(calls) <= PROBLEMS * N
+        assert int(prompt_tokens) > 0 and int(completion_tokens) > 0

@@ -1,0 +1,159 @@
+"""graphs/ served by a real ``langgraph dev`` (in-memory server), called with ``langgraph_sdk``.
+
+The fixture starts ``python -m langgraph_cli dev --config graphs/langgraph.json`` on a free port of
+127.0.0.1 in its own process group, with the embedded model, tiny sizes (``TTC_N=2``,
+``TTC_MAX_TOKENS=32``) and everything that would phone home switched off, and always stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langgraph_sdk import get_client
+
+from langgraph_ttc.testing_server import free_port, log_tail, stop_process_group
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "graphs" / "langgraph.json"
+STARTUP_TIMEOUT_S = 120.0
+N = 2
+# Calls one question may cost at TTC_N=N: the best-of-N graphs add one judge call per sample.
+MAX_CALLS = {
+    "majority": N,
+    "filter_vote": N,
+    "best_of_n": 2 * N,
+    "weighted_best_of_n": 2 * N,
+    "revise": N,
+    "adaptive": N,
+}
+STRATEGIES = set(MAX_CALLS)
+
+
+def _server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TTC_MODEL", "TTC_BASE_URL")}
+    env.update(
+        TTC_N=str(N),
+        TTC_MAX_TOKENS="32",
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_NO_VERSION_CHECK="true",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def langgraph_url() -> Iterator[str]:
+    """The URL of a ``langgraph dev`` server serving graphs/langgraph.json."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "langgraph_cli", "dev",
+        "--config", str(CONFIG),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--no-browser",
+        "--no-reload",
+    ]  # fmt: skip
+    with tempfile.NamedTemporaryFile(prefix="langgraph-dev-", suffix=".log", delete=False) as log:
+        log_path = log.name
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=_server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"langgraph dev exited with code {process.returncode}:\n{log_tail(log_path)}"
+                )
+            if time.monotonic() - started > STARTUP_TIMEOUT_S:
+                pytest.fail(
+                    f"langgraph dev did not answer {url}/ok within {STARTUP_TIMEOUT_S:.0f}s:\n"
+                    f"{log_tail(log_path)}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/ok", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                time.sleep(0.25)
+        yield url
+    finally:
+        stop_process_group(process)
+        with contextlib.suppress(OSError):
+            os.unlink(log_path)
+
+
+def _client(url: str):
+    return get_client(url=url, api_key=None, timeout=300)
+
+
+async def test_serves_one_graph_per_strategy(langgraph_url):
+    assistants = await _client(langgraph_url).assistants.search(limit=50)
+    assert {a["graph_id"] for a in assistants} == STRATEGIES
+
+
+async def test_stateless_run_answers_within_budget(langgraph_url):
+    out = await _client(langgraph_url).runs.wait(
+        None, "majority", input={"question": "What is 2 + 3?"}
+    )
+
+    result = out["ttc_result"]
+    assert "answer" in result
+    assert result["strategy"] == "majority"
+    assert 1 <= result["usage"]["calls"] <= N
+    assert result["usage"]["by_purpose"]["generate"]["calls"] == result["usage"]["calls"]
+    assert len(result["candidates"]) == result["usage"]["calls"]
+    last = out["messages"][-1]
+    assert last["type"] == "ai"
+    assert last["response_metadata"]["ttc"]["answer"] == result["answer"]
+    assert set(out) == {"messages", "ttc_result"}, "private ttc_* channels leaked"
+
+
+async def test_thread_run_appends_one_ai_message(langgraph_url):
+    client = _client(langgraph_url)
+    thread = await client.threads.create()
+    question = {"type": "human", "content": "What is 4 + 4?"}
+
+    out = await client.runs.wait(thread["thread_id"], "majority", input={"messages": [question]})
+
+    assert [m["type"] for m in out["messages"]] == ["human", "ai"]
+    assert out["ttc_result"]["usage"]["calls"] <= N
+    state = await client.threads.get_state(thread["thread_id"])
+    assert state["values"]["messages"][-1]["id"] == out["messages"][-1]["id"]
+
+
+@pytest.mark.parametrize("graph_id", sorted(STRATEGIES - {"majority"}))
+async def test_every_strategy_graph_answers_within_budget(langgraph_url, graph_id):
+    out = await _client(langgraph_url).runs.wait(
+        None, graph_id, input={"question": "What is 6 + 1?"}
+    )
+
+    result = out["ttc_result"]
+    assert result["strategy"] == graph_id
+    assert "answer" in result
+    usage = result["usage"]
+    assert 1 <= usage["calls"] <= MAX_CALLS[graph_id]
+    assert sum(p["calls"] for p in usage["by_purpose"].values()) == usage["calls"]
+    assert out["messages"][-1]["type"] == "ai"
