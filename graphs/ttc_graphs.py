@@ -23,9 +23,8 @@ Configuration, read from the environment once, when this module is imported:
   per sample (2N calls in all).
 * ``TTC_MAX_TOKENS`` (default: the strategy's, 256): the length cap of every model call.
 
-Building the graphs resolves the model: with the embedded default that loads it (about 2 s,
-once per process, shared by all graphs), so ``langgraph dev`` loads it at startup rather than on
-the first request.
+All graphs share one backend. The embedded model loads on the first request (about 2 s, once
+per process).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from langgraph_ttc.nodes.revise import ReviseNode
 from langgraph_ttc.nodes.route import RouteNode
 from langgraph_ttc.nodes.verify import VerifyNode
 from langgraph_ttc.policy import resolve_policy
+from langgraph_ttc.search.strategies import StepSearch
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Revise, Strategy, get_strategy
 
@@ -63,6 +64,10 @@ def build_ttc_graph(
     """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`)."""
     backend = resolve_backend(model)
     config = get_strategy(strategy, n=n)
+    if isinstance(config, StepSearch):  # beam_search, lookahead, rebase, dvts: a search loop
+        from langgraph_ttc.search.graph import build_search_graph
+
+        return build_search_graph(backend, config, budget=budget, verifier=verifier, task=task)
     if config.needs_verifier and verifier is None:
         raise TTCConfigError(
             f"Strategy {config.name!r} needs a verifier: pass verifier=LLMJudge() or "

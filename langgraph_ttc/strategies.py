@@ -216,6 +216,11 @@ STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Majority, FilterVote, BestOfN, WeightedBestOfN, Revise, Adaptive)
 }
 
+# Step-level searches live in their own package; it needs Strategy (defined above) first.
+from langgraph_ttc.search.strategies import BeamSearch, Dvts, Lookahead, Rebase  # noqa: E402
+
+STRATEGIES.update({cls.name: cls for cls in (BeamSearch, Lookahead, Rebase, Dvts)})
+
 
 def get_strategy(strategy: str | Strategy, **overrides) -> Strategy:
     """A strategy config from its registry name (or a config), with fields overridden.

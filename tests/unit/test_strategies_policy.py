@@ -18,6 +18,10 @@ def test_registry_names():
         "weighted_best_of_n",
         "revise",
         "adaptive",
+        "beam_search",
+        "lookahead",
+        "rebase",
+        "dvts",
     ]
 
 
