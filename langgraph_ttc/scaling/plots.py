@@ -1,0 +1,215 @@
+"""Plots of a curves summary (matplotlib, Agg backend, imported lazily).
+
+One figure, four panels:
+
+1. accuracy vs mean calls per problem (log x), one line per strategy, 95% CI bands;
+2. coverage with the fitted power law exp(a k^b) (Brown et al. 2024) and its extrapolation band;
+3. majority (solid) and coverage (dashed) per Snell et al. difficulty bin (1 = easiest);
+4. observed majority accuracy vs Chen et al.'s fitted vote model, with the predicted optimal K.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_summary"]
+
+INSTALL_HINT = "pip install 'langgraph-ttc[plot]'"
+COLORS = {
+    "coverage": "#444444",
+    "majority": "#1f77b4",
+    "filter_vote": "#2ca02c",
+    "best_of_n": "#d62728",
+    "weighted_best_of_n": "#9467bd",
+}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(f"Plotting needs matplotlib: {INSTALL_HINT}") from exc
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series(points, key):
+    return np.array([np.nan if p.get(key) is None else p[key] for p in points], dtype=float)
+
+
+def _panel_strategies(ax, summary):
+    groups = {**summary["strategies"], **summary.get("live", {})}
+    for name, points in groups.items():
+        x = _series(points, "mean_calls")
+        color = COLORS.get(name)
+        style = "--" if name == "coverage" else "-"
+        label = f"{name} (oracle)" if name == "coverage" else name
+        ax.plot(x, _series(points, "accuracy"), style, marker="o", ms=3, color=color, label=label)
+        ax.fill_between(
+            x, _series(points, "ci_low"), _series(points, "ci_high"), color=color, alpha=0.15
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("mean calls per problem (generate + critique/verify)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy vs calls (95% CI over problems)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+
+
+def _panel_coverage(ax, summary):
+    law = summary["fits"]["coverage_power_law"]
+    ks, observed = np.array(law["ks"], dtype=float), _values(law["observed"])
+    ax.plot(ks, observed, "o", ms=3, color=COLORS["coverage"], label="coverage (pass@k)")
+    extra = law.get("extrapolation") or []
+    if law["status"] == "ok":
+        k_top = max([ks.max(), *[e["k"] for e in extra]])
+        grid = np.logspace(0, np.log10(k_top), 200)
+        a, b = law["a"], law["b"]
+        ax.plot(
+            grid,
+            np.exp(a * grid**b),
+            "-",
+            color="#ff7f0e",
+            label=f"exp({a:.2f} k^{b:.2f}), RMSE {law['rmse']:.3f}",
+        )
+        if extra:
+            ek = np.array([e["k"] for e in extra], dtype=float)
+            ax.fill_between(
+                ek,
+                _values([e["low"] for e in extra]),
+                _values([e["high"] for e in extra]),
+                color="#ff7f0e",
+                alpha=0.2,
+                label="extrapolation 95% band",
+            )
+            ax.plot(ek, _values([e["coverage"] for e in extra]), "x", color="#ff7f0e")
+    else:
+        ax.text(0.05, 0.9, f"no fit: {law['status']}", transform=ax.transAxes, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("samples k")
+    ax.set_ylabel("coverage")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Coverage and fitted power law (Brown et al.)")
+    ax.legend(fontsize=8, loc="best")
+
+
+def _values(values):
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _panel_bins(ax, summary):
+    rows = summary["per_bin"].get("oracle", [])
+    voting = next(
+        (s for s in ("majority", "filter_vote", "best_of_n") if s in summary["strategies"]), None
+    )
+    bins = sorted({r["bin"] for r in rows}, key=lambda b: int(b) if str(b).isdigit() else 0)
+    cmap = _pyplot().get_cmap("viridis", max(len(bins), 2))
+    for i, bin_id in enumerate(bins):
+        color = cmap(i)
+        for strategy, style in ((voting, "-"), ("coverage", "--")):
+            pts = [r for r in rows if r["bin"] == bin_id and r["strategy"] == strategy]
+            if not pts:
+                continue
+            n = pts[0]["n_problems"]
+            label = f"bin {bin_id} (n={n})" if style == "-" or voting is None else None
+            ax.plot(
+                _series(pts, "mean_calls"),
+                _series(pts, "accuracy"),
+                style,
+                color=color,
+                marker="o",
+                ms=2,
+                label=label,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("mean calls per problem")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Per difficulty bin (oracle pass@1): {voting or ''} solid, coverage dashed")
+    ax.legend(fontsize=7)
+
+
+def _panel_vote_model(ax, summary):
+    vote = summary["fits"]["vote_model"]
+    observed = summary["strategies"].get("majority")
+    if observed:
+        ax.plot(
+            _series(observed, "k"),
+            _series(observed, "accuracy"),
+            "o",
+            ms=3,
+            color=COLORS["majority"],
+            label="majority@k (pool)",
+        )
+    if vote.get("curve"):
+        ax.plot(
+            vote["curve_ks"],
+            _values(vote["curve"]),
+            "-",
+            color="#8c564b",
+            label=f"Chen et al. model ({len(vote['fit_ks'])} K fitted)",
+        )
+        if vote.get("optimal_k"):
+            ax.axvline(
+                vote["optimal_k"],
+                color="#8c564b",
+                ls=":",
+                label=f"predicted best K = {vote['optimal_k']}",
+            )
+        plateau = vote.get("plateau_k")
+        if plateau and plateau != vote.get("optimal_k"):
+            ax.axvline(
+                plateau, color="#8c564b", ls="--", alpha=0.5, label=f"within 0.5 pt: K = {plateau}"
+            )
+        for i, row in enumerate(vote.get("holdout") or []):
+            label = "held-out prediction" if i == 0 else None
+            ax.plot(row["k"], row["predicted"], "s", mfc="none", color="#8c564b", ms=6, label=label)
+    else:
+        ax.text(0.05, 0.9, f"no vote model: {vote.get('status')}", transform=ax.transAxes)
+    counts = summary["difficulty"]["chen_counts"]
+    ax.set_xscale("log")
+    ax.set_xlabel("votes K")
+    ax.set_ylabel("majority accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Vote scaling model: {counts['easy']} easy / {counts['hard']} hard queries")
+    ax.legend(fontsize=8)
+
+
+def plot_summary(summary: dict, path: str | os.PathLike) -> Path:
+    """Draw the four panels of a curves summary into ``path`` (PNG).
+
+    Args:
+        summary: the dict :func:`~langgraph_ttc.scaling.curves.run_curves` returns / writes.
+        path: output file.
+
+    Raises:
+        ImportError: matplotlib is missing (the message says how to install it).
+
+    Example:
+        >>> from langgraph_ttc.scaling.curves import replot
+        >>> replot("runs/arith")  # doctest: +SKIP
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
+    _panel_strategies(axes[0, 0], summary)
+    _panel_coverage(axes[0, 1], summary)
+    _panel_bins(axes[1, 0], summary)
+    _panel_vote_model(axes[1, 1], summary)
+    pool = summary.get("pool", {})
+    fig.suptitle(
+        f"{summary.get('task')} on {summary.get('model_id')}: {summary.get('n_problems')} problems,"
+        f" {summary.get('k_pool')} samples each, pool built in {pool.get('build_seconds', 0):.0f}s"
+        f" (best-of-N scores: {summary.get('score_source')})",
+        fontsize=11,
+    )
+    # Fixed margins: tight_layout costs seconds on a busy 2-core machine.
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.06, top=0.9, wspace=0.18, hspace=0.3)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,497 @@
+"""Process scorers: a score in [0, 1] for the LAST step of a partial solution.
+
+A :class:`ProcessScorer` is also a :class:`~langgraph_ttc.verifiers.Verifier`: as a verifier it
+splits a full solution into steps and returns the last step's score (Snell et al. 2024, sec. 5.1:
+a process verifier's solution score is its last step's), so best-of-N and the searches can use
+the same scorer. Every model call or HTTP request goes through the run's
+:class:`~langgraph_ttc.budget.Meter` with ``purpose="verify"``; when the budget leaves no room,
+a scorer returns its ``fallback_score`` with ``parsed=False`` instead of failing the run.
+
+Scorers:
+    - :class:`LLMStepJudge`: asks a model whether the newest step is right (prompted, parsed by
+      :func:`~langgraph_ttc.verifiers.parse_verdict`, with a fallback).
+    - :class:`RolloutValueScorer`: Math-Shepherd (Wang et al. 2023): the fraction of k
+      completions from the prefix that an outcome verifier accepts (or 1 if any does).
+    - :class:`PoolingPRM`: a process reward model served by vLLM's ``/pooling`` endpoint.
+    - :class:`VerifierStepScorer`: any outcome verifier applied to the partial solution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.prompts import GENERIC_EXEMPLARS
+from langgraph_ttc.search.segmentation import Segmentation
+from langgraph_ttc.verifiers import Verdict, Verifier, parse_verdict
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "STEP_JUDGE_PROMPT",
+    "LLMStepJudge",
+    "PoolingPRM",
+    "ProcessScorer",
+    "RolloutValueScorer",
+    "VerifierStepScorer",
+    "as_process_scorer",
+]
+
+STEP_JUDGE_PROMPT = (
+    "[User Question]:{question}\n"
+    "[Previous Steps]:{previous}\n"
+    "[New Step]:{step}\n"
+    "Instruction: Check the new step, given the question and the previous steps. Conclude with "
+    "either '[[correct]]' if the new step is correct or '[[wrong]]' if it contains a mistake, "
+    "followed by 'Score: X' where X between 0 and 1 is how likely the solution is still on "
+    "track.\n"
+    "Verdict:"
+)
+
+# Shown to base models (no chat template) so they learn the verdict format.
+_STEP_EXEMPLARS: tuple[tuple[str, str, str, str], ...] = (
+    ("What is 2 + 5 * 3?", "5 * 3 = 15.", "2 + 15 = 17.", "2 + 15 is 17. [[correct]] Score: 0.9"),
+    ("What is 3 * 3 + 1?", "(none)", "3 * 3 = 6.", "3 * 3 is 9, not 6. [[wrong]] Score: 0.1"),
+)
+_RATIONALE_CHARS = 1_000
+_PLACEHOLDER = re.compile(r"\{question\}|\{previous\}|\{step\}")
+
+
+class ProcessScorer(Verifier):
+    """Scores the last step of a partial solution. Subclasses implement :meth:`ascore_path`
+    (and may override :meth:`ascore_paths` to batch).
+
+    Attributes:
+        uses_model: whether scoring costs model calls.
+        calls_per_step: calls one step's score costs (searches reserve budget for it).
+        segmentation: how :meth:`averify` splits a full solution into steps.
+    """
+
+    uses_model: bool = False
+    calls_per_step: int = 0
+    segmentation: str | Segmentation = "auto"
+
+    async def ascore_path(
+        self,
+        question: str,
+        steps: Sequence[str],
+        *,
+        backend: Backend | None = None,
+        meter: Meter | None = None,
+        prompt: Sequence[BaseMessage] | None = None,
+    ) -> Verdict:
+        """The score of ``steps[-1]`` given the question and the earlier steps."""
+        raise NotImplementedError
+
+    async def ascore_paths(
+        self,
+        question: str,
+        paths: Sequence[Sequence[str]],
+        *,
+        backend: Backend | None = None,
+        meter: Meter | None = None,
+        prompt: Sequence[BaseMessage] | None = None,
+    ) -> list[Verdict]:
+        """Score many partial solutions of one question (concurrently by default)."""
+        meter = meter if meter is not None else Meter()
+        return list(
+            await asyncio.gather(
+                *(
+                    self.ascore_path(question, p, backend=backend, meter=meter, prompt=prompt)
+                    for p in paths
+                )
+            )
+        )
+
+    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+        steps = Segmentation.parse(self.segmentation).resolve(backend).split(text)
+        return await self.ascore_path(
+            question, steps or [text.strip()], backend=backend, meter=meter
+        )
+
+
+class VerifierStepScorer(ProcessScorer):
+    """An outcome verifier applied to the partial solution (joined steps).
+
+    Example:
+        >>> from langgraph_ttc.verifiers import ProgrammaticVerifier
+        >>> scorer = VerifierStepScorer(ProgrammaticVerifier(lambda q, t: "7" in t))
+        >>> scorer.score_path("3 + 4?", ["3 + 4 = 7."]).score
+        1.0
+    """
+
+    def __init__(self, verifier: Verifier, segmentation: str | Segmentation = "auto") -> None:
+        if not isinstance(verifier, Verifier):
+            raise TTCConfigError(f"VerifierStepScorer needs a Verifier; got {verifier!r}.")
+        self.verifier = verifier
+        self.uses_model = verifier.uses_model
+        self.calls_per_step = 1 if verifier.uses_model else 0
+        self.segmentation = segmentation
+
+    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+        text = Segmentation.parse(self.segmentation).resolve(backend).join(steps)
+        return await self.verifier.averify(question, text, backend=backend, meter=meter)
+
+    def score_path(self, question: str, steps: Sequence[str], **kwargs) -> Verdict:
+        from langgraph_ttc.backends.base import run_sync
+
+        return run_sync(self.ascore_path(question, steps, **kwargs))
+
+
+def as_process_scorer(verifier: Verifier | None) -> ProcessScorer:
+    """The scorer a search uses: a :class:`ProcessScorer` as is, any other verifier wrapped in
+    :class:`VerifierStepScorer`, and ``None`` -> :class:`LLMStepJudge` on the generator."""
+    if verifier is None:
+        return LLMStepJudge()
+    if isinstance(verifier, ProcessScorer):
+        return verifier
+    return VerifierStepScorer(verifier)
+
+
+class LLMStepJudge(ProcessScorer):
+    """Asks a model whether the newest step is right; each call is metered as ``verify``.
+
+    Args:
+        prompt: template with ``{question}``, ``{previous}`` and ``{step}``; the reply is read
+            by :func:`~langgraph_ttc.verifiers.parse_verdict` (``[[correct]]``/``[[wrong]]``,
+            ``Score: X``).
+        backend: the judge model; default: the backend the search passes (the generator).
+        fallback_score: the score when the reply cannot be parsed or the budget skips the call.
+        samples: judge samples per step, averaged.
+        max_tokens: the judge's reply length.
+        temperature: default 0 for one sample, else 0.7.
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> judge = LLMStepJudge(backend=FakeBackend(reply=lambda m, s: "[[wrong]] Score: 0.2"))
+        >>> judge.verify("3 * 3?", "3 * 3 = 6. The answer is 6.").score
+        0.2
+    """
+
+    uses_model = True
+
+    def __init__(
+        self,
+        prompt: str = STEP_JUDGE_PROMPT,
+        backend: Backend | None = None,
+        fallback_score: float = 0.5,
+        samples: int = 1,
+        *,
+        max_tokens: int = 64,
+        temperature: float | None = None,
+        segmentation: str | Segmentation = "auto",
+    ) -> None:
+        if "{step}" not in prompt:
+            raise TTCConfigError(
+                "LLMStepJudge prompt must contain {step} (and usually {question}, {previous})."
+            )
+        if not 0.0 <= fallback_score <= 1.0:
+            raise TTCConfigError(f"fallback_score must be in [0, 1]; got {fallback_score}.")
+        if samples < 1:
+            raise TTCConfigError(f"samples must be >= 1; got {samples}.")
+        self.prompt = prompt
+        self.backend = backend
+        self.fallback_score = fallback_score
+        self.samples = samples
+        self.calls_per_step = samples
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.segmentation = segmentation
+
+    def _fill(self, question: str, previous: str, step: str) -> str:
+        values = {"{question}": question, "{previous}": previous, "{step}": step}
+        # One pass, so a placeholder inside the question or a step is left alone.
+        return _PLACEHOLDER.sub(lambda m: values[m.group(0)], self.prompt)
+
+    def messages(
+        self, question: str, steps: Sequence[str], backend: Backend | None = None
+    ) -> list[BaseMessage]:
+        """The judge prompt (worked verdicts first for base models that need exemplars)."""
+        shots: list[BaseMessage] = []
+        if getattr(backend, "needs_exemplars", False):
+            for q, previous, step, verdict in _STEP_EXEMPLARS:
+                shots += [HumanMessage(self._fill(q, previous, step)), AIMessage(verdict)]
+        previous = " ".join(s.strip() for s in steps[:-1]) or "(none)"
+        step = steps[-1].strip() if steps else ""
+        return [*shots, HumanMessage(self._fill(question, previous, step))]
+
+    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+        judge = self.backend or backend
+        if judge is None:
+            raise TTCConfigError(
+                "LLMStepJudge has no model: pass LLMStepJudge(backend=...) or run it in a search."
+            )
+        meter = meter if meter is not None else Meter()
+        temperature = self.temperature
+        if temperature is None:
+            temperature = 0.0 if self.samples == 1 else 0.7
+        draw = await meter.asample(
+            judge,
+            self.messages(question, steps, judge),
+            self.samples,
+            purpose="verify",
+            params=SamplingParams(temperature=temperature, max_tokens=self.max_tokens),
+        )
+        if not draw.completions:
+            return self._fallback(f"judge call skipped ({draw.extra.get('skipped', 'none')})")
+        replies = [c.text for c in draw.completions if c.ok]
+        scores = [s for s in map(parse_verdict, replies) if s is not None]
+        if not scores:
+            seen = replies[0] if replies else f"judge failed: {draw.completions[0].error}"
+            return self._fallback(f"unparseable judge reply: {seen[:_RATIONALE_CHARS]}")
+        score = min(max(sum(scores) / len(scores), 0.0), 1.0)
+        return Verdict(score=score, step_scores=(score,), rationale=replies[0][:_RATIONALE_CHARS])
+
+    def _fallback(self, rationale: str) -> Verdict:
+        logger.debug("LLMStepJudge fallback: %s", rationale[:200])
+        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)
+
+
+class RolloutValueScorer(ProcessScorer):
+    """Math-Shepherd step value (Wang et al. 2023): roll out ``k`` completions from the prefix
+    and score each with an outcome ``verifier``; the value is their mean (``soft``) or 1 if any
+    is accepted (``hard``). Rollouts are metered as ``verify`` calls (they are the scorer's cost).
+
+    Args:
+        verifier: the outcome verifier (e.g. a :class:`ProgrammaticVerifier` knowing the gold
+            answer, as Math-Shepherd labels are made).
+        k: rollouts per step.
+        mode: ``"soft"`` (fraction accepted) or ``"hard"`` (any accepted).
+        temperature, max_tokens: of the rollouts.
+        backend: the rollout model; default: the backend the search passes (the generator).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> from langgraph_ttc.verifiers import ProgrammaticVerifier
+        >>> scorer = RolloutValueScorer(ProgrammaticVerifier(lambda q, t: "is 7" in t), k=2)
+        >>> backend = FakeBackend(reply=lambda m, s: "The answer is 7.")
+        >>> scorer.verify("3 + 4?", "3 + 4 = 7.", backend=backend).score
+        1.0
+    """
+
+    uses_model = True
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        k: int = 4,
+        *,
+        mode: str = "soft",
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        backend: Backend | None = None,
+        segmentation: str | Segmentation = "auto",
+    ) -> None:
+        if not isinstance(verifier, Verifier):
+            raise TTCConfigError(f"RolloutValueScorer needs an outcome Verifier; got {verifier!r}.")
+        if k < 1:
+            raise TTCConfigError(f"k must be >= 1; got {k}.")
+        if mode not in ("soft", "hard"):
+            raise TTCConfigError(f"mode must be 'soft' or 'hard'; got {mode!r}.")
+        self.verifier = verifier
+        self.k = k
+        self.mode = mode
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.backend = backend
+        self.segmentation = segmentation
+        self.calls_per_step = k * (2 if verifier.uses_model else 1)
+
+    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+        model = self.backend or backend
+        if model is None:
+            raise TTCConfigError(
+                "RolloutValueScorer has no model: pass backend=... or use it in a search."
+            )
+        meter = meter if meter is not None else Meter()
+        segmentation = Segmentation.parse(self.segmentation).resolve(model)
+        partial = segmentation.prefix(steps)
+        messages = [*(prompt or _default_prompt(question, model)), AIMessage(partial)]
+        params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens)
+        seed = _stable_seed(question, partial)
+        draw = await meter.asample(model, messages, self.k, "verify", params.with_seed(seed))
+        glue = " " if partial and not partial[-1].isspace() else ""
+        finished = [partial + glue + c.text.lstrip() for c in draw.completions if c.ok]
+        if not finished:
+            why = draw.extra.get("skipped") or "every rollout failed"
+            return Verdict(score=0.5, rationale=f"no rollouts ({why})", parsed=False)
+        verdicts = await asyncio.gather(
+            *(self.verifier.averify(question, t, backend=model, meter=meter) for t in finished)
+        )
+        accepted = [v.score for v in verdicts]
+        value = max(accepted) if self.mode == "hard" else sum(accepted) / len(accepted)
+        value = min(max(value, 0.0), 1.0)
+        return Verdict(
+            score=value,
+            step_scores=(value,),
+            rationale=f"{sum(a >= 0.5 for a in accepted)}/{len(accepted)} rollouts accepted",
+        )
+
+
+def _default_prompt(question: str, backend: Backend) -> list[BaseMessage]:
+    shots: list[BaseMessage] = []
+    if getattr(backend, "needs_exemplars", False):
+        for q, a in GENERIC_EXEMPLARS:
+            shots += [HumanMessage(q), AIMessage(a)]
+    return [*shots, HumanMessage(question)]
+
+
+def _stable_seed(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class PoolingPRM(ProcessScorer):
+    """A process reward model behind vLLM's pooling endpoint (``POST /pooling``).
+
+    Serve a PRM with per-step pooling, e.g. Qwen2.5-Math-PRM (its step tag is ``<extra_0>``)::
+
+        vllm serve Qwen/Qwen2.5-Math-PRM-7B --runner pooling
+
+    or a Math-Shepherd-style model with ``--override-pooler-config '{"pooling_type": "STEP",
+    "step_tag_id": ..., "returned_token_ids": [good, bad]}'``. Each partial solution is sent as
+    one string in the request's ``input`` list (one request per round)::
+
+        {"model": "...", "input": ["<question>\\n\\nstep 1<extra_0>step 2<extra_0>", ...]}
+
+    and each item of the reply's ``data`` (``{"index": i, "object": "pooling", "data": rows}``)
+    holds one row per step tag: ``[p_bad, p_good]`` probabilities (``positive_index`` picks the
+    "good" column) or a single reward (squashed by a sigmoid when outside [0, 1]). Each scored
+    path counts as one call (``purpose="verify"``); the request's ``usage.prompt_tokens`` is
+    recorded. A failed request or missing row gives ``fallback_score`` with ``parsed=False``.
+
+    Args:
+        base_url: the server root, e.g. ``"http://127.0.0.1:8000"`` (a trailing ``/v1`` is dropped).
+        model: the served model name.
+        step_tag: appended after every step.
+        positive_index: the "good" column of a row of probabilities.
+        template: how a partial solution is written; ``{question}`` and ``{steps}`` (steps
+            each followed by ``step_tag``).
+        api_key: sent as a bearer token when given.
+        timeout_s: per request.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+
+    Example:
+        >>> prm = PoolingPRM("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-Math-PRM-7B")
+        >>> prm.render("1 + 1?", ["1 + 1 = 2.", "The answer is 2."])
+        '1 + 1?\\n\\n1 + 1 = 2.<extra_0>The answer is 2.<extra_0>'
+    """
+
+    uses_model = True
+    calls_per_step = 1
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        step_tag: str = "<extra_0>",
+        positive_index: int = 1,
+        template: str = "{question}\n\n{steps}",
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        fallback_score: float = 0.5,
+        transport: Any = None,
+        segmentation: str | Segmentation = "auto",
+    ) -> None:
+        if "{steps}" not in template:
+            raise TTCConfigError("PoolingPRM template must contain {steps}.")
+        root = base_url.rstrip("/")
+        self.url = (root[: -len("/v1")] if root.endswith("/v1") else root) + "/pooling"
+        self.model = model
+        self.step_tag = step_tag
+        self.positive_index = positive_index
+        self.template = template
+        self._api_key = api_key
+        self.timeout_s = timeout_s
+        self.fallback_score = fallback_score
+        self.transport = transport
+        self.segmentation = segmentation
+
+    def render(self, question: str, steps: Sequence[str]) -> str:
+        body = "".join(s.strip() + self.step_tag for s in steps)
+        return self.template.replace("{steps}", body).replace("{question}", question)
+
+    def step_scores(self, rows: Any) -> list[float]:
+        """Per-step scores from one item's ``data`` (rows of probabilities, or rewards)."""
+        if not isinstance(rows, list):
+            raise ValueError(f"pooling data is not a list: {type(rows).__name__}")
+        out = []
+        for row in rows:
+            if isinstance(row, list):
+                value = row[self.positive_index] if len(row) > 1 else row[0]
+            else:
+                value = row
+            value = float(value)
+            out.append(value if 0.0 <= value <= 1.0 else 1.0 / (1.0 + math.exp(-value)))
+        return out
+
+    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+        return (await self.ascore_paths(question, [steps], meter=meter))[0]
+
+    async def ascore_paths(self, question, paths, *, backend=None, meter=None, prompt=None):
+        import httpx
+
+        meter = meter if meter is not None else Meter()
+        allowed = meter.remaining().max_calls
+        count = len(paths) if allowed is None else min(len(paths), allowed)
+        verdicts = [self._fallback("budget exhausted") for _ in paths]
+        if count == 0:
+            return verdicts
+        payload = {"model": self.model, "input": [self.render(question, p) for p in paths[:count]]}
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        started = time.perf_counter()
+        try:
+            async with httpx.AsyncClient(
+                transport=self.transport, timeout=self.timeout_s
+            ) as client:
+                response = await client.post(self.url, json=payload, headers=headers)
+                response.raise_for_status()
+                body = response.json()
+            items = sorted(body["data"], key=lambda item: item.get("index", 0))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            logger.warning("PRM request to %s failed: %s", self.url, error)
+            self._record(meter, count, 0, time.perf_counter() - started, error)
+            return [self._fallback(f"PRM request failed: {error}") for _ in paths]
+        usage = body.get("usage") or {}
+        self._record(
+            meter, count, int(usage.get("prompt_tokens") or 0), time.perf_counter() - started
+        )
+        for i, item in enumerate(items[:count]):
+            try:
+                scores = self.step_scores(item.get("data"))
+            except (ValueError, TypeError, IndexError) as exc:
+                verdicts[i] = self._fallback(f"unreadable PRM row: {exc}")
+                continue
+            if not scores:
+                verdicts[i] = self._fallback("the PRM returned no step scores")
+                continue
+            verdicts[i] = Verdict(
+                score=scores[-1], step_scores=tuple(scores), rationale=f"PRM {self.model}"
+            )
+        return verdicts
+
+    def _record(
+        self, meter: Meter, count: int, prompt_tokens: int, seconds: float, error: str | None = None
+    ) -> None:
+        completions = tuple(
+            Completion(text="", latency_s=seconds, error=error) for _ in range(count)
+        )
+        meter.record(
+            "verify", Draw(completions=completions, requests=1, prompt_tokens=prompt_tokens)
+        )
+
+    def _fallback(self, rationale: str) -> Verdict:
+        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)

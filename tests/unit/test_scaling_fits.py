@@ -1,0 +1,153 @@
+"""Fitted laws: power-law recovery, degenerate data, Chen et al.'s vote model, closed-form K*."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from langgraph_ttc.scaling import (
+    PoolSamples,
+    ProblemSamples,
+    fit_power_law,
+    fit_vote_model,
+    log_spaced_ks,
+    majority_at_k,
+    power_law,
+    two_level_optimal_k,
+    vote_curve,
+)
+from langgraph_ttc.scaling.vote_model import fit_query
+
+
+@pytest.mark.parametrize(("a", "b"), [(-2.0, -0.4), (-0.7, -0.9), (-4.5, -0.15)])
+def test_power_law_recovers_known_parameters(a, b):
+    ks = log_spaced_ks(1000, 40)
+    assert 30 <= len(ks) <= 41
+    fit = fit_power_law(ks, power_law(np.array(ks), a, b), extrapolate_to=[2000, 10_000])
+    assert fit.status == "ok"
+    assert fit.a == pytest.approx(a, abs=1e-4)
+    assert fit.b == pytest.approx(b, abs=1e-4)
+    assert fit.rmse < 1e-6
+    for row in fit.extrapolation:
+        assert row["coverage"] == pytest.approx(float(power_law(row["k"], a, b)), abs=1e-6)
+        assert row["low"] <= row["coverage"] + 1e-9 <= row["high"] + 2e-9
+
+
+def test_power_law_with_noise_and_bootstrap_band():
+    rng = np.random.default_rng(0)
+    ks = np.array(log_spaced_ks(64, 40))
+    # 80 problems with per-problem accuracies from a Beta: coverage = mean of 1 - (1 - p)^k.
+    p = rng.beta(0.3, 1.5, size=80)
+    per_problem = 1 - (1 - p[:, None]) ** ks[None, :]
+    fit = fit_power_law(
+        ks, per_problem.mean(axis=0), per_problem=per_problem, extrapolate_to=[128, 640]
+    )
+    assert fit.status == "ok" and fit.a < 0 and fit.b < 0
+    assert fit.rmse < 0.03 and fit.max_abs_error < 0.06
+    assert "bootstrap" in fit.band_method
+    for row in fit.extrapolation:
+        assert row["low"] < row["coverage"] < row["high"]
+        assert row["low"] >= 0.0 and row["high"] <= 1.0
+    assert fit.holdout["k"] == 64 and fit.holdout["fit_k_max"] <= 16
+    assert fit.holdout["abs_error"] < 0.1
+
+
+@pytest.mark.parametrize(
+    ("coverage", "status"),
+    [([1.0, 1.0, 1.0, 1.0], "all_correct"), ([0.0, 0.0, 0.0, 0.0], "all_wrong")],
+)
+def test_power_law_degenerate_data(coverage, status):
+    fit = fit_power_law([1, 2, 4, 8], coverage, extrapolate_to=[100])
+    assert fit.status == status and fit.message
+    assert fit.predict(100) == pytest.approx(coverage[0])
+
+
+def test_power_law_too_few_points():
+    fit = fit_power_law([1, 2], [0.2, 0.3])
+    assert fit.status == "too_few_points"
+    assert "k_max" in fit.message
+
+
+# -- Chen et al. vote model -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["easy", "hard"])
+def test_fit_query_reproduces_its_own_curve(kind):
+    ks = np.array([2, 5, 10, 20, 50, 100])
+    truth = (0.02, 0.15, 0.3)
+    params = fit_query(ks, vote_curve(ks, truth, kind), kind)
+    assert min(params[:2]) >= 1e-6
+    grid = np.arange(1, 200)
+    assert np.abs(vote_curve(grid, params, kind) - vote_curve(grid, truth, kind)).max() < 0.01
+
+
+def _binary_problem(pid: str, p: float, n: int) -> ProblemSamples:
+    right = round(p * n)
+    answers = ["1"] * right + ["2"] * (n - right)
+    return ProblemSamples.from_lists(pid, answers, [1.0] * right + [0.0] * (n - right))
+
+
+def test_vote_model_on_easy_and_hard_queries():
+    n = 64
+    problems = [_binary_problem(f"e{i}", 0.7, n) for i in range(6)]
+    problems += [_binary_problem(f"h{i}", 0.35, n) for i in range(4)]
+    pool = PoolSamples({}, tuple(problems))
+    fit = fit_vote_model(pool, k_pred_max=200)
+    assert fit.status == "ok"
+    assert fit.fit_ks == (2, 5, 10, 20, 50)
+    assert {q for q, kind in fit.kinds.items() if kind == "easy"} == {f"e{i}" for i in range(6)}
+    assert fit.rmse < 0.05
+    for row in fit.holdout:
+        assert row["abs_error"] < 0.05
+    observed = np.mean([majority_at_k(p.answers, p.correct, 33) for p in problems])
+    assert float(fit.predict(33)) == pytest.approx(observed, abs=0.05)
+    # Easy queries gain, hard queries lose: the dataset curve is an inverse U with an optimum.
+    assert 1 < fit.optimal_k < 200
+    assert fit.optimal_accuracy >= float(fit.predict(1)) and fit.optimal_accuracy >= float(
+        fit.predict(200)
+    )
+
+
+def test_vote_model_degenerate_pools():
+    all_right = PoolSamples({}, (_binary_problem("a", 1.0, 8), _binary_problem("b", 1.0, 8)))
+    fit = fit_vote_model(all_right, k_pred_max=50)
+    assert fit.status in ("ok", "few_points")
+    assert float(fit.predict(10)) == pytest.approx(1.0, abs=1e-3)
+    all_wrong = PoolSamples({}, (_binary_problem("a", 0.0, 8),))
+    assert float(fit_vote_model(all_wrong, k_pred_max=50).predict(10)) == pytest.approx(0, abs=1e-3)
+    tiny = PoolSamples({}, (_binary_problem("a", 1.0, 1),))
+    assert fit_vote_model(tiny).status == "too_few_points"
+
+
+# -- the two-level closed form ----------------------------------------------------------------
+
+
+def _two_level_accuracy(k: int, alpha: float, p1: float, p2: float) -> float:
+    def win(p):
+        return sum(math.comb(k, j) * p**j * (1 - p) ** (k - j) for j in range(k // 2 + 1, k + 1))
+
+    return alpha * win(p1) + (1 - alpha) * win(p2)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "p1", "p2"), [(0.6, 0.85, 0.35), (0.7, 0.8, 0.4), (0.55, 0.9, 0.45)]
+)
+def test_two_level_closed_form_is_near_the_brute_force_optimum(alpha, p1, p2):
+    optimum = two_level_optimal_k(alpha, p1, p2)
+    assert optimum.regime == "interior"
+    assert optimum.k_odd % 2 == 1
+    odd = list(range(1, 401, 2))
+    accuracy = [_two_level_accuracy(k, alpha, p1, p2) for k in odd]
+    best = odd[int(np.argmax(accuracy))]
+    # The closed form is asymptotic: near the true optimum, and nearly as accurate.
+    assert abs(optimum.k_odd - best) <= max(4, 0.35 * best)
+    assert _two_level_accuracy(optimum.k_odd, alpha, p1, p2) >= max(accuracy) - 0.01
+
+
+def test_two_level_regimes_and_validation():
+    assert two_level_optimal_k(0.9, 0.6, 0.1).k_odd == math.inf  # hard errors vanish fast
+    assert two_level_optimal_k(0.1, 0.9, 0.45).k_odd == 1  # mostly hard: one call is best
+    with pytest.raises(ValueError):
+        two_level_optimal_k(0.5, 0.4, 0.3)
