@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 # Chen et al. 2024 ("Are More LM Calls All You Need?"), filter prompt of Filter-Vote.
 FILTER_PROMPT = (
@@ -64,3 +64,20 @@ CRITIQUE_EXEMPLARS: tuple[tuple[str, str], ...] = (
         "3 * 3 is 9, not 6. [[wrong]]",
     ),
 )
+
+
+def critique_messages(backend, question: str, text: str) -> list[BaseMessage]:
+    """The Filter-Vote filter prompt (Chen et al. 2024), after worked verdicts for base models.
+
+    Used by the critique node and by sample pools, so pooled verdicts match live Filter-Vote.
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> critique_messages(FakeBackend(), "1+1?", "The answer is 2.")[-1].content[:20]
+        '[User Question]:1+1?'
+    """
+    shots: list[BaseMessage] = []
+    if getattr(backend, "needs_exemplars", False):
+        for prompt, verdict in CRITIQUE_EXEMPLARS:
+            shots += [HumanMessage(prompt), AIMessage(verdict)]
+    return [*shots, *filter_messages(question, text)]

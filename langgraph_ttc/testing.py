@@ -51,8 +51,9 @@ class FakeBackend(Backend):
         model_id: name recorded in results.
 
     Example:
+        >>> from langgraph_ttc import SamplingParams
         >>> backend = FakeBackend(reply=lambda messages, seed: "The answer is 4.")
-        >>> backend.sample([("human", "2+2?")], n=2, params=SamplingParams(seed=0)).completions[0].text
+        >>> backend.sample([("human", "2+2?")], n=2, params=SamplingParams()).completions[0].text
         'The answer is 4.'
     """
 

@@ -12,6 +12,7 @@ evaluated prompt prefix (llama-cpp-python keeps the KV cache of the longest comm
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import os
@@ -105,6 +106,8 @@ class EmbeddedBackend(Backend):
         path = self._model_path or default_model_path()
         started = time.perf_counter()
         model = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+        # Free it before interpreter teardown, when llama-cpp-python's __del__ would fail noisily.
+        atexit.register(model.close)
         logger.info("loaded %s in %.2fs", path, time.perf_counter() - started)
         return model
 

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_ttc.backends.base import run_sync
 from langgraph_ttc.nodes._context import NodeContext, emit, seed_of
-from langgraph_ttc.prompts import CRITIQUE_EXEMPLARS, filter_messages
+from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.verifiers import parse_verdict
 
 CRITIQUE_SEED_OFFSET = 1_000_003  # keeps critique seeds apart from sample seeds
-
-
-def critique_prompt(ctx: NodeContext, question: str, answer_text: str) -> list:
-    shots = []
-    if getattr(ctx.backend, "needs_exemplars", False):
-        for prompt, verdict in CRITIQUE_EXEMPLARS:
-            shots += [HumanMessage(prompt), AIMessage(verdict)]
-    return [*shots, *filter_messages(question, answer_text)]
 
 
 class CritiqueNode:
@@ -46,7 +37,7 @@ class CritiqueNode:
             params = ctx.params.with_seed(
                 seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + candidate["index"])
             )
-            messages = critique_prompt(ctx, state["ttc_question"], candidate["text"])
+            messages = critique_messages(ctx.backend, state["ttc_question"], candidate["text"])
             draw = await meter.asample(
                 ctx.backend_for(config, "critique"), messages, 1, "critique", params
             )

@@ -15,9 +15,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from langgraph_ttc.backends.base import Backend, SamplingParams
+from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.budget import Meter, Usage
 from langgraph_ttc.errors import BackendError
+from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.tasks.base import Problem
 
 MAX_CONSECUTIVE_FAILURES = 20
@@ -213,27 +214,6 @@ class _Builder:
             ),
         )
         self.counts["verified"] += 1
-
-
-def critique_messages(backend: Backend, question: str, text: str) -> list:
-    """The Filter-Vote filter prompt (Chen et al. 2024), with worked verdicts for base models.
-
-    Same structure as the critique node, so pool verdicts match what Filter-Vote sees live.
-
-    Example:
-        >>> from langgraph_ttc.testing import FakeBackend
-        >>> critique_messages(FakeBackend(), "1+1?", "The answer is 2.")[-1].content[:22]
-        '[User Question]:1+1?\\n['
-    """
-    from langchain_core.messages import AIMessage, HumanMessage
-
-    from langgraph_ttc.prompts import CRITIQUE_EXEMPLARS, filter_messages
-
-    shots = []
-    if getattr(backend, "needs_exemplars", False):
-        for prompt, verdict in CRITIQUE_EXEMPLARS:
-            shots += [HumanMessage(prompt), AIMessage(verdict)]
-    return [*shots, *filter_messages(question, text)]
 
 
 def _plan(conn, problems, k_max, critique, verify) -> list[_Job]:

@@ -112,7 +112,8 @@ class VoteModelFit:
         if not self.params:
             return np.full_like(np.asarray(k, dtype=float), np.nan)
         curves = [vote_curve(k, self.params[q], self.kinds[q]) for q in self.params]
-        return np.mean(curves, axis=0)
+        # Fitted on K >= 2, an easy query's G can dip below 0 at K = 1: it is an accuracy.
+        return np.clip(np.mean(np.clip(curves, 0.0, 1.0), axis=0), 0.0, 1.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
