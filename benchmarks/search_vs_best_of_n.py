@@ -10,7 +10,8 @@ right (the ceiling any selection can reach).
 
 Run (the embedded Gemma 3 270M; about 20-60 min on two CPU cores, longer on a busy machine)::
 
-    python benchmarks/search_vs_best_of_n.py --size 10 --n 4,8 --threads 1 --out runs/search_vs_bon.json
+    python benchmarks/search_vs_best_of_n.py --size 10 --n 4,8 --threads 1 \
+        --out runs/search_vs_bon.json
 
 The embedded model is weak and judges steps poorly: read the numbers as a measurement of the
 machinery on this model, not as evidence about search in general.
@@ -72,8 +73,12 @@ def main() -> int:
     scorer = LLMStepJudge(max_tokens=args.judge_tokens)
     widths = [int(x) for x in args.n.split(",")]
     rows, records = [], []
-    header = f"{'method':<20} {'N':>3} {'accuracy':>9} {'coverage':>9} {'calls/q':>8} {'gen/q':>7} {'judge/q':>8} {'s/q':>6}"
-    print(header, flush=True)
+    columns = ("N", "accuracy", "coverage", "calls/q", "gen/q", "judge/q", "s/q")
+    widths_ = (3, 9, 9, 8, 7, 8, 6)
+    print(
+        f"{'method':<20}" + "".join(f" {c:>{w}}" for c, w in zip(columns, widths_, strict=True)),
+        flush=True,
+    )
     for n in widths:
         for name, strategy in methods(n, args).items():
             graph = create_ttc_graph(model, strategy, task=task, verifier=scorer)

@@ -195,7 +195,7 @@ class Segmentation:
         return bool(re.search(self.final_pattern, step or ""))
 
     def stops(self, backend: object | None) -> tuple[str, ...]:
-        """Stop strings for a step request to ``backend`` (transcript stops kept for base models)."""
+        """Stop strings for a step request to ``backend`` (base models keep transcript stops)."""
         own: tuple[str, ...] = ()
         if self.kind == "step_label":
             own = (self.delimiter + self.label.partition("{k}")[0].rstrip(),)

@@ -6,7 +6,7 @@ strategy decides how many children each frontier node gets. Finished solutions a
 weighted best-of-N over their scores (Snell et al. 2024, sec. 5.1). ``max_tokens`` is per step.
 
 Example:
-    >>> BeamSearch(n=4, m=2).widths([{"id": "n1"}, {"id": "n2"}, {"id": "n3"}], [0.2, 0.8, 0.5], [])
+    >>> BeamSearch(n=4, m=2).widths([{}, {}, {}], [0.2, 0.8, 0.5], done=[])
     [0, 2, 2]
 """
 
