@@ -274,7 +274,7 @@ class Meter:
 
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
-        prompt_tokens = backend.count_prompt_tokens(messages)
+        prompt_tokens = await backend.acount_prompt_tokens(messages)
         with self._lock:
             n, max_tokens = self._fit(n, prompt_tokens, params.max_tokens)
             reserved_tokens = n * (prompt_tokens + max_tokens)

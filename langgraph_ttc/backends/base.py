@@ -127,6 +127,11 @@ class Backend(ABC):
         text_bytes = sum(len(str(m.content).encode()) for m in messages)
         return text_bytes + 8 * len(messages) + 16
 
+    async def acount_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        """:meth:`count_prompt_tokens` for async callers; backends whose count blocks (a local
+        tokenizer that may first load the model) run it off the event loop."""
+        return self.count_prompt_tokens(messages)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections). Default: nothing to release."""
 

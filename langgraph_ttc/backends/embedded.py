@@ -68,8 +68,9 @@ class EmbeddedBackend(Backend):
         n_threads: CPU threads (default: ``$TTC_THREADS`` or all cores).
 
     Example:
-        >>> backend = EmbeddedBackend.default()  # doctest: +SKIP
-        >>> backend.sample([("human", "2+2?")], n=2, params=SamplingParams(seed=1))  # doctest: +SKIP
+        >>> backend = EmbeddedBackend.default()  # shared; the model loads on first use
+        >>> backend.model_id, backend.needs_exemplars
+        ('gemma3-270m-q4_k_m', True)
     """
 
     honours_n = False
@@ -125,6 +126,10 @@ class EmbeddedBackend(Backend):
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return len(self.prompt_tokens(render_transcript(messages)))
+
+    async def acount_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        # Tokenising may load the model first: keep that file I/O off the event loop.
+        return await asyncio.to_thread(self.count_prompt_tokens, messages)
 
     async def asample(self, messages, n, params, *, timeout=None) -> Draw:
         return await asyncio.to_thread(self._sample_blocking, messages, n, params, timeout)
