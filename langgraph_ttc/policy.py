@@ -21,6 +21,8 @@ from langgraph_ttc.state import Plan
 
 logger = logging.getLogger(__name__)
 
+# Easiness statistics a router can see at run time: probe agreement, mean verifier score.
+STATISTICS = ("agreement", "verifier")
 AGGREGATORS = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise")
 
 
@@ -88,7 +90,7 @@ class Policy:
     """Bin edges and a plan per bin (and per budget: the largest budget key <= the run's budget).
 
     Example:
-        >>> Policy.default().choose(agreement_value=1.0, probes=4, budget=16, calls_left=12)["stop"]
+        >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12)["stop"]
         True
     """
 
@@ -96,6 +98,12 @@ class Policy:
     plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
     statistic: str = "agreement"
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise TTCConfigError(
+                f"Policy statistic must be one of {STATISTICS}; got {self.statistic!r}."
+            )
 
     @classmethod
     def default(cls) -> Policy:
@@ -119,10 +127,8 @@ class Policy:
         fitting = [k for k in keys if budget is None or k <= budget]
         return by_budget[fitting[-1] if fitting else keys[0]]
 
-    def choose(
-        self, agreement_value: float, probes: int, budget: int | None, calls_left: int | None
-    ) -> Plan:
-        difficulty_bin = self.bin(agreement_value)
+    def choose(self, value: float, probes: int, budget: int | None, calls_left: int | None) -> Plan:
+        difficulty_bin = self.bin(value)
         plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left)
         plan["reason"] = f"bin {difficulty_bin}: {plan['reason']}"
         return plan

@@ -9,7 +9,9 @@ from langchain_core.runnables import RunnableConfig
 
 from langgraph_ttc.backends.base import run_sync
 from langgraph_ttc.difficulty import agreement
+from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes._context import NodeContext, candidate_from, emit, seed_of
+from langgraph_ttc.nodes.verify import score_candidates
 from langgraph_ttc.policy import Policy
 
 
@@ -17,6 +19,11 @@ class RouteNode:
     """Draws ``strategy.probes`` samples (purpose ``probe``) and writes the plan."""
 
     def __init__(self, ctx: NodeContext, policy: Policy) -> None:
+        if policy.statistic == "verifier" and ctx.verifier is None:
+            raise TTCConfigError(
+                "This policy bins difficulty by mean verifier score: pass a verifier, or use a "
+                "policy with statistic='agreement'."
+            )
         self.ctx = ctx
         self.policy = policy
 
@@ -35,7 +42,14 @@ class RouteNode:
             )
             for i, c in enumerate(draw.completions)
         ]
-        value = agreement([c["answer"] for c in candidates])
+        agreed = agreement([c["answer"] for c in candidates])
+        value, mean = agreed, None
+        if self.policy.statistic == "verifier":
+            # Snell et al.'s predicted difficulty: the mean verifier score of the probes.
+            updates = await score_candidates(ctx, state["ttc_question"], candidates, meter, config)
+            for candidate, update in zip(candidates, updates, strict=True):
+                candidate["score"] = update["score"]
+            value = mean = sum(u["score"] for u in updates) / len(updates) if updates else 0.0
         # The strategy's n is the per-question budget; a run-wide Budget may cap it further.
         calls_left = ctx.strategy.n - meter.usage.total().calls
         budget_left = meter.remaining().max_calls
@@ -44,7 +58,8 @@ class RouteNode:
         plan = self.policy.choose(value, len(candidates), ctx.strategy.n, calls_left)
         difficulty = {
             "statistic": self.policy.statistic,
-            "agreement": round(value, 4),
+            "agreement": round(agreed, 4),
+            "mean_score": None if mean is None else round(mean, 4),
             "bin": self.policy.bin(value),
             "probes": len(candidates),
         }

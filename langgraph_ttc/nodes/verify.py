@@ -10,6 +10,23 @@ from langgraph_ttc.backends.base import run_sync
 from langgraph_ttc.nodes._context import NodeContext, emit
 
 
+async def score_candidates(
+    ctx: NodeContext, question: str, candidates: list[dict], meter, config
+) -> list[dict]:
+    """``{"id", "score"}`` updates for ``candidates``; failed or answerless ones score 0."""
+
+    async def score(candidate: dict) -> dict:
+        if not candidate.get("ok") or candidate.get("answer") is None:
+            return {"id": candidate["id"], "score": 0.0}
+        verdict = await ctx.verifier.averify(
+            question, candidate["text"], backend=ctx.backend_for(config, "verify"), meter=meter
+        )
+        emit("verify", id=candidate["id"], score=verdict.score)
+        return {"id": candidate["id"], "score": float(verdict.score)}
+
+    return list(await asyncio.gather(*(score(c) for c in candidates)))
+
+
 class VerifyNode:
     """Scores every candidate that has no score yet. Failed or answerless candidates score 0."""
 
@@ -27,21 +44,8 @@ class VerifyNode:
         ctx = self.ctx
         meter = ctx.meter(state)
         pending = [c for c in state.get("ttc_candidates") or [] if c.get("score") is None]
-
-        async def score(candidate: dict) -> dict:
-            if not candidate.get("ok") or candidate.get("answer") is None:
-                return {"id": candidate["id"], "score": 0.0}
-            verdict = await ctx.verifier.averify(
-                state["ttc_question"],
-                candidate["text"],
-                backend=ctx.backend_for(config, "verify"),
-                meter=meter,
-            )
-            emit("verify", id=candidate["id"], score=verdict.score)
-            return {"id": candidate["id"], "score": float(verdict.score)}
-
-        updates = await asyncio.gather(*(score(c) for c in pending))
-        return {"ttc_candidates": list(updates), "ttc_usage": meter.usage.to_dict()}
+        updates = await score_candidates(ctx, state["ttc_question"], pending, meter, config)
+        return {"ttc_candidates": updates, "ttc_usage": meter.usage.to_dict()}
 
     def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
         return run_sync(self.ainvoke(state, config))

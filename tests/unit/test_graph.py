@@ -252,3 +252,32 @@ def test_seeded_runs_are_reproducible(oracle):
         for _ in range(2)
     ]
     assert answers[0] == answers[1]
+
+
+def test_adaptive_can_bin_by_mean_verifier_score(oracle):
+    policy = Policy(
+        edges=(0.9, 0.6, 0.4, 0.2),
+        plans={
+            b: {0: PlanSpec(fraction=0.5, aggregator="weighted_best_of_n")} for b in range(1, 6)
+        },
+        statistic="verifier",
+    )
+    graph = create_ttc_graph(
+        FakeBackend(reply=oracle),
+        "adaptive",
+        n=12,
+        policy=policy,
+        verifier=ProgrammaticVerifier(exact_eight),
+    )
+    result = graph.invoke({"question": QUESTION})["ttc_result"]
+    probes = [c for c in result["candidates"] if c["purpose"] == "probe"]
+    expected = sum(1.0 if c["answer"] == "8" else 0.1 for c in probes) / len(probes)
+    assert result["difficulty"]["mean_score"] == pytest.approx(expected, abs=1e-4)
+    assert result["difficulty"]["bin"] == policy.bin(expected)
+    assert all(c["score"] is not None for c in result["candidates"])
+    assert result["usage"]["calls"] == 4 + 4  # probes + half of the 8 calls left
+
+
+def test_a_verifier_statistic_policy_needs_a_verifier():
+    with pytest.raises(TTCConfigError, match="verifier"):
+        create_ttc_graph(FakeBackend(), "adaptive", policy=Policy(statistic="verifier"))
