@@ -77,7 +77,9 @@ def _add_run_parser(subparsers) -> None:
     run = subparsers.add_parser("run", help="answer one question with a test-time-compute strategy")
     run.add_argument("question")
     add_model_arguments(run)
-    run.add_argument("--strategy", default="majority", choices=STRATEGY_NAMES)
+    from langgraph_ttc.strategies import STRATEGIES
+
+    run.add_argument("--strategy", default="majority", choices=list(STRATEGIES))
     run.add_argument(
         "--n",
         type=positive_int,
@@ -122,9 +124,10 @@ def cmd_run(args) -> int:
         from langgraph_ttc.verifiers import LLMJudge
 
         verifier = LLMJudge()
-    if args.strategy in ("best_of_n", "weighted_best_of_n") and verifier is None:
-        verifier_hint = "--verifier judge"
-        raise SystemExit(f"error: --strategy {args.strategy} needs a verifier; add {verifier_hint}")
+    from langgraph_ttc.strategies import STRATEGIES
+
+    if STRATEGIES[args.strategy].needs_verifier and verifier is None:
+        raise SystemExit(f"error: --strategy {args.strategy} needs a verifier; add --verifier judge")
     strategy = get_strategy(
         args.strategy,
         n=args.n,
