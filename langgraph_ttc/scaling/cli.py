@@ -52,7 +52,8 @@ def add_curves_parser(subparsers) -> argparse.ArgumentParser:
     curves.add_argument(
         "--strategies",
         default=",".join(DEFAULT_STRATEGIES),
-        help="comma-separated: coverage, majority, filter_vote, best_of_n, weighted_best_of_n",
+        help="comma-separated: coverage, majority, filter_vote, best_of_n, weighted_best_of_n "
+        "(from the pool), and revise, adaptive, beam_search, rebase, ... (run live at each k)",
     )
     curves.add_argument("--out", required=True, type=Path, help="output directory (resumed)")
     add_model_arguments(curves)
@@ -131,7 +132,25 @@ def _curves_command(args) -> int:
         from langgraph_ttc.verifiers import LLMJudge
 
         verifier = LLMJudge()
-    strategies = [s for s in args.strategies.split(",") if s.strip()]
+    from langgraph_ttc.errors import TTCConfigError
+    from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
+    from langgraph_ttc.scaling.live import graph_runner
+    from langgraph_ttc.strategies import STRATEGIES
+
+    names = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STRATEGY_NAMES and s not in STRATEGIES]
+    if unknown:
+        raise TTCConfigError(
+            f"Unknown strategies {unknown}; from the pool: {', '.join(STRATEGY_NAMES)}; "
+            f"run live: {', '.join(s for s in STRATEGIES if s not in STRATEGY_NAMES)}."
+        )
+    strategies = [s for s in names if s in STRATEGY_NAMES]
+    # Revisions, the router and search cannot be read off a pool: run them at each k.
+    live = {
+        s: graph_runner(s, verifier=verifier, params=_params(args), seed=args.seed)
+        for s in names
+        if s not in STRATEGY_NAMES and s in STRATEGIES
+    }
     if args.out.exists():
         logger.info("resuming the pool in %s", args.out)
     summary = run_curves(
@@ -147,6 +166,7 @@ def _curves_command(args) -> int:
         progress=not args.no_progress,
         n_boot=args.n_boot,
         plot=not args.no_plot,
+        live=live or None,
     )
     print(format_table(summary))
     print(_fit_lines(summary))

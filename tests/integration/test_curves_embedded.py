@@ -67,7 +67,9 @@ def test_curves_on_the_embedded_model(tmp_path):
     # The command resumes the same directory: nothing left to draw, same files rewritten.
     command = [sys.executable, "-m", "langgraph_ttc", "curves", "--task", "rg:basic_arithmetic"]
     command += ["--size", str(SIZE), "--k-max", str(K_MAX), "--max-tokens", str(MAX_TOKENS)]
-    command += ["--strategies", ",".join(STRATEGIES), "--out", str(tmp_path), "--no-progress"]
+    # revise cannot be read off the pool: it is run live at each k.
+    command += ["--strategies", ",".join([*STRATEGIES, "revise"]), "--out", str(tmp_path)]
+    command += ["--no-progress"]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"}
     )
@@ -76,3 +78,6 @@ def test_curves_on_the_embedded_model(tmp_path):
     resumed = json.loads((tmp_path / "summary.json").read_text())
     assert resumed["pool"]["this_run"]["drawn"] == 0
     assert resumed["pool"]["samples"] == SIZE * K_MAX
+    live = resumed["live"]["revise"]
+    assert [row["k"] for row in live] == [row["k"] for row in resumed["strategies"]["majority"]]
+    assert all(0 < row["mean_calls"] <= row["k"] and 0 <= row["accuracy"] <= 1 for row in live)
