@@ -127,7 +127,9 @@ def cmd_run(args) -> int:
     from langgraph_ttc.strategies import STRATEGIES
 
     if STRATEGIES[args.strategy].needs_verifier and verifier is None:
-        raise SystemExit(f"error: --strategy {args.strategy} needs a verifier; add --verifier judge")
+        raise SystemExit(
+            f"error: --strategy {args.strategy} needs a verifier; add --verifier judge"
+        )
     strategy = get_strategy(
         args.strategy,
         n=args.n,
