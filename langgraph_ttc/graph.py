@@ -64,6 +64,9 @@ def build_ttc_graph(
     """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`)."""
     backend = resolve_backend(model)
     config = get_strategy(strategy, n=n)
+    budget = budget or Budget()
+    if budget.max_calls is not None and budget.max_calls < 1:
+        raise TTCConfigError("budget.max_calls must be >= 1 to answer at all.")
     if isinstance(config, StepSearch):  # beam_search, lookahead, rebase, dvts: a search loop
         from langgraph_ttc.search.graph import build_search_graph
 
@@ -73,9 +76,13 @@ def build_ttc_graph(
             f"Strategy {config.name!r} needs a verifier: pass verifier=LLMJudge() or "
             "verifier=ProgrammaticVerifier(fn) (from langgraph_ttc.verifiers)."
         )
-    budget = budget or Budget()
-    if budget.max_calls is not None and budget.max_calls < 1:
-        raise TTCConfigError("budget.max_calls must be >= 1 to answer at all.")
+    uses_model = bool(verifier is not None and verifier.uses_model)
+    if budget.max_calls is not None and config.plan(budget.max_calls, uses_model)["width"] < 1:
+        least = next(c for c in range(1, 64) if config.plan(c, uses_model)["width"] >= 1)
+        raise TTCConfigError(
+            f"Strategy {config.name!r} needs at least {least} calls for one answer; "
+            f"budget.max_calls={budget.max_calls}. Raise the budget or use majority."
+        )
     ctx = NodeContext(backend=backend, strategy=config, budget=budget, task=task, verifier=verifier)
     nodes = tuple(config.nodes)
     if verifier is None:  # adaptive runs verify only when there is something to verify with

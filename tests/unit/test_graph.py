@@ -11,7 +11,7 @@ from langgraph_ttc import Budget, TTCInputError, create_ttc_graph
 from langgraph_ttc.errors import SampleFailed, TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
-from langgraph_ttc.verifiers import ProgrammaticVerifier
+from langgraph_ttc.verifiers import LLMJudge, ProgrammaticVerifier
 
 QUESTION = "What is 3 + 5?"
 
@@ -173,6 +173,8 @@ def test_adaptive_accepts_a_policy_object_and_a_json_file(tmp_path, oracle):
 def test_the_budget_is_never_exceeded(oracle, max_calls):
     for strategy in ("majority", "filter_vote", "revise", "adaptive"):
         backend = FakeBackend(reply=oracle, honours_n=False)
+        if strategy == "filter_vote" and max_calls < 2:
+            continue  # rejected up front: see test_a_budget_below_the_plan_minimum_is_rejected
         result = create_ttc_graph(
             backend, strategy, n=8, budget=Budget(max_calls=max_calls)
         ).invoke({"question": QUESTION})["ttc_result"]
@@ -281,3 +283,12 @@ def test_adaptive_can_bin_by_mean_verifier_score(oracle):
 def test_a_verifier_statistic_policy_needs_a_verifier():
     with pytest.raises(TTCConfigError, match="verifier"):
         create_ttc_graph(FakeBackend(), "adaptive", policy=Policy(statistic="verifier"))
+
+
+@pytest.mark.parametrize(
+    "strategy,options",
+    [("filter_vote", {}), ("best_of_n", {"verifier": LLMJudge()})],
+)
+def test_a_budget_below_the_plan_minimum_is_rejected(strategy, options):
+    with pytest.raises(TTCConfigError, match="needs at least 2 calls"):
+        create_ttc_graph(FakeBackend(), strategy, budget=Budget(max_calls=1), **options)
