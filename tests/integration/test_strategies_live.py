@@ -79,3 +79,11 @@ def test_strategy_on_llama_server(llama_server, name, strategy, verifier):
 
 def test_embedded_is_the_default_model():
     assert resolve_backend("local").model_id.startswith("gemma3-270m")
+
+
+def test_a_question_longer_than_the_context_is_rejected_clearly():
+    from langgraph_ttc import TTCInputError
+
+    graph = create_ttc_graph("local", get_strategy("majority", n=2, max_tokens=8))
+    with pytest.raises(TTCInputError, match="context"):
+        graph.invoke({"question": "What is 1 + 1? " * 1500})
