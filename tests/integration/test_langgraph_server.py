@@ -7,6 +7,7 @@ The fixture starts ``python -m langgraph_cli dev --config graphs/langgraph.json`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -157,3 +158,32 @@ async def test_every_strategy_graph_answers_within_budget(langgraph_url, graph_i
     assert 1 <= usage["calls"] <= MAX_CALLS[graph_id]
     assert sum(p["calls"] for p in usage["by_purpose"].values()) == usage["calls"]
     assert out["messages"][-1]["type"] == "ai"
+
+
+CONCURRENT_RUNS = 20
+
+
+async def test_concurrent_stateless_runs_all_complete(langgraph_url):
+    client = _client(langgraph_url)
+    questions = [f"What is {i} + {i + 1}?" for i in range(CONCURRENT_RUNS)]
+
+    outs = await asyncio.gather(
+        *(
+            client.runs.wait(
+                None, "majority", input={"messages": [{"type": "human", "content": q}]}
+            )
+            for q in questions
+        )
+    )
+
+    assert len(outs) == CONCURRENT_RUNS
+    for question, out in zip(questions, outs, strict=True):
+        result = out["ttc_result"]
+        assert result["strategy"] == "majority" and "answer" in result
+        assert 1 <= result["usage"]["calls"] <= N
+        assert len(result["candidates"]) == result["usage"]["calls"]
+        assert result["failed"] == []
+        human, ai = out["messages"]
+        assert human["content"] == question  # each reply belongs to its own request
+        assert ai["type"] == "ai" and ai["response_metadata"]["ttc"]["answer"] == result["answer"]
+    assert len({out["messages"][-1]["id"] for out in outs}) == CONCURRENT_RUNS
