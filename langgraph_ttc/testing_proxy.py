@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from langgraph_ttc.testing_server import FAULTS, ServerStats, _Handler, _Server
+from langgraph_ttc.testing_server import FAULTS, LoopbackServer, ServerStats, _Handler, _Server
 
 __all__ = ["PROXY_FAULTS", "Fault", "FaultProxy", "ProxyStats"]
 
@@ -110,7 +110,7 @@ class ProxyStats(ServerStats):
     upstream_errors: int = 0
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """A threaded HTTP proxy on 127.0.0.1 that injects faults into requests to ``upstream``.
 
     Args:
@@ -137,48 +137,13 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self._upstream_host = parts.hostname
         self._upstream_port = parts.port or 80
-        self._prefix = parts.path
         self.upstream_timeout_s = upstream_timeout_s
         self.schedule: Schedule = schedule if schedule is not None else ()
         self.stats = ProxyStats()
         self._injected: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._httpd = _Server(("127.0.0.1", port), _ProxyHandler)
-        self._httpd.app = self  # type: ignore[assignment]
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self._prefix}"
-
-    def start(self) -> FaultProxy:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port; hanging requests are released at once."""
-        self._closing.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self._path = parts.path
+        self._bind(port, _ProxyHandler)
 
     # -- faults ---------------------------------------------------------------------------
     def inject(self, fault: Fault | str, *, times: int = 1) -> None:

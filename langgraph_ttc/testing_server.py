@@ -122,7 +122,55 @@ class ServerStats:
     max_in_flight: int = 0
 
 
-class InstantServer:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 in a background thread: start/stop and context manager.
+
+    Subclasses call :meth:`_bind` with their request handler; ``_closing`` is set on stop so
+    handlers that wait (hang faults, delays) are released at once.
+    """
+
+    _path = "/v1"
+
+    def _bind(self, port: int, handler: type) -> None:
+        self._closing = threading.Event()
+        self._httpd = _Server(("127.0.0.1", port), handler)
+        self._httpd.app = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self._path}"
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port; hanging requests are released at once."""
+        self._closing.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class InstantServer(LoopbackServer):
     """A minimal OpenAI-compatible HTTP server running in a background thread.
 
     Args:
@@ -158,43 +206,8 @@ class InstantServer:
         self.stats = ServerStats()
         self._faults: deque[tuple[str, dict]] = deque()
         self._lock = threading.Lock()
-        self._closing = threading.Event()
         self._unseeded = 0
-        self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.app = self
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> InstantServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port; hanging requests are released at once."""
-        self._closing.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> InstantServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self._bind(port, _Handler)
 
     # -- faults ---------------------------------------------------------------------------
     def inject(
