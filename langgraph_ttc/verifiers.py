@@ -291,35 +291,63 @@ class LLMJudge(Verifier):
             raise TTCConfigError(
                 "LLMJudge has no model: pass LLMJudge(backend=...) or a backend to averify()."
             )
-        meter = meter if meter is not None else Meter()
-        temperature = self.temperature
-        if temperature is None:
-            temperature = 0.0 if self.samples == 1 else DEFAULT_TEMPERATURE
-        params = SamplingParams(temperature=temperature, max_tokens=self.max_tokens)
-        draw = await meter.asample(
+        return await ask_judge(
             judge,
             self.messages(question, text, judge),
-            self.samples,
-            purpose="verify",
-            params=params,
-        )
-        if not draw.completions:
-            why = draw.extra.get("skipped", "no completions")
-            return self._fallback(f"judge call skipped ({why}): budget exhausted")
-        replies = [c.text for c in draw.completions if c.ok]
-        scores = [s for s in map(parse_verdict, replies) if s is not None]
-        if not scores:
-            errors = [c.error for c in draw.completions if not c.ok]
-            seen = replies[0] if replies else f"judge failed: {errors[0]}"
-            return self._fallback(f"unparseable judge reply: {seen[:_RATIONALE_CHARS]}")
-        return Verdict(
-            score=_clip(sum(scores) / len(scores)),
-            rationale=replies[0].strip()[:_RATIONALE_CHARS],
+            meter=meter,
+            samples=self.samples,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            fallback_score=self.fallback_score,
         )
 
-    def _fallback(self, rationale: str) -> Verdict:
-        logger.debug("LLMJudge fallback: %s", rationale[:200])
-        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)
+
+async def ask_judge(
+    judge: Backend,
+    messages: list[BaseMessage],
+    *,
+    meter: Meter | None,
+    samples: int,
+    temperature: float | None,
+    max_tokens: int,
+    fallback_score: float,
+    rationale_chars: int = _RATIONALE_CHARS,
+) -> Verdict:
+    """Sample a judge model through the meter (purpose ``verify``) and average the parsed scores.
+
+    Temperature defaults to 0 for one sample, else the library's sampling temperature. A skipped
+    call (budget), failed samples or unparseable replies give ``fallback_score`` with
+    ``parsed=False`` and a rationale saying why.
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> judge = FakeBackend(reply=lambda m, s: "[[wrong]]")
+        >>> run_sync(ask_judge(judge, [HumanMessage("ok?")], meter=None, samples=2,
+        ...                    temperature=None, max_tokens=8, fallback_score=0.5)).score
+        0.0
+    """
+    meter = meter if meter is not None else Meter()
+    if temperature is None:
+        temperature = 0.0 if samples == 1 else DEFAULT_TEMPERATURE
+    params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+    draw = await meter.asample(judge, messages, samples, purpose="verify", params=params)
+
+    def fallback(rationale: str) -> Verdict:
+        logger.debug("judge fallback: %s", rationale[:200])
+        return Verdict(score=fallback_score, rationale=rationale, parsed=False)
+
+    if not draw.completions:
+        why = draw.extra.get("skipped", "no completions")
+        return fallback(f"judge call skipped ({why}): budget exhausted")
+    replies = [c.text for c in draw.completions if c.ok]
+    scores = [s for s in map(parse_verdict, replies) if s is not None]
+    if not scores:
+        errors = [c.error for c in draw.completions if not c.ok]
+        seen = replies[0] if replies else f"judge failed: {errors[0]}"
+        return fallback(f"unparseable judge reply: {seen[:rationale_chars]}")
+    return Verdict(
+        score=_clip(sum(scores) / len(scores)), rationale=replies[0].strip()[:rationale_chars]
+    )
 
 
 def parse_verdict(text: str) -> float | None:

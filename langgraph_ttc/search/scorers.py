@@ -25,6 +25,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -34,7 +35,7 @@ from langgraph_ttc.budget import Meter
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.search.segmentation import Segmentation
-from langgraph_ttc.verifiers import Verdict, Verifier, parse_verdict
+from langgraph_ttc.verifiers import Verdict, Verifier, ask_judge
 
 logger = logging.getLogger(__name__)
 
@@ -232,30 +233,17 @@ class LLMStepJudge(ProcessScorer):
             raise TTCConfigError(
                 "LLMStepJudge has no model: pass LLMStepJudge(backend=...) or run it in a search."
             )
-        meter = meter if meter is not None else Meter()
-        temperature = self.temperature
-        if temperature is None:
-            temperature = 0.0 if self.samples == 1 else 0.7
-        draw = await meter.asample(
+        verdict = await ask_judge(
             judge,
             self.messages(question, steps, judge),
-            self.samples,
-            purpose="verify",
-            params=SamplingParams(temperature=temperature, max_tokens=self.max_tokens),
+            meter=meter,
+            samples=self.samples,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            fallback_score=self.fallback_score,
+            rationale_chars=_RATIONALE_CHARS,
         )
-        if not draw.completions:
-            return self._fallback(f"judge call skipped ({draw.extra.get('skipped', 'none')})")
-        replies = [c.text for c in draw.completions if c.ok]
-        scores = [s for s in map(parse_verdict, replies) if s is not None]
-        if not scores:
-            seen = replies[0] if replies else f"judge failed: {draw.completions[0].error}"
-            return self._fallback(f"unparseable judge reply: {seen[:_RATIONALE_CHARS]}")
-        score = min(max(sum(scores) / len(scores), 0.0), 1.0)
-        return Verdict(score=score, step_scores=(score,), rationale=replies[0][:_RATIONALE_CHARS])
-
-    def _fallback(self, rationale: str) -> Verdict:
-        logger.debug("LLMStepJudge fallback: %s", rationale[:200])
-        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)
+        return replace(verdict, step_scores=(verdict.score,)) if verdict.parsed else verdict
 
 
 class RolloutValueScorer(ProcessScorer):
