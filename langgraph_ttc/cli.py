@@ -203,11 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     try:
         from langgraph_ttc.scaling.cli import add_curves_parser, add_plot_parser
+        from langgraph_ttc.scaling.policy_cli import add_calibrate_parser, add_compare_parser
     except ImportError:  # the scaling tools are optional at import time
         pass
     else:
         add_curves_parser(subparsers)
         add_plot_parser(subparsers)
+        add_calibrate_parser(subparsers)
+        add_compare_parser(subparsers)
     return parser
 
 

@@ -103,9 +103,10 @@ def build_ttc_graph(
         return fan_out_generate(ctx, state) or next_after("generate", nodes, state)
 
     if "route" in nodes:
-        builder.add_node(
-            "route", _runnable(RouteNode(ctx, resolve_policy(policy, backend.model_id)), "route")
-        )
+        # The graph's policy argument wins; else the strategy's own (Adaptive(policy=...)).
+        chosen = policy if policy is not None else getattr(config, "policy", None)
+        route = RouteNode(ctx, resolve_policy(chosen, backend.model_id))
+        builder.add_node("route", _runnable(route, "route"))
         builder.add_edge("prepare", "route")
         builder.add_conditional_edges(
             "route",

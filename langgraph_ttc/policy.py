@@ -50,8 +50,19 @@ class PlanSpec:
         if not 0.0 <= self.fraction <= 1.0 or self.depth < 1:
             raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1 and depth >= 1.")
 
-    def resolve(self, probes: int, calls_left: int | None) -> Plan:
-        """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining."""
+    def resolve(self, probes: int, calls_left: int | None, verify_calls: int = 0) -> Plan:
+        """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining.
+
+        The plan's worst case fits ``calls_left``: each extra chain costs ``depth`` attempts
+        (each critiqued under filter-vote, each scored under best-of-N at ``verify_calls``
+        model calls), and the probes' own critiques, scores and revisions come first.
+
+        Example:
+            >>> PlanSpec(width=8, aggregator="filter_vote").resolve(probes=4, calls_left=12)["width"]
+            8
+            >>> PlanSpec(width=16, aggregator="filter_vote").resolve(4, 12)["width"]
+            8
+        """
         if self.stop:
             return Plan(
                 width=probes,
@@ -63,23 +74,26 @@ class PlanSpec:
                 reason="stop: probes decide",
             )
         critique = self.aggregator == "filter_vote"
-        per_chain = self.depth * (2 if critique else 1)
+        verify = self.aggregator in ("best_of_n", "weighted_best_of_n")
+        per_attempt = 1 + (1 if critique else 0) + (verify_calls if verify else 0)
+        per_chain = self.depth * per_attempt
         if self.width is not None:
             extra = max(self.width - probes, 0)
         elif calls_left is None:
             extra = 0
         else:
-            extra = math.floor(self.fraction * calls_left)
+            extra = math.floor(self.fraction * calls_left) // per_chain
         if calls_left is not None:
-            extra = min(extra, calls_left)
-        # Revision chains also revise the probes; keep the total within the calls left.
-        width = probes + extra // per_chain if per_chain > 1 else probes + extra
+            # What the probes still cost (their critiques, scores and revisions) comes first.
+            probe_calls = probes * (per_chain - 1)
+            extra = min(extra, max(calls_left - probe_calls, 0) // per_chain)
+        width = probes + extra
         return Plan(
             width=width,
             depth=self.depth,
             aggregator=self.aggregator,
             critique=critique,
-            verify=self.aggregator in ("best_of_n", "weighted_best_of_n"),
+            verify=verify,
             stop=False,
             reason=f"{self.aggregator} width={width} depth={self.depth}",
         )
@@ -127,9 +141,16 @@ class Policy:
         fitting = [k for k in keys if budget is None or k <= budget]
         return by_budget[fitting[-1] if fitting else keys[0]]
 
-    def choose(self, value: float, probes: int, budget: int | None, calls_left: int | None) -> Plan:
+    def choose(
+        self,
+        value: float,
+        probes: int,
+        budget: int | None,
+        calls_left: int | None,
+        verify_calls: int = 0,
+    ) -> Plan:
         difficulty_bin = self.bin(value)
-        plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left)
+        plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left, verify_calls)
         plan["reason"] = f"bin {difficulty_bin}: {plan['reason']}"
         return plan
 

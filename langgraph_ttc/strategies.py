@@ -179,9 +179,14 @@ class Revise(Strategy):
 class Adaptive(Strategy):
     """Router + policy: a few probe samples estimate difficulty; the policy picks the plan.
 
-    ``n`` is the call budget per question (probes included). ``policy`` is a
-    :class:`~langgraph_ttc.policy.Policy`, a path to a policy JSON file, or ``None`` for the
-    default policy. Probes are kept as candidates, never wasted.
+    ``n`` is the call budget per question (probes included); with ``n`` below ``probes`` the
+    router spends the whole budget on probes and answers by their majority. ``policy`` is a
+    :class:`~langgraph_ttc.policy.Policy`, a path to a policy JSON file (``langgraph-ttc
+    calibrate``), or ``None`` for the default policy. Probes are kept as candidates, never wasted.
+
+    Example:
+        >>> Adaptive(n=2, probes=4).plan(calls_left=None)["width"]
+        2
     """
 
     name: ClassVar[str] = "adaptive"
@@ -193,14 +198,14 @@ class Adaptive(Strategy):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 1 <= self.probes <= self.n:
-            raise TTCConfigError(
-                f"adaptive: probes must be between 1 and n={self.n}; got {self.probes}."
-            )
+        if self.probes < 1:
+            raise TTCConfigError(f"adaptive: probes must be >= 1; got {self.probes}.")
 
     def plan(self, calls_left: int | None, verifier_uses_model: bool = False) -> Plan:
         # The real plan is made by the route node after probing; this is the probe step.
-        probes = self.probes if calls_left is None else min(self.probes, calls_left)
+        probes = min(self.probes, self.n)
+        if calls_left is not None:
+            probes = min(probes, calls_left)
         return Plan(
             width=probes,
             depth=1,

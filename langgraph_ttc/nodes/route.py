@@ -5,6 +5,8 @@ The probes are kept as candidates (step 0 of chains 0..p-1), so they are never w
 
 from __future__ import annotations
 
+import logging
+
 from langchain_core.runnables import RunnableConfig
 
 from langgraph_ttc.backends.base import run_sync
@@ -13,6 +15,8 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes._context import NodeContext, candidate_from, emit, seed_of
 from langgraph_ttc.nodes.verify import score_candidates
 from langgraph_ttc.policy import Policy
+
+logger = logging.getLogger(__name__)
 
 
 class RouteNode:
@@ -23,6 +27,16 @@ class RouteNode:
             raise TTCConfigError(
                 "This policy bins difficulty by mean verifier score: pass a verifier, or use a "
                 "policy with statistic='agreement'."
+            )
+        fitted_probes = policy.meta.get("probes")
+        if fitted_probes and fitted_probes != getattr(ctx.strategy, "probes", fitted_probes):
+            # Bins are edges on the statistic of that many probes; another count shifts them.
+            logger.warning(
+                "policy was calibrated with %s probes but the strategy draws %s; pass "
+                "Adaptive(probes=%s)",
+                fitted_probes,
+                ctx.strategy.probes,
+                fitted_probes,
             )
         self.ctx = ctx
         self.policy = policy
@@ -55,7 +69,8 @@ class RouteNode:
         budget_left = meter.remaining().max_calls
         if budget_left is not None:
             calls_left = min(calls_left, budget_left)
-        plan = self.policy.choose(value, len(candidates), ctx.strategy.n, calls_left)
+        verify_calls = 1 if ctx.verifier is not None and ctx.verifier.uses_model else 0
+        plan = self.policy.choose(value, len(candidates), ctx.strategy.n, calls_left, verify_calls)
         difficulty = {
             "statistic": self.policy.statistic,
             "agreement": round(agreed, 4),

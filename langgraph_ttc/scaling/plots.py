@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_summary"]
+__all__ = ["plot_comparison", "plot_summary"]
 
 INSTALL_HINT = "pip install 'langgraph-ttc[plot]'"
 COLORS = {
@@ -209,6 +209,60 @@ def plot_summary(summary: dict, path: str | os.PathLike) -> Path:
     )
     # Fixed margins: tight_layout costs seconds on a busy 2-core machine.
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.06, top=0.9, wspace=0.18, hspace=0.3)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_comparison(result, path: str | os.PathLike) -> Path:
+    """Accuracy vs mean calls: the fixed strategies' curves and the adaptive policy's points,
+    each labelled with its compute ratio (see :mod:`~langgraph_ttc.scaling.compare`)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 6))
+    for name, points in result.fixed.items():
+        x, color = _series(points, "mean_calls"), COLORS.get(name)
+        ax.plot(x, _series(points, "accuracy"), "-", marker="o", ms=3, color=color, label=name)
+        ax.fill_between(
+            x, _series(points, "ci_low"), _series(points, "ci_high"), color=color, alpha=0.12
+        )
+    rows = result.adaptive
+    x = _series(rows, "mean_calls")
+    ax.plot(
+        x,
+        _series(rows, "accuracy"),
+        "-",
+        marker="D",
+        ms=6,
+        color="#ff7f0e",
+        lw=2,
+        label="adaptive (calibrated policy)",
+    )
+    ax.fill_between(
+        x, _series(rows, "ci_low"), _series(rows, "ci_high"), color="#ff7f0e", alpha=0.2
+    )
+    for row in rows:
+        ratio = row["compute_ratio"]
+        text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
+        ax.annotate(
+            f"B={row['budget']}: {text}",
+            (row["mean_calls"], row["accuracy"]),
+            textcoords="offset points",
+            xytext=(4, -12),
+            fontsize=8,
+            color="#b35900",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("mean actual calls per question")
+    ax.set_ylabel("accuracy (held-out problems)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(
+        f"Adaptive vs fixed strategies on {result.problems} held-out problems "
+        "(ratio = calls the best fixed strategy needs / adaptive calls)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.93)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -51,9 +51,10 @@ def test_unknown_options_are_named():
         get_strategy("majority", width=3)
 
 
-def test_adaptive_probes_must_fit_n():
+def test_adaptive_needs_a_probe_and_clamps_probes_to_n():
     with pytest.raises(TTCConfigError, match="probes"):
-        Adaptive(n=2, probes=4)
+        Adaptive(n=2, probes=0)
+    assert Adaptive(n=2, probes=4).plan(calls_left=None)["width"] == 2
 
 
 def test_agreement_and_bins():

@@ -1,0 +1,327 @@
+"""Fit a routing policy from sample pools (Snell et al. 2024, sec. 3 and 5.3).
+
+What the router sees at run time is what it is fitted on: the statistic of ``probes`` samples
+(answer agreement, or their mean verifier score), never the reference answer. Runs are replayed
+from the pools (:mod:`~langgraph_ttc.scaling.replay`); each run's probes put it in one of up to 5
+quantile bins of that statistic. For each (bin, budget) the policy keeps the plan with the best
+accuracy on the runs of that bin whose worst case fits the budget: stop now (answer from the
+probes), or majority / filter-vote / best-of-N / weighted best-of-N at some total width. Probes
+count against the budget. Among plans within ``tolerance`` of the best, the cheapest wins, so a
+bin that gains nothing from more calls spends less there.
+
+Choosing the best of many plans on the same runs flatters them; as in the paper, the accuracy
+reported for the fitting procedure is cross-validated: fold by fold over problems, the policy is
+fitted on the other folds (bin edges included) and replayed on the held-out fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from langgraph_ttc.difficulty import N_BINS, bin_of
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.policy import PlanSpec, Policy
+from langgraph_ttc.scaling.pool import load_pool
+from langgraph_ttc.scaling.replay import (
+    SCORED,
+    ReplayedProblem,
+    replay_policy,
+    spec_outcome,
+    verify_calls_of,
+    worst_case_calls,
+)
+from langgraph_ttc.scaling.samples import PoolSamples
+
+__all__ = ["Calibration", "calibrate", "load_pools", "split_problems"]
+
+DEFAULT_BUDGETS = (1, 2, 4, 8, 16, 32)
+MIN_RUNS_PER_CELL = 8  # fewer runs than this in a bin: use the plan fitted on all runs
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted policy, the evidence behind each cell, and its cross-validated accuracy."""
+
+    policy: Policy
+    cells: list[dict] = field(default_factory=list)
+    cross_validation: list[dict] = field(default_factory=list)
+
+
+def load_pools(paths: Sequence[str | Path]) -> PoolSamples:
+    """Several pools as one (a task mix): problem ids get their pool's name as a prefix.
+
+    All pools must come from the same model; a policy is fitted for one model.
+    """
+    problems, sources, models = [], [], set()
+    for path in paths:
+        pool = load_pool(path)
+        path = Path(path)
+        label = path.parent.name if path.name == "pool.sqlite" else path.stem
+        models.add(pool.meta.get("model_id"))
+        sources.append({"pool": str(path), "task": pool.meta.get("task"), "label": label})
+        problems += [
+            dataclasses.replace(p, problem_id=f"{label}/{p.problem_id}") for p in pool.problems
+        ]
+    if len(models) > 1:
+        raise TTCConfigError(
+            f"These pools come from different models {sorted(map(str, models))}; fit one "
+            "policy per model."
+        )
+    meta = {"model": models.pop() if models else None, "pools": sources}
+    return PoolSamples(meta, tuple(problems))
+
+
+def split_problems(pool: PoolSamples, holdout: float, seed: int = 0) -> tuple[list, list]:
+    """(fit ids, held-out ids): a seeded split within each pool of the mix, so every task and
+    difficulty setting is on both sides.
+
+    Example:
+        >>> from langgraph_ttc.scaling.samples import ProblemSamples
+        >>> probs = tuple(ProblemSamples.from_lists(f"a/{i}", ["1"], [1]) for i in range(4))
+        >>> [len(s) for s in split_problems(PoolSamples({}, probs), 0.5)]
+        [2, 2]
+    """
+    if not 0.0 <= holdout < 1.0:
+        raise TTCConfigError(f"holdout must be in [0, 1); got {holdout}.")
+    groups: dict[str, list[str]] = {}
+    for pid in pool.problem_ids:
+        groups.setdefault(pid.split("/")[0], []).append(pid)
+    rng = np.random.default_rng(seed)
+    fit, held = [], []
+    for ids in groups.values():
+        shuffled = [ids[i] for i in rng.permutation(len(ids))]
+        cut = int(round(len(ids) * holdout))
+        held += shuffled[:cut]
+        fit += shuffled[cut:]
+    return fit, held
+
+
+def quantile_edges(values: np.ndarray, n_bins: int = N_BINS) -> tuple[float, ...]:
+    """Descending lower edges of bins 1..n_bins-1 at equal-count quantiles (bin 1 easiest).
+
+    Ties collapse edges, so a discrete statistic (agreement of 4 probes has 5 values) gets at
+    most one bin per value.
+
+    Example:
+        >>> quantile_edges(np.array([1.0, 1.0, 0.75, 0.5, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0]))
+        (1.0, 0.5, 0.25)
+    """
+    qs = np.quantile(values, [1 - j / n_bins for j in range(1, n_bins)], method="higher")
+    edges = sorted({float(q) for q in qs if q > values.min()}, reverse=True)
+    return tuple(edges)
+
+
+def candidate_specs(budget: int, probes: int, runs: Sequence[ReplayedProblem]) -> list[PlanSpec]:
+    """Every plan worth trying at ``budget``: stop (majority of the probes), and each aggregator
+    at each total width from the probes alone up to the smallest pool, whose worst case fits."""
+    n_min = min(r.problem.n for r in runs)
+    scored = all(np.isfinite(r.problem.verifier_scores).any() for r in runs)
+    critiqued = all(np.isfinite(r.problem.verdicts).any() for r in runs)
+    aggregators = ["majority"] + ["filter_vote"] * critiqued + list(SCORED) * scored
+    verify_calls = max(verify_calls_of(r.problem) for r in runs)
+    statistic = runs[0].statistic
+    specs = [PlanSpec(stop=True)]
+    for aggregator in aggregators:
+        first = probes + 1 if aggregator == "majority" else probes  # majority of probes = stop
+        for width in range(first, n_min + 1):
+            spec = PlanSpec(width=width, aggregator=aggregator)
+            if worst_case_calls(spec, probes, verify_calls, statistic) <= budget:
+                specs.append(spec)
+    return specs
+
+
+def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
+    """Index of the cheapest plan within ``tolerance`` of the best accuracy."""
+    good = np.flatnonzero(cell >= cell.max() - tolerance)
+    return int(good[np.argmin(calls[good])])
+
+
+def fit_policy(
+    runs: Sequence[ReplayedProblem],
+    budgets: Sequence[int],
+    *,
+    tolerance: float = 0.01,
+    n_bins: int = N_BINS,
+) -> tuple[Policy, list[dict]]:
+    """The policy that maximises replayed accuracy per (bin, budget), and a row per cell."""
+    if not runs:
+        raise TTCConfigError("No problems to fit a policy on.")
+    probes = runs[0].probes
+    statistics = np.concatenate([r.statistics for r in runs])
+    edges = quantile_edges(statistics, n_bins)
+    bins = [np.array([bin_of(v, edges) for v in r.statistics]) for r in runs]
+    plans: dict[int, dict[int, PlanSpec]] = {b: {} for b in range(1, len(edges) + 2)}
+    cells = []
+    for budget in sorted(budgets):
+        if budget < probes:
+            continue  # the router spends it all on probes; nothing to choose
+        specs = candidate_specs(budget, probes, runs)
+        # One row per plan, one column per run (runs flattened in (problem, order) order).
+        outcomes = [
+            [spec_outcome(r, o, spec, budget) for r in runs for o in range(r.n_orders)]
+            for spec in specs
+        ]
+        correct = np.array([[o.correct for o in row] for row in outcomes])
+        calls = np.array([[o.calls for o in row] for row in outcomes])
+        flat_bins = np.concatenate(bins)
+        overall = _choose(correct.mean(axis=1), calls.mean(axis=1), tolerance)
+        for b in plans:
+            members = flat_bins == b
+            if members.sum() >= MIN_RUNS_PER_CELL:
+                choice = _choose(correct[:, members].mean(1), calls[:, members].mean(1), tolerance)
+            else:
+                choice = overall
+            plans[b][budget] = specs[choice]
+            cells.append(
+                {
+                    "bin": b,
+                    "budget": budget,
+                    "runs": int(members.sum()),
+                    "plan": _describe(specs[choice]),
+                    "accuracy": _mean(correct[choice, members]),
+                    "calls": _mean(calls[choice, members]),
+                    "majority_at_budget": _mean(correct[_majority_at(specs), members]),
+                }
+            )
+    return Policy(edges=edges, plans=plans, statistic=runs[0].statistic), cells
+
+
+def _majority_at(specs: Sequence[PlanSpec]) -> int:
+    """The widest majority plan among ``specs`` (all calls on samples; stop if none)."""
+    widths = [(s.width or 0, i) for i, s in enumerate(specs) if not s.stop]
+    widths = [(w, i) for w, i in widths if specs[i].aggregator == "majority"]
+    return max(widths)[1] if widths else 0
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 4) if values.size else None
+
+
+def _describe(spec: PlanSpec) -> str:
+    return "stop" if spec.stop else f"{spec.aggregator} width={spec.width}"
+
+
+def cross_validate(
+    runs: Sequence[ReplayedProblem],
+    budgets: Sequence[int],
+    *,
+    folds: int = 2,
+    tolerance: float = 0.01,
+    seed: int = 0,
+) -> list[dict]:
+    """Per budget: the accuracy and calls of a policy fitted without the fold it is scored on."""
+    if folds < 2 or len(runs) < folds:
+        raise TTCConfigError(f"Cross-validation needs 2 <= folds <= problems ({len(runs)}).")
+    fold_of = np.random.default_rng(seed).permutation(len(runs)) % folds
+    accuracy = {b: np.zeros(len(runs)) for b in budgets}
+    calls = {b: np.zeros(len(runs)) for b in budgets}
+    for fold in range(folds):
+        train = [r for r, f in zip(runs, fold_of, strict=True) if f != fold]
+        test_rows = np.flatnonzero(fold_of == fold)
+        policy, _ = fit_policy(train, budgets, tolerance=tolerance)
+        for budget in budgets:
+            acc, spent = replay_policy([runs[i] for i in test_rows], policy, budget)
+            accuracy[budget][test_rows] = acc
+            calls[budget][test_rows] = spent
+    return [
+        {
+            "budget": b,
+            "cv_accuracy": round(float(accuracy[b].mean()), 4),
+            "cv_calls": round(float(calls[b].mean()), 3),
+        }
+        for b in budgets
+    ]
+
+
+def calibrate(
+    pool: PoolSamples,
+    budgets: Sequence[int] = DEFAULT_BUDGETS,
+    *,
+    probes: int = 4,
+    statistic: str = "agreement",
+    problem_ids: Sequence[str] | None = None,
+    heldout_ids: Sequence[str] = (),
+    n_orders: int = 32,
+    folds: int = 2,
+    tolerance: float = 0.01,
+    seed: int = 0,
+) -> Calibration:
+    """Fit a policy on ``problem_ids`` of ``pool`` (default: all) and cross-validate it.
+
+    Args:
+        pool: samples of one model (see :func:`load_pools` for a task mix).
+        budgets: calls per question the policy will be asked for (probes included).
+        probes: samples the router draws first; use the same ``Adaptive(probes=...)``.
+        statistic: ``"agreement"`` of the probes' answers, or ``"verifier"`` (their mean
+            verifier score; needs a pool built with a verifier).
+        problem_ids / heldout_ids: the problems to fit on, and those kept for ``compare``
+            (both recorded in the policy).
+        n_orders: replayed orders of each problem's samples (1 = the pool's order only).
+        folds: cross-validation folds over problems.
+        tolerance: accuracy a cheaper plan may give up to be preferred.
+        seed: seeds the orders and the folds.
+    """
+    if statistic == "verifier" and not all(
+        np.isfinite(p.verifier_scores).any() for p in pool.problems
+    ):
+        raise TTCConfigError(
+            "statistic='verifier' needs verifier scores in the pool; build it with "
+            "`langgraph-ttc curves --verifier judge`, or use statistic='agreement'."
+        )
+    budgets = sorted({int(b) for b in budgets})
+    if not budgets or budgets[0] < 1:
+        raise TTCConfigError(f"Budgets must be positive integers; got {budgets}.")
+    chosen = pool.subset(problem_ids) if problem_ids is not None else pool
+    runs = [
+        ReplayedProblem(p, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed)
+        for p in chosen.problems
+    ]
+    policy, cells = fit_policy(runs, budgets, tolerance=tolerance)
+    meta = {
+        "source": "calibrated",
+        "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": pool.meta.get("model") or pool.meta.get("model_id"),
+        "pools": pool.meta.get("pools") or [{"task": pool.meta.get("task")}],
+        "tasks": sorted({str(s.get("task")) for s in pool.meta.get("pools") or [pool.meta]}),
+        "probes": probes,
+        "budgets": budgets,
+        "n_orders": n_orders,
+        "tolerance": tolerance,
+        "seed": seed,
+        "problems": list(chosen.problem_ids),
+        "heldout_problems": list(heldout_ids),
+    }
+    cv = cross_validate(runs, budgets, folds=folds, tolerance=tolerance, seed=seed)
+    policy = dataclasses.replace(policy, meta=meta | {"cross_validation": cv, "cells": cells})
+    return Calibration(policy, cells, cv)
+
+
+def format_policy(result: Calibration) -> str:
+    """The learned plan per (bin, budget) and the cross-validated accuracy per budget."""
+    policy = result.policy
+    edges = ", ".join(f"{e:g}" for e in policy.edges)
+    lines = [f"bins on probe {policy.statistic} (lower edges of bins 1..): {edges}"]
+    lines.append("budget  bin  runs  plan                          accuracy  calls  majority@B")
+    for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"])):
+        lines.append(
+            f"{cell['budget']:>6}  {cell['bin']:>3}  {cell['runs']:>4}  {cell['plan']:<28}"
+            f"  {_num(cell['accuracy']):>8}  {_num(cell['calls']):>5}  "
+            f"{_num(cell['majority_at_budget']):>10}"
+        )
+    lines.append("cross-validated (policy fitted without the fold it is scored on):")
+    for row in result.cross_validation:
+        lines.append(
+            f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} "
+            f"at {row['cv_calls']:.2f} calls"
+        )
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,224 @@
+"""Adaptive policy vs fixed strategies at matched compute, on problems the policy never saw.
+
+Fixed strategies (majority, filter-vote, best-of-N, weighted best-of-N) are read off the pool by
+the exact estimators, so each point is the expected accuracy at k samples and its mean actual
+calls. The adaptive policy is replayed at each of its budgets (:mod:`~langgraph_ttc.scaling.replay`).
+
+The compute ratio at an adaptive point (accuracy A, mean calls C) is the fewest mean calls any
+fixed strategy needs to reach A (linear interpolation between its measured points), divided by C.
+When no fixed strategy reaches A within the pool's samples, the ratio is only known to exceed
+(its largest calls) / C and is reported as a lower bound. Confidence intervals come from one
+bootstrap over problems, resampling the adaptive and fixed per-problem values together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.policy import Policy
+from langgraph_ttc.scaling.curve_estimates import (
+    bootstrap_ci,
+    estimate_curves,
+    per_sample_cost,
+    score_source,
+)
+from langgraph_ttc.scaling.replay import ReplayedProblem, replay_policy
+from langgraph_ttc.scaling.samples import PoolSamples
+
+__all__ = ["Comparison", "calls_to_reach", "compare_policy", "format_comparison"]
+
+FIXED = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``langgraph-ttc compare`` prints, plots and saves."""
+
+    problems: int
+    fixed: dict[str, list[dict]] = field(default_factory=dict)
+    adaptive: list[dict] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "problems": self.problems,
+            "fixed": self.fixed,
+            "adaptive": self.adaptive,
+            "meta": self.meta,
+        }
+
+
+def calls_to_reach(target: float, calls: np.ndarray, accuracy: np.ndarray) -> float:
+    """Fewest calls at which a curve reaches ``target``, interpolating linearly between
+    points; ``inf`` if it never does.
+
+    Example:
+        >>> calls_to_reach(0.5, np.array([1.0, 2.0, 4.0]), np.array([0.2, 0.4, 0.6]))
+        3.0
+        >>> calls_to_reach(0.9, np.array([1.0, 2.0]), np.array([0.2, 0.4]))
+        inf
+    """
+    if accuracy[0] >= target:
+        return float(calls[0])
+    for j in range(1, len(calls)):
+        if accuracy[j] >= target:
+            gain = accuracy[j] - accuracy[j - 1]
+            return float(
+                calls[j - 1] + (target - accuracy[j - 1]) / gain * (calls[j] - calls[j - 1])
+            )
+    return math.inf
+
+
+def _fixed_needed(target: float, fixed_curves: Mapping[str, tuple]) -> tuple[float, str | None]:
+    """Fewest calls over all fixed strategies to reach ``target`` (and which strategy)."""
+    best, name = math.inf, None
+    for strategy, (calls, accuracy) in fixed_curves.items():
+        needed = calls_to_reach(target, calls, accuracy)
+        if needed < best:
+            best, name = needed, strategy
+    return best, name
+
+
+def compare_policy(
+    pool: PoolSamples,
+    policy: Policy,
+    *,
+    budgets: Sequence[int] | None = None,
+    strategies: Sequence[str] = FIXED,
+    n_orders: int = 32,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Replay ``policy`` and estimate the fixed strategies on every problem of ``pool``."""
+    if not pool.problems:
+        raise TTCConfigError("No problems to compare on.")
+    budgets = sorted(budgets or policy.meta.get("budgets") or [1, 2, 4, 8, 16])
+    source = score_source(pool)
+    strategies = [s for s in strategies if _available(pool, s, source)]
+    ks = list(range(1, pool.n_min + 1))
+    curves = estimate_curves(pool, strategies, ks, n_boot=n_boot, seed=seed, source=source)
+    # Per problem: accuracy at each k, and calls per sample (so calls at k = k * that).
+    per_sample = {
+        s: np.array([per_sample_cost(p, s, source)[0] for p in pool.problems]) for s in strategies
+    }
+    probes = int(policy.meta.get("probes", 4))
+    runs = [
+        ReplayedProblem(p, probes=probes, n_orders=n_orders, statistic=policy.statistic, seed=seed)
+        for p in pool.problems
+    ]
+    replays = {b: replay_policy(runs, policy, b) for b in budgets}
+
+    def fixed_curves(rows: np.ndarray) -> dict:
+        return {
+            s: (np.array(ks) * per_sample[s][rows].mean(), curves.per_problem[s][rows].mean(0))
+            for s in strategies
+        }
+
+    everyone = np.arange(len(runs))
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, len(runs), size=(n_boot, len(runs)))
+    adaptive = []
+    for budget in budgets:
+        accuracy, calls = replays[budget]
+        needed, best = _fixed_needed(accuracy.mean(), fixed_curves(everyone))
+        ratios = np.array(
+            [
+                _fixed_needed(accuracy[rows].mean(), fixed_curves(rows))[0] / calls[rows].mean()
+                for rows in resamples
+            ]
+        )
+        low, high = bootstrap_ci(accuracy[:, None], n_boot=n_boot, seed=seed)
+        largest = max(float(c[-1]) for c, _ in fixed_curves(everyone).values())
+        adaptive.append(
+            {
+                "budget": budget,
+                "accuracy": round(float(accuracy.mean()), 4),
+                "ci_low": round(float(low[0]), 4),
+                "ci_high": round(float(high[0]), 4),
+                "mean_calls": round(float(calls.mean()), 3),
+                "best_fixed": best,
+                "fixed_calls_needed": None if math.isinf(needed) else round(needed, 3),
+                "compute_ratio": _ratio(needed, calls.mean()),
+                "ratio_lower_bound": round(largest / calls.mean(), 3)
+                if math.isinf(needed)
+                else None,
+                # Resamples where no fixed strategy catches up have ratio inf; no interpolating.
+                "ratio_ci_low": _ratio(np.quantile(ratios, 0.025, method="lower"), 1.0),
+                "ratio_ci_high": _ratio(np.quantile(ratios, 0.975, method="higher"), 1.0),
+            }
+        )
+    fixed = {
+        s: [
+            {
+                "k": point.k,
+                "mean_calls": round(point.mean_calls, 3),
+                "accuracy": round(point.accuracy, 4),
+                "ci_low": round(point.ci_low, 4),
+                "ci_high": round(point.ci_high, 4),
+            }
+            for point in curves.points[s]
+        ]
+        for s in strategies
+    }
+    meta = {
+        "score_source": source,
+        "probes": probes,
+        "n_orders": n_orders,
+        "n_boot": n_boot,
+        "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
+    }
+    return Comparison(len(runs), fixed, adaptive, meta)
+
+
+def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
+    if strategy == "majority":
+        return True
+    if strategy == "filter_vote":
+        return all(np.isfinite(p.verdicts).any() for p in pool.problems)
+    scores = [p.verifier_scores if source == "verifier" else p.verdicts for p in pool.problems]
+    return all(np.isfinite(s).any() for s in scores)
+
+
+def _ratio(needed: float, calls: float) -> float | None:
+    if not math.isfinite(needed) or calls <= 0:
+        return None
+    return round(float(needed / calls), 3)
+
+
+def format_comparison(result: Comparison) -> str:
+    """The compute-ratio table, one row per adaptive budget."""
+    lines = [
+        f"{result.problems} held-out problems; fixed strategies: {', '.join(result.fixed)}",
+        "budget  adaptive acc [95% CI]   calls   best fixed          calls needed  ratio [95% CI]",
+    ]
+    for row in result.adaptive:
+        if row["compute_ratio"] is None:
+            needed, ratio = "not reached", f"> {row['ratio_lower_bound']}"
+        else:
+            needed, ratio = f"{row['fixed_calls_needed']:.2f}", f"{row['compute_ratio']:.2f}"
+        high = "inf" if row["ratio_ci_high"] is None else f"{row['ratio_ci_high']:.2f}"
+        low = "inf" if row["ratio_ci_low"] is None else f"{row['ratio_ci_low']:.2f}"
+        lines.append(
+            f"{row['budget']:>6}  {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            f"  {row['mean_calls']:>6.2f}   {str(row['best_fixed'] or '-'):<18}  {needed:>12}"
+            f"  {ratio} [{low}, {high}]"
+        )
+    return "\n".join(lines)
+
+
+def write_comparison(result: Comparison, out_dir: str | Path, *, plot: bool = True) -> None:
+    """``compare.json`` and (with matplotlib) ``compare.png`` in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(result.to_dict(), indent=2))
+    if plot:
+        from langgraph_ttc.scaling.plots import plot_comparison
+
+        plot_comparison(result, out / "compare.png")

@@ -1,0 +1,209 @@
+"""The calibrated router: replay maths against the exact estimators, policies learned on pools of
+known difficulty, compute ratios, the live graph against its replay, and the two CLI commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from langgraph_ttc import Budget, create_ttc_graph
+from langgraph_ttc.cli import main
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.policy import PlanSpec, Policy
+from langgraph_ttc.scaling import estimators as est
+from langgraph_ttc.scaling.calibrate import calibrate, load_pools, split_problems
+from langgraph_ttc.scaling.compare import compare_policy
+from langgraph_ttc.scaling.pool import build_pool, load_pool
+from langgraph_ttc.scaling.replay import ReplayedProblem, replay_policy, worst_case_calls
+from langgraph_ttc.scaling.synthetic import synthetic_pool
+from langgraph_ttc.strategies import Adaptive
+from langgraph_ttc.tasks import load_task
+from langgraph_ttc.testing import FakeBackend, NoisyOracle
+
+MIX = {"easy": 20, "medium": 10, "hopeless": 10}
+
+
+def one_plan(spec: PlanSpec, budget: int) -> Policy:
+    """A policy with a single bin that always runs ``spec``."""
+    return Policy(edges=(), plans={1: {budget: spec}}, meta={"probes": 4})
+
+
+@pytest.mark.parametrize(
+    ("aggregator", "exact"),
+    [
+        ("majority", lambda p, k: est.majority_at_k(p.answers, p.correct, k)),
+        ("filter_vote", lambda p, k: est.filter_vote_at_k(p.answers, p.correct, p.verdicts, k)),
+        (
+            "best_of_n",
+            lambda p, k: est.best_of_n_at_k(p.answers, p.correct, p.verifier_scores, k),
+        ),
+    ],
+)
+def test_replaying_a_fixed_plan_matches_the_exact_estimator(aggregator, exact):
+    pool = synthetic_pool({"medium": 6, "trap": 6}, k=16, seed=3)
+    width = 6
+    runs = [ReplayedProblem(p, probes=4, n_orders=600, seed=1) for p in pool.problems]
+    budget = worst_case_calls(PlanSpec(width=width, aggregator=aggregator), 4, 1, "agreement")
+    policy = one_plan(PlanSpec(width=width, aggregator=aggregator), budget)
+    replayed, calls = replay_policy(runs, policy, budget)
+    expected = np.array([exact(p, width) for p in pool.problems])
+    # 600 random orders per problem: Monte Carlo error about 0.02 per problem.
+    assert np.abs(replayed - expected).max() < 0.07
+    assert abs(replayed.mean() - expected.mean()) < 0.02
+    assert (calls >= width).all() and (calls <= budget).all()
+
+
+def test_budget_below_the_probes_is_majority_of_what_it_allows():
+    pool = synthetic_pool({"medium": 5}, k=8)
+    runs = [ReplayedProblem(p, probes=4, n_orders=300) for p in pool.problems]
+    accuracy, calls = replay_policy(runs, Policy(meta={"probes": 4}), 2)
+    expected = [est.majority_at_k(p.answers, p.correct, 2) for p in pool.problems]
+    assert calls.tolist() == [2.0] * 5
+    assert np.abs(accuracy - expected).max() < 0.08
+
+
+def test_policy_stops_on_easy_bins_and_beats_majority_at_matched_calls():
+    pool = synthetic_pool(MIX, k=32, critiques=False, scores=False)
+    fit, held = split_problems(pool, 0.5)
+    assert len(held) == 20 and not set(fit) & set(held)
+    result = calibrate(pool, [1, 4, 8, 16, 32], problem_ids=fit, heldout_ids=held, n_orders=8)
+    policy = result.policy
+    assert policy.edges[0] == 1.0  # bin 1: all four probes agree
+    for budget in (4, 8, 16, 32):
+        assert policy.spec(1, budget).stop
+    assert any(not policy.spec(b, 32).stop for b in policy.plans)
+    assert sorted(policy.meta["problems"]) == sorted(fit)
+    assert policy.meta["heldout_problems"] == held
+    assert policy.meta["model"] == "synthetic" and policy.meta["probes"] == 4
+    assert [row["budget"] for row in result.cross_validation] == [1, 4, 8, 16, 32]
+    # Round trip through JSON keeps plans and the record of what it was fitted on.
+    again = Policy.from_json(policy.to_json())
+    assert again.plans == policy.plans and again.meta["heldout_problems"] == held
+
+    comparison = compare_policy(pool.subset(held), policy, n_orders=8, n_boot=200)
+    by_budget = {row["budget"]: row for row in comparison.adaptive}
+    majority = {p["k"]: p["accuracy"] for p in comparison.fixed["majority"]}
+    # Easy questions stop after 4 probes, so at budget 32 the policy spends far less than 32.
+    assert by_budget[32]["mean_calls"] < 16
+    assert by_budget[32]["accuracy"] >= majority[32] - 0.03
+    assert by_budget[32]["compute_ratio"] is None or by_budget[32]["compute_ratio"] > 1.2
+    assert by_budget[1]["compute_ratio"] == 1.0  # one call: the router cannot probe
+    for row in comparison.adaptive:
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+
+
+def test_a_bin_that_gains_nothing_spends_nothing():
+    pool = synthetic_pool({"easy": 12, "hopeless": 12}, k=16, critiques=False, scores=False)
+    policy = calibrate(pool, [16], n_orders=8).policy
+    hopeless = [ReplayedProblem(p, probes=4, n_orders=8) for p in pool.problems[12:]]
+    bins = {policy.bin(v) for runs in hopeless for v in runs.statistics}
+    # Whatever bins the hopeless questions land in, more votes do not help them: no spending.
+    _, calls = replay_policy(hopeless, policy, 16)
+    assert calls.mean() < 8, bins
+
+
+def test_load_pools_prefixes_ids_and_refuses_mixed_models(tmp_path):
+    task = load_task("rg:basic_arithmetic", size=3, seed=1)
+    oracle = NoisyOracle({p.question: (p.reference, 0.5) for p in task.problems()})
+    for name, model in (("a", "m1"), ("b", "m1"), ("c", "m2")):
+        backend = FakeBackend(reply=oracle, model_id=model)
+        build_pool(task, backend, tmp_path / name / "pool.sqlite", k_max=4, progress=False)
+    both = load_pools([tmp_path / "a" / "pool.sqlite", tmp_path / "b" / "pool.sqlite"])
+    assert len(both.problems) == 6 and both.problem_ids[0].startswith("a/")
+    assert both.meta["model"] == "m1"
+    with pytest.raises(TTCConfigError, match="different models"):
+        load_pools([tmp_path / "a" / "pool.sqlite", tmp_path / "c" / "pool.sqlite"])
+
+
+def oracle_task(size: int):
+    task = load_task("rg:basic_arithmetic", size=size, seed=11)
+    accuracies = (0.95, 0.9, 0.5, 0.35, 0.05)
+    questions = {
+        p.question: (p.reference, accuracies[i % len(accuracies)])
+        for i, p in enumerate(task.problems())
+    }
+    return task, FakeBackend(reply=NoisyOracle(questions, critique_accuracy=0.85))
+
+
+def test_live_adaptive_graph_agrees_with_its_replay(tmp_path):
+    """The replay is a model of the graph: same plan choices, same call accounting, and the
+    same expected accuracy (live runs draw other seeds, so only in expectation)."""
+    task, backend = oracle_task(20)
+    path = tmp_path / "pool.sqlite"
+    build_pool(task, backend, path, k_max=16, critique=True, progress=False)
+    pool = load_pool(path)
+    policy = calibrate(pool, [8], n_orders=16).policy
+    runs = [ReplayedProblem(p, probes=4, n_orders=16) for p in pool.problems]
+    replayed_accuracy, replayed_calls = replay_policy(runs, policy, 8)
+
+    correct, calls = [], []
+    for seed in range(6):
+        graph = create_ttc_graph(
+            backend, Adaptive(n=8, probes=4, policy=policy, seed=seed), budget=Budget(max_calls=8)
+        )
+        for problem in task.problems():
+            result = graph.invoke({"question": problem.question})["ttc_result"]
+            correct.append(task.score(problem, result["text"] or ""))
+            calls.append(result["usage"]["calls"])
+    assert max(calls) <= 8
+    assert abs(np.mean(calls) - replayed_calls.mean()) < 0.6
+    assert abs(np.mean(correct) - replayed_accuracy.mean()) < 0.1
+
+
+def test_calibrate_and_compare_commands(tmp_path, capsys):
+    task, backend = oracle_task(20)
+    for name in ("first", "second"):
+        build_pool(
+            task,
+            backend,
+            tmp_path / name / "pool.sqlite",
+            k_max=8,
+            critique=True,
+            seed=len(name),
+            progress=False,
+        )
+    pools = [
+        "--pool",
+        str(tmp_path / "first" / "pool.sqlite"),
+        "--pool",
+        str(tmp_path / "second" / "pool.sqlite"),
+    ]
+    policy_path = tmp_path / "policy.json"
+    code = main(
+        ["calibrate", *pools, "--budgets", "2,4,8", "--orders", "4", "--out", str(policy_path)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "cross-validated" in printed and "fitted on 20 problems, 20 held out" in printed
+    policy = json.loads(policy_path.read_text())
+    assert policy["meta"]["budgets"] == [2, 4, 8] and len(policy["meta"]["heldout_problems"]) == 20
+
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            *pools,
+            "--policy",
+            str(policy_path),
+            "--out",
+            str(out),
+            "--orders",
+            "4",
+            "--n-boot",
+            "50",
+        ]
+    )
+    assert code == 0
+    assert "ratio" in capsys.readouterr().out
+    saved = json.loads((out / "compare.json").read_text())
+    assert saved["problems"] == 20 and [r["budget"] for r in saved["adaptive"]] == [2, 4, 8]
+    assert set(saved["fixed"]) == {"majority", "filter_vote", "best_of_n", "weighted_best_of_n"}
+    assert (out / "compare.png").stat().st_size > 10_000
+
+    # A policy with nothing held out cannot be compared "held out" without saying so.
+    bare = tmp_path / "bare.json"
+    bare.write_text(Policy().to_json())
+    assert main(["compare", *pools, "--policy", str(bare), "--out", str(out)]) != 0
+    assert "held-out" in capsys.readouterr().err
