@@ -4,6 +4,8 @@ Topology (nodes a strategy does not use are left out, so each drawing shows the 
 
     prepare -> [route] -> generate (Send per request) -> [critique] -> [verify] -> [revise]* -> aggregate
 
+The router's sequential plans loop ``route -> extend <-> generate`` until the vote is clear.
+
 The graph reads ``messages`` (or ``question``) and writes one AIMessage plus ``ttc_result``;
 its private ``ttc_*`` channels never reach a parent graph.
 """
@@ -19,6 +21,7 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes._context import NodeContext
 from langgraph_ttc.nodes.aggregate import AggregateNode
 from langgraph_ttc.nodes.critique import CritiqueNode
+from langgraph_ttc.nodes.extend import extend_plan, is_open
 from langgraph_ttc.nodes.generate import GenerateNode, fan_out_generate
 from langgraph_ttc.nodes.prepare import PrepareNode
 from langgraph_ttc.nodes.revise import ReviseNode
@@ -107,16 +110,28 @@ def build_ttc_graph(
         chosen = policy if policy is not None else getattr(config, "policy", None)
         route = RouteNode(ctx, resolve_policy(chosen, backend.model_id))
         builder.add_node("route", _runnable(route, "route"))
+        builder.add_node("extend", extend_plan)
         builder.add_edge("prepare", "route")
+
+        def after_route(state: dict):
+            if state["ttc_plan"].get("stop"):
+                return "aggregate"
+            return "extend" if is_open(state) else to_generate(state)
+
+        builder.add_conditional_edges("route", after_route, ["generate", "extend", *after_generate])
         builder.add_conditional_edges(
-            "route",
-            lambda s: "aggregate" if s["ttc_plan"].get("stop") else to_generate(s),
+            "extend",
+            lambda s: to_generate(s) if is_open(s) else next_after("generate", nodes, s),
             ["generate", *after_generate],
         )
+        after_draw = ["extend", *after_generate]
     else:
         builder.add_conditional_edges("prepare", to_generate, ["generate", *after_generate])
+        after_draw = after_generate
     builder.add_conditional_edges(
-        "generate", lambda s: next_after("generate", nodes, s), after_generate
+        "generate",
+        lambda s: "extend" if is_open(s) else next_after("generate", nodes, s),
+        after_draw,
     )
     if "critique" in nodes:
         builder.add_node("critique", _runnable(CritiqueNode(ctx), "critique"))

@@ -31,6 +31,10 @@ class PlanSpec:
     """What to do in one (bin, budget) cell. ``width`` is the total number of first attempts
     (probes included); when ``None``, ``fraction`` of the remaining calls is spent.
 
+    ``stop_at`` makes a majority plan sequential (adaptive consistency): samples are drawn
+    ``step`` at a time, and drawing stops once the leading answer holds a ``stop_at`` share of
+    the samples so far; ``width`` is then the most it may draw.
+
     Example:
         >>> PlanSpec(fraction=0.5).resolve(probes=4, calls_left=12)["width"]
         10
@@ -41,14 +45,20 @@ class PlanSpec:
     depth: int = 1
     aggregator: str = "majority"
     stop: bool = False
+    stop_at: float | None = None
+    step: int = 1
 
     def __post_init__(self) -> None:
         if self.aggregator not in AGGREGATORS:
             raise TTCConfigError(
                 f"Unknown aggregator {self.aggregator!r}; use one of {AGGREGATORS}."
             )
-        if not 0.0 <= self.fraction <= 1.0 or self.depth < 1:
-            raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1 and depth >= 1.")
+        if not 0.0 <= self.fraction <= 1.0 or self.depth < 1 or self.step < 1:
+            raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1, depth >= 1 and step >= 1.")
+        if self.stop_at is not None and (
+            self.aggregator != "majority" or self.depth != 1 or not 0 < self.stop_at <= 1
+        ):
+            raise TTCConfigError("stop_at (in (0, 1]) applies to majority plans of depth 1.")
 
     def resolve(self, probes: int, calls_left: int | None, verify_calls: int = 0) -> Plan:
         """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining.
@@ -88,6 +98,20 @@ class PlanSpec:
             probe_calls = probes * (per_chain - 1)
             extra = min(extra, max(calls_left - probe_calls, 0) // per_chain)
         width = probes + extra
+        if self.stop_at is not None:
+            # Start from the probes; the extend node draws `step` more until the vote is clear.
+            return Plan(
+                width=probes,
+                max_width=width,
+                stop_at=self.stop_at,
+                step=self.step,
+                depth=1,
+                aggregator="majority",
+                critique=False,
+                verify=False,
+                stop=False,
+                reason=f"majority up to {width}, stop at {self.stop_at:g} agreement",
+            )
         return Plan(
             width=width,
             depth=self.depth,

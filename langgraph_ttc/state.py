@@ -57,7 +57,11 @@ class Candidate(TypedDict, total=False):
 
 
 class Plan(TypedDict, total=False):
-    """How many calls to spend and how: ``width`` parallel chains of ``depth`` attempts each."""
+    """How many calls to spend and how: ``width`` parallel chains of ``depth`` attempts each.
+
+    With ``stop_at`` set, first attempts are drawn ``step`` at a time up to ``max_width`` and
+    drawing stops once the leading answer holds a ``stop_at`` share of them.
+    """
 
     width: int
     depth: int
@@ -66,6 +70,9 @@ class Plan(TypedDict, total=False):
     verify: bool
     stop: bool
     reason: str
+    max_width: int
+    stop_at: float | None
+    step: int
 
 
 class TTCInput(TypedDict, total=False):

@@ -5,7 +5,8 @@ What the router sees at run time is what it is fitted on: the statistic of ``pro
 from the pools (:mod:`~langgraph_ttc.scaling.replay`); each run's probes put it in one of up to 5
 quantile bins of that statistic. For each (bin, budget) the policy keeps the plan with the best
 accuracy on the runs of that bin whose worst case fits the budget: stop now (answer from the
-probes), or majority / filter-vote / best-of-N / weighted best-of-N at some total width. Probes
+probes), or majority / filter-vote / best-of-N / weighted best-of-N at some total width, or a
+sequential majority that stops once the vote is clear (adaptive consistency). Probes
 count against the budget. Among plans within ``tolerance`` of the best, the cheapest wins, so a
 bin that gains nothing from more calls spends less there.
 
@@ -41,6 +42,10 @@ from langgraph_ttc.scaling.samples import PoolSamples
 __all__ = ["Calibration", "calibrate", "load_pools", "split_problems"]
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16, 32)
+# Sequential majority plans (adaptive consistency): stop once the leading answer holds this
+# share of the samples drawn, drawing this many at a time.
+STOP_AT = (0.5, 0.6, 0.7, 0.8, 1.0)
+STEPS = (1, 2, 4)
 MIN_RUNS_PER_CELL = 8  # fewer runs than this in a bin: use the plan fitted on all runs
 
 
@@ -133,6 +138,12 @@ def candidate_specs(budget: int, probes: int, runs: Sequence[ReplayedProblem]) -
             spec = PlanSpec(width=width, aggregator=aggregator)
             if worst_case_calls(spec, probes, verify_calls, statistic) <= budget:
                 specs.append(spec)
+                if aggregator == "majority" and width > probes + 1:
+                    specs += [
+                        PlanSpec(width=width, stop_at=stop_at, step=step)
+                        for stop_at in STOP_AT
+                        for step in STEPS
+                    ]
     return specs
 
 
@@ -204,7 +215,11 @@ def _mean(values: np.ndarray) -> float | None:
 
 
 def _describe(spec: PlanSpec) -> str:
-    return "stop" if spec.stop else f"{spec.aggregator} width={spec.width}"
+    if spec.stop:
+        return "stop"
+    if spec.stop_at is not None:
+        return f"majority <={spec.width} stop@{spec.stop_at:g} step {spec.step}"
+    return f"{spec.aggregator} width={spec.width}"
 
 
 def cross_validate(

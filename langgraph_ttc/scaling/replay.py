@@ -117,6 +117,15 @@ class ReplayedProblem:
         calls += float(p.verify_calls[rows[:scored]].sum())
         return Outcome(self._values.get(winner, 0.0), calls)
 
+    def stop_width(self, order: int, stop_at: float, step: int, max_width: int) -> int:
+        """Where a sequential majority plan stops: the first width probes, probes + step, ...
+        at which the leading answer holds a ``stop_at`` share, else ``max_width``."""
+        answers = [self.problem.answers[i] for i in self.orders[order][:max_width]]
+        width = self.probes
+        while width < max_width and agreement(answers[:width]) < stop_at:
+            width = min(width + step, max_width)
+        return width
+
     def scored_probes(self, width: int) -> int:
         """Probes the router scores with the verifier (none when it bins by agreement)."""
         return 0 if self.statistic == "agreement" else min(self.probes, width)
@@ -152,6 +161,9 @@ def spec_outcome(runs: ReplayedProblem, order: int, spec: PlanSpec, budget: int)
     if plan["stop"]:
         return runs.outcome(order, width=runs.probes, aggregator="majority")
     width = min(plan["width"], runs.problem.n)
+    if plan.get("stop_at") is not None:
+        max_width = min(plan["max_width"], runs.problem.n)
+        width = runs.stop_width(order, plan["stop_at"], plan["step"], max_width)
     return runs.outcome(order, width=width, aggregator=plan["aggregator"])
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from langgraph_ttc import Budget, create_ttc_graph
 from langgraph_ttc.cli import main
+from langgraph_ttc.difficulty import agreement
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling import estimators as est
@@ -87,7 +88,8 @@ def test_policy_stops_on_easy_bins_and_beats_majority_at_matched_calls():
     majority = {p["k"]: p["accuracy"] for p in comparison.fixed["majority"]}
     # Easy questions stop after 4 probes, so at budget 32 the policy spends far less than 32.
     assert by_budget[32]["mean_calls"] < 16
-    assert by_budget[32]["accuracy"] >= majority[32] - 0.03
+    # Each bin may trade up to `tolerance` (0.01) for thrift; 20 held-out problems add noise.
+    assert by_budget[32]["accuracy"] >= majority[32] - 0.05
     assert by_budget[32]["compute_ratio"] is None or by_budget[32]["compute_ratio"] > 1.2
     assert by_budget[1]["compute_ratio"] == 1.0  # one call: the router cannot probe
     for row in comparison.adaptive:
@@ -127,14 +129,23 @@ def oracle_task(size: int):
     return task, FakeBackend(reply=NoisyOracle(questions, critique_accuracy=0.85))
 
 
-def test_live_adaptive_graph_agrees_with_its_replay(tmp_path):
+SEQUENTIAL = Policy(
+    edges=(1.0,),
+    plans={1: {8: PlanSpec(stop=True)}, 2: {8: PlanSpec(width=8, stop_at=0.6, step=1)}},
+    meta={"probes": 4},
+)
+
+
+@pytest.mark.parametrize("policy", ["calibrated", SEQUENTIAL], ids=["calibrated", "sequential"])
+def test_live_adaptive_graph_agrees_with_its_replay(tmp_path, policy):
     """The replay is a model of the graph: same plan choices, same call accounting, and the
     same expected accuracy (live runs draw other seeds, so only in expectation)."""
     task, backend = oracle_task(20)
     path = tmp_path / "pool.sqlite"
     build_pool(task, backend, path, k_max=16, critique=True, progress=False)
     pool = load_pool(path)
-    policy = calibrate(pool, [8], n_orders=16).policy
+    if policy == "calibrated":
+        policy = calibrate(pool, [8], n_orders=16).policy
     runs = [ReplayedProblem(p, probes=4, n_orders=16) for p in pool.problems]
     replayed_accuracy, replayed_calls = replay_policy(runs, policy, 8)
 
@@ -150,6 +161,28 @@ def test_live_adaptive_graph_agrees_with_its_replay(tmp_path):
     assert max(calls) <= 8
     assert abs(np.mean(calls) - replayed_calls.mean()) < 0.6
     assert abs(np.mean(correct) - replayed_accuracy.mean()) < 0.1
+
+
+def test_sequential_plan_draws_one_at_a_time_until_the_vote_is_clear(oracle):
+    """Probes split 2-2 on a p=0.5 question: the extend node keeps drawing, one per round,
+    and stops as soon as the leader holds 60% (or at the cap)."""
+    policy = Policy(edges=(), plans={1: {8: PlanSpec(width=8, stop_at=0.6)}}, meta={"probes": 4})
+    backend = FakeBackend(reply=oracle)
+    rounds = []
+    for seed in range(8):
+        graph = create_ttc_graph(backend, Adaptive(n=8, probes=4, policy=policy, seed=seed))
+        state = graph.invoke({"question": next(iter(oracle.questions))})
+        result = state["ttc_result"]
+        answers = [c["answer"] for c in result["candidates"]]
+        drawn = len(answers)
+        assert result["usage"]["calls"] == drawn <= 8
+        assert "stopped at" in result["plan"]["reason"]
+        # Every prefix before the stop was still open; the stop is clear or capped.
+        for width in range(4, drawn):
+            assert agreement(answers[:width]) < 0.6
+        assert agreement(answers) >= 0.6 or drawn == 8
+        rounds.append(drawn)
+    assert min(rounds) == 4 and max(rounds) > 4  # some stop on the probes, some draw more
 
 
 def test_calibrate_and_compare_commands(tmp_path, capsys):
