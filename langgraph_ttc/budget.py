@@ -137,12 +137,14 @@ class Counters:
     seconds: float = 0.0
 
     def add(self, other: Counters) -> Counters:
-        return Counters(
-            *(
-                a + b
-                for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=False)
-            )
-        )
+        # Field by field: dataclasses.astuple deep-copies, and this runs several times per sample.
+        return Counters(*(getattr(self, f) + getattr(other, f) for f in _COUNTER_FIELDS))
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in _COUNTER_FIELDS}
+
+
+_COUNTER_FIELDS = tuple(f.name for f in dataclasses.fields(Counters))
 
 
 @dataclass
@@ -176,8 +178,8 @@ class Usage:
     def to_dict(self) -> dict:
         """A JSON-ready dict: totals at the top level plus ``by_purpose``."""
         return {
-            **dataclasses.asdict(self.total()),
-            "by_purpose": {p: dataclasses.asdict(c) for p, c in sorted(self.by_purpose.items())},
+            **self.total().to_dict(),
+            "by_purpose": {p: c.to_dict() for p, c in sorted(self.by_purpose.items())},
         }
 
     @classmethod

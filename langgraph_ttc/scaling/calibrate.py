@@ -204,10 +204,13 @@ def fit_policy(
 
 
 def _majority_at(specs: Sequence[PlanSpec]) -> int:
-    """The widest majority plan among ``specs`` (all calls on samples; stop if none)."""
-    widths = [(s.width or 0, i) for i, s in enumerate(specs) if not s.stop]
-    widths = [(w, i) for w, i in widths if specs[i].aggregator == "majority"]
-    return max(widths)[1] if widths else 0
+    """The widest fixed majority plan among ``specs`` (stop if none)."""
+    fixed = [
+        (s.width or 0, i)
+        for i, s in enumerate(specs)
+        if not s.stop and s.stop_at is None and s.aggregator == "majority"
+    ]
+    return max(fixed)[1] if fixed else 0
 
 
 def _mean(values: np.ndarray) -> float | None:
