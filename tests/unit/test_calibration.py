@@ -240,3 +240,13 @@ def test_calibrate_and_compare_commands(tmp_path, capsys):
     bare.write_text(Policy().to_json())
     assert main(["compare", *pools, "--policy", str(bare), "--out", str(out)]) != 0
     assert "held-out" in capsys.readouterr().err
+
+
+def test_a_policy_used_on_another_model_or_probe_count_warns(caplog):
+    policy = Policy(meta={"model": "gemma-3-270m", "probes": 4})
+    with caplog.at_level("WARNING"):
+        create_ttc_graph(
+            FakeBackend(model_id="other-model"), Adaptive(n=8, probes=2, policy=policy)
+        )
+    assert "fitted on model 'gemma-3-270m'" in caplog.text
+    assert "calibrated with 4 probes" in caplog.text
