@@ -15,32 +15,28 @@ def first_attempts(state: dict) -> list[dict]:
 
 
 def fan_out_generate(ctx: NodeContext, state: dict, node: str = "generate") -> list[Send]:
-    """One Send per request: a single n-request where the backend honours ``n``, else one per
-    sample so requests run concurrently. Samples already drawn (router probes) are reused."""
+    """One Send for the samples still missing (router probes are reused). The backend turns it
+    into one ``n``-request where the server honours ``n``, else into concurrent requests; a Send
+    per sample would add LangGraph's per-task cost (and its thread cap on sync ``invoke``) to
+    every sample."""
     have = len(first_attempts(state))
     need = state["ttc_plan"].get("width", 0) - have
     if need <= 0:
         return []
-    chains = list(range(have, have + need))
-    groups = [chains] if ctx.backend.honours_n else [[chain] for chain in chains]
-    sends, index = [], len(state.get("ttc_candidates") or [])
-    for group in groups:
-        task = GenerateTask(
-            ttc_question=state["ttc_question"],
-            ttc_prompt=state["ttc_prompt"],
-            ttc_run_id=state["ttc_run_id"],
-            ttc_seed=state["ttc_seed"],
-            ttc_started_at=state["ttc_started_at"],
-            ttc_usage=state.get("ttc_usage") or {},
-            index=index,
-            n=len(group),
-            chains=group,
-            purpose="generate",
-            share=len(groups),
-        )
-        sends.append(Send(node, task))
-        index += len(group)
-    return sends
+    task = GenerateTask(
+        ttc_question=state["ttc_question"],
+        ttc_prompt=state["ttc_prompt"],
+        ttc_run_id=state["ttc_run_id"],
+        ttc_seed=state["ttc_seed"],
+        ttc_started_at=state["ttc_started_at"],
+        ttc_usage=state.get("ttc_usage") or {},
+        index=len(state.get("ttc_candidates") or []),
+        n=need,
+        chains=list(range(have, have + need)),
+        purpose="generate",
+        share=1,
+    )
+    return [Send(node, task)]
 
 
 class GenerateNode:
