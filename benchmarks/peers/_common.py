@@ -1,0 +1,53 @@
+"""Shared by the peer drivers (run with the peer venv's python, never imported by our code)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+import time
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+WARM_UP = "What is 1 + 1?"  # answered once before the clock starts, as by every contender
+
+
+def last_number(text: str | None) -> str:
+    """The vote key: the reply's last number (the same rule as the floor), else the text."""
+    found = NUMBER.findall(text or "")
+    return found[-1] if found else (text or "").strip()
+
+
+def peak_rss_mb(pid: str | int = "self") -> float:
+    """Peak resident memory (``VmHWM``; ``ru_maxrss`` would survive exec from the parent)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warmed_up() -> None:
+    """Tell the parent the warm-up is done and wait for its go (it resets server counters)."""
+    if os.environ.get("BENCH_HANDSHAKE"):
+        print("warm", flush=True)
+        sys.stdin.readline()
+
+
+def spec_from_argv() -> dict:
+    return json.loads(sys.argv[1])
+
+
+def emit(result: dict, started: float) -> None:
+    result.setdefault("setup_s", round(time.perf_counter() - started - result["wall_s"], 4))
+    result.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+    print(json.dumps(result))

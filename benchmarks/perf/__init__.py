@@ -1,0 +1,1 @@
+"""Helpers of ``benchmarks/performance.py``: servers, contenders, sections, report."""

@@ -1,0 +1,194 @@
+"""One contender answering majority@N over a question list, in its own process.
+
+python benchmarks/perf/contenders.py CONTENDER SPEC_JSON   (prints one JSON line)
+
+CONTENDER is ``floor`` (a hand-written loop over the raw ``openai.AsyncOpenAI`` client: the
+cheapest correct implementation, the baseline every ratio is taken against), ``graph``
+(``create_ttc_graph(...).ainvoke``), ``graph_sync`` (``.invoke``) or ``runnable``
+(``as_runnable(...).invoke``). Every contender runs the questions one after another and the N
+samples of a question concurrently, with the same seeds, temperature, top_p and max_tokens.
+Imports, client construction and one untimed warm-up question (``setup_s``) are kept apart
+from answering the questions (``wall_s``, ``cpu_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import resource
+import sys
+import time
+from collections import Counter
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# Every contender answers this once before the clock starts (imports, first connection, lazy
+# initialisation); steady-state cost per sample is what the ratios compare.
+WARM_UP = "What is 1 + 1?"
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB.
+
+    ``VmHWM`` rather than ``ru_maxrss``: the latter survives ``exec`` and so reports the
+    parent's peak if that was higher.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process (all threads): less sensitive to a busy machine than wall."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warmed_up() -> None:
+    """Tell the parent the warm-up is done and wait for its go (it resets server counters)."""
+    if os.environ.get("BENCH_HANDSHAKE"):
+        print("warm", flush=True)
+        sys.stdin.readline()
+
+
+def seed_of(run_seed: int, index: int) -> int:
+    """The per-sample seed our graph uses, so the floor sends byte-identical seeds."""
+    digest = hashlib.sha256(f"{run_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def last_number(text: str | None) -> str | None:
+    found = NUMBER.findall(text or "")
+    return found[-1] if found else None
+
+
+async def run_floor(spec: dict) -> dict:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=spec["base_url"], api_key="EMPTY", max_retries=0)
+    gate = asyncio.Semaphore(spec["concurrency"])
+    counts = Counter()
+
+    async def one(question: str, index: int):
+        async with gate:
+            reply = await client.chat.completions.create(
+                model=spec["model"],
+                messages=[{"role": "user", "content": question}],
+                temperature=spec["temperature"],
+                top_p=spec["top_p"],
+                max_tokens=spec["max_tokens"],
+                seed=seed_of(spec["seed"], index),
+            )
+        counts["requests"] += 1
+        counts["prompt_tokens"] += reply.usage.prompt_tokens
+        counts["completion_tokens"] += reply.usage.completion_tokens
+        return reply.choices[0].message.content
+
+    await asyncio.gather(*(one(WARM_UP, i) for i in range(spec["n"])))
+    counts.clear()
+    warmed_up()
+    setup_done, cpu0 = time.perf_counter(), cpu_s()
+    answers = []
+    for question in spec["questions"]:
+        texts = await asyncio.gather(*(one(question, i) for i in range(spec["n"])))
+        counts["calls"] += len(texts)
+        votes = Counter(a for a in map(last_number, texts) if a is not None)
+        answers.append(votes.most_common(1)[0][0] if votes else None)
+    wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
+    await client.close()
+    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, **counts}
+
+
+def _ours(spec: dict):
+    import openai  # noqa: F401 - imported lazily by the backend; pay it in setup like the floor
+
+    from langgraph_ttc import create_ttc_graph
+    from langgraph_ttc.backends import OpenAICompatibleBackend
+    from langgraph_ttc.strategies import Majority
+
+    backend = OpenAICompatibleBackend(
+        spec["base_url"], spec["model"], mode="chat", max_concurrency=spec["concurrency"]
+    )
+    strategy = Majority(
+        n=spec["n"],
+        temperature=spec["temperature"],
+        max_tokens=spec["max_tokens"],
+        seed=spec["seed"],
+    )
+    return backend, strategy, create_ttc_graph(backend, strategy)
+
+
+def _usage_totals(results: list[dict]) -> dict:
+    keys = ("calls", "requests", "prompt_tokens", "completion_tokens")
+    return {k: sum(r["usage"][k] for r in results) for k in keys}
+
+
+async def run_graph(spec: dict) -> dict:
+    _, _, graph = _ours(spec)
+    await graph.ainvoke({"question": WARM_UP})
+    warmed_up()
+    setup_done, cpu0 = time.perf_counter(), cpu_s()
+    results = [(await graph.ainvoke({"question": q}))["ttc_result"] for q in spec["questions"]]
+    wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
+    answers = [r["answer"] for r in results]
+    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, **_usage_totals(results)}
+
+
+def run_graph_sync(spec: dict) -> dict:
+    _, _, graph = _ours(spec)
+    graph.invoke({"question": WARM_UP})
+    warmed_up()
+    setup_done, cpu0 = time.perf_counter(), cpu_s()
+    results = [graph.invoke({"question": q})["ttc_result"] for q in spec["questions"]]
+    wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
+    answers = [r["answer"] for r in results]
+    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, **_usage_totals(results)}
+
+
+def run_runnable(spec: dict) -> dict:
+    from langgraph_ttc import as_runnable
+
+    backend, strategy, _ = _ours(spec)
+    chain = as_runnable(backend, strategy)
+    chain.invoke(WARM_UP)
+    warmed_up()
+    setup_done, cpu0 = time.perf_counter(), cpu_s()
+    messages = [chain.invoke(q) for q in spec["questions"]]
+    wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
+    # The Runnable returns only the AIMessage: its usage is read from the server's counters.
+    answers = [m.response_metadata["ttc"]["answer"] for m in messages]
+    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, "calls": None, "requests": None}
+
+
+CONTENDERS = {
+    "floor": lambda spec: asyncio.run(run_floor(spec)),
+    "graph": lambda spec: asyncio.run(run_graph(spec)),
+    "graph_sync": run_graph_sync,
+    "runnable": run_runnable,
+}
+
+
+def main() -> None:
+    started = time.perf_counter()
+    name, spec = sys.argv[1], json.loads(sys.argv[2])
+    before = rss_mb()
+    result = CONTENDERS[name](spec)
+    total = time.perf_counter() - started
+    result.update(
+        contender=name,
+        setup_s=round(total - result["wall_s"], 4),
+        peak_rss_mb=round(rss_mb(), 1),
+        start_rss_mb=round(before, 1),
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

