@@ -1,8 +1,10 @@
 """Adaptive policy vs fixed strategies at matched compute, on problems the policy never saw.
 
-Fixed strategies (majority, filter-vote, best-of-N, weighted best-of-N) are read off the pool by
-the exact estimators, so each point is the expected accuracy at k samples and its mean actual
-calls. The adaptive policy is replayed at each of its budgets (:mod:`~langgraph_ttc.scaling.replay`).
+The adaptive policy and the fixed strategies (majority, filter-vote, best-of-N, weighted
+best-of-N at k samples) are replayed on the same orders of the same pool samples
+(:mod:`~langgraph_ttc.scaling.replay`): a paired comparison, so a difference between them comes
+from the policy, not from estimator noise (at a budget where the policy can only vote, it ties
+majority exactly). Each point is a mean accuracy and a mean of actual calls.
 
 The compute ratio at an adaptive point (accuracy A, mean calls C) is the fewest mean calls any
 fixed strategy needs to reach A (linear interpolation between its measured points), divided by C.
@@ -23,12 +25,7 @@ import numpy as np
 
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
-from langgraph_ttc.scaling.curve_estimates import (
-    bootstrap_ci,
-    estimate_curves,
-    per_sample_cost,
-    score_source,
-)
+from langgraph_ttc.scaling.curve_estimates import bootstrap_ci, score_source
 from langgraph_ttc.scaling.replay import ReplayedProblem, replay_policy
 from langgraph_ttc.scaling.samples import PoolSamples
 
@@ -103,22 +100,25 @@ def compare_policy(
     source = score_source(pool)
     strategies = [s for s in strategies if _available(pool, s, source)]
     ks = list(range(1, pool.n_min + 1))
-    curves = estimate_curves(pool, strategies, ks, n_boot=n_boot, seed=seed, source=source)
-    # Per problem: accuracy at each k, and calls per sample (so calls at k = k * that).
-    per_sample = {
-        s: np.array([per_sample_cost(p, s, source)[0] for p in pool.problems]) for s in strategies
-    }
     probes = int(policy.meta.get("probes", 4))
     runs = [
-        ReplayedProblem(p, probes=probes, n_orders=n_orders, statistic=policy.statistic, seed=seed)
+        ReplayedProblem(
+            p,
+            probes=probes,
+            n_orders=n_orders,
+            statistic=policy.statistic,
+            score_source=source,
+            seed=seed,
+        )
         for p in pool.problems
     ]
     replays = {b: replay_policy(runs, policy, b) for b in budgets}
+    # fixed_runs[s] = (accuracy, calls), each of shape (problems, len(ks)).
+    fixed_runs = {s: _replay_fixed(runs, s, ks) for s in strategies}
 
     def fixed_curves(rows: np.ndarray) -> dict:
         return {
-            s: (np.array(ks) * per_sample[s][rows].mean(), curves.per_problem[s][rows].mean(0))
-            for s in strategies
+            s: (calls[rows].mean(0), acc[rows].mean(0)) for s, (acc, calls) in fixed_runs.items()
         }
 
     everyone = np.arange(len(runs))
@@ -154,19 +154,19 @@ def compare_policy(
                 "ratio_ci_high": _ratio(np.quantile(ratios, 0.975, method="higher"), 1.0),
             }
         )
-    fixed = {
-        s: [
+    fixed = {}
+    for s, (acc, calls) in fixed_runs.items():
+        lows, highs = bootstrap_ci(acc, n_boot=n_boot, seed=seed)
+        fixed[s] = [
             {
-                "k": point.k,
-                "mean_calls": round(point.mean_calls, 3),
-                "accuracy": round(point.accuracy, 4),
-                "ci_low": round(point.ci_low, 4),
-                "ci_high": round(point.ci_high, 4),
+                "k": k,
+                "mean_calls": round(float(calls[:, j].mean()), 3),
+                "accuracy": round(float(acc[:, j].mean()), 4),
+                "ci_low": round(float(lows[j]), 4),
+                "ci_high": round(float(highs[j]), 4),
             }
-            for point in curves.points[s]
+            for j, k in enumerate(ks)
         ]
-        for s in strategies
-    }
     meta = {
         "score_source": source,
         "probes": probes,
@@ -175,6 +175,23 @@ def compare_policy(
         "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
     }
     return Comparison(len(runs), fixed, adaptive, meta)
+
+
+def _replay_fixed(
+    runs: Sequence[ReplayedProblem], strategy: str, ks: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per problem and k: mean accuracy and calls of ``strategy`` on the first k samples of
+    each replayed order (filter-vote's k counts generations, as in the curves)."""
+    accuracy = np.zeros((len(runs), len(ks)))
+    calls = np.zeros((len(runs), len(ks)))
+    for i, problem in enumerate(runs):
+        for j, k in enumerate(ks):
+            outcomes = [
+                problem.outcome(o, width=k, aggregator=strategy) for o in range(problem.n_orders)
+            ]
+            accuracy[i, j] = np.mean([o.correct for o in outcomes])
+            calls[i, j] = np.mean([o.calls for o in outcomes])
+    return accuracy, calls
 
 
 def _available(pool: PoolSamples, strategy: str, source: str) -> bool:

@@ -255,13 +255,15 @@ def plot_comparison(result, path: str | os.PathLike) -> Path:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("mean actual calls per question")
     ax.set_ylabel("accuracy (held-out problems)")
-    ax.set_ylim(-0.02, 1.02)
+    # Zoom to the data: a weak model's curves are unreadable on a 0..1 axis.
+    highs = [p["ci_high"] for pts in [*result.fixed.values(), rows] for p in pts]
+    ax.set_ylim(-0.01, min(1.02, max(highs, default=1.0) * 1.1 + 0.02))
     ax.set_title(
         f"Adaptive vs fixed strategies on {result.problems} held-out problems "
         "(ratio = calls the best fixed strategy needs / adaptive calls)",
         fontsize=9,
     )
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.93)
     path = Path(path)
     fig.savefig(path, dpi=110)

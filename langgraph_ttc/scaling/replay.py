@@ -58,6 +58,7 @@ class ReplayedProblem:
         probes: int,
         n_orders: int = 32,
         statistic: str = "agreement",
+        score_source: str = "verifier",
         seed: int = 0,
     ) -> None:
         if problem.n < probes:
@@ -68,6 +69,7 @@ class ReplayedProblem:
         self.problem = problem
         self.probes = probes
         self.statistic = statistic
+        self.score_source = score_source  # best-of-N scores: "verifier", or "critique" verdicts
         rng = np.random.default_rng([seed, _stable_hash(problem.problem_id)])
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
@@ -108,13 +110,17 @@ class ReplayedProblem:
             winner = filter_vote(answers, verdicts).answer
             calls += float(p.critique_calls[rows].sum())
         elif aggregator in SCORED:
-            scores = np.nan_to_num(p.verifier_scores[rows], nan=0.0).tolist()
+            by_critique = self.score_source == "critique"
+            scores = np.nan_to_num(
+                (p.verdicts if by_critique else p.verifier_scores)[rows], nan=0.0
+            )
             pick = best_of_n if aggregator == "best_of_n" else weighted_best_of_n
-            winner = pick(answers, scores).answer
+            winner = pick(answers, scores.tolist()).answer
+            calls += float((p.critique_calls if by_critique else p.verify_calls)[rows].sum())
         else:
             raise TTCConfigError(f"Cannot replay aggregator {aggregator!r} from a pool.")
-        scored = width if aggregator in SCORED else self.scored_probes(width)
-        calls += float(p.verify_calls[rows[:scored]].sum())
+        if aggregator not in SCORED or self.score_source == "critique":
+            calls += float(p.verify_calls[rows[: self.scored_probes(width)]].sum())
         return Outcome(self._values.get(winner, 0.0), calls)
 
     def stop_width(self, order: int, stop_at: float, step: int, max_width: int) -> int:
