@@ -4,7 +4,9 @@ A :class:`Policy` holds the bin edges on an easiness statistic (probe agreement 
 verifier score) and a plan per (bin, budget). The default policy is a hand-set prior:
 stop when probes agree, spend the budget on contested questions, and spend little where no
 probe produced an answer (those look hopeless, and Chen et al. 2024 show more calls can hurt).
-Calibrated policies are fitted from sample pools and saved as JSON.
+Calibrated policies are fitted from sample pools (``langgraph-ttc calibrate``,
+:mod:`langgraph_ttc.scaling.calibrate`) and saved as JSON with a record of the model, tasks and
+problems they were fitted on.
 """
 
 from __future__ import annotations
