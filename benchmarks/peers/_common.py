@@ -1,4 +1,5 @@
-"""Shared by the peer drivers (run with the peer venv's python, never imported by our code)."""
+"""Measurement helpers shared by the peer drivers (run with the peer venv's python) and our own
+contenders (``benchmarks/perf/contenders.py``): standard library only, so both environments load it."""
 
 from __future__ import annotations
 

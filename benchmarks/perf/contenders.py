@@ -16,46 +16,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
-import resource
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-# Every contender answers this once before the clock starts (imports, first connection, lazy
-# initialisation); steady-state cost per sample is what the ratios compare.
-WARM_UP = "What is 1 + 1?"
-
-
-def rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB.
-
-    ``VmHWM`` rather than ``ru_maxrss``: the latter survives ``exec`` and so reports the
-    parent's peak if that was higher.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_s() -> float:
-    """CPU seconds of this process (all threads): less sensitive to a busy machine than wall."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def warmed_up() -> None:
-    """Tell the parent the warm-up is done and wait for its go (it resets server counters)."""
-    if os.environ.get("BENCH_HANDSHAKE"):
-        print("warm", flush=True)
-        sys.stdin.readline()
+# Measurement helpers shared with the peer drivers (stdlib only, so both environments load it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
+from _common import WARM_UP, cpu_s, peak_rss_mb, warmed_up  # noqa: E402
 
 
 def seed_of(run_seed: int, index: int) -> int:
@@ -178,13 +148,13 @@ CONTENDERS = {
 def main() -> None:
     started = time.perf_counter()
     name, spec = sys.argv[1], json.loads(sys.argv[2])
-    before = rss_mb()
+    before = peak_rss_mb()
     result = CONTENDERS[name](spec)
     total = time.perf_counter() - started
     result.update(
         contender=name,
         setup_s=round(total - result["wall_s"], 4),
-        peak_rss_mb=round(rss_mb(), 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
         start_rss_mb=round(before, 1),
     )
     print(json.dumps(result))
