@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from contenders import cpu_s, rss_mb
+from contenders import cpu_s, peak_rss_mb
 
 from langgraph_ttc.tasks import load_task
 
@@ -102,7 +102,7 @@ def pool(spec: dict) -> dict:
                 "ms_per_sample": 1000 * wall / report.drawn if report.drawn else None,
                 "load_pool_s": load_s,
                 "rss_mb": current_rss_mb(),
-                "peak_rss_mb": rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
                 "db_mb": path.stat().st_size / 2**20,
             }
         )
