@@ -159,13 +159,15 @@ def fit_policy(
     *,
     tolerance: float = 0.01,
     n_bins: int = N_BINS,
+    pooled: bool = False,
 ) -> tuple[Policy, list[dict]]:
-    """The policy that maximises replayed accuracy per (bin, budget), and a row per cell."""
+    """The policy that maximises replayed accuracy per (bin, budget), and a row per cell.
+    ``pooled``: one bin, so one plan per budget whatever the probes show."""
     if not runs:
         raise TTCConfigError("No problems to fit a policy on.")
     probes = runs[0].probes
     statistics = np.concatenate([r.statistics for r in runs])
-    edges = quantile_edges(statistics, n_bins)
+    edges = () if pooled else quantile_edges(statistics, n_bins)
     bins = [np.array([bin_of(v, edges) for v in r.statistics]) for r in runs]
     plans: dict[int, dict[int, PlanSpec]] = {b: {} for b in range(1, len(edges) + 2)}
     cells = []
@@ -225,6 +227,22 @@ def _describe(spec: PlanSpec) -> str:
     return f"{spec.aggregator} width={spec.width}"
 
 
+def _prefer(first: tuple[float, float], second: tuple[float, float], tolerance: float) -> bool:
+    """Whether (accuracy, calls) ``first`` wins: the cheaper of the two unless it is more than
+    ``tolerance`` less accurate.
+
+    Example:
+        >>> _prefer((0.50, 6.0), (0.505, 8.0), 0.01), _prefer((0.40, 6.0), (0.5, 8.0), 0.01)
+        (True, False)
+    """
+    best = max(first[0], second[0])
+    if first[0] < best - tolerance:
+        return False
+    if second[0] < best - tolerance:
+        return True
+    return first[1] <= second[1]
+
+
 def cross_validate(
     runs: Sequence[ReplayedProblem],
     budgets: Sequence[int],
@@ -232,6 +250,7 @@ def cross_validate(
     folds: int = 2,
     tolerance: float = 0.01,
     seed: int = 0,
+    pooled: bool = False,
 ) -> list[dict]:
     """Per budget: the accuracy and calls of a policy fitted without the fold it is scored on."""
     if folds < 2 or len(runs) < folds:
@@ -242,7 +261,7 @@ def cross_validate(
     for fold in range(folds):
         train = [r for r, f in zip(runs, fold_of, strict=True) if f != fold]
         test_rows = np.flatnonzero(fold_of == fold)
-        policy, _ = fit_policy(train, budgets, tolerance=tolerance)
+        policy, _ = fit_policy(train, budgets, tolerance=tolerance, pooled=pooled)
         for budget in budgets:
             acc, spent = replay_policy([runs[i] for i in test_rows], policy, budget)
             accuracy[budget][test_rows] = acc
@@ -301,6 +320,25 @@ def calibrate(
         for p in chosen.problems
     ]
     policy, cells = fit_policy(runs, budgets, tolerance=tolerance)
+    single, _ = fit_policy(runs, budgets, tolerance=tolerance, pooled=True)
+    options = dict(folds=folds, tolerance=tolerance, seed=seed)
+    cv = cross_validate(runs, budgets, **options)
+    cv_single = cross_validate(runs, budgets, pooled=True, **options)
+    # Per-bin plans must earn their keep out of sample (as the paper selects per bin by CV):
+    # where one plan for all bins does as well for no more calls, every bin gets that plan.
+    for row, alone in zip(cv, cv_single, strict=True):
+        row["cv_accuracy_one_plan"] = alone["cv_accuracy"]
+        row["cv_calls_one_plan"] = alone["cv_calls"]
+        per_bin = (row["cv_accuracy"], row["cv_calls"])
+        one = (alone["cv_accuracy"], alone["cv_calls"])
+        row["chosen"] = "per bin" if _prefer(per_bin, one, tolerance) else "one plan"
+        if row["chosen"] == "one plan" and row["budget"] >= probes:
+            spec = single.spec(1, row["budget"])
+            for by_budget in policy.plans.values():
+                by_budget[row["budget"]] = spec
+            for cell in cells:
+                if cell["budget"] == row["budget"]:
+                    cell["plan"] = f"{_describe(spec)} (one plan)"
     meta = {
         "source": "calibrated",
         "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -315,7 +353,6 @@ def calibrate(
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
     }
-    cv = cross_validate(runs, budgets, folds=folds, tolerance=tolerance, seed=seed)
     policy = dataclasses.replace(policy, meta=meta | {"cross_validation": cv, "cells": cells})
     return Calibration(policy, cells, cv)
 
@@ -332,11 +369,12 @@ def format_policy(result: Calibration) -> str:
             f"  {_num(cell['accuracy']):>8}  {_num(cell['calls']):>5}  "
             f"{_num(cell['majority_at_budget']):>10}"
         )
-    lines.append("cross-validated (policy fitted without the fold it is scored on):")
+    lines.append("cross-validated (fitted without the fold it is scored on): per bin | one plan")
     for row in result.cross_validation:
         lines.append(
-            f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} "
-            f"at {row['cv_calls']:.2f} calls"
+            f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} at "
+            f"{row['cv_calls']:.2f} calls | {row['cv_accuracy_one_plan']:.3f} at "
+            f"{row['cv_calls_one_plan']:.2f} calls -> {row['chosen']}"
         )
     return "\n".join(lines)
 
