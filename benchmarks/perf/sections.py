@@ -110,16 +110,21 @@ def _pool_main(mode: str, spec: dict, timeout_s: float = 7200) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def pool_throughput(server, *, problems: int, k_max: int, concurrency: int, log=print) -> dict:
-    """build_pool's samples/s against the raw client's, same prompts, server and concurrency."""
-    spec = {
+def _pool_spec(server, problems: int, concurrency: int, **extra) -> dict:
+    """What ``pool_main.py`` needs: the server, the problem count, requests in flight."""
+    return {
         "base_url": server.base_url,
         "model": server.model,
         "problems": problems,
         "concurrency": concurrency,
         "max_tokens": 16,
-        "samples": problems * k_max,
+        **extra,
     }
+
+
+def pool_throughput(server, *, problems: int, k_max: int, concurrency: int, log=print) -> dict:
+    """build_pool's samples/s against the raw client's, same prompts, server and concurrency."""
+    spec = _pool_spec(server, problems, concurrency, samples=problems * k_max)
     raw = _pool_main("raw", spec)
     log(f"  raw client: {raw}")
     with tempfile.TemporaryDirectory(prefix="bench-pool-") as out:
@@ -188,16 +193,9 @@ def growth_exponent(rows: list[dict], per_item_key: str, size_key: str = "sample
 def scale_pool(steps, problems: int = 100, concurrency: int = 16, log=print) -> dict:
     """One pool grown step by step (k_max per problem) to ``problems * steps[-1]`` samples."""
     with InstantProcess() as server, tempfile.TemporaryDirectory(prefix="bench-scale-") as out:
-        spec = {
-            "base_url": server.base_url,
-            "model": server.model,
-            "problems": problems,
-            "concurrency": concurrency,
-            "max_tokens": 16,
-            "steps": list(steps),
-            "out": out,
-        }
-        built = _pool_main("pool", spec)
+        built = _pool_main(
+            "pool", _pool_spec(server, problems, concurrency, steps=list(steps), out=out)
+        )
     rows = built.get("steps", [])
     for row in rows:
         log(f"  pool {row}")
