@@ -26,6 +26,7 @@ from langgraph_ttc.aggregators import best_of_n, filter_vote, majority_vote, wei
 from langgraph_ttc.difficulty import agreement
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
+from langgraph_ttc.scaling._pool_builder import sample_seed
 from langgraph_ttc.scaling.samples import ProblemSamples
 
 __all__ = ["Outcome", "ReplayedProblem", "replay_policy", "spec_outcome", "worst_case_calls"]
@@ -70,7 +71,8 @@ class ReplayedProblem:
         self.probes = probes
         self.statistic = statistic
         self.score_source = score_source  # best-of-N scores: "verifier", or "critique" verdicts
-        rng = np.random.default_rng([seed, _stable_hash(problem.problem_id)])
+        # The pool's own stable per-problem hash: every problem gets its own orders.
+        rng = np.random.default_rng(sample_seed(seed, problem.problem_id, 0))
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
         self.orders = np.array(orders)
@@ -148,10 +150,6 @@ def _answer_values(answers: Sequence[Hashable | None], correct: np.ndarray) -> d
         if answer is not None:
             totals.setdefault(answer, []).append(float(ok))
     return {a: float(np.mean(v)) for a, v in totals.items()}
-
-
-def _stable_hash(text: str) -> int:
-    return int.from_bytes(text.encode()[:16].ljust(16, b"\0"), "little") % (2**63)
 
 
 def spec_outcome(runs: ReplayedProblem, order: int, spec: PlanSpec, budget: int) -> Outcome:
