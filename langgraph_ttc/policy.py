@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # Easiness statistics a router can see at run time: probe agreement, mean verifier score.
 STATISTICS = ("agreement", "verifier")
 AGGREGATORS = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise")
+SCORED = ("best_of_n", "weighted_best_of_n")  # aggregators that need a verifier score
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,18 @@ class PlanSpec:
         ):
             raise TTCConfigError("stop_at (in (0, 1]) applies to majority plans of depth 1.")
 
+    def attempt_calls(self, verify_calls: int = 0) -> int:
+        """Most calls one attempt costs: the sample, its critique under filter-vote, its
+        ``verify_calls`` scoring calls under best-of-N.
+
+        Example:
+            >>> PlanSpec(aggregator="filter_vote").attempt_calls(), PlanSpec().attempt_calls(1)
+            (2, 1)
+        """
+        if self.aggregator == "filter_vote":
+            return 2
+        return 1 + (verify_calls if self.aggregator in SCORED else 0)
+
     def resolve(self, probes: int, calls_left: int | None, verify_calls: int = 0) -> Plan:
         """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining.
 
@@ -86,9 +99,8 @@ class PlanSpec:
                 reason="stop: probes decide",
             )
         critique = self.aggregator == "filter_vote"
-        verify = self.aggregator in ("best_of_n", "weighted_best_of_n")
-        per_attempt = 1 + (1 if critique else 0) + (verify_calls if verify else 0)
-        per_chain = self.depth * per_attempt
+        verify = self.aggregator in SCORED
+        per_chain = self.depth * self.attempt_calls(verify_calls)
         if self.width is not None:
             extra = max(self.width - probes, 0)
         elif calls_left is None:

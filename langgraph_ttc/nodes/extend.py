@@ -13,6 +13,19 @@ from langgraph_ttc.nodes._context import emit
 from langgraph_ttc.nodes.generate import first_attempts
 
 
+def next_width(share: float, width: int, stop_at: float, step: int, max_width: int) -> int | None:
+    """The width of the next round, or ``None`` when the vote is clear or the cap is reached.
+    The replay of pools (``scaling/replay.py``) applies the same rule.
+
+    Example:
+        >>> next_width(0.5, 4, 0.75, 2, 8), next_width(0.75, 4, 0.75, 2, 8), next_width(0.5, 8, 0.75, 2, 8)
+        (6, None, None)
+    """
+    if share >= stop_at or width >= max_width:
+        return None
+    return min(width + step, max_width)
+
+
 def extend_plan(state: dict) -> dict:
     """The plan for the next round: a wider one, or the same one closed (``stop_at`` None).
 
@@ -25,12 +38,13 @@ def extend_plan(state: dict) -> dict:
     plan = dict(state["ttc_plan"])
     drawn = first_attempts(state)
     share = agreement([c.get("answer") for c in drawn])
+    wider = next_width(share, plan["width"], plan["stop_at"], plan["step"], plan["max_width"])
     # Stop when the vote is clear, the plan is exhausted, or the budget gave fewer than asked.
-    if share >= plan["stop_at"] or len(drawn) < plan["width"] or plan["width"] >= plan["max_width"]:
+    if wider is None or len(drawn) < plan["width"]:
         plan["stop_at"] = None
         plan["reason"] = f"{plan['reason']}: stopped at {len(drawn)} (agreement {share:.2f})"
     else:
-        plan["width"] = min(plan["width"] + plan["step"], plan["max_width"])
+        plan["width"] = wider
     emit("extend", width=plan["width"], agreement=round(share, 4), done=plan["stop_at"] is None)
     return {"ttc_plan": plan}
 
