@@ -126,8 +126,8 @@ def candidate_specs(budget: int, probes: int, runs: Sequence[ReplayedProblem]) -
     """Every plan worth trying at ``budget``: stop (majority of the probes), and each aggregator
     at each total width from the probes alone up to the smallest pool, whose worst case fits."""
     n_min = min(r.problem.n for r in runs)
-    scored = all(np.isfinite(r.problem.verifier_scores).any() for r in runs)
-    critiqued = all(np.isfinite(r.problem.verdicts).any() for r in runs)
+    pool = PoolSamples({}, tuple(r.problem for r in runs))
+    scored, critiqued = pool.all_have("verifier_scores"), pool.all_have("verdicts")
     aggregators = ["majority"] + ["filter_vote"] * critiqued + list(SCORED) * scored
     verify_calls = max(verify_calls_of(r.problem) for r in runs)
     statistic = runs[0].statistic
@@ -168,7 +168,8 @@ def fit_policy(
     probes = runs[0].probes
     statistics = np.concatenate([r.statistics for r in runs])
     edges = () if pooled else quantile_edges(statistics, n_bins)
-    bins = [np.array([bin_of(v, edges) for v in r.statistics]) for r in runs]
+    # One bin per run, flattened in (problem, order) order like the outcome columns below.
+    flat_bins = np.array([bin_of(v, edges) for v in statistics])
     plans: dict[int, dict[int, PlanSpec]] = {b: {} for b in range(1, len(edges) + 2)}
     cells = []
     for budget in sorted(budgets):
@@ -182,7 +183,6 @@ def fit_policy(
         ]
         correct = np.array([[o.correct for o in row] for row in outcomes])
         calls = np.array([[o.calls for o in row] for row in outcomes])
-        flat_bins = np.concatenate(bins)
         overall = _choose(correct.mean(axis=1), calls.mean(axis=1), tolerance)
         for b in plans:
             members = flat_bins == b
@@ -304,9 +304,7 @@ def calibrate(
         tolerance: accuracy a cheaper plan may give up to be preferred.
         seed: seeds the orders and the folds.
     """
-    if statistic == "verifier" and not all(
-        np.isfinite(p.verifier_scores).any() for p in pool.problems
-    ):
+    if statistic == "verifier" and not pool.all_have("verifier_scores"):
         raise TTCConfigError(
             "statistic='verifier' needs verifier scores in the pool; build it with "
             "`langgraph-ttc curves --verifier judge`, or use statistic='agreement'."

@@ -197,10 +197,9 @@ def _replay_fixed(
 def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
     if strategy == "majority":
         return True
-    if strategy == "filter_vote":
-        return all(np.isfinite(p.verdicts).any() for p in pool.problems)
-    scores = [p.verifier_scores if source == "verifier" else p.verdicts for p in pool.problems]
-    return all(np.isfinite(s).any() for s in scores)
+    if strategy == "filter_vote" or source == "critique":
+        return pool.all_have("verdicts")
+    return pool.all_have("verifier_scores")
 
 
 def _ratio(needed: float, calls: float) -> float | None:

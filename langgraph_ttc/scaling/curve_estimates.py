@@ -31,7 +31,6 @@ __all__ = [
     "CurvePoint",
     "CurveSet",
     "bootstrap_ci",
-    "per_sample_cost",
     "default_ks",
     "estimate_curves",
     "score_source",
@@ -174,7 +173,7 @@ def _scores(problem: ProblemSamples, source: str) -> np.ndarray:
     return problem.verifier_scores if source == "verifier" else problem.verdicts
 
 
-def per_sample_cost(problem: ProblemSamples, strategy: str, source: str) -> tuple[float, float]:
+def _per_sample_cost(problem: ProblemSamples, strategy: str, source: str) -> tuple[float, float]:
     """Mean (calls, tokens) per generated sample for ``strategy`` on this problem."""
     if problem.n == 0:
         return 0.0, 0.0
@@ -257,7 +256,7 @@ def estimate_curves(
     for strategy in strategies:
         estimate = _estimator(strategy, source, rng, n_sub)
         matrix = np.array([[estimate(p, k) for k in ks] for p in pool.problems])
-        costs = np.array([per_sample_cost(p, strategy, source) for p in pool.problems])
+        costs = np.array([_per_sample_cost(p, strategy, source) for p in pool.problems])
         calls_per, tokens_per = costs.mean(axis=0)
         lows, highs = bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
         method = "exact" if strategy in EXACT else f"monte_carlo({n_sub})"

@@ -29,6 +29,7 @@ from langgraph_ttc.aggregators import majority_vote, weighted_best_of_n
 from langgraph_ttc.scaling._vote_exact import MAX_EXACT_K, comb_ratio, win_probabilities
 
 __all__ = [
+    "answer_values",
     "best_of_n_at_k",
     "filter_vote_at_k",
     "majority_at_k",
@@ -209,12 +210,23 @@ def weighted_best_of_n_at_k(
     return _monte_carlo(_weighted_once, answers, correct, scores_arr, k, rng=rng, n_sub=n_sub)
 
 
-def _sample_values(answers, correct) -> np.ndarray:
+def answer_values(answers: Sequence[Hashable | None], correct: Sequence[float]) -> dict:
+    """Each distinct answer's mean correctness (answers are normalised, so equal = same).
+
+    Example:
+        >>> answer_values(["4", "5", "4", None], [1, 0, 1, 0])
+        {'4': 1.0, '5': 0.0}
+    """
     totals: dict[Hashable, list[float]] = {}
     for answer, ok in zip(answers, correct, strict=True):
         if answer is not None:
             totals.setdefault(answer, []).append(float(ok))
-    return np.array([0.0 if a is None else float(np.mean(totals[a])) for a in answers])
+    return {a: float(np.mean(v)) for a, v in totals.items()}
+
+
+def _sample_values(answers, correct) -> np.ndarray:
+    values = answer_values(answers, correct)
+    return np.array([0.0 if a is None else values[a] for a in answers])
 
 
 def _majority_once(answers, scores) -> Hashable | None:
@@ -228,9 +240,7 @@ def _weighted_once(answers, scores) -> Hashable | None:
 def _monte_carlo(pick, answers, correct, scores, k, *, rng=None, n_sub=DEFAULT_SUBSAMPLES):
     rng = rng if rng is not None else np.random.default_rng(0)
     n = len(answers)
-    value_of: dict[Hashable, float] = dict(
-        zip(answers, _sample_values(answers, correct), strict=False)
-    )
+    value_of = answer_values(answers, correct)
     # Each row a random ordered k-subset without replacement (random order: ties break uniformly).
     subsets = rng.permuted(np.tile(np.arange(n), (n_sub, 1)), axis=1)[:, :k].tolist()
     score_list = None if scores is None else list(scores)

@@ -17,7 +17,7 @@ when difficulty is their mean verifier score).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +25,13 @@ import numpy as np
 from langgraph_ttc.aggregators import best_of_n, filter_vote, majority_vote, weighted_best_of_n
 from langgraph_ttc.difficulty import agreement
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.policy import PlanSpec, Policy
+from langgraph_ttc.nodes.extend import next_width
+from langgraph_ttc.policy import SCORED, PlanSpec, Policy
 from langgraph_ttc.scaling._pool_builder import sample_seed
+from langgraph_ttc.scaling.estimators import answer_values
 from langgraph_ttc.scaling.samples import ProblemSamples
 
 __all__ = ["Outcome", "ReplayedProblem", "replay_policy", "spec_outcome", "worst_case_calls"]
-
-SCORED = ("best_of_n", "weighted_best_of_n")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ReplayedProblem:
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
         self.orders = np.array(orders)
-        self._values = _answer_values(problem.answers, problem.correct)
+        self._values = answer_values(problem.answers, problem.correct)
         self._cache: dict[tuple[int, int, str], Outcome] = {}
         self.statistics = np.array([self._statistic(order[:probes]) for order in self.orders])
 
@@ -130,8 +130,8 @@ class ReplayedProblem:
         at which the leading answer holds a ``stop_at`` share, else ``max_width``."""
         answers = [self.problem.answers[i] for i in self.orders[order][:max_width]]
         width = self.probes
-        while width < max_width and agreement(answers[:width]) < stop_at:
-            width = min(width + step, max_width)
+        while wider := next_width(agreement(answers[:width]), width, stop_at, step, max_width):
+            width = wider
         return width
 
     def scored_probes(self, width: int) -> int:
@@ -141,15 +141,6 @@ class ReplayedProblem:
     def probe_calls(self, order: int) -> int:
         scored = self.orders[order][: self.scored_probes(self.probes)]
         return self.probes + int(self.problem.verify_calls[scored].sum())
-
-
-def _answer_values(answers: Sequence[Hashable | None], correct: np.ndarray) -> dict:
-    """Each distinct answer's mean correctness (answers are normalised, so equal = same)."""
-    totals: dict = {}
-    for answer, ok in zip(answers, correct, strict=True):
-        if answer is not None:
-            totals.setdefault(answer, []).append(float(ok))
-    return {a: float(np.mean(v)) for a, v in totals.items()}
 
 
 def spec_outcome(runs: ReplayedProblem, order: int, spec: PlanSpec, budget: int) -> Outcome:
@@ -178,15 +169,14 @@ def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: 
         >>> worst_case_calls(PlanSpec(width=6, aggregator="filter_vote"), 4, 0, "agreement")
         12
     """
-    probe_verify = probes * verify_calls if statistic != "agreement" else 0
-    if spec.stop:
-        return probes + probe_verify
-    width = spec.width if spec.width is not None else probes
-    if spec.aggregator == "filter_vote":
-        return 2 * width + probe_verify
-    if spec.aggregator in SCORED:
-        return width * (1 + verify_calls)
-    return width + probe_verify
+    if spec.stop:  # the probes' majority
+        return probes + (probes * verify_calls if statistic != "agreement" else 0)
+    width = probes if spec.width is None else spec.width
+    total = width * spec.depth * spec.attempt_calls(verify_calls)
+    # Probes scored for the router's statistic; best-of-N plans count those scores already.
+    if statistic != "agreement" and spec.aggregator not in SCORED:
+        total += probes * verify_calls
+    return total
 
 
 def verify_calls_of(problem: ProblemSamples) -> int:

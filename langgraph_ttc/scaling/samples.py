@@ -126,6 +126,16 @@ class PoolSamples:
     def problem_ids(self) -> list[str]:
         return [p.problem_id for p in self.problems]
 
+    def all_have(self, field_name: str) -> bool:
+        """Whether every problem has at least one known value of ``field_name`` (e.g.
+        ``"verdicts"``, ``"verifier_scores"``).
+
+        Example:
+            >>> PoolSamples({}, (ProblemSamples.from_lists("q1", ["4"], [1]),)).all_have("verdicts")
+            False
+        """
+        return all(np.isfinite(getattr(p, field_name)).any() for p in self.problems)
+
     def subset(self, problem_ids: Sequence[str]) -> PoolSamples:
         wanted = set(problem_ids)
         return PoolSamples(self.meta, tuple(p for p in self.problems if p.problem_id in wanted))
