@@ -42,17 +42,22 @@ def _series(points, key):
     return np.array([np.nan if p.get(key) is None else p[key] for p in points], dtype=float)
 
 
+def _curve(ax, points, *, color, label, style="-", alpha=0.15, **line):
+    """Accuracy vs mean calls with its 95% CI band."""
+    x = _series(points, "mean_calls")
+    line = {"marker": "o", "ms": 3, **line}
+    ax.plot(x, _series(points, "accuracy"), style, color=color, label=label, **line)
+    ax.fill_between(
+        x, _series(points, "ci_low"), _series(points, "ci_high"), color=color, alpha=alpha
+    )
+
+
 def _panel_strategies(ax, summary):
     groups = {**summary["strategies"], **summary.get("live", {})}
     for name, points in groups.items():
-        x = _series(points, "mean_calls")
-        color = COLORS.get(name)
         style = "--" if name == "coverage" else "-"
         label = f"{name} (oracle)" if name == "coverage" else name
-        ax.plot(x, _series(points, "accuracy"), style, marker="o", ms=3, color=color, label=label)
-        ax.fill_between(
-            x, _series(points, "ci_low"), _series(points, "ci_high"), color=color, alpha=0.15
-        )
+        _curve(ax, points, color=COLORS.get(name), label=label, style=style)
     ax.set_xscale("log")
     ax.set_xlabel("mean calls per problem (generate + critique/verify)")
     ax.set_ylabel("accuracy")
@@ -221,26 +226,10 @@ def plot_comparison(result, path: str | os.PathLike) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 6))
     for name, points in result.fixed.items():
-        x, color = _series(points, "mean_calls"), COLORS.get(name)
-        ax.plot(x, _series(points, "accuracy"), "-", marker="o", ms=3, color=color, label=name)
-        ax.fill_between(
-            x, _series(points, "ci_low"), _series(points, "ci_high"), color=color, alpha=0.12
-        )
+        _curve(ax, points, color=COLORS.get(name), label=name, alpha=0.12)
     rows = result.adaptive
-    x = _series(rows, "mean_calls")
-    ax.plot(
-        x,
-        _series(rows, "accuracy"),
-        "-",
-        marker="D",
-        ms=6,
-        color="#ff7f0e",
-        lw=2,
-        label="adaptive (calibrated policy)",
-    )
-    ax.fill_between(
-        x, _series(rows, "ci_low"), _series(rows, "ci_high"), color="#ff7f0e", alpha=0.2
-    )
+    adaptive = {"marker": "D", "ms": 6, "lw": 2}
+    _curve(ax, rows, color="#ff7f0e", label="adaptive (calibrated policy)", alpha=0.2, **adaptive)
     for row in rows:
         ratio = row["compute_ratio"]
         text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
