@@ -61,32 +61,50 @@ class AggregateNode:
     def __call__(self, state: dict) -> dict:
         candidates = sorted(state.get("ttc_candidates") or [], key=lambda c: c.get("index", 0))
         failed = [c for c in candidates if not c.get("ok")]
-        if failed and self.ctx.strategy.on_failure == "raise":
-            detail = "; ".join(f"{c['id']}: {c.get('error')}" for c in failed[:5])
-            raise SampleFailed(
-                f"{len(failed)} of {len(candidates)} samples failed ({detail}). "
-                "Pass on_failure='partial' to answer from the samples that succeeded."
-            )
+        check_failures(failed, len(candidates), self.ctx.strategy.on_failure, "samples")
         plan = state.get("ttc_plan") or {}
         picked = choose(candidates, plan.get("aggregator", "majority"))
         chosen = candidates[picked.index] if picked.index is not None else None
-        usage = dict(state.get("ttc_usage") or {})
-        usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
-        result = {
-            "answer": picked.answer,
-            "text": chosen["text"] if chosen else None,
-            "confidence": round(picked.confidence, 4),
-            "method": picked.method,
-            "tally": picked.tally,
-            "strategy": self.ctx.strategy.name,
-            "plan": plan,
-            "difficulty": state.get("ttc_difficulty") or {},
-            "usage": usage,
-            "model": self.ctx.backend.model_id,
-            "candidates": [{k: c.get(k) for k in RESULT_CANDIDATE_KEYS} for c in candidates],
-            "failed": [c["id"] for c in failed],
-        }
+        result = run_result(
+            state,
+            picked,
+            chosen,
+            strategy=self.ctx.strategy.name,
+            model=self.ctx.backend.model_id,
+            candidates=[{k: c.get(k) for k in RESULT_CANDIDATE_KEYS} for c in candidates],
+            failed=failed,
+        )
         return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
+
+
+def check_failures(failed: list[dict], total: int, on_failure: str, unit: str) -> None:
+    """Raise :class:`SampleFailed` naming the failures when ``on_failure="raise"``."""
+    if failed and on_failure == "raise":
+        detail = "; ".join(f"{c['id']}: {c.get('error')}" for c in failed[:5])
+        raise SampleFailed(
+            f"{len(failed)} of {total} {unit} failed ({detail}). "
+            f"Pass on_failure='partial' to answer from the {unit} that succeeded."
+        )
+
+
+def run_result(state: dict, picked, chosen: dict | None, *, strategy, model, candidates, failed):
+    """The ``ttc_result`` fields every strategy reports (search adds its tree)."""
+    usage = dict(state.get("ttc_usage") or {})
+    usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
+    return {
+        "answer": picked.answer,
+        "text": chosen["text"] if chosen else None,
+        "confidence": round(picked.confidence, 4),
+        "method": picked.method,
+        "tally": picked.tally,
+        "strategy": strategy,
+        "plan": state.get("ttc_plan") or {},
+        "difficulty": state.get("ttc_difficulty") or {},
+        "usage": usage,
+        "model": model,
+        "candidates": candidates,
+        "failed": [c["id"] for c in failed],
+    }
 
 
 def final_message(state: dict, chosen: dict | None, result: dict) -> AIMessage:

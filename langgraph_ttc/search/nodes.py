@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -17,9 +16,8 @@ from langgraph.types import Overwrite, Send
 from langgraph_ttc.aggregators import weighted_best_of_n
 from langgraph_ttc.backends.base import Completion, SamplingParams, run_sync
 from langgraph_ttc.budget import Budget, Meter, Usage
-from langgraph_ttc.errors import SampleFailed
 from langgraph_ttc.nodes._context import NodeContext, emit, seed_of
-from langgraph_ttc.nodes.aggregate import final_message
+from langgraph_ttc.nodes.aggregate import check_failures, final_message, run_result
 from langgraph_ttc.nodes.prepare import PrepareNode
 from langgraph_ttc.parsing import extract_answer, normalize_answer
 from langgraph_ttc.search.scorers import ProcessScorer
@@ -351,12 +349,7 @@ class SearchAggregateNode:
         nodes = sorted(state.get("ttc_tree") or [], key=lambda n: node_number(n["id"]))
         index = index_nodes(nodes)
         failed = [n for n in nodes if not n.get("ok")]
-        if failed and config.on_failure == "raise":
-            detail = "; ".join(f"{n['id']}: {n.get('error')}" for n in failed[:5])
-            raise SampleFailed(
-                f"{len(failed)} of {len(nodes) - 1} steps failed ({detail}). "
-                "Pass on_failure='partial' to answer from the steps that succeeded."
-            )
+        check_failures(failed, len(nodes) - 1, config.on_failure, "steps")
         finished = solutions(nodes)
         method_note = "solutions"
         if not finished:  # out of budget or rounds before any solution finished: open leaves
@@ -370,22 +363,16 @@ class SearchAggregateNode:
             [c["answer"] for c in candidates], [c["score"] for c in candidates]
         )
         chosen = candidates[picked.index] if picked.index is not None else None
-        usage = dict(state.get("ttc_usage") or {})
-        usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
         tree = [{k: n.get(k) for k in RESULT_NODE_KEYS} for n in nodes]
-        result = {
-            "answer": picked.answer,
-            "text": chosen["text"] if chosen else None,
-            "confidence": round(picked.confidence, 4),
-            "method": picked.method,
-            "tally": picked.tally,
-            "strategy": config.name,
-            "plan": state.get("ttc_plan") or {},
-            "difficulty": state.get("ttc_difficulty") or {},
-            "usage": usage,
-            "model": sctx.ctx.backend.model_id,
-            "candidates": candidates,
-            "failed": [n["id"] for n in failed],
+        result = run_result(
+            state,
+            picked,
+            chosen,
+            strategy=config.name,
+            model=sctx.ctx.backend.model_id,
+            candidates=candidates,
+            failed=failed,
+        ) | {
             "tree": tree,
             "search": {
                 "rounds": state.get("ttc_round", 0),
