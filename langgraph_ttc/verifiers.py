@@ -259,10 +259,7 @@ class LLMJudge(Verifier):
     ) -> None:
         if "{answer}" not in prompt:
             raise TTCConfigError("LLMJudge prompt must contain {answer} (and usually {question}).")
-        if not 0.0 <= fallback_score <= 1.0:
-            raise TTCConfigError(f"fallback_score must be in [0, 1]; got {fallback_score}.")
-        if samples < 1:
-            raise TTCConfigError(f"samples must be >= 1; got {samples}.")
+        check_judge_options(fallback_score, samples)
         self.prompt = prompt
         self.backend = backend
         self.fallback_score = fallback_score
@@ -300,6 +297,14 @@ class LLMJudge(Verifier):
             max_tokens=self.max_tokens,
             fallback_score=self.fallback_score,
         )
+
+
+def check_judge_options(fallback_score: float, samples: int) -> None:
+    """The checks every LLM judge makes on its options (outcome and step judges alike)."""
+    if not 0.0 <= fallback_score <= 1.0:
+        raise TTCConfigError(f"fallback_score must be in [0, 1]; got {fallback_score}.")
+    if samples < 1:
+        raise TTCConfigError(f"samples must be >= 1; got {samples}.")
 
 
 async def ask_judge(

@@ -35,7 +35,7 @@ from langgraph_ttc.budget import Meter
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.search.segmentation import Segmentation
-from langgraph_ttc.verifiers import Verdict, Verifier, ask_judge
+from langgraph_ttc.verifiers import Verdict, Verifier, ask_judge, check_judge_options
 
 logger = logging.getLogger(__name__)
 
@@ -197,10 +197,7 @@ class LLMStepJudge(ProcessScorer):
             raise TTCConfigError(
                 "LLMStepJudge prompt must contain {step} (and usually {question}, {previous})."
             )
-        if not 0.0 <= fallback_score <= 1.0:
-            raise TTCConfigError(f"fallback_score must be in [0, 1]; got {fallback_score}.")
-        if samples < 1:
-            raise TTCConfigError(f"samples must be >= 1; got {samples}.")
+        check_judge_options(fallback_score, samples)
         self.prompt = prompt
         self.backend = backend
         self.fallback_score = fallback_score
