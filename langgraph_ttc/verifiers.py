@@ -300,7 +300,14 @@ class LLMJudge(Verifier):
 
 
 def check_judge_options(fallback_score: float, samples: int) -> None:
-    """The checks every LLM judge makes on its options (outcome and step judges alike)."""
+    """The checks every LLM judge makes on its options (outcome and step judges alike).
+
+    Example:
+        >>> check_judge_options(0.5, 0)
+        Traceback (most recent call last):
+        ...
+        langgraph_ttc.errors.TTCConfigError: samples must be >= 1; got 0.
+    """
     if not 0.0 <= fallback_score <= 1.0:
         raise TTCConfigError(f"fallback_score must be in [0, 1]; got {fallback_score}.")
     if samples < 1:

@@ -78,7 +78,11 @@ class AggregateNode:
 
 
 def check_failures(failed: list[dict], total: int, on_failure: str, unit: str) -> None:
-    """Raise :class:`SampleFailed` naming the failures when ``on_failure="raise"``."""
+    """Raise :class:`SampleFailed` naming the failures when ``on_failure="raise"``.
+
+    Example:
+        >>> check_failures([{"id": "s1", "error": "timeout"}], 4, "partial", "samples")
+    """
     if failed and on_failure == "raise":
         detail = "; ".join(f"{c['id']}: {c.get('error')}" for c in failed[:5])
         raise SampleFailed(

@@ -50,5 +50,10 @@ def extend_plan(state: dict) -> dict:
 
 
 def is_open(state: dict) -> bool:
-    """Whether the run's plan still draws in rounds."""
+    """Whether the run's plan still draws in rounds.
+
+    Example:
+        >>> is_open({"ttc_plan": {"stop_at": 0.6}}), is_open({"ttc_plan": {"stop_at": None}})
+        (True, False)
+    """
     return (state.get("ttc_plan") or {}).get("stop_at") is not None

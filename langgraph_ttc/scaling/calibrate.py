@@ -162,7 +162,15 @@ def fit_policy(
     pooled: bool = False,
 ) -> tuple[Policy, list[dict]]:
     """The policy that maximises replayed accuracy per (bin, budget), and a row per cell.
-    ``pooled``: one bin, so one plan per budget whatever the probes show."""
+    ``pooled``: one bin, so one plan per budget whatever the probes show.
+
+    Example:
+        >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
+        >>> pool = synthetic_pool({"easy": 3}, k=8, critiques=False, scores=False)
+        >>> runs = [ReplayedProblem(p, probes=4, n_orders=2) for p in pool.problems]
+        >>> fit_policy(runs, [8], pooled=True)[0].edges
+        ()
+    """
     if not runs:
         raise TTCConfigError("No problems to fit a policy on.")
     probes = runs[0].probes
@@ -303,6 +311,13 @@ def calibrate(
         folds: cross-validation folds over problems.
         tolerance: accuracy a cheaper plan may give up to be preferred.
         seed: seeds the orders and the folds.
+
+    Example:
+        >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
+        >>> pool = synthetic_pool({"easy": 4, "hopeless": 4}, k=8, critiques=False, scores=False)
+        >>> result = calibrate(pool, [8], n_orders=2)
+        >>> result.policy.spec(1, 8).stop, result.policy.meta["probes"]
+        (True, 4)
     """
     if statistic == "verifier" and not pool.all_have("verifier_scores"):
         raise TTCConfigError(

@@ -93,7 +93,16 @@ def compare_policy(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Comparison:
-    """Replay ``policy`` and estimate the fixed strategies on every problem of ``pool``."""
+    """Replay ``policy`` and the fixed strategies on every problem of ``pool``.
+
+    Example:
+        >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
+        >>> pool = synthetic_pool({"easy": 3, "medium": 3}, k=8, critiques=False, scores=False)
+        >>> result = compare_policy(pool, Policy(meta={"probes": 4}), budgets=[8], n_orders=2,
+        ...                         n_boot=20)
+        >>> list(result.fixed), result.adaptive[0]["budget"]
+        (['majority'], 8)
+    """
     if not pool.problems:
         raise TTCConfigError("No problems to compare on.")
     budgets = sorted(budgets or policy.meta.get("budgets") or [1, 2, 4, 8, 16])
