@@ -35,6 +35,7 @@ class SamplingParams:
     top_k: int | None = None
     min_p: float | None = None
     logprobs: bool = False
+    top_logprobs: int = 0  # alternatives per position (implies logprobs); needed by confidence
 
     def with_seed(self, seed: int | None) -> SamplingParams:
         return replace(self, seed=seed)
@@ -46,7 +47,12 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Completion:
-    """One sampled completion. Token counts are per completion; ``error`` marks a failed sample."""
+    """One sampled completion. Token counts are per completion; ``error`` marks a failed sample.
+
+    ``logprobs`` holds the log-probability of each generated token and ``top_logprobs`` the
+    log-probabilities of the ``top_logprobs`` most likely tokens at each position (descending),
+    when the backend was asked for them and can give them.
+    """
 
     text: str
     finish_reason: str | None = None
@@ -56,6 +62,7 @@ class Completion:
     latency_s: float = 0.0
     seed: int | None = None
     logprobs: tuple[float, ...] | None = None
+    top_logprobs: tuple[tuple[float, ...], ...] | None = None
     tool_calls: tuple[dict, ...] = ()
     error: str | None = None
 
