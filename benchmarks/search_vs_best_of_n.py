@@ -28,7 +28,8 @@ from pathlib import Path
 
 from langgraph_ttc import create_ttc_graph, get_strategy, load_task
 from langgraph_ttc.backends.embedded import EmbeddedBackend
-from langgraph_ttc.search import BeamSearch, LLMStepJudge, Rebase
+from langgraph_ttc.search import LLMStepJudge
+from langgraph_ttc.strategies import BeamSearch, Rebase
 
 CONFIG = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 

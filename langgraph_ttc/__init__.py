@@ -12,10 +12,15 @@ Example:
 """
 
 from langgraph_ttc.aggregators import (
+    AGGREGATORS,
     Aggregate,
+    Aggregator,
+    Ballots,
     best_of_n,
     filter_vote,
+    get_aggregator,
     majority_vote,
+    register_aggregator,
     weighted_best_of_n,
 )
 from langgraph_ttc.backends import (
@@ -40,24 +45,27 @@ from langgraph_ttc.errors import (
 from langgraph_ttc.graph import build_ttc_graph, create_ttc_graph
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.runnable import TTCChatModel, as_runnable
+from langgraph_ttc.nodes import TTCContext
+from langgraph_ttc.plan import Plan
 from langgraph_ttc.search import (
-    BeamSearch,
-    Dvts,
     LLMStepJudge,
-    Lookahead,
     PoolingPRM,
     ProcessScorer,
-    Rebase,
     RolloutValueScorer,
     Segmentation,
 )
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
+from langgraph_ttc.stopping import AgreementAtLeast, SamplesAtLeast, StopRule, Votes
 from langgraph_ttc.strategies import (
     STRATEGIES,
     Adaptive,
+    BeamSearch,
     BestOfN,
+    Dvts,
     FilterVote,
+    Lookahead,
     Majority,
+    Rebase,
     Revise,
     Strategy,
     WeightedBestOfN,
@@ -68,6 +76,7 @@ from langgraph_ttc.verifiers import (
     LLMJudge,
     ProgrammaticVerifier,
     ReferenceVerifier,
+    RunnableJudge,
     UnitTestVerifier,
     Verdict,
     Verifier,
@@ -76,8 +85,12 @@ from langgraph_ttc.verifiers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AGGREGATORS",
     "Adaptive",
     "Aggregate",
+    "Aggregator",
+    "AgreementAtLeast",
+    "Ballots",
     "Backend",
     "BackendError",
     "BackendUnavailable",
@@ -96,6 +109,7 @@ __all__ = [
     "Majority",
     "Meter",
     "OpenAICompatibleBackend",
+    "Plan",
     "PlanSpec",
     "Policy",
     "PoolingPRM",
@@ -107,13 +121,17 @@ __all__ = [
     "ReferenceVerifier",
     "Revise",
     "RolloutValueScorer",
+    "RunnableJudge",
+    "SamplesAtLeast",
     "STRATEGIES",
     "SampleFailed",
     "SamplingParams",
     "Segmentation",
+    "StopRule",
     "Strategy",
     "TTCChatModel",
     "TTCConfigError",
+    "TTCContext",
     "TTCError",
     "TTCInput",
     "TTCInputError",
@@ -124,15 +142,18 @@ __all__ = [
     "Usage",
     "Verdict",
     "Verifier",
+    "Votes",
     "WeightedBestOfN",
     "as_runnable",
     "best_of_n",
     "build_ttc_graph",
     "create_ttc_graph",
     "filter_vote",
+    "get_aggregator",
     "get_strategy",
     "load_task",
     "majority_vote",
+    "register_aggregator",
     "resolve_backend",
     "weighted_best_of_n",
 ]

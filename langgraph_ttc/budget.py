@@ -12,14 +12,16 @@ so a request is only sent when even its worst case fits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 
 from langgraph_ttc.backends.base import Backend, Draw, SamplingParams
 from langgraph_ttc.errors import TTCConfigError
@@ -189,6 +191,17 @@ class Usage:
         return cls({p: Counters(**c) for p, c in data.get("by_purpose", {}).items()})
 
 
+@dataclass(frozen=True)
+class _Grant:
+    """The part of the budget reserved for one request."""
+
+    n: int
+    params: SamplingParams
+    tokens: int
+    usd: float
+    seconds_left: float | None
+
+
 def merge_usage(left: Mapping | None, right: Mapping | None) -> dict:
     """LangGraph reducer: add two usage dicts (as produced by :meth:`Usage.to_dict`)."""
     return Usage.from_dict(left).merged(Usage.from_dict(right)).to_dict()
@@ -263,7 +276,7 @@ class Meter:
         return max(n, 0), max_tokens
 
     # -- sending --------------------------------------------------------------------------
-    async def asample(
+    def sample(
         self,
         backend: Backend,
         messages: Sequence[BaseMessage] | Sequence[tuple[str, str]],
@@ -272,38 +285,83 @@ class Meter:
         params: SamplingParams | None = None,
     ) -> Draw:
         """Draw up to ``n`` samples; fewer (possibly none) when the budget is short."""
-        from langchain_core.messages import convert_to_messages
-
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
-        prompt_tokens = await backend.acount_prompt_tokens(messages)
-        with self._lock:
-            n, max_tokens = self._fit(n, prompt_tokens, params.max_tokens)
-            reserved_tokens = n * (prompt_tokens + max_tokens)
-            reserved_usd = self._usd(n * prompt_tokens, n * max_tokens)
-            self._reserved_calls += n
-            self._reserved_tokens += reserved_tokens
-            self._reserved_usd += reserved_usd
-            seconds_left = self._remaining_locked().max_seconds
-        if n == 0:
+        grant = self._reserve(n, backend.count_prompt_tokens(messages), params)
+        if grant.n == 0:
             return Draw(extra={"skipped": "budget"})
         try:
-            draw = await backend.asample(
-                messages, n, replace(params, max_tokens=max_tokens), timeout=seconds_left
-            )
+            draw = backend.sample(messages, grant.n, grant.params, timeout=grant.seconds_left)
         finally:
-            with self._lock:
-                self._reserved_calls -= n
-                self._reserved_tokens -= reserved_tokens
-                self._reserved_usd -= reserved_usd
+            self._release(grant)
         self.record(purpose, draw)
         return draw
 
-    def sample(self, backend, messages, n, purpose="generate", params=None) -> Draw:
-        """Synchronous :meth:`asample`."""
-        from langgraph_ttc.backends.base import run_sync
+    async def asample(
+        self,
+        backend: Backend,
+        messages: Sequence[BaseMessage] | Sequence[tuple[str, str]],
+        n: int,
+        purpose: str = "generate",
+        params: SamplingParams | None = None,
+    ) -> Draw:
+        """Async :meth:`sample`."""
+        messages = convert_to_messages(messages)
+        params = params or SamplingParams()
+        grant = self._reserve(n, await backend.acount_prompt_tokens(messages), params)
+        if grant.n == 0:
+            return Draw(extra={"skipped": "budget"})
+        try:
+            draw = await backend.asample(
+                messages, grant.n, grant.params, timeout=grant.seconds_left
+            )
+        finally:
+            self._release(grant)
+        self.record(purpose, draw)
+        return draw
 
-        return run_sync(self.asample(backend, messages, n, purpose, params))
+    @contextlib.contextmanager
+    def slot(self, purpose: str) -> Iterator[Callable[[Draw], None] | None]:
+        """Hold room for one call made outside a backend (a Runnable judge): yields a function
+        that records what the call cost, or ``None`` when the budget has no room for it.
+
+        Example:
+            >>> from langgraph_ttc.backends.base import Completion
+            >>> meter = Meter(Budget(max_calls=1))
+            >>> with meter.slot("verify") as record:
+            ...     record(Draw(completions=(Completion(text="ok"),), requests=1))
+            >>> with meter.slot("verify") as record:
+            ...     record is None
+            True
+        """
+        grant = self._reserve(1, 0, SamplingParams(max_tokens=MIN_USEFUL_TOKENS))
+        try:
+            yield None if grant.n == 0 else functools.partial(self.record, purpose)
+        finally:
+            self._release(grant)
+
+    def _reserve(self, n: int, prompt_tokens: int, params: SamplingParams) -> _Grant:
+        """What a request may take of the budget (held until it returns, so concurrent
+        requests cannot overshoot together)."""
+        with self._lock:
+            n, max_tokens = self._fit(n, prompt_tokens, params.max_tokens)
+            grant = _Grant(
+                n=n,
+                params=replace(params, max_tokens=max_tokens),
+                tokens=n * (prompt_tokens + max_tokens),
+                usd=self._usd(n * prompt_tokens, n * max_tokens),
+                seconds_left=None,
+            )
+            self._reserved_calls += grant.n
+            self._reserved_tokens += grant.tokens
+            self._reserved_usd += grant.usd
+            return replace(grant, seconds_left=self._remaining_locked().max_seconds)
+
+    def _release(self, grant: _Grant) -> None:
+        with self._lock:
+            self._reserved_calls -= grant.n
+            self._reserved_tokens -= grant.tokens
+            self._reserved_usd -= grant.usd
 
     def record(self, purpose: str, draw: Draw) -> None:
         """Add a draw's cost to the ledger under ``purpose``."""

@@ -1,57 +1,49 @@
 """The factory: ``create_ttc_graph`` builds a compiled LangGraph for a strategy.
 
-Topology (nodes a strategy does not use are left out, so each drawing shows the strategy)::
+Static strategies are plain chains, so each drawing shows the algorithm::
 
-    prepare -> [route] -> generate (Send per request) -> [critique] -> [verify] -> [revise]* -> aggregate
+    majority            prepare -> generate -> aggregate
+    filter_vote         prepare -> generate -> critique -> aggregate
+    best_of_n           prepare -> generate -> verify -> aggregate
+    revise              prepare -> generate [-> verify] -> (revise [-> verify])* -> aggregate
 
-The router's sequential plans loop ``route -> extend <-> generate`` until the vote is clear.
+The router decides at run time, so only its graph has conditional edges (one per decision,
+see :mod:`langgraph_ttc.nodes.conditions`)::
 
-The graph reads ``messages`` (or ``question``) and writes one AIMessage plus ``ttc_result``;
+    adaptive            prepare -> route -> generate* -> [critique | verify] -> (revise ...)* -> aggregate
+
+The step-level searches have a graph of their own (:mod:`langgraph_ttc.search.graph`).
+Every graph reads ``messages`` (or ``question``) and writes one AIMessage plus ``ttc_result``;
 its private ``ttc_*`` channels never reach a parent graph.
 """
 
 from __future__ import annotations
 
-from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
 
+from langgraph_ttc.aggregators import AGGREGATORS
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.nodes._context import NodeContext
-from langgraph_ttc.nodes.aggregate import AggregateNode
-from langgraph_ttc.nodes.critique import CritiqueNode
-from langgraph_ttc.nodes.extend import extend_plan, is_open
-from langgraph_ttc.nodes.generate import GenerateNode, fan_out_generate
-from langgraph_ttc.nodes.prepare import PrepareNode
-from langgraph_ttc.nodes.revise import ReviseNode
-from langgraph_ttc.nodes.route import RouteNode
-from langgraph_ttc.nodes.verify import VerifyNode
-from langgraph_ttc.policy import resolve_policy
-from langgraph_ttc.search.strategies import StepSearch
+from langgraph_ttc.nodes import (
+    AggregateNode,
+    CritiqueNode,
+    GenerateNode,
+    PrepareNode,
+    ReviseNode,
+    RouteNode,
+    TTCContext,
+    VerifyNode,
+    attempts_condition,
+    judged_condition,
+    revise_condition,
+    route_condition,
+)
+from langgraph_ttc.search.graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
-from langgraph_ttc.strategies import Revise, Strategy, get_strategy
+from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
 
-
-def _runnable(node, name: str) -> RunnableLambda:
-    return RunnableLambda(node.invoke, afunc=node.ainvoke, name=name)
-
-
-def next_after(stage: str, nodes: tuple[str, ...], state: dict) -> str:
-    """The node after ``stage`` for this run's plan (stages: generate, critique, verify, revise)."""
-    plan = state.get("ttc_plan") or {}
-    order = ("critique", "verify", "revise")
-    start = order.index(stage) + 1 if stage in order else 0
-    for step in order[start:]:
-        if step not in nodes:
-            continue
-        if step == "critique" and plan.get("critique"):
-            return "critique"
-        if step == "verify" and plan.get("verify"):
-            return "verify"
-        if step == "revise" and state.get("ttc_round", 0) < plan.get("depth", 1) - 1:
-            return "revise"
-    return "aggregate"
+__all__ = ["build_ttc_graph", "create_ttc_graph"]
 
 
 def build_ttc_graph(
@@ -64,102 +56,99 @@ def build_ttc_graph(
     task=None,
     policy=None,
 ) -> StateGraph:
-    """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`)."""
+    """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> sorted(build_ttc_graph(FakeBackend(), "filter_vote").nodes)
+        ['aggregate', 'critique', 'generate', 'prepare']
+    """
     backend = resolve_backend(model)
     config = get_strategy(strategy, n=n)
     budget = budget or Budget()
     if budget.max_calls is not None and budget.max_calls < 1:
         raise TTCConfigError("budget.max_calls must be >= 1 to answer at all.")
     if isinstance(config, StepSearch):  # beam_search, lookahead, rebase, dvts: a search loop
-        from langgraph_ttc.search.graph import build_search_graph
-
         return build_search_graph(backend, config, budget=budget, verifier=verifier, task=task)
     if config.needs_verifier and verifier is None:
         raise TTCConfigError(
             f"Strategy {config.name!r} needs a verifier: pass verifier=LLMJudge() or "
             "verifier=ProgrammaticVerifier(fn) (from langgraph_ttc.verifiers)."
         )
-    uses_model = bool(verifier is not None and verifier.uses_model)
-    if budget.max_calls is not None and config.plan(budget.max_calls, uses_model)["width"] < 1:
-        least = next(c for c in range(1, 64) if config.plan(c, uses_model)["width"] >= 1)
-        raise TTCConfigError(
-            f"Strategy {config.name!r} needs at least {least} calls for one answer; "
-            f"budget.max_calls={budget.max_calls}. Raise the budget or use majority."
-        )
-    ctx = NodeContext(backend=backend, strategy=config, budget=budget, task=task, verifier=verifier)
-    nodes = tuple(config.nodes)
-    if verifier is None:  # adaptive runs verify only when there is something to verify with
-        nodes = tuple(node for node in nodes if node != "verify")
-    elif "verify" not in nodes and isinstance(config, Revise):
-        nodes = (*nodes, "verify")
+    ctx = TTCContext(backend=backend, strategy=config, budget=budget, task=task, verifier=verifier)
+    _check_budget_affords_an_answer(ctx)
+    if isinstance(config, Adaptive):
+        # The graph's policy argument wins; else the strategy's own (Adaptive(policy=...)).
+        return _router_graph(ctx, policy if policy is not None else config.policy)
+    return _static_graph(ctx)
 
+
+def _check_budget_affords_an_answer(ctx: TTCContext) -> None:
+    calls = ctx.budget.max_calls
+    if calls is None or ctx.strategy.plan(calls, ctx.verifier).width >= 1:
+        return
+    least = next(c for c in range(1, 64) if ctx.strategy.plan(c, ctx.verifier).width >= 1)
+    raise TTCConfigError(
+        f"Strategy {ctx.strategy.name!r} needs at least {least} calls for one answer; "
+        f"budget.max_calls={calls}. Raise the budget or use majority."
+    )
+
+
+def _builder(ctx: TTCContext) -> StateGraph:
     builder = StateGraph(TTCState, input_schema=TTCInput, output_schema=TTCOutput)
     builder.add_node("prepare", PrepareNode(ctx))
-    builder.add_node("generate", _runnable(GenerateNode(ctx), "generate"))
+    builder.add_node("generate", GenerateNode(ctx))
     builder.add_node("aggregate", AggregateNode(ctx))
     builder.add_edge(START, "prepare")
     builder.add_edge("aggregate", END)
-
-    after_generate = ["aggregate"] + [s for s in ("critique", "verify", "revise") if s in nodes]
-
-    def to_generate(state: dict):
-        return fan_out_generate(ctx, state) or next_after("generate", nodes, state)
-
-    if "route" in nodes:
-        # The graph's policy argument wins; else the strategy's own (Adaptive(policy=...)).
-        chosen = policy if policy is not None else getattr(config, "policy", None)
-        route = RouteNode(ctx, resolve_policy(chosen, backend.model_id))
-        builder.add_node("route", _runnable(route, "route"))
-        builder.add_node("extend", extend_plan)
-        builder.add_edge("prepare", "route")
-
-        def after_route(state: dict):
-            if state["ttc_plan"].get("stop"):
-                return "aggregate"
-            return "extend" if is_open(state) else to_generate(state)
-
-        builder.add_conditional_edges("route", after_route, ["generate", "extend", *after_generate])
-        builder.add_conditional_edges(
-            "extend",
-            lambda s: to_generate(s) if is_open(s) else next_after("generate", nodes, s),
-            ["generate", *after_generate],
-        )
-        after_draw = ["extend", *after_generate]
-    else:
-        builder.add_conditional_edges("prepare", to_generate, ["generate", *after_generate])
-        after_draw = after_generate
-    builder.add_conditional_edges(
-        "generate",
-        lambda s: "extend" if is_open(s) else next_after("generate", nodes, s),
-        after_draw,
-    )
-    if "critique" in nodes:
-        builder.add_node("critique", _runnable(CritiqueNode(ctx), "critique"))
-        builder.add_conditional_edges(
-            "critique",
-            lambda s: next_after("critique", nodes, s),
-            ["aggregate"] + [s for s in ("verify", "revise") if s in nodes],
-        )
-    if "verify" in nodes:
-        builder.add_node("verify", _runnable(VerifyNode(ctx), "verify"))
-        builder.add_conditional_edges(
-            "verify",
-            lambda s: next_after("verify", nodes, s),
-            ["aggregate"] + (["revise"] if "revise" in nodes else []),
-        )
-    if "revise" in nodes:
-        context = config.context if isinstance(config, Revise) else 4
-        builder.add_node("revise", _runnable(ReviseNode(ctx, context), "revise"))
-        after_revise = ["revise", "aggregate"] + (["verify"] if "verify" in nodes else [])
-        builder.add_conditional_edges("revise", lambda s: _after_revise(nodes, s), after_revise)
     return builder
 
 
-def _after_revise(nodes: tuple[str, ...], state: dict) -> str:
-    plan = state.get("ttc_plan") or {}
-    if "verify" in nodes and plan.get("verify"):
-        return "verify"
-    return next_after("verify", nodes, state)
+def _static_graph(ctx: TTCContext) -> StateGraph:
+    """A plain chain: generate, the scoring the aggregator needs, the revision loop."""
+    plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
+    builder = _builder(ctx)
+    builder.add_edge("prepare", "generate")
+    last = "generate"
+    for stage, node in (("critique", CritiqueNode), ("verify", VerifyNode)):
+        if getattr(plan, stage):
+            builder.add_node(stage, node(ctx))
+            builder.add_edge(last, stage)
+            last = stage
+    if plan.depth > 1:
+        context = ctx.strategy.context if isinstance(ctx.strategy, Revise) else 4
+        builder.add_node("revise", ReviseNode(ctx, context))
+        builder.add_conditional_edges(last, revise_condition)
+        if plan.verify:  # each revision is scored before the loop decides
+            builder.add_edge("revise", "verify")
+        else:
+            builder.add_conditional_edges("revise", revise_condition)
+    else:
+        builder.add_edge(last, "aggregate")
+    return builder
+
+
+def _router_graph(ctx: TTCContext, policy) -> StateGraph:
+    """The router's graph: the route node's plan decides which stages run."""
+    builder = _builder(ctx)
+    builder.add_node("route", RouteNode(ctx, policy))
+    builder.add_node("critique", CritiqueNode(ctx))
+    builder.add_node("revise", ReviseNode(ctx))
+    scored = ["verify"] if ctx.verifier is not None else []
+    if scored:  # the router runs best-of-N plans only with a verifier
+        builder.add_node("verify", VerifyNode(ctx))
+        builder.add_conditional_edges("verify", revise_condition)
+    builder.add_edge("prepare", "route")
+    builder.add_conditional_edges("route", route_condition)
+    judged = ["critique", *scored, "revise", "aggregate"]
+    builder.add_conditional_edges("generate", attempts_condition, ["generate", *judged])
+    builder.add_conditional_edges("revise", attempts_condition, judged)  # never reopens a plan
+    # Scores after verdicts only for an aggregator that needs both.
+    both = any({"verdicts", "scores"} <= a.needs for a in AGGREGATORS.values())
+    builder.add_conditional_edges(
+        "critique", judged_condition, [*(scored if both else []), "revise", "aggregate"]
+    )
+    return builder
 
 
 def create_ttc_graph(
@@ -180,8 +169,9 @@ def create_ttc_graph(
         model: ``"local"`` (embedded Gemma 3 270M), a :class:`~langgraph_ttc.backends.Backend`,
             or any LangChain chat model.
         strategy: a registry name (``majority``, ``filter_vote``, ``best_of_n``,
-            ``weighted_best_of_n``, ``revise``, ``adaptive``) or a strategy config.
-        n: overrides the strategy's ``n``.
+            ``weighted_best_of_n``, ``revise``, ``adaptive``, ``beam_search``, ``lookahead``,
+            ``rebase``, ``dvts``) or a strategy config.
+        n: overrides the strategy's ``n`` (the call budget per question).
         budget: caps on calls, tokens, dollars and seconds, enforced on every call.
         verifier: scores candidates (needed by best-of-N strategies).
         task: supplies few-shot exemplars and answer extraction.

@@ -14,19 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.difficulty import DEFAULT_AGREEMENT_EDGES, bin_of
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.state import Plan
+from langgraph_ttc.plan import Plan
+from langgraph_ttc.stopping import AgreementAtLeast, StopRule, stop_rule_from_dict
 
 logger = logging.getLogger(__name__)
 
 # Easiness statistics a router can see at run time: probe agreement, mean verifier score.
 STATISTICS = ("agreement", "verifier")
-AGGREGATORS = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n", "revise")
-SCORED = ("best_of_n", "weighted_best_of_n")  # aggregators that need a verifier score
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,12 @@ class PlanSpec:
     """What to do in one (bin, budget) cell. ``width`` is the total number of first attempts
     (probes included); when ``None``, ``fraction`` of the remaining calls is spent.
 
-    ``stop_at`` makes a majority plan sequential (adaptive consistency): samples are drawn
-    ``step`` at a time, and drawing stops once the leading answer holds a ``stop_at`` share of
-    the samples so far; ``width`` is then the most it may draw.
+    ``stop_rule`` makes a plan sequential: first attempts are drawn ``step`` at a time, and
+    drawing stops once the rule fires on the samples so far (e.g. :class:`AgreementAtLeast`,
+    adaptive consistency); ``width`` is then the most it may draw.
 
     Example:
-        >>> PlanSpec(fraction=0.5).resolve(probes=4, calls_left=12)["width"]
+        >>> PlanSpec(fraction=0.5).resolve(probes=4, calls_left=12).width
         10
     """
 
@@ -48,32 +48,33 @@ class PlanSpec:
     depth: int = 1
     aggregator: str = "majority"
     stop: bool = False
-    stop_at: float | None = None
+    stop_rule: StopRule | None = None
     step: int = 1
 
     def __post_init__(self) -> None:
         if self.aggregator not in AGGREGATORS:
             raise TTCConfigError(
-                f"Unknown aggregator {self.aggregator!r}; use one of {AGGREGATORS}."
+                f"Unknown aggregator {self.aggregator!r}; use one of {sorted(AGGREGATORS)}."
             )
         if not 0.0 <= self.fraction <= 1.0 or self.depth < 1 or self.step < 1:
             raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1, depth >= 1 and step >= 1.")
-        if self.stop_at is not None and (
-            self.aggregator != "majority" or self.depth != 1 or not 0 < self.stop_at <= 1
-        ):
-            raise TTCConfigError("stop_at (in (0, 1]) applies to majority plans of depth 1.")
+        if self.stop_rule is not None and self.depth != 1:
+            raise TTCConfigError("A stop rule applies to plans of depth 1 (first attempts).")
+
+    @property
+    def stop_at(self) -> float | None:
+        """The agreement share of a sequential-majority rule (``None`` for other plans)."""
+        return self.stop_rule.share if isinstance(self.stop_rule, AgreementAtLeast) else None
 
     def attempt_calls(self, verify_calls: int = 0) -> int:
-        """Most calls one attempt costs: the sample, its critique under filter-vote, its
-        ``verify_calls`` scoring calls under best-of-N.
+        """Most calls one attempt costs (see :meth:`Aggregator.attempt_calls
+        <langgraph_ttc.aggregators.Aggregator.attempt_calls>`).
 
         Example:
             >>> PlanSpec(aggregator="filter_vote").attempt_calls(), PlanSpec().attempt_calls(1)
             (2, 1)
         """
-        if self.aggregator == "filter_vote":
-            return 2
-        return 1 + (verify_calls if self.aggregator in SCORED else 0)
+        return get_aggregator(self.aggregator).attempt_calls(verify_calls)
 
     def resolve(self, probes: int, calls_left: int | None, verify_calls: int = 0) -> Plan:
         """A concrete plan after ``probes`` first attempts, with ``calls_left`` calls remaining.
@@ -83,23 +84,13 @@ class PlanSpec:
         model calls), and the probes' own critiques, scores and revisions come first.
 
         Example:
-            >>> PlanSpec(width=8, aggregator="filter_vote").resolve(probes=4, calls_left=12)["width"]
+            >>> PlanSpec(width=8, aggregator="filter_vote").resolve(probes=4, calls_left=12).width
             8
-            >>> PlanSpec(width=16, aggregator="filter_vote").resolve(4, 12)["width"]
+            >>> PlanSpec(width=16, aggregator="filter_vote").resolve(4, 12).width
             8
         """
         if self.stop:
-            return Plan(
-                width=probes,
-                depth=1,
-                aggregator="majority",
-                critique=False,
-                verify=False,
-                stop=True,
-                reason="stop: probes decide",
-            )
-        critique = self.aggregator == "filter_vote"
-        verify = self.aggregator in SCORED
+            return Plan(width=probes, stop=True, reason="stop: probes decide")
         per_chain = self.depth * self.attempt_calls(verify_calls)
         if self.width is not None:
             extra = max(self.width - probes, 0)
@@ -112,29 +103,36 @@ class PlanSpec:
             probe_calls = probes * (per_chain - 1)
             extra = min(extra, max(calls_left - probe_calls, 0) // per_chain)
         width = probes + extra
-        if self.stop_at is not None:
-            # Start from the probes; the extend node draws `step` more until the vote is clear.
+        if self.stop_rule is not None:
+            # Start from the probes; the generate node draws `step` more until the rule fires.
             return Plan(
                 width=probes,
                 max_width=width,
-                stop_at=self.stop_at,
+                stop_rule=self.stop_rule,
                 step=self.step,
-                depth=1,
-                aggregator="majority",
-                critique=False,
-                verify=False,
-                stop=False,
-                reason=f"majority up to {width}, stop at {self.stop_at:g} agreement",
+                aggregator=self.aggregator,
+                reason=f"{self.aggregator} up to {width}, stop at {self.stop_rule.describe()}",
             )
         return Plan(
             width=width,
             depth=self.depth,
             aggregator=self.aggregator,
-            critique=critique,
-            verify=verify,
-            stop=False,
             reason=f"{self.aggregator} width={width} depth={self.depth}",
         )
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["stop_rule"] = None if self.stop_rule is None else self.stop_rule.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PlanSpec:
+        data = dict(data)
+        stop_at = data.pop("stop_at", None)  # policies written before stop rules
+        rule = stop_rule_from_dict(data.pop("stop_rule", None))
+        if rule is None and stop_at is not None:
+            rule = AgreementAtLeast(stop_at)
+        return cls(**data, stop_rule=rule)
 
 
 @dataclass(frozen=True)
@@ -142,7 +140,7 @@ class Policy:
     """Bin edges and a plan per bin (and per budget: the largest budget key <= the run's budget).
 
     Example:
-        >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12)["stop"]
+        >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12).stop
         True
     """
 
@@ -189,8 +187,7 @@ class Policy:
     ) -> Plan:
         difficulty_bin = self.bin(value)
         plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left, verify_calls)
-        plan["reason"] = f"bin {difficulty_bin}: {plan['reason']}"
-        return plan
+        return replace(plan, reason=f"bin {difficulty_bin}: {plan.reason}")
 
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -199,7 +196,7 @@ class Policy:
             "statistic": self.statistic,
             "meta": self.meta,
             "plans": {
-                str(b): {str(k): asdict(s) for k, s in v.items()} for b, v in self.plans.items()
+                str(b): {str(k): s.to_dict() for k, s in v.items()} for b, v in self.plans.items()
             },
         }
         return json.dumps(data, indent=2, sort_keys=True)
@@ -209,7 +206,7 @@ class Policy:
         try:
             data = json.loads(text)
             plans = {
-                int(b): {int(k): PlanSpec(**s) for k, s in v.items()}
+                int(b): {int(k): PlanSpec.from_dict(s) for k, s in v.items()}
                 for b, v in data["plans"].items()
             }
             return cls(

@@ -56,25 +56,6 @@ class Candidate(TypedDict, total=False):
     score: float | None  # verifier score in [0, 1]
 
 
-class Plan(TypedDict, total=False):
-    """How many calls to spend and how: ``width`` parallel chains of ``depth`` attempts each.
-
-    With ``stop_at`` set, first attempts are drawn ``step`` at a time up to ``max_width`` and
-    drawing stops once the leading answer holds a ``stop_at`` share of them.
-    """
-
-    width: int
-    depth: int
-    aggregator: str
-    critique: bool
-    verify: bool
-    stop: bool
-    reason: str
-    max_width: int
-    stop_at: float | None
-    step: int
-
-
 class TTCInput(TypedDict, total=False):
     """Input: a conversation (the last human message is the question) or a bare ``question``."""
 
@@ -99,22 +80,6 @@ class TTCState(TTCInput, TTCOutput, total=False):
     ttc_started_at: float
     ttc_candidates: Annotated[list[Candidate], merge_candidates]
     ttc_usage: Annotated[dict, merge_usage]
-    ttc_plan: Plan
+    ttc_plan: dict[str, Any]  # a Plan's state form (langgraph_ttc.plan.Plan.to_state)
     ttc_difficulty: dict[str, Any]
     ttc_round: int
-
-
-class GenerateTask(TypedDict):
-    """Payload of one ``Send`` to the generate node: draw ``n`` samples starting at ``index``."""
-
-    ttc_question: str
-    ttc_prompt: list[AnyMessage]
-    ttc_run_id: str
-    ttc_seed: int
-    ttc_started_at: float
-    ttc_usage: dict
-    index: int
-    n: int
-    chains: list[int]
-    purpose: str
-    share: int

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw
 
@@ -74,9 +74,7 @@ class FakeBackend(Backend):
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return sum(len(str(m.content).split()) for m in messages) + len(messages)
 
-    async def asample(self, messages, n, params, *, timeout=None) -> Draw:
-        from langchain_core.messages import convert_to_messages
-
+    def sample(self, messages, n, params, *, timeout=None) -> Draw:
         messages = convert_to_messages(messages)
         prompt_tokens = self.count_prompt_tokens(messages)
         completions = []
@@ -107,6 +105,9 @@ class FakeBackend(Backend):
             completion_tokens=sum(c.completion_tokens for c in completions),
         )
 
+    async def asample(self, messages, n, params, *, timeout=None) -> Draw:
+        return self.sample(messages, n, params, timeout=timeout)  # pure: nothing to await
+
 
 @dataclass(frozen=True)
 class NoisyOracle:
@@ -129,8 +130,6 @@ class NoisyOracle:
     critique_accuracy: float = 0.8
 
     def __call__(self, messages, seed) -> str:
-        from langchain_core.messages import convert_to_messages
-
         text = _last_text(convert_to_messages(messages))
         if "[[correct]]" in text:
             return self._critique(text, seed)

@@ -9,19 +9,27 @@ budget leaves no room, or the judge's reply cannot be parsed, the judge returns 
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import math
 import re
-from abc import ABC, abstractmethod
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from langgraph_ttc.backends.base import DEFAULT_TEMPERATURE, Backend, SamplingParams, run_sync
+from langgraph_ttc.backends.base import (
+    DEFAULT_TEMPERATURE,
+    Backend,
+    Completion,
+    Draw,
+    SamplingParams,
+    run_sync,
+)
 from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps, Work, arun, run
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.tasks.base import Problem, Task
 
@@ -29,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "JUDGE_PROMPT",
+    "RunnableJudge",
     "LLMJudge",
     "ProgrammaticVerifier",
     "ReferenceVerifier",
@@ -88,26 +97,48 @@ class Verdict:
             raise TTCConfigError(f"Verdict score must be in [0, 1]; got {self.score!r}.")
 
 
-class Verifier(ABC):
-    """Scores a candidate completion for a question. Subclasses implement :meth:`averify`.
+class Verifier:
+    """Scores a candidate completion for a question.
+
+    A subclass writes :meth:`steps`: the verification as a generator of calls (see
+    :mod:`langgraph_ttc.calls`), so it has one body for blocking and async runs. Verifiers
+    written with their own :meth:`verify` or :meth:`averify` bodies work too.
 
     Attributes:
-        uses_model: whether each verification costs a model call (plans reserve budget for it).
+        uses_model: whether each verification costs model calls (plans reserve budget for it).
     """
 
     uses_model: bool = False
 
-    @abstractmethod
-    async def averify(
+    @property
+    def calls_per_answer(self) -> int:
+        """Model calls one verification costs (plans reserve budget for them)."""
+        return 1 if self.uses_model else 0
+
+    def steps(
         self,
         question: str,
         text: str,
         *,
         problem: Problem | None = None,
         backend: Backend | None = None,
-        meter: Meter | None = None,
-    ) -> Verdict:
-        """Score ``text`` (a full completion) as an answer to ``question``."""
+    ) -> Steps[Verdict]:
+        """Score ``text`` (a full completion) as an answer to ``question``, as steps."""
+        cls = type(self)
+        if cls.verify is Verifier.verify and cls.averify is Verifier.averify:
+            raise NotImplementedError(
+                f"{cls.__name__} must implement steps(), verify() or averify()."
+            )
+        kwargs = dict(problem=problem, backend=backend)
+        if cls.verify is not Verifier.verify:
+            call = lambda meter: self.verify(question, text, meter=meter, **kwargs)  # noqa: E731
+        else:  # only an async body: a blocking run must give it an event loop of its own
+            call = lambda meter: run_sync(self.averify(question, text, meter=meter, **kwargs))  # noqa: E731
+        acall = None
+        if cls.averify is not Verifier.averify:
+            acall = lambda meter: self.averify(question, text, meter=meter, **kwargs)  # noqa: E731
+        (verdict,) = yield [Work(call, acall)]
+        return verdict
 
     def verify(
         self,
@@ -118,8 +149,22 @@ class Verifier(ABC):
         backend: Backend | None = None,
         meter: Meter | None = None,
     ) -> Verdict:
-        """Synchronous :meth:`averify`, usable whether or not an event loop is running."""
-        return run_sync(self.averify(question, text, problem=problem, backend=backend, meter=meter))
+        """Score ``text`` (blocking); model calls go through ``meter``."""
+        steps = self.steps(question, text, problem=problem, backend=backend)
+        return run(steps, meter if meter is not None else Meter())
+
+    async def averify(
+        self,
+        question: str,
+        text: str,
+        *,
+        problem: Problem | None = None,
+        backend: Backend | None = None,
+        meter: Meter | None = None,
+    ) -> Verdict:
+        """Async :meth:`verify`."""
+        steps = self.steps(question, text, problem=problem, backend=backend)
+        return await arun(steps, meter if meter is not None else Meter())
 
 
 class ReferenceVerifier(Verifier):
@@ -136,13 +181,13 @@ class ReferenceVerifier(Verifier):
     def __init__(self, task: Task) -> None:
         self.task = task
 
-    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
         if problem is None or problem.reference is None:
             raise TTCConfigError(
                 "ReferenceVerifier needs a problem with a reference answer: pass "
                 "problem=task.problems()[i], or use LLMJudge() when there is no reference."
             )
-        score = await asyncio.to_thread(self.task.score, problem, text)
+        (score,) = yield [Work(lambda meter: self.task.score(problem, text))]
         answer = self.task.extract_answer(text)
         return Verdict(
             score=_clip(score),
@@ -177,12 +222,12 @@ class UnitTestVerifier(Verifier):
             )
         self.task = task
 
-    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
         if problem is None:
             raise TTCConfigError(
                 "UnitTestVerifier needs the problem (its tests): pass problem=task.problems()[i]."
             )
-        result = await asyncio.to_thread(self.task.run_tests, problem, text)
+        (result,) = yield [Work(lambda meter: self.task.run_tests(problem, text))]
         if result is None:
             return Verdict(score=0.0, rationale="no runnable code in the completion", parsed=False)
         detail = result.stderr.strip().splitlines()[-1:] if not result.passed else []
@@ -209,10 +254,25 @@ class ProgrammaticVerifier(Verifier):
             raise TTCConfigError(f"ProgrammaticVerifier needs a callable; got {fn!r}.")
         self.fn = fn
 
-    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
+        (value,) = yield [
+            Work(lambda meter: self._call(question, text), self._acall(question, text))
+        ]
+        return self._verdict(value)
+
+    def _call(self, question: str, text: str):
         value = self.fn(question, text)
-        if inspect.isawaitable(value):
-            value = await value
+        # An async function in a blocking run needs an event loop: the user chose async.
+        return run_sync(value) if inspect.isawaitable(value) else value
+
+    def _acall(self, question: str, text: str):
+        async def call(meter):
+            value = self.fn(question, text)
+            return await value if inspect.isawaitable(value) else value
+
+        return call
+
+    def _verdict(self, value) -> Verdict:
         if value is None:
             return Verdict(score=0.0, rationale="verifier function returned None", parsed=False)
         try:
@@ -282,21 +342,110 @@ class LLMJudge(Verifier):
         # One pass, so a "{answer}" inside the question is left alone.
         return _PLACEHOLDER.sub(lambda m: values[m.group(0)], self.prompt)
 
-    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+    @property
+    def calls_per_answer(self) -> int:
+        return self.samples
+
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
         judge = self.backend or backend
         if judge is None:
             raise TTCConfigError(
-                "LLMJudge has no model: pass LLMJudge(backend=...) or a backend to averify()."
+                "LLMJudge has no model: pass LLMJudge(backend=...) or a backend to verify()."
             )
-        return await ask_judge(
-            judge,
-            self.messages(question, text, judge),
-            meter=meter,
-            samples=self.samples,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            fallback_score=self.fallback_score,
+        return (
+            yield from judge_steps(
+                judge,
+                self.messages(question, text, judge),
+                samples=self.samples,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                fallback_score=self.fallback_score,
+            )
         )
+
+
+class RunnableJudge(Verifier):
+    """Any Runnable as the judge (``prompt | model | parser``): it gets ``{"question",
+    "answer"}`` and returns a score in [0, 1], a bool, a :class:`Verdict`, or text (a string or a
+    message) read by :func:`parse_verdict`. Each verification is one call of purpose
+    ``verify``: budgeted like every call, and counted with the tokens its chat models report.
+
+    Args:
+        runnable: the judge.
+        fallback_score: the score when the reply says nothing or the budget has no room.
+
+    Example:
+        >>> from langchain_core.runnables import RunnableLambda
+        >>> judge = RunnableJudge(RunnableLambda(lambda x: "[[correct]]" if "4" in x["answer"] else "[[wrong]]"))
+        >>> judge.verify("2+2?", "The answer is 4.").score, judge.verify("2+2?", "5").score
+        (1.0, 0.0)
+    """
+
+    uses_model = True
+
+    def __init__(self, runnable, fallback_score: float = 0.5) -> None:
+        check_judge_options(fallback_score, 1)
+        if not hasattr(runnable, "invoke"):
+            raise TTCConfigError(f"RunnableJudge needs a Runnable; got {type(runnable).__name__}.")
+        self.runnable = runnable
+        self.fallback_score = fallback_score
+
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
+        inputs = {"question": question, "answer": text.strip()}
+        (verdict,) = yield [Work(lambda meter: self._judge(meter, inputs), self._ajudge(inputs))]
+        return verdict
+
+    def _judge(self, meter: Meter, inputs: dict) -> Verdict:
+        with meter.slot("verify") as record:
+            if record is None:
+                return self._fallback("judge call skipped: budget exhausted")
+            usage, began = UsageMetadataCallbackHandler(), time.monotonic()
+            reply = self.runnable.invoke(inputs, {"callbacks": [usage], "tags": ["ttc:verify"]})
+            return self._verdict(reply, usage, time.monotonic() - began, record)
+
+    def _ajudge(self, inputs: dict):
+        async def judge(meter: Meter) -> Verdict:
+            with meter.slot("verify") as record:
+                if record is None:
+                    return self._fallback("judge call skipped: budget exhausted")
+                usage, began = UsageMetadataCallbackHandler(), time.monotonic()
+                config = {"callbacks": [usage], "tags": ["ttc:verify"]}
+                reply = await self.runnable.ainvoke(inputs, config)
+                return self._verdict(reply, usage, time.monotonic() - began, record)
+
+        return judge
+
+    def _verdict(self, reply, usage, seconds: float, record) -> Verdict:
+        tokens = [
+            (int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0))
+            for u in usage.usage_metadata.values()
+        ]
+        prompt, completion = (sum(t) for t in zip(*tokens, strict=True)) if tokens else (0, 0)
+        text = reply if isinstance(reply, str) else getattr(reply, "text", None)
+        record(
+            Draw(
+                completions=(Completion(text=str(text or reply), latency_s=seconds),),
+                requests=1,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+            )
+        )
+        if isinstance(reply, Verdict):
+            return reply
+        if isinstance(reply, (int, float)):  # bool is an int
+            score = float(reply)
+            if not 0.0 <= score <= 1.0:
+                raise TTCConfigError(f"The judge returned {reply!r}; return a score in [0, 1].")
+            return Verdict(score=score, rationale=f"judge -> {reply!r}")
+        if isinstance(text, str):
+            parsed = parse_verdict(text)
+            if parsed is not None:
+                return Verdict(score=parsed, rationale=text.strip()[:_RATIONALE_CHARS])
+            return self._fallback(f"unparseable judge reply: {text[:_RATIONALE_CHARS]}")
+        return self._fallback(f"the judge returned {type(reply).__name__}, not a score")
+
+    def _fallback(self, rationale: str) -> Verdict:
+        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)
 
 
 def check_judge_options(fallback_score: float, samples: int) -> None:
@@ -314,18 +463,17 @@ def check_judge_options(fallback_score: float, samples: int) -> None:
         raise TTCConfigError(f"samples must be >= 1; got {samples}.")
 
 
-async def ask_judge(
+def judge_steps(
     judge: Backend,
     messages: list[BaseMessage],
     *,
-    meter: Meter | None,
     samples: int,
     temperature: float | None,
     max_tokens: int,
     fallback_score: float,
     rationale_chars: int = _RATIONALE_CHARS,
-) -> Verdict:
-    """Sample a judge model through the meter (purpose ``verify``) and average the parsed scores.
+) -> Steps[Verdict]:
+    """Sample a judge model (purpose ``verify``) and average the parsed scores, as steps.
 
     Temperature defaults to 0 for one sample, else the library's sampling temperature. A skipped
     call (budget), failed samples or unparseable replies give ``fallback_score`` with
@@ -334,15 +482,22 @@ async def ask_judge(
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
         >>> judge = FakeBackend(reply=lambda m, s: "[[wrong]]")
-        >>> run_sync(ask_judge(judge, [HumanMessage("ok?")], meter=None, samples=2,
-        ...                    temperature=None, max_tokens=8, fallback_score=0.5)).score
+        >>> steps = judge_steps(judge, [HumanMessage("ok?")], samples=2, temperature=None,
+        ...                     max_tokens=8, fallback_score=0.5)
+        >>> run(steps, Meter()).score
         0.0
     """
-    meter = meter if meter is not None else Meter()
     if temperature is None:
         temperature = 0.0 if samples == 1 else DEFAULT_TEMPERATURE
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens)
-    draw = await meter.asample(judge, messages, samples, purpose="verify", params=params)
+    (draw,) = yield [Sample(judge, messages, samples, "verify", params)]
+    return verdict_of(draw, fallback_score, rationale_chars)
+
+
+def verdict_of(
+    draw: Draw, fallback_score: float, rationale_chars: int = _RATIONALE_CHARS
+) -> Verdict:
+    """The judge's verdict from its samples: the mean parsed score, or the fallback."""
 
     def fallback(rationale: str) -> Verdict:
         logger.debug("judge fallback: %s", rationale[:200])

@@ -8,7 +8,8 @@ can count calls, requests and tokens in one place.
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
+import concurrent.futures
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -91,8 +92,13 @@ class Draw:
         return self.prompt_tokens + self.completion_tokens
 
 
-class Backend(ABC):
-    """Draws samples from one model. Subclasses implement :meth:`asample`.
+class Backend:
+    """Draws samples from one model, with a real blocking body (:meth:`sample`) and a real
+    async body (:meth:`asample`); neither starts an event loop or a thread for the other.
+
+    A subclass must implement at least one of the two. The default of the other is a fallback
+    for user backends: :meth:`asample` runs :meth:`sample` in a worker thread, and :meth:`sample`
+    runs :meth:`asample` in a private event loop. Every backend in this library implements both.
 
     Attributes:
         model_id: a stable name for the model (recorded in results, pools and policies).
@@ -104,16 +110,14 @@ class Backend(ABC):
     honours_n: bool = False
     needs_exemplars: bool = False  # base models learn the answer format from few-shot examples
 
-    @abstractmethod
-    async def asample(
-        self,
-        messages: Sequence[BaseMessage],
-        n: int,
-        params: SamplingParams,
-        *,
-        timeout: float | None = None,
-    ) -> Draw:
-        """Draw ``n`` samples. Failed samples come back with ``error`` set, never dropped."""
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if (
+            not inspect.isabstract(cls)
+            and cls.sample is Backend.sample
+            and (cls.asample is Backend.asample)
+        ):
+            raise TypeError(f"{cls.__name__} must implement sample() or asample() (or both).")
 
     def sample(
         self,
@@ -123,8 +127,19 @@ class Backend(ABC):
         *,
         timeout: float | None = None,
     ) -> Draw:
-        """Synchronous :meth:`asample`, usable whether or not an event loop is running."""
+        """Draw ``n`` samples. Failed samples come back with ``error`` set, never dropped."""
         return run_sync(self.asample(messages, n, params, timeout=timeout))
+
+    async def asample(
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        *,
+        timeout: float | None = None,
+    ) -> Draw:
+        """Async :meth:`sample`."""
+        return await asyncio.to_thread(self.sample, messages, n, params, timeout=timeout)
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         """An upper bound on the prompt's tokens, used to reserve budget before a request.
@@ -144,13 +159,15 @@ class Backend(ABC):
 
 
 def run_sync(coro):
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    """Run a coroutine to completion from blocking code, in a private event loop (in a helper
+    thread when the caller is itself inside a running loop).
+
+    Only for user code that is async where the caller is not: a backend with only an async
+    body, an async verifier function in a sync run. The library's own sync paths never use it.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    # Called from within a running loop (e.g. a sync node under an async graph): use a thread.
-    import concurrent.futures
-
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()

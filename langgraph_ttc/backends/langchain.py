@@ -1,7 +1,7 @@
 """Any LangChain chat model as a backend: n concurrent ``ainvoke`` calls.
 
-Chat models have no portable ``n=``, so a draw of ``n`` samples is ``n`` calls, bounded by a
-semaphore. Sampling parameters are bound only when the model class declares them as fields
+Chat models have no portable ``n=``, so a draw of ``n`` samples is ``n`` calls made through
+LangChain's own ``batch``/``abatch`` (``max_concurrency`` at once). Sampling parameters are bound only when the model class declares them as fields
 (``temperature``, ``top_p``, ``max_tokens``, ``seed``); stops go through the ``stop=`` argument.
 Retries are the chat model's own (e.g. ``ChatOpenAI(max_retries=...)``), so ``Draw.requests``
 counts calls, not the HTTP attempts inside them.
@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import merge_configs
+from langgraph.errors import GraphBubbleUp
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.errors import TTCConfigError
 
 __all__ = ["ChatModelBackend"]
 
@@ -35,7 +35,7 @@ class ChatModelBackend(Backend):
 
     Args:
         model: a ``BaseChatModel``, or one already bound (``model.bind_tools(...)``).
-        max_concurrency: most calls in flight at once (per event loop, across draws).
+        max_concurrency: most calls in flight at once within one draw.
         model_id: the name recorded in results; default: the model's ``model_name``/``model``.
 
     Usage comes from ``AIMessage.usage_metadata``. A model that reports none is charged an
@@ -60,15 +60,11 @@ class ChatModelBackend(Backend):
         model_id: str | None = None,
     ) -> None:
         if max_concurrency < 1:
-            from langgraph_ttc.errors import TTCConfigError
-
             raise TTCConfigError(f"max_concurrency must be >= 1; got {max_concurrency}.")
         self.model = model
         self.max_concurrency = max_concurrency
         self.model_id = model_id or _model_name(model)
         self.config: RunnableConfig | None = None
-        self._lock = threading.Lock()
-        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return (
@@ -76,10 +72,7 @@ class ChatModelBackend(Backend):
         )
 
     def with_config(self, config: RunnableConfig) -> ChatModelBackend:
-        """A copy whose calls carry ``config`` (callbacks, tags, metadata), merged with earlier ones.
-
-        The copy shares the concurrency limit.
-        """
+        """A copy whose calls carry ``config`` (callbacks, tags, metadata), merged with earlier ones."""
         clone = copy.copy(self)
         clone.config = merge_configs(self.config, config)
         return clone
@@ -93,6 +86,37 @@ class ChatModelBackend(Backend):
         clone.model = bound.bind(**earlier) if earlier else bound  # keep the user's bindings
         return clone
 
+    def sample(
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        *,
+        timeout: float | None = None,
+    ) -> Draw:
+        """Draw ``n`` samples as ``n`` calls through LangChain's ``batch`` (threads, at most
+        ``max_concurrency`` at once); a failed call gives an error sample. A call already in
+        flight when the time budget runs out is allowed to finish; later ones are not made."""
+        if n <= 0:
+            return Draw()
+        messages = convert_to_messages(messages)
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        calls = self._calls(messages, params, n)
+
+        def one(index: int) -> tuple[Completion, bool]:
+            runnable, kwargs, seed = calls[index]
+            began = time.monotonic()
+            try:
+                if deadline is not None and began >= deadline:
+                    raise asyncio.TimeoutError()
+                reply = runnable.invoke(messages, self.config, **kwargs)
+            except Exception as exc:
+                return self._failed(exc, seed, began), False
+            return self._completion(messages, reply, seed, time.monotonic() - began)
+
+        results = RunnableLambda(one).batch(list(range(n)), self._batch_config())
+        return self._draw(results, n)
+
     async def asample(
         self,
         messages: Sequence[BaseMessage],
@@ -101,16 +125,63 @@ class ChatModelBackend(Backend):
         *,
         timeout: float | None = None,
     ) -> Draw:
-        """Draw ``n`` samples as ``n`` concurrent calls; a failed call gives an error sample."""
+        """Async :meth:`sample` (``abatch``); a call still running when the time budget runs
+        out is cancelled and fails."""
         if n <= 0:
             return Draw()
         messages = convert_to_messages(messages)
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        semaphore = self._semaphore()
+        calls = self._calls(messages, params, n)
+
+        async def one(index: int) -> tuple[Completion, bool]:
+            runnable, kwargs, seed = calls[index]
+            began = time.monotonic()
+            try:
+                remaining = None if deadline is None else deadline - began
+                if remaining is not None and remaining <= 0:
+                    raise asyncio.TimeoutError()
+                call = runnable.ainvoke(messages, self.config, **kwargs)
+                reply = await asyncio.wait_for(call, remaining)
+            except Exception as exc:
+                return self._failed(exc, seed, began), False
+            return self._completion(messages, reply, seed, time.monotonic() - began)
+
+        results = await RunnableLambda(one).abatch(list(range(n)), self._batch_config())
+        return self._draw(results, n)
+
+    def _batch_config(self) -> RunnableConfig:
+        # The samples' own callbacks travel in self.config; the batch itself is not traced.
+        return {"max_concurrency": self.max_concurrency, "callbacks": []}
+
+    def _calls(
+        self, messages: list[BaseMessage], params: SamplingParams, n: int
+    ) -> list[tuple[Runnable, dict[str, Any], int | None]]:
+        """Per sample: the model bound to its sampling parameters and seed, the call's keyword
+        arguments (stops) and the seed."""
         fields = _fields(self.model)
-        results = await asyncio.gather(
-            *(self._one(messages, params, i, fields, semaphore, deadline) for i in range(n))
-        )
+        kwargs: dict[str, Any] = {"stop": list(params.stop)} if params.stop else {}
+        calls = []
+        for index in range(n):
+            seed = params.seed_for(index)
+            values = {
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "max_tokens": params.max_tokens,
+                "seed": seed,
+            }
+            bind = {k: v for k, v in values.items() if k in fields and v is not None}
+            calls.append((self.model.bind(**bind) if bind else self.model, kwargs, seed))
+        return calls
+
+    def _failed(self, exc: Exception, seed: int | None, began: float) -> Completion:
+        _reraise_control_flow(exc)
+        if isinstance(exc, asyncio.TimeoutError):
+            error = "timed out: the time budget ran out before the call finished"
+        else:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        return Completion(text="", seed=seed, latency_s=time.monotonic() - began, error=error)
+
+    def _draw(self, results: Sequence[tuple[Completion, bool]], n: int) -> Draw:
         completions = [c for c, _ in results]
         estimated = sum(1 for _, est in results if est)
         return Draw(
@@ -121,43 +192,6 @@ class ChatModelBackend(Backend):
             cached_tokens=sum(c.cached_tokens for c in completions),
             extra={"estimated_usage": estimated} if estimated else {},
         )
-
-    async def _one(
-        self,
-        messages: list[BaseMessage],
-        params: SamplingParams,
-        index: int,
-        fields: frozenset[str],
-        semaphore: asyncio.Semaphore,
-        deadline: float | None,
-    ) -> tuple[Completion, bool]:
-        seed = params.seed_for(index)
-        values = {
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-            "seed": seed,
-        }
-        bind = {k: v for k, v in values.items() if k in fields and v is not None}
-        runnable = self.model.bind(**bind) if bind else self.model
-        kwargs: dict[str, Any] = {"stop": list(params.stop)} if params.stop else {}
-        began = time.monotonic()
-        try:
-            remaining = None if deadline is None else deadline - began
-            if remaining is not None and remaining <= 0:
-                raise asyncio.TimeoutError()
-            reply = await asyncio.wait_for(
-                _limited(semaphore, runnable.ainvoke(messages, self.config, **kwargs)), remaining
-            )
-        except Exception as exc:
-            _reraise_control_flow(exc)
-            if isinstance(exc, asyncio.TimeoutError):
-                error = "timed out: the time budget ran out before the call finished"
-            else:
-                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-            latency = time.monotonic() - began
-            return Completion(text="", seed=seed, latency_s=latency, error=error), False
-        return self._completion(messages, reply, seed, time.monotonic() - began)
 
     def _completion(
         self, messages: list[BaseMessage], reply: Any, seed: int | None, latency: float
@@ -194,21 +228,6 @@ class ChatModelBackend(Backend):
         )
         return completion, estimated
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for old in [old for old in self._semaphores if old.is_closed()]:
-                del self._semaphores[old]
-            semaphore = self._semaphores.get(loop)
-            if semaphore is None:
-                semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-            return semaphore
-
-
-async def _limited(semaphore: asyncio.Semaphore, coro: Any) -> Any:
-    async with semaphore:
-        return await coro
-
 
 def _chat_model(model: Any) -> Any:
     """The chat model under any ``RunnableBinding`` layers."""
@@ -234,9 +253,5 @@ def _model_name(model: Any) -> str:
 
 def _reraise_control_flow(exc: BaseException) -> None:
     """Let LangGraph interrupts and parent commands through before any broad ``except``."""
-    try:
-        from langgraph.errors import GraphBubbleUp
-    except ImportError:  # pragma: no cover - langgraph is a dependency
-        return
     if isinstance(exc, GraphBubbleUp):
         raise exc

@@ -4,7 +4,12 @@ One :meth:`~OpenAICompatibleBackend.asample` call sends ONE request with ``n=n``
 ignore ``n`` (llama.cpp returns a single choice) are noticed on the first reply: the missing
 samples are topped up with concurrent single-choice requests, and the backend remembers that the
 server ignores ``n`` so later calls go straight to concurrent single requests. All requests to the
-endpoint share one :class:`asyncio.Semaphore` (``max_concurrency``) per event loop.
+endpoint share one concurrency limit (``max_concurrency``).
+
+Blocking and async callers each get a real body: :meth:`~OpenAICompatibleBackend.sample` uses the
+``openai`` package's ``OpenAI`` client (concurrent requests on a small thread pool),
+:meth:`~OpenAICompatibleBackend.asample` its ``AsyncOpenAI`` client; neither starts an event loop.
+Replies are read as raw JSON (``with_raw_response``), not as a pydantic model per choice.
 
 Seeds: request ``i`` carries ``params.seed_for(i)`` where ``i`` is the index of its first sample,
 so every sample of a draw has a distinct, reproducible seed. With a server that honours ``n``
@@ -26,68 +31,53 @@ The API key and ``Authorization`` header are redacted from every error message a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
-import email.utils
-import functools
 import json
 import logging
 import os
-import random
-import re
-import ssl
 import threading
 import time
-import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langchain_core.messages import BaseMessage, convert_to_messages, convert_to_openai_messages
+from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from openai import APIStatusError, AsyncOpenAI, OpenAI, Timeout
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
-from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams, run_sync
-from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
+from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.openai_wire import completions_from, request_body, usage_from
+from langgraph_ttc.backends.retry import (
+    DeadlineExceeded,
+    EmptyReply,
+    backoff_seconds,
+    describe_failure,
+    is_connect_failure,
+    is_endpoint_failure,
+    is_retryable,
+    redact,
+    retry_after_seconds,
+)
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRY_AFTER_S = 60.0  # Never sleep longer than this on a server's Retry-After hint.
 CONNECT_TIMEOUT_S = 5.0  # Bounds how long an unreachable endpoint takes to be reported.
-MAX_ERROR_CHARS = 500
 AUTO_MODEL = "auto"  # Model name meaning: ask the server's /models and use the model it serves.
 
-__all__ = ["OpenAICompatibleBackend"]
+__all__ = ["OpenAICompatibleBackend", "retry_after_seconds"]
 
-
-class _EmptyReply(Exception):
-    """The server answered 200 but with no choices."""
-
-
-class _DeadlineExceeded(Exception):
-    """The caller's time budget ran out before the request could be sent or retried."""
-
-
-@dataclass
-class _LoopState:
-    client: Any
-    semaphore: asyncio.Semaphore
-
-
-@dataclass
-class _Shared:
-    """State shared by a backend and its copies (``with_tools``): what was learned, clients."""
-
-    honours_n: bool | None
-    model: str
-    verified: bool = False  # a request has succeeded: the URL, key and model are right
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    loops: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
+# A draw is planned as rounds of (first sample index, sample count) requests; see _draw_rounds.
+Spec = tuple[int, int]
 
 
 @dataclass
@@ -104,6 +94,25 @@ class _Result:
     failed: bool = False
 
 
+@dataclass
+class _Shared:
+    """What a backend and its copies (``with_tools``) share: what was learned about the server,
+    the clients and the concurrency limit."""
+
+    honours_n: bool | None
+    model: str
+    max_concurrency: int
+    verified: bool = False  # a request has succeeded: the URL, key and model are right
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    client: OpenAI | None = None
+    slots: threading.BoundedSemaphore | None = None
+    pool: concurrent.futures.ThreadPoolExecutor | None = None
+    # An AsyncOpenAI client and its semaphore belong to the event loop that made them.
+    async_loop: Any = None
+    async_client: AsyncOpenAI | None = None
+    async_slots: asyncio.Semaphore | None = None
+
+
 class OpenAICompatibleBackend(Backend):
     """Samples from an OpenAI-compatible HTTP server with ``n=``, top-up, retries and seeds.
 
@@ -114,7 +123,7 @@ class OpenAICompatibleBackend(Backend):
         mode: ``"chat"`` uses ``/chat/completions``; ``"completion"`` uses ``/completions`` with
             the messages rendered as a few-shot transcript (for base models without a chat
             template); its stops default to ``TRANSCRIPT_STOPS``.
-        max_concurrency: most requests in flight to this endpoint at once (per event loop).
+        max_concurrency: most requests in flight to this endpoint at once.
         timeout_s: timeout of one HTTP attempt.
         max_retries: retries after the first attempt of a request.
         max_retry_seconds: total time one request may spend retrying.
@@ -182,7 +191,7 @@ class OpenAICompatibleBackend(Backend):
         if tools and mode != "chat":
             raise TTCConfigError('Tools need mode="chat"; the completions endpoint has no tools.')
         self.tools: tuple[dict, ...] = _convert_tools(tools)
-        self._shared = _Shared(honours_n=honours_n, model=model)
+        self._shared = _Shared(honours_n=honours_n, model=model, max_concurrency=max_concurrency)
 
     # -- public properties ------------------------------------------------------------------
     @property
@@ -228,8 +237,38 @@ class OpenAICompatibleBackend(Backend):
                 extra += len(json.dumps(calls, default=str).encode())
         return super().count_prompt_tokens(messages) + extra
 
-    # -- sampling -------------------------------------------------------------------------
-    async def asample(
+    # -- sampling: the plan of a draw, then a blocking and an async body --------------------
+    def _draw_rounds(self, n: int) -> Generator[list[Spec], list[_Result], list[_Result]]:
+        """The requests of a draw of ``n``, round by round: one ``n=`` request, topped up with
+        single requests if the server ignores ``n`` (remembered), asked again if it caps ``n``.
+        Yields each round's (start, count) specs and receives their results."""
+        shared = self._shared
+        if n == 1 or shared.honours_n is False:
+            return (yield [(i, 1) for i in range(n)])
+        (first,) = yield [(0, n)]
+        results = [first]
+        got = len(first.completions)
+        if first.failed:
+            return results
+        if got == 1 and n > 1:
+            if shared.honours_n:
+                logger.warning(
+                    "%s returned 1 choice for n=%d; treating it as ignoring n.", self.base_url, n
+                )
+            shared.honours_n = False
+            results += yield [(i, 1) for i in range(got, n)]
+        elif got < n:  # The server caps n: ask again for what is missing.
+            while got < n:
+                (more,) = yield [(got, n - got)]
+                results.append(more)
+                got += len(more.completions)
+                if more.failed:
+                    break
+        elif shared.honours_n is None:
+            shared.honours_n = True
+        return results
+
+    def sample(
         self,
         messages: Sequence[BaseMessage],
         n: int,
@@ -243,50 +282,24 @@ class OpenAICompatibleBackend(Backend):
         """
         if n <= 0:
             return Draw()
-        messages = convert_to_messages(messages)
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        extra_requests = await self._resolve_model(deadline)
-        base = self._payload(messages, params)
-        shared = self._shared
-        if n == 1 or shared.honours_n is False:
-            results = await _gather([self._request(base, i, 1, params, deadline) for i in range(n)])
-        else:
-            first = await self._request(base, 0, n, params, deadline)
-            results = [first]
-            got = len(first.completions)
-            if not first.failed and got < n:
-                if got == 1:
-                    if shared.honours_n:
-                        logger.warning(
-                            "%s returned 1 choice for n=%d; treating it as ignoring n.",
-                            self.base_url,
-                            n,
-                        )
-                    shared.honours_n = False
-                    results += await _gather(
-                        [self._request(base, i, 1, params, deadline) for i in range(got, n)]
-                    )
-                else:  # The server caps n: ask again for what is missing.
-                    while got < n:
-                        more = await self._request(base, got, n - got, params, deadline)
-                        results.append(more)
-                        got += len(more.completions)
-            elif not first.failed and shared.honours_n is None:
-                shared.honours_n = True
-        completions = [c for r in sorted(results, key=lambda r: r.start) for c in r.completions]
-        return Draw(
-            completions=tuple(completions[:n]),
-            requests=extra_requests + sum(r.attempts for r in results),
-            prompt_tokens=sum(r.prompt_tokens for r in results),
-            completion_tokens=sum(r.completion_tokens for r in results),
-            cached_tokens=sum(r.cached_tokens for r in results),
-            extra={
-                "honours_n": shared.honours_n,
-                "failed_requests": sum(r.failed for r in results),
-            },
-        )
+        deadline = _deadline(timeout)
+        listed = self._resolve_model(deadline)
+        body = self._body(convert_to_messages(messages), params)
+        rounds = self._draw_rounds(n)
+        specs = next(rounds)
+        while True:
+            if len(specs) == 1:
+                results = [self._request(body, *specs[0], params, deadline)]
+            else:
+                pool = self._pool()
+                futures = [pool.submit(self._request, body, *s, params, deadline) for s in specs]
+                results = [f.result() for f in futures]
+            try:
+                specs = rounds.send(results)
+            except StopIteration as done:
+                return self._draw(done.value, n, listed)
 
-    def sample(
+    async def asample(
         self,
         messages: Sequence[BaseMessage],
         n: int,
@@ -294,96 +307,36 @@ class OpenAICompatibleBackend(Backend):
         *,
         timeout: float | None = None,
     ) -> Draw:
-        """Synchronous :meth:`asample`; the temporary event loop's client is closed after."""
-
-        async def run() -> Draw:
+        """Async :meth:`sample`."""
+        if n <= 0:
+            return Draw()
+        deadline = _deadline(timeout)
+        listed = await self._aresolve_model(deadline)
+        body = self._body(convert_to_messages(messages), params)
+        rounds = self._draw_rounds(n)
+        specs = next(rounds)
+        while True:
+            results = await _gather([self._arequest(body, *s, params, deadline) for s in specs])
             try:
-                return await self.asample(messages, n, params, timeout=timeout)
-            finally:
-                await self.aclose()
+                specs = rounds.send(results)
+            except StopIteration as done:
+                return self._draw(done.value, n, listed)
 
-        return run_sync(run())
+    def _draw(self, results: list[_Result], n: int, listed: int) -> Draw:
+        completions = [c for r in sorted(results, key=lambda r: r.start) for c in r.completions]
+        return Draw(
+            completions=tuple(completions[:n]),
+            requests=listed + sum(r.attempts for r in results),
+            prompt_tokens=sum(r.prompt_tokens for r in results),
+            completion_tokens=sum(r.completion_tokens for r in results),
+            cached_tokens=sum(r.cached_tokens for r in results),
+            extra={
+                "honours_n": self._shared.honours_n,
+                "failed_requests": sum(r.failed for r in results),
+            },
+        )
 
-    async def aclose(self) -> None:
-        """Close the HTTP client of the running event loop (others close when their loop dies)."""
-        loop = asyncio.get_running_loop()
-        with self._shared.lock:
-            state = self._shared.loops.pop(loop, None)
-        if state is not None:
-            await state.client.close()
-
-    def close(self) -> None:
-        """Forget all clients; their connections close with their event loops."""
-        with self._shared.lock:
-            self._shared.loops.clear()
-
-    # -- internals: clients -----------------------------------------------------------------
-    def _loop_state(self) -> _LoopState:
-        # An AsyncOpenAI (httpx) client and an asyncio.Semaphore belong to one event loop.
-        loop = asyncio.get_running_loop()
-        with self._shared.lock:
-            for old in [old for old in self._shared.loops if old.is_closed()]:
-                del self._shared.loops[old]  # its connections died with it
-            state = self._shared.loops.get(loop)
-            if state is None:
-                from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
-
-                client = AsyncOpenAI(
-                    base_url=self.base_url,
-                    api_key=self._api_key,
-                    max_retries=0,  # tenacity is the single retry layer
-                    timeout=Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S)),
-                    # Sync callers get a new event loop (so a new client) per call: building
-                    # the default SSL context each time cost ~60 ms of CPU per request.
-                    http_client=DefaultAsyncHttpxClient(verify=_ssl_context()),
-                )
-                state = _LoopState(client, asyncio.Semaphore(self.max_concurrency))
-                self._shared.loops[loop] = state
-            return state
-
-    async def _resolve_model(self, deadline: float | None) -> int:
-        """Replace the model name ``"auto"`` by the first model the server lists."""
-        if self._shared.model != AUTO_MODEL:
-            return 0
-        client = self._loop_state().client
-        try:
-            page = await client.models.list(timeout=_attempt_timeout(self.timeout_s, deadline))
-        except Exception as exc:
-            if _is_connect_failure(exc):
-                raise self._unavailable(exc) from None
-            raise BackendUnavailable(
-                f"Could not list the models served at {self.base_url}: {self._describe(exc)}. "
-                "Pass the model name explicitly (model=... or TTC_MODEL)."
-            ) from None
-        ids = [m.id for m in page.data]
-        if not ids:
-            raise BackendUnavailable(
-                f"The server at {self.base_url} lists no models; pass model=... explicitly."
-            )
-        self._shared.model = ids[0]
-        logger.info("%s serves %s; using %s", self.base_url, ids, ids[0])
-        return 1
-
-    # -- internals: one request ----------------------------------------------------------
-    def _payload(self, messages: Sequence[BaseMessage], params: SamplingParams) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-        }
-        if self.mode == "chat":
-            payload["messages"] = convert_to_openai_messages(list(messages))
-            if params.stop:
-                payload["stop"] = list(params.stop)
-            if params.logprobs:
-                payload["logprobs"] = True
-            if self.tools:
-                payload["tools"] = [dict(t) for t in self.tools]
-        else:
-            payload["prompt"] = render_transcript(messages)
-            payload["stop"] = list(params.stop or TRANSCRIPT_STOPS)
-            if params.logprobs:
-                payload["logprobs"] = 1
+    def _body(self, messages: Sequence[BaseMessage], params: SamplingParams) -> dict[str, Any]:
         extra = dict(self.extra_body)
         if self.vllm_extras:
             if params.top_k is not None:
@@ -392,119 +345,227 @@ class OpenAICompatibleBackend(Backend):
                 extra["min_p"] = params.min_p
             if self.include_stop_str_in_output:
                 extra["include_stop_str_in_output"] = True
-        if extra:
-            payload["extra_body"] = extra
-        return payload
+        return request_body(messages, params, mode=self.mode, tools=self.tools, extra=extra)
 
-    async def _request(
-        self,
-        base: dict[str, Any],
-        start: int,
-        count: int,
-        params: SamplingParams,
-        deadline: float | None,
+    # -- one request, with retries: a blocking and an async body around shared steps ---------
+    def _request(
+        self, body: dict, start: int, count: int, params: SamplingParams, deadline: float | None
     ) -> _Result:
         """One logical request for ``count`` samples (indices ``start``...), with retries."""
-        state = self._loop_state()
-        payload = dict(base, model=self._shared.model)
+        client, slots = self._client()
+        endpoint = client.chat.completions if self.mode == "chat" else client.completions
+        payload = self._payload(body, start, count, params)
+        attempts, began = 0, time.monotonic()
+        try:
+            for attempt in Retrying(**self._retry_options(deadline, began)):
+                with attempt:
+                    if not slots.acquire(timeout=_remaining(deadline)):
+                        raise DeadlineExceeded()
+                    try:
+                        attempts += 1
+                        raw = self._first_contact(
+                            endpoint.with_raw_response.create,
+                            payload,
+                            timeout=_attempt_timeout(self.timeout_s, deadline),
+                        )
+                    finally:
+                        slots.release()
+                    reply = _reply_json(raw.http_response.content)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            return self._failed(exc, start, count, params, attempts, began)
+        return self._result(reply, start, count, params, attempts, began)
+
+    async def _arequest(
+        self, body: dict, start: int, count: int, params: SamplingParams, deadline: float | None
+    ) -> _Result:
+        """Async :meth:`_request`."""
+        client, slots = self._aclient()
+        endpoint = client.chat.completions if self.mode == "chat" else client.completions
+        payload = self._payload(body, start, count, params)
+        attempts, began = 0, time.monotonic()
+        try:
+            async for attempt in AsyncRetrying(**self._retry_options(deadline, began)):
+                with attempt:
+                    try:
+                        await asyncio.wait_for(slots.acquire(), _remaining(deadline))
+                    except asyncio.TimeoutError:
+                        raise DeadlineExceeded() from None
+                    try:
+                        attempts += 1
+                        raw = await self._afirst_contact(
+                            endpoint.with_raw_response.create,
+                            payload,
+                            timeout=_attempt_timeout(self.timeout_s, deadline),
+                        )
+                    finally:
+                        slots.release()
+                    reply = _reply_json(raw.http_response.content)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            return self._failed(exc, start, count, params, attempts, began)
+        return self._result(reply, start, count, params, attempts, began)
+
+    def _payload(self, body: dict, start: int, count: int, params: SamplingParams) -> dict:
+        payload = dict(body, model=self._shared.model)
         if count > 1:
             payload["n"] = count
         seed = params.seed_for(start)
         if seed is not None:
             payload["seed"] = seed
-        create = (
-            state.client.chat.completions.create
-            if self.mode == "chat"
-            else state.client.completions.create
-        )
-        attempts = 0
-        began = time.monotonic()
-        retry_window = self.max_retry_seconds
+        return payload
+
+    def _retry_options(self, deadline: float | None, began: float) -> dict[str, Any]:
+        window = self.max_retry_seconds
         if deadline is not None:
-            retry_window = min(retry_window, deadline - began)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(retry_window),
+            window = min(window, deadline - began)
+        return dict(
+            stop=stop_after_attempt(self.max_retries + 1) | stop_before_delay(window),
             wait=self._wait,
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(is_retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise _DeadlineExceeded()
-                    try:
-                        await asyncio.wait_for(state.semaphore.acquire(), remaining)
-                    except asyncio.TimeoutError:
-                        raise _DeadlineExceeded() from None
-                    try:
-                        attempts += 1
-                        response = await create(
-                            **payload, timeout=_attempt_timeout(self.timeout_s, deadline)
-                        )
-                    except Exception as exc:
-                        if not self._shared.verified and _is_endpoint_failure(exc):
-                            raise self._unavailable(exc) from None
-                        raise
-                    finally:
-                        state.semaphore.release()
-                    self._shared.verified = True
-                    if not getattr(response, "choices", None):
-                        raise _EmptyReply()
-        except BackendUnavailable:
-            raise
-        except Exception as exc:
-            error = self._describe(exc)
-            latency = time.monotonic() - began
-            logger.warning("request to %s failed for good: %s", self.base_url, error)
-            failed = [
-                Completion(text="", seed=params.seed_for(start + j), latency_s=latency, error=error)
-                for j in range(count)
-            ]
-            return _Result(start, count, attempts, failed, failed=True)
-        return self._parse(response, start, count, params, attempts, time.monotonic() - began)
 
-    def _parse(
-        self,
-        response: Any,
-        start: int,
-        count: int,
-        params: SamplingParams,
-        attempts: int,
-        latency: float,
+    def _first_contact(self, create, payload: dict, **options) -> Any:
+        try:
+            raw = create(**payload, **options)
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        return raw
+
+    async def _afirst_contact(self, create, payload: dict, **options) -> Any:
+        try:
+            raw = await create(**payload, **options)
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        return raw
+
+    def _check_endpoint(self, exc: BaseException) -> None:
+        """Before any success, a failure that means the endpoint itself is wrong is final."""
+        if not self._shared.verified and is_endpoint_failure(exc):
+            raise self._unavailable(exc) from None
+
+    def _result(
+        self, reply: dict, start: int, count: int, params: SamplingParams, attempts: int, began
     ) -> _Result:
-        choices = sorted(response.choices, key=lambda c: c.index or 0)[:count]
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        details = getattr(usage, "prompt_tokens_details", None)
-        cached_tokens = int(getattr(details, "cached_tokens", 0) or 0)
-        texts = [_choice_text(c) for c in choices]
-        shares = _split_tokens(completion_tokens, texts)
-        completions = [
-            Completion(
-                text=text,
-                finish_reason=getattr(choice, "finish_reason", None),
-                prompt_tokens=prompt_tokens,
-                completion_tokens=share,
-                cached_tokens=cached_tokens,
-                latency_s=latency,
-                seed=params.seed_for(start + j),
-                logprobs=_choice_logprobs(choice),
-                tool_calls=_choice_tool_calls(choice),
-            )
-            for j, (choice, text, share) in enumerate(zip(choices, texts, shares, strict=True))
-        ]
+        seeds = [params.seed_for(start + j) for j in range(count)]
+        completions = completions_from(reply, count, seeds, time.monotonic() - began)
+        usage = usage_from(reply)
         return _Result(
-            start, count, attempts, completions, prompt_tokens, completion_tokens, cached_tokens
+            start, count, attempts, completions, usage.prompt, usage.completion, usage.cached
         )
 
-    # -- internals: errors ---------------------------------------------------------------
-    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
-        from openai import APIStatusError
+    def _failed(
+        self, exc: BaseException, start: int, count: int, params: SamplingParams, attempts, began
+    ) -> _Result:
+        error = self._describe(exc)
+        latency = time.monotonic() - began
+        logger.warning("request to %s failed for good: %s", self.base_url, error)
+        failed = [
+            Completion(text="", seed=params.seed_for(start + j), latency_s=latency, error=error)
+            for j in range(count)
+        ]
+        return _Result(start, count, attempts, failed, failed=True)
 
+    # -- the model name "auto" ----------------------------------------------------------------
+    def _resolve_model(self, deadline: float | None) -> int:
+        """Replace the model name ``"auto"`` by the first model the server lists (1 request)."""
+        if self._shared.model != AUTO_MODEL:
+            return 0
+        client, _ = self._client()
+        try:
+            page = client.models.list(timeout=_attempt_timeout(self.timeout_s, deadline))
+        except Exception as exc:
+            raise self._listing_failed(exc) from None
+        return self._use_listed([m.id for m in page.data])
+
+    async def _aresolve_model(self, deadline: float | None) -> int:
+        if self._shared.model != AUTO_MODEL:
+            return 0
+        client, _ = self._aclient()
+        try:
+            page = await client.models.list(timeout=_attempt_timeout(self.timeout_s, deadline))
+        except Exception as exc:
+            raise self._listing_failed(exc) from None
+        return self._use_listed([m.id for m in page.data])
+
+    def _listing_failed(self, exc: BaseException) -> BackendUnavailable:
+        if is_connect_failure(exc):
+            return self._unavailable(exc)
+        return BackendUnavailable(
+            f"Could not list the models served at {self.base_url}: {self._describe(exc)}. "
+            "Pass the model name explicitly (model=... or TTC_MODEL)."
+        )
+
+    def _use_listed(self, ids: list[str]) -> int:
+        if not ids:
+            raise BackendUnavailable(
+                f"The server at {self.base_url} lists no models; pass model=... explicitly."
+            )
+        self._shared.model = ids[0]
+        logger.info("%s serves %s; using %s", self.base_url, ids, ids[0])
+        return 1
+
+    # -- clients -----------------------------------------------------------------------------
+    def _client_options(self) -> dict[str, Any]:
+        return dict(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            max_retries=0,  # tenacity is the single retry layer
+            timeout=Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S)),
+        )
+
+    def _client(self) -> tuple[OpenAI, threading.BoundedSemaphore]:
+        shared = self._shared
+        with shared.lock:
+            if shared.client is None:
+                shared.client = OpenAI(**self._client_options())
+                shared.slots = threading.BoundedSemaphore(shared.max_concurrency)
+            return shared.client, shared.slots
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Threads for a blocking draw's concurrent requests (leaf work: they submit nothing)."""
+        shared = self._shared
+        with shared.lock:
+            if shared.pool is None:
+                shared.pool = concurrent.futures.ThreadPoolExecutor(
+                    shared.max_concurrency, thread_name_prefix="ttc-openai"
+                )
+            return shared.pool
+
+    def _aclient(self) -> tuple[AsyncOpenAI, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        shared = self._shared
+        with shared.lock:
+            if shared.async_client is None or shared.async_loop is not loop:
+                # Another event loop (say a second asyncio.run) cannot reuse the old client's
+                # connections; they close with their loop.
+                shared.async_client = AsyncOpenAI(**self._client_options())
+                shared.async_slots = asyncio.Semaphore(shared.max_concurrency)
+                shared.async_loop = loop
+            return shared.async_client, shared.async_slots
+
+    async def aclose(self) -> None:
+        """Close the async client's connections (call from the loop that used it)."""
+        shared = self._shared
+        with shared.lock:
+            client, shared.async_client, shared.async_loop = shared.async_client, None, None
+        if client is not None:
+            await client.close()
+
+    def close(self) -> None:
+        """Close the blocking client and its threads (the backend stays usable: they reopen)."""
+        _close_shared(self._shared)
+
+    # -- errors ------------------------------------------------------------------------------
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
         if isinstance(exc, APIStatusError):
             return BackendUnavailable(
                 f"The server at {self.base_url} refused the first request ({self._describe(exc)}). "
@@ -519,39 +580,11 @@ class OpenAICompatibleBackend(Backend):
 
     def _describe(self, exc: BaseException) -> str:
         """A short, secret-free description of a failure."""
-        from openai import APIConnectionError, APIStatusError, APITimeoutError
-
-        if isinstance(exc, APIStatusError):
-            message = re.sub(r"^Error code: \d+ - ", "", str(exc.message))
-            text = f"HTTP {exc.status_code}: {message}"
-        elif isinstance(exc, APITimeoutError):
-            text = f"timed out after {self.timeout_s:g}s"
-        elif isinstance(exc, APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            text = f"connection error: {cause or exc}"
-        elif isinstance(exc, _EmptyReply):
-            text = "the server replied with no choices"
-        elif isinstance(exc, _DeadlineExceeded):
-            text = "the time budget ran out before the request could finish"
-        else:
-            text = f"{type(exc).__name__}: {exc}"
-        return self._redact(text)[:MAX_ERROR_CHARS]
-
-    def _redact(self, text: str) -> str:
-        if self._api_key and self._api_key != "EMPTY" and len(self._api_key) >= 4:
-            text = text.replace(self._api_key, "***")
-        return re.sub(r"(?i)(bearer|authorization:?)\s+[^\s'\",}]+", r"\1 ***", text)
+        return redact(describe_failure(exc, self.timeout_s), self._api_key)
 
     def _wait(self, state: RetryCallState) -> float:
-        """Honour the server's Retry-After (capped), else exponential backoff with jitter."""
         exc = state.outcome.exception() if state.outcome else None
-        response = getattr(exc, "response", None)
-        hinted = retry_after_seconds(getattr(response, "headers", None)) if response else None
-        if hinted is not None:
-            return min(hinted, MAX_RETRY_AFTER_S)
-        initial = self.backoff_s
-        exponent = min(state.attempt_number - 1, 4)
-        return initial * 2**exponent + random.uniform(0, initial)
+        return backoff_seconds(exc, state.attempt_number, self.backoff_s)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -567,12 +600,36 @@ class OpenAICompatibleBackend(Backend):
 # -- pure helpers ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
-    """httpx's default verifying context (certifi or ``SSL_CERT_FILE``), built once per process."""
-    import httpx
+def _close_shared(shared: _Shared) -> None:
+    with shared.lock:
+        client, pool = shared.client, shared.pool
+        shared.client = shared.pool = None
+    if pool is not None:
+        pool.shutdown(wait=False)
+    if client is not None:
+        client.close()
 
-    return httpx.create_ssl_context()
+
+def _reply_json(content: bytes) -> dict:
+    """The parsed reply; malformed JSON or a reply without choices is retried."""
+    reply = json.loads(content)
+    if not isinstance(reply, dict) or not reply.get("choices"):
+        raise EmptyReply()
+    return reply
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + max(timeout, 0.0)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left before ``deadline`` (None: no deadline); past it, the attempt is not sent."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded()
+    return left
 
 
 def _attempt_timeout(timeout_s: float, deadline: float | None) -> float:
@@ -593,121 +650,9 @@ async def _gather(coros: list) -> list[_Result]:
         raise
 
 
-def _is_connect_failure(exc: BaseException) -> bool:
-    """Connection refused, unknown host or connect timeout: nothing listens at the URL."""
-    from openai import APIConnectionError
-
-    if not isinstance(exc, APIConnectionError):
-        return False
-    cause = exc.__cause__ or exc.__context__
-    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
-
-
-def _is_endpoint_failure(exc: BaseException) -> bool:
-    """Before any success: nothing listens, or the URL, key or model name is wrong."""
-    from openai import APIStatusError
-
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (401, 403, 404)
-    return _is_connect_failure(exc)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    from openai import APIConnectionError, APIResponseValidationError, APIStatusError
-
-    if isinstance(exc, (_EmptyReply, APIConnectionError, APIResponseValidationError)):
-        return True
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, json.JSONDecodeError)
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a server asks for via ``retry-after-ms`` or ``Retry-After`` (seconds or a date).
-
-    Example:
-        >>> retry_after_seconds({"retry-after-ms": "250"}), retry_after_seconds({"retry-after": "2"})
-        (0.25, 2.0)
-    """
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        if "retry-after-ms" in lowered:
-            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
-        if "retry-after" in lowered:
-            value = lowered["retry-after"]
-            try:
-                return max(float(value), 0.0)
-            except ValueError:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return None
-
-
-def _choice_text(choice: Any) -> str:
-    message = getattr(choice, "message", None)
-    if message is not None:
-        return message.content or ""
-    return getattr(choice, "text", None) or ""
-
-
-def _choice_logprobs(choice: Any) -> tuple[float, ...] | None:
-    logprobs = getattr(choice, "logprobs", None)
-    if logprobs is None:
-        return None
-    content = getattr(logprobs, "content", None)
-    if content is not None:
-        return tuple(float(t.logprob) for t in content)
-    values = getattr(logprobs, "token_logprobs", None)
-    if values is not None:
-        return tuple(float(v) for v in values if v is not None)
-    return None
-
-
-def _choice_tool_calls(choice: Any) -> tuple[dict, ...]:
-    """Tool calls as ``{"name", "args", "id"}``; unparsable arguments give ``args={}`` + ``error``."""
-    message = getattr(choice, "message", None)
-    calls = getattr(message, "tool_calls", None) or ()
-    out = []
-    for call in calls:
-        function = getattr(call, "function", None)
-        if function is None:
-            continue
-        entry: dict[str, Any] = {"name": function.name, "args": {}, "id": call.id}
-        try:
-            args = json.loads(function.arguments or "{}")
-            if isinstance(args, dict):
-                entry["args"] = args
-            else:
-                entry["error"] = f"tool arguments are not a JSON object: {function.arguments!r}"
-        except json.JSONDecodeError:
-            entry["error"] = f"tool arguments are not valid JSON: {function.arguments!r}"
-        out.append(entry)
-    return tuple(out)
-
-
-def _split_tokens(total: int, texts: Sequence[str]) -> list[int]:
-    """Share an n-request's completion tokens among its choices, proportional to text length."""
-    if not texts:
-        return []
-    if len(texts) == 1:
-        return [total]
-    weights = [len(t) + 1 for t in texts]
-    scale = sum(weights)
-    shares = [total * w // scale for w in weights]
-    for i in range(total - sum(shares)):
-        shares[i % len(shares)] += 1
-    return shares
-
-
 def _convert_tools(tools: Sequence[Any] | None) -> tuple[dict, ...]:
     if not tools:
         return ()
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
     converted = []
     for tool in tools:
         if isinstance(tool, Mapping) and tool.get("type") == "function":

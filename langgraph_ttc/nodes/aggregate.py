@@ -1,20 +1,19 @@
-"""Aggregate: choose the final answer and write ``ttc_result`` and one AIMessage."""
+"""Aggregate: choose the final answer with the plan's aggregator; write ``ttc_result`` and
+one AIMessage."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from langgraph_ttc.aggregators import (
-    Aggregate,
-    best_of_n,
-    filter_vote,
-    majority_vote,
-    weighted_best_of_n,
-)
+from langgraph_ttc.aggregators import Aggregate, Ballots, get_aggregator
 from langgraph_ttc.errors import SampleFailed
-from langgraph_ttc.nodes._context import NodeContext
+from langgraph_ttc.nodes.context import TTCContext
+
+__all__ = ["AggregateNode", "check_failures", "final_message", "run_result"]
 
 RESULT_CANDIDATE_KEYS = (
     "id",
@@ -33,37 +32,29 @@ RESULT_CANDIDATE_KEYS = (
 )
 
 
-def choose(candidates: list[dict], aggregator: str) -> Aggregate:
-    """Apply the plan's aggregator to the candidates (pure)."""
-    answers = [c.get("answer") if c.get("ok") else None for c in candidates]
-    scores = [c.get("score") or 0.0 for c in candidates]
-    if aggregator == "filter_vote":
-        return filter_vote(answers, [c.get("verdict") for c in candidates])
-    if aggregator == "best_of_n":
-        return best_of_n(answers, scores)
-    if aggregator == "weighted_best_of_n":
-        return weighted_best_of_n(answers, scores)
-    if aggregator == "revise":
-        # Across every attempt of every chain (Snell et al. 2024, sec. 6): weighted by the
-        # verifier when there is one, else a flat majority.
-        if candidates and all(c.get("score") is not None for c in candidates):
-            return weighted_best_of_n(answers, scores)
-        return majority_vote(answers)
-    return majority_vote(answers)
-
-
 class AggregateNode:
-    """Builds the result; raises :class:`SampleFailed` under ``on_failure="raise"``."""
+    """Builds the result; raises :class:`SampleFailed` under ``on_failure="raise"``.
 
-    def __init__(self, ctx: NodeContext) -> None:
+    Example:
+        >>> from langgraph_ttc.nodes import TTCContext
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> node = AggregateNode(TTCContext.create(FakeBackend(), "majority"))
+        >>> state = {"ttc_plan": {"width": 2}, "ttc_candidates": [
+        ...     {"id": "a", "index": 0, "answer": "4", "ok": True, "text": "4"},
+        ...     {"id": "b", "index": 1, "answer": "4", "ok": True, "text": "4"}]}
+        >>> node(state)["ttc_result"]["answer"]
+        '4'
+    """
+
+    def __init__(self, ctx: TTCContext) -> None:
         self.ctx = ctx
 
     def __call__(self, state: dict) -> dict:
         candidates = sorted(state.get("ttc_candidates") or [], key=lambda c: c.get("index", 0))
         failed = [c for c in candidates if not c.get("ok")]
         check_failures(failed, len(candidates), self.ctx.strategy.on_failure, "samples")
-        plan = state.get("ttc_plan") or {}
-        picked = choose(candidates, plan.get("aggregator", "majority"))
+        aggregator = get_aggregator((state.get("ttc_plan") or {}).get("aggregator", "majority"))
+        picked = aggregator.vote(Ballots.of(candidates))
         chosen = candidates[picked.index] if picked.index is not None else None
         result = run_result(
             state,
@@ -91,7 +82,16 @@ def check_failures(failed: list[dict], total: int, on_failure: str, unit: str) -
         )
 
 
-def run_result(state: dict, picked, chosen: dict | None, *, strategy, model, candidates, failed):
+def run_result(
+    state: Mapping[str, Any],
+    picked: Aggregate,
+    chosen: dict | None,
+    *,
+    strategy,
+    model,
+    candidates,
+    failed,
+) -> dict:
     """The ``ttc_result`` fields every strategy reports (search adds its tree)."""
     usage = dict(state.get("ttc_usage") or {})
     usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
@@ -111,7 +111,7 @@ def run_result(state: dict, picked, chosen: dict | None, *, strategy, model, can
     }
 
 
-def final_message(state: dict, chosen: dict | None, result: dict) -> AIMessage:
+def final_message(state: Mapping[str, Any], chosen: dict | None, result: dict) -> AIMessage:
     """The AIMessage appended to ``messages``; its id makes re-delivery idempotent."""
     if chosen is None:
         total = len(result["candidates"])

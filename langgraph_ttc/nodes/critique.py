@@ -2,49 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
-from langgraph_ttc.backends.base import run_sync
-from langgraph_ttc.nodes._context import NodeContext, emit, seed_of
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.verifiers import parse_verdict
+
+__all__ = ["CRITIQUE_SEED_OFFSET", "CritiqueNode"]
 
 CRITIQUE_SEED_OFFSET = 1_000_003  # keeps critique seeds apart from sample seeds
 
 
-class CritiqueNode:
+class CritiqueNode(TTCNode):
     """Judges every answered, not-yet-judged candidate; ``verdict`` True keeps it.
 
     A verdict that cannot be parsed, or a critique the budget did not allow, leaves
     ``verdict=None`` (not kept); Filter-Vote's fallback then votes over all answers.
     """
 
-    def __init__(self, ctx: NodeContext) -> None:
-        self.ctx = ctx
+    default_name = "critique"
 
-    async def ainvoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
         ctx = self.ctx
-        meter = ctx.meter(state)
         pending = [
             c
             for c in state.get("ttc_candidates") or []
             if c.get("ok") and c.get("answer") is not None and c.get("verdict") is None
         ]
-
-        async def judge(candidate: dict) -> dict:
-            params = ctx.params.with_seed(
-                seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + candidate["index"])
+        calls = [
+            Sample(
+                ctx.backend,
+                critique_messages(ctx.backend, state["ttc_question"], c["text"]),
+                1,
+                "critique",
+                ctx.params.with_seed(seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + c["index"])),
             )
-            messages = critique_messages(ctx.backend, state["ttc_question"], candidate["text"])
-            draw = await meter.asample(
-                ctx.backend_for(config, "critique"), messages, 1, "critique", params
-            )
+            for c in pending
+        ]
+        draws = (yield calls) if calls else []
+        updates = []
+        for candidate, draw in zip(pending, draws, strict=True):
             completion = draw.completions[0] if draw.completions else None
             if completion is None:
-                rationale = "not judged: budget exhausted"
-                verdict = None
+                rationale, verdict = "not judged: budget exhausted", None
             elif not completion.ok:
                 rationale, verdict = f"critique failed: {completion.error}", None
             else:
@@ -52,10 +56,5 @@ class CritiqueNode:
                 score = parse_verdict(rationale)
                 verdict = None if score is None else score >= 0.5
             emit("critique", id=candidate["id"], verdict=verdict)
-            return {"id": candidate["id"], "verdict": verdict, "critique": rationale}
-
-        updates = await asyncio.gather(*(judge(c) for c in pending))
-        return {"ttc_candidates": list(updates), "ttc_usage": meter.usage.to_dict()}
-
-    def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(state, config))
+            updates.append({"id": candidate["id"], "verdict": verdict, "critique": rationale})
+        return {"ttc_candidates": updates}

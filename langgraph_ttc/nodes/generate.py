@@ -1,72 +1,150 @@
-"""Generate: draw the plan's first attempts in parallel, one ``Send`` per request."""
+"""Generate: draw the plan's first attempts in parallel (one ``n``-request where the server
+honours ``n``, concurrent requests where it does not; the backend decides).
+
+A sequential plan (a stop rule, from the router's policy) draws in rounds: after each round the
+rule looks at the first attempts so far, and the node either widens the plan by ``step`` (the
+``generate`` edge loops) or closes it.
+"""
 
 from __future__ import annotations
 
-from langchain_core.runnables import RunnableConfig
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from langchain_core.messages import AnyMessage
 from langgraph.types import Send
 
-from langgraph_ttc.backends.base import run_sync
-from langgraph_ttc.nodes._context import NodeContext, candidate_from, emit, seed_of
-from langgraph_ttc.state import GenerateTask
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import candidate_from, seed_of
+from langgraph_ttc.plan import Plan
+from langgraph_ttc.stopping import SamplesAtLeast, Votes
+
+__all__ = ["GenerateNode", "GenerateTask", "fan_out_generate", "first_attempts"]
 
 
-def first_attempts(state: dict) -> list[dict]:
+class GenerateTask(TypedDict):
+    """Payload of one ``Send`` to the generate node: draw ``n`` samples starting at ``index``."""
+
+    ttc_question: str
+    ttc_prompt: list[AnyMessage]
+    ttc_run_id: str
+    ttc_seed: int
+    ttc_started_at: float
+    ttc_usage: dict
+    index: int
+    n: int
+    chains: list[int]
+
+
+def first_attempts(state: Mapping[str, Any]) -> list[dict]:
+    """The candidates that start a chain (step 0): samples and probes, not revisions."""
     return [c for c in state.get("ttc_candidates") or [] if c.get("step", 0) == 0]
 
 
-def fan_out_generate(ctx: NodeContext, state: dict, node: str = "generate") -> list[Send]:
-    """One Send for the samples still missing (router probes are reused). The backend turns it
-    into one ``n``-request where the server honours ``n``, else into concurrent requests; a Send
-    per sample would add LangGraph's per-task cost (and its thread cap on sync ``invoke``) to
-    every sample."""
+def fan_out_generate(
+    state: Mapping[str, Any], *, per_send: int | None = None, node: str = "generate"
+) -> list[Send]:
+    """Sends for the first attempts the plan still misses, ``per_send`` samples each (default:
+    all in one Send; the backend already makes concurrent requests). For graphs that want each
+    branch as its own task, e.g. ``builder.add_conditional_edges("prepare", fan_out_generate)``.
+
+    Example:
+        >>> state = {"ttc_plan": {"width": 5}, "ttc_candidates": [], "ttc_question": "q",
+        ...          "ttc_prompt": [], "ttc_run_id": "r", "ttc_seed": 0, "ttc_started_at": 0.0}
+        >>> [send.arg["n"] for send in fan_out_generate(state, per_send=2)]
+        [2, 2, 1]
+    """
     have = len(first_attempts(state))
-    need = state["ttc_plan"].get("width", 0) - have
-    if need <= 0:
-        return []
-    task = GenerateTask(
-        ttc_question=state["ttc_question"],
-        ttc_prompt=state["ttc_prompt"],
-        ttc_run_id=state["ttc_run_id"],
-        ttc_seed=state["ttc_seed"],
-        ttc_started_at=state["ttc_started_at"],
-        ttc_usage=state.get("ttc_usage") or {},
-        index=len(state.get("ttc_candidates") or []),
-        n=need,
-        chains=list(range(have, have + need)),
-        purpose="generate",
-        share=1,
-    )
-    return [Send(node, task)]
-
-
-class GenerateNode:
-    """Draws ``task['n']`` samples for one Send and returns them as candidates."""
-
-    def __init__(self, ctx: NodeContext) -> None:
-        self.ctx = ctx
-
-    async def ainvoke(self, task: GenerateTask, config: RunnableConfig | None = None) -> dict:
-        ctx = self.ctx
-        meter = ctx.meter(task, share=task["share"])
-        messages = task["ttc_prompt"]
-        params = ctx.params.with_seed(seed_of(task["ttc_seed"], task["index"]))
-        draw = await meter.asample(
-            ctx.backend_for(config, task["purpose"]), messages, task["n"], task["purpose"], params
+    need = state["ttc_plan"]["width"] - have
+    index = len(state.get("ttc_candidates") or [])
+    size = per_send or max(need, 1)
+    sends = []
+    for offset in range(0, max(need, 0), size):
+        count = min(size, need - offset)
+        task = GenerateTask(
+            ttc_question=state["ttc_question"],
+            ttc_prompt=state["ttc_prompt"],
+            ttc_run_id=state["ttc_run_id"],
+            ttc_seed=state["ttc_seed"],
+            ttc_started_at=state["ttc_started_at"],
+            ttc_usage=state.get("ttc_usage") or {},
+            index=index + offset,
+            n=count,
+            chains=list(range(have + offset, have + offset + count)),
         )
-        candidates = []
-        for offset, completion in enumerate(draw.completions):
-            candidate = candidate_from(
-                ctx,
-                completion,
-                run_id=task["ttc_run_id"],
-                index=task["index"] + offset,
-                chain=task["chains"][offset],
-                step=0,
-                purpose=task["purpose"],
-            )
-            candidates.append(candidate)
-            emit("sample", id=candidate["id"], answer=candidate["answer"], ok=candidate["ok"])
-        return {"ttc_candidates": candidates, "ttc_usage": meter.usage.to_dict()}
+        sends.append(Send(node, task))
+    return sends
 
-    def invoke(self, task: GenerateTask, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(task, config))
+
+class GenerateNode(TTCNode):
+    """Draws the first attempts the plan still misses (or a :class:`GenerateTask`'s ``n``).
+
+    Example:
+        >>> from langgraph_ttc.nodes import PrepareNode, TTCContext
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> ctx = TTCContext.create(FakeBackend(), "majority", n=3)
+        >>> state = PrepareNode(ctx)({"question": "2+2?"})
+        >>> len(GenerateNode(ctx).invoke(state)["ttc_candidates"])
+        3
+    """
+
+    default_name = "generate"
+
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
+        if "n" in state:  # one Send of fan_out_generate
+            index, count, chains = state["index"], state["n"], state["chains"]
+            plan = None
+        else:
+            plan = Plan.from_state(state["ttc_plan"])
+            have = len(first_attempts(state))
+            index = len(state.get("ttc_candidates") or [])
+            count = max(plan.width - have, 0)
+            chains = list(range(have, have + count))
+        candidates = []
+        if count > 0:
+            params = self.ctx.params.with_seed(seed_of(state["ttc_seed"], index))
+            (draw,) = yield [
+                Sample(self.ctx.backend, state["ttc_prompt"], count, "generate", params)
+            ]
+            for offset, completion in enumerate(draw.completions):
+                candidate = candidate_from(
+                    self.ctx,
+                    completion,
+                    run_id=state["ttc_run_id"],
+                    index=index + offset,
+                    chain=chains[offset],
+                    step=0,
+                    purpose="generate",
+                )
+                candidates.append(candidate)
+                emit("sample", id=candidate["id"], answer=candidate["answer"], ok=candidate["ok"])
+        update: dict[str, Any] = {"ttc_candidates": candidates}
+        if plan is not None and plan.is_open:
+            update["ttc_plan"] = next_round(plan, [*first_attempts(state), *candidates]).to_state()
+        return update
+
+
+def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
+    """After a round of a sequential plan: wider by ``step`` while its stop rule (or the cap of
+    ``max_width``) has not fired, else closed. A round the budget cut short closes it too.
+
+    Example:
+        >>> from langgraph_ttc.stopping import AgreementAtLeast
+        >>> plan = Plan(width=4, max_width=8, step=2, stop_rule=AgreementAtLeast(0.75))
+        >>> next_round(plan, [{"answer": a} for a in "4456"]).width
+        6
+        >>> next_round(plan, [{"answer": a} for a in "4445"]).is_open
+        False
+    """
+    votes = Votes(tuple(c.get("answer") for c in drawn))
+    rule = plan.stop_rule | SamplesAtLeast(plan.max_width or plan.width)
+    share = votes.leader_share()
+    if rule(votes) or votes.drawn < plan.width:
+        closed = plan.closed(f"stopped at {votes.drawn} (agreement {share:.2f})")
+        emit("extend", width=votes.drawn, agreement=round(share, 4), done=True)
+        return closed
+    wider = min(plan.width + plan.step, plan.max_width or plan.width)
+    emit("extend", width=wider, agreement=round(share, 4), done=False)
+    return plan.widened(wider)

@@ -1,22 +1,31 @@
 """Revise: one more attempt per chain, seeing the chain's recent attempts and feedback.
 
 Snell et al. 2024 (sec. 6): the most recent 4 attempts stay in context, and since revisions can
-break correct answers, the final choice looks across the whole chain (see the aggregate node).
+break correct answers, the final choice looks across the whole chain (the plan's aggregator runs
+over every attempt of every chain).
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
-from langgraph_ttc.backends.base import run_sync
-from langgraph_ttc.nodes._context import NodeContext, candidate_from, emit, seed_of
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of
 from langgraph_ttc.prompts import RISE_FEEDBACK, revision_messages
+
+__all__ = ["ReviseNode", "chains_of", "feedback_for"]
 
 
 def chains_of(candidates: list[dict]) -> dict[int, list[dict]]:
-    """Candidates grouped by chain, each chain ordered by step."""
+    """Candidates grouped by chain, each chain ordered by step.
+
+    Example:
+        >>> chains_of([{"chain": 1, "step": 1}, {"chain": 1, "step": 0}, {"chain": 0}])
+        {0: [{'chain': 0}], 1: [{'chain': 1, 'step': 0}, {'chain': 1, 'step': 1}]}
+    """
     chains: dict[int, list[dict]] = {}
     for candidate in candidates:
         chains.setdefault(candidate.get("chain", 0), []).append(candidate)
@@ -24,7 +33,12 @@ def chains_of(candidates: list[dict]) -> dict[int, list[dict]]:
 
 
 def feedback_for(attempt: dict) -> str:
-    """Feedback on the latest attempt: verifier score, critique, or RISE's generic retry."""
+    """Feedback on the latest attempt: verifier score, critique, or RISE's generic retry.
+
+    Example:
+        >>> feedback_for({"score": None, "verdict": None})
+        'The answer is incorrect. Please try again.'
+    """
     if attempt.get("score") is not None:
         note = f"A checker scored this answer {attempt['score']:.2f} out of 1."
         return note if attempt["score"] >= 0.5 else f"{note} {RISE_FEEDBACK}"
@@ -33,36 +47,43 @@ def feedback_for(attempt: dict) -> str:
     return RISE_FEEDBACK
 
 
-class ReviseNode:
-    """Adds step ``ttc_round + 1`` to every chain that has not reached the plan's depth."""
+class ReviseNode(TTCNode):
+    """Adds step ``ttc_round + 1`` to every chain that has not reached the plan's depth.
 
-    def __init__(self, ctx: NodeContext, context: int = 4) -> None:
-        self.ctx = ctx
+    Args:
+        ctx: the context.
+        context: how many of a chain's most recent attempts a revision sees (paper: 4).
+    """
+
+    default_name = "revise"
+
+    def __init__(self, ctx: TTCContext, context: int = 4, **kwargs) -> None:
+        super().__init__(ctx, **kwargs)
         self.context = context
 
-    async def ainvoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
         ctx = self.ctx
-        meter = ctx.meter(state)
         candidates = state.get("ttc_candidates") or []
         depth = state["ttc_plan"].get("depth", 1)
-        next_index = len(candidates)
         jobs = []
+        next_index = len(candidates)
         for chain, attempts in chains_of(candidates).items():
-            if len(attempts) >= depth:
-                continue
-            jobs.append((chain, attempts, next_index))
-            next_index += 1
-
-        async def revise(chain: int, attempts: list[dict], index: int) -> dict | None:
+            if len(attempts) < depth:
+                jobs.append((chain, attempts, next_index))
+                next_index += 1
+        calls = []
+        for _, attempts, index in jobs:
             recent = [a["text"] or "(no answer)" for a in attempts[-self.context :]]
             prompt = revision_messages(state["ttc_question"], recent, feedback_for(attempts[-1]))
-            messages = state["ttc_prompt"][:-1] + prompt
             params = ctx.params.with_seed(seed_of(state["ttc_seed"], index))
-            draw = await meter.asample(
-                ctx.backend_for(config, "revise"), messages, 1, "revise", params
+            calls.append(
+                Sample(ctx.backend, state["ttc_prompt"][:-1] + prompt, 1, "revise", params)
             )
+        draws = (yield calls) if calls else []
+        new = []
+        for (chain, attempts, index), draw in zip(jobs, draws, strict=True):
             if not draw.completions:
-                return None
+                continue
             candidate = candidate_from(
                 ctx,
                 draw.completions[0],
@@ -73,14 +94,5 @@ class ReviseNode:
                 purpose="revise",
             )
             emit("revision", id=candidate["id"], chain=chain, answer=candidate["answer"])
-            return candidate
-
-        new = await asyncio.gather(*(revise(*job) for job in jobs))
-        return {
-            "ttc_candidates": [c for c in new if c is not None],
-            "ttc_usage": meter.usage.to_dict(),
-            "ttc_round": state.get("ttc_round", 0) + 1,
-        }
-
-    def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(state, config))
+            new.append(candidate)
+        return {"ttc_candidates": new, "ttc_round": state.get("ttc_round", 0) + 1}

@@ -6,50 +6,73 @@ The probes are kept as candidates (step 0 of chains 0..p-1), so they are never w
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-
-from langgraph_ttc.backends.base import run_sync
+from langgraph_ttc.aggregators import AGGREGATORS
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.difficulty import agreement
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.nodes._context import NodeContext, candidate_from, emit, seed_of
-from langgraph_ttc.nodes.verify import score_candidates
-from langgraph_ttc.policy import Policy
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of
+from langgraph_ttc.nodes.verify import score_steps
+from langgraph_ttc.policy import Policy, resolve_policy
+
+__all__ = ["RouteNode"]
 
 logger = logging.getLogger(__name__)
 
 
-class RouteNode:
-    """Draws ``strategy.probes`` samples (purpose ``probe``) and writes the plan."""
+class RouteNode(TTCNode):
+    """Draws the strategy's probes (purpose ``probe``), bins the question's difficulty by what
+    they show (their answer agreement, or their mean verifier score) and writes the plan the
+    policy gives that bin at this budget.
 
-    def __init__(self, ctx: NodeContext, policy: Policy) -> None:
+    Args:
+        ctx: the context; its strategy's ``n`` is the per-question call budget and ``probes``
+            (default 4) the probe count.
+        policy: a :class:`~langgraph_ttc.policy.Policy`, a policy JSON path, or ``None`` for the
+            default prior.
+    """
+
+    default_name = "route"
+
+    def __init__(self, ctx: TTCContext, policy: Policy | str | None = None, **kwargs) -> None:
+        policy = resolve_policy(policy, ctx.backend.model_id)
         if policy.statistic == "verifier" and ctx.verifier is None:
             raise TTCConfigError(
                 "This policy bins difficulty by mean verifier score: pass a verifier, or use a "
                 "policy with statistic='agreement'."
             )
+        scored = sorted(
+            {s.aggregator for by_budget in policy.plans.values() for s in by_budget.values()}
+            & {name for name, a in AGGREGATORS.items() if "scores" in a.needs}
+        )
+        if scored and ctx.verifier is None:
+            raise TTCConfigError(
+                f"This policy uses {', '.join(scored)} in some cells, which need verifier "
+                "scores: pass a verifier (e.g. verifier=LLMJudge())."
+            )
+        probes = getattr(ctx.strategy, "probes", None)
         fitted_probes = policy.meta.get("probes")
-        if fitted_probes and fitted_probes != getattr(ctx.strategy, "probes", fitted_probes):
+        if fitted_probes and probes is not None and fitted_probes != probes:
             # Bins are edges on the statistic of that many probes; another count shifts them.
             logger.warning(
                 "policy was calibrated with %s probes but the strategy draws %s; pass "
                 "Adaptive(probes=%s)",
                 fitted_probes,
-                ctx.strategy.probes,
+                probes,
                 fitted_probes,
             )
-        self.ctx = ctx
+        super().__init__(ctx, **kwargs)
         self.policy = policy
 
-    async def ainvoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
         ctx = self.ctx
-        meter = ctx.meter(state)
-        probes = state["ttc_plan"].get("width", 0)
-        messages = state["ttc_prompt"]
+        probes = state["ttc_plan"]["width"]
         params = ctx.params.with_seed(seed_of(state["ttc_seed"], 0))
-        draw = await meter.asample(
-            ctx.backend_for(config, "probe"), messages, probes, "probe", params
-        )
+        (draw,) = yield [Sample(ctx.backend, state["ttc_prompt"], probes, "probe", params)]
         candidates = [
             candidate_from(
                 ctx, c, run_id=state["ttc_run_id"], index=i, chain=i, step=0, purpose="probe"
@@ -59,8 +82,8 @@ class RouteNode:
         agreed = agreement([c["answer"] for c in candidates])
         value, mean = agreed, None
         if self.policy.statistic == "verifier":
-            # Snell et al.'s predicted difficulty: the mean verifier score of the probes.
-            updates = await score_candidates(ctx, state["ttc_question"], candidates, meter, config)
+            # Snell et al. 2024's predicted difficulty: the mean verifier score of the probes.
+            updates = yield from score_steps(ctx, state["ttc_question"], candidates)
             for candidate, update in zip(candidates, updates, strict=True):
                 candidate["score"] = update["score"]
             value = mean = sum(u["score"] for u in updates) / len(updates) if updates else 0.0
@@ -69,8 +92,9 @@ class RouteNode:
         budget_left = meter.remaining().max_calls
         if budget_left is not None:
             calls_left = min(calls_left, budget_left)
-        verify_calls = 1 if ctx.verifier is not None and ctx.verifier.uses_model else 0
-        plan = self.policy.choose(value, len(candidates), ctx.strategy.n, calls_left, verify_calls)
+        plan = self.policy.choose(
+            value, len(candidates), ctx.strategy.n, calls_left, ctx.verify_calls
+        )
         difficulty = {
             "statistic": self.policy.statistic,
             "agreement": round(agreed, 4),
@@ -78,13 +102,9 @@ class RouteNode:
             "bin": self.policy.bin(value),
             "probes": len(candidates),
         }
-        emit("route", difficulty=difficulty, plan=plan)
+        emit("route", difficulty=difficulty, plan=plan.to_state())
         return {
             "ttc_candidates": candidates,
-            "ttc_usage": meter.usage.to_dict(),
-            "ttc_plan": plan,
+            "ttc_plan": plan.to_state(),
             "ttc_difficulty": difficulty,
         }
-
-    def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(state, config))

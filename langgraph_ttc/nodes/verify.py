@@ -2,50 +2,49 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Steps
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import TTCContext
 
-from langgraph_ttc.backends.base import run_sync
-from langgraph_ttc.nodes._context import NodeContext, emit
-
-
-async def score_candidates(
-    ctx: NodeContext, question: str, candidates: list[dict], meter, config
-) -> list[dict]:
-    """``{"id", "score"}`` updates for ``candidates``; failed or answerless ones score 0."""
-
-    async def score(candidate: dict) -> dict:
-        if not candidate.get("ok") or candidate.get("answer") is None:
-            return {"id": candidate["id"], "score": 0.0}
-        verdict = await ctx.verifier.averify(
-            question, candidate["text"], backend=ctx.backend_for(config, "verify"), meter=meter
-        )
-        emit("verify", id=candidate["id"], score=verdict.score)
-        return {"id": candidate["id"], "score": float(verdict.score)}
-
-    return list(await asyncio.gather(*(score(c) for c in candidates)))
+__all__ = ["VerifyNode", "score_steps"]
 
 
-class VerifyNode:
+def score_steps(ctx: TTCContext, question: str, candidates: Sequence[Mapping]) -> Steps[list]:
+    """``{"id", "score"}`` updates for ``candidates`` (concurrently); failed or answerless ones
+    score 0 without a call."""
+    scored = [c for c in candidates if c.get("ok") and c.get("answer") is not None]
+    verifier = ctx.verifier
+    calls = [verifier.steps(question, c["text"], backend=ctx.backend) for c in scored]
+    verdicts = (yield calls) if calls else []
+    by_id = {c["id"]: v.score for c, v in zip(scored, verdicts, strict=True)}
+    updates = []
+    for candidate in candidates:
+        score = float(by_id.get(candidate["id"], 0.0))
+        if candidate["id"] in by_id:
+            emit("verify", id=candidate["id"], score=score)
+        updates.append({"id": candidate["id"], "score": score})
+    return updates
+
+
+class VerifyNode(TTCNode):
     """Scores every candidate that has no score yet. Failed or answerless candidates score 0."""
 
-    def __init__(self, ctx: NodeContext) -> None:
-        if ctx.verifier is None:
-            from langgraph_ttc.errors import TTCConfigError
+    default_name = "verify"
 
+    def __init__(self, ctx: TTCContext, **kwargs) -> None:
+        if ctx.verifier is None:
             raise TTCConfigError(
                 f"Strategy {ctx.strategy.name!r} needs a verifier: pass verifier=LLMJudge() or "
                 "ProgrammaticVerifier(fn) (see langgraph_ttc.verifiers)."
             )
-        self.ctx = ctx
+        super().__init__(ctx, **kwargs)
 
-    async def ainvoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        ctx = self.ctx
-        meter = ctx.meter(state)
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
         pending = [c for c in state.get("ttc_candidates") or [] if c.get("score") is None]
-        updates = await score_candidates(ctx, state["ttc_question"], pending, meter, config)
-        return {"ttc_candidates": updates, "ttc_usage": meter.usage.to_dict()}
-
-    def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(state, config))
+        updates = yield from score_steps(self.ctx, state["ttc_question"], pending)
+        return {"ttc_candidates": updates}

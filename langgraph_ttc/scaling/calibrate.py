@@ -25,19 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from langgraph_ttc.aggregators import AGGREGATORS
 from langgraph_ttc.difficulty import N_BINS, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling.pool import load_pool
-from langgraph_ttc.scaling.replay import (
-    SCORED,
-    ReplayedProblem,
-    replay_policy,
-    spec_outcome,
-    verify_calls_of,
-    worst_case_calls,
-)
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
+from langgraph_ttc.stopping import AgreementAtLeast
 
 __all__ = ["Calibration", "calibrate", "load_pools", "split_problems"]
 
@@ -122,25 +117,28 @@ def quantile_edges(values: np.ndarray, n_bins: int = N_BINS) -> tuple[float, ...
     return tuple(edges)
 
 
-def candidate_specs(budget: int, probes: int, runs: Sequence[ReplayedProblem]) -> list[PlanSpec]:
+def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
     """Every plan worth trying at ``budget``: stop (majority of the probes), and each aggregator
-    at each total width from the probes alone up to the smallest pool, whose worst case fits."""
-    n_min = min(r.problem.n for r in runs)
-    pool = PoolSamples({}, tuple(r.problem for r in runs))
-    scored, critiqued = pool.all_have("verifier_scores"), pool.all_have("verdicts")
-    aggregators = ["majority"] + ["filter_vote"] * critiqued + list(SCORED) * scored
-    verify_calls = max(verify_calls_of(r.problem) for r in runs)
-    statistic = runs[0].statistic
+    the pool can replay at each total width from the probes alone up to the pool's width, whose
+    worst case fits; plus sequential majorities (adaptive consistency) up to each width."""
+    probes = table.probes
+    has = {
+        "verdicts": bool(np.isfinite(table.verdicts).any(axis=(1, 2)).all()),
+        "scores": bool(np.isfinite(table.scores_of(table.score_source)).any(axis=(1, 2)).all()),
+        "confidences": False,
+    }
+    aggregators = [name for name, a in AGGREGATORS.items() if all(has[n] for n in a.needs)]
+    verify_calls = table.verify_calls_per_sample
     specs = [PlanSpec(stop=True)]
     for aggregator in aggregators:
         first = probes + 1 if aggregator == "majority" else probes  # majority of probes = stop
-        for width in range(first, n_min + 1):
+        for width in range(first, table.width + 1):
             spec = PlanSpec(width=width, aggregator=aggregator)
-            if worst_case_calls(spec, probes, verify_calls, statistic) <= budget:
+            if worst_case_calls(spec, probes, verify_calls, table.statistic) <= budget:
                 specs.append(spec)
                 if aggregator == "majority" and width > probes + 1:
                     specs += [
-                        PlanSpec(width=width, stop_at=stop_at, step=step)
+                        PlanSpec(width=width, stop_rule=AgreementAtLeast(stop_at), step=step)
                         for stop_at in STOP_AT
                         for step in STEPS
                     ]
@@ -154,27 +152,29 @@ def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
 
 
 def fit_policy(
-    runs: Sequence[ReplayedProblem],
+    table: ReplayTable,
     budgets: Sequence[int],
     *,
+    rows: np.ndarray | None = None,
     tolerance: float = 0.01,
     n_bins: int = N_BINS,
     pooled: bool = False,
 ) -> tuple[Policy, list[dict]]:
-    """The policy that maximises replayed accuracy per (bin, budget), and a row per cell.
-    ``pooled``: one bin, so one plan per budget whatever the probes show.
+    """The policy that maximises replayed accuracy per (bin, budget) on the problems ``rows``
+    (default all), and a row per cell. ``pooled``: one bin, so one plan per budget whatever the
+    probes show.
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
         >>> pool = synthetic_pool({"easy": 3}, k=8, critiques=False, scores=False)
-        >>> runs = [ReplayedProblem(p, probes=4, n_orders=2) for p in pool.problems]
-        >>> fit_policy(runs, [8], pooled=True)[0].edges
+        >>> fit_policy(ReplayTable(pool.problems, probes=4, n_orders=2), [8], pooled=True)[0].edges
         ()
     """
-    if not runs:
+    rows = np.arange(table.n_problems) if rows is None else np.asarray(rows)
+    if rows.size == 0:
         raise TTCConfigError("No problems to fit a policy on.")
-    probes = runs[0].probes
-    statistics = np.concatenate([r.statistics for r in runs])
+    probes = table.probes
+    statistics = table.statistics[rows].ravel()
     edges = () if pooled else quantile_edges(statistics, n_bins)
     # One bin per run, flattened in (problem, order) order like the outcome columns below.
     flat_bins = np.array([bin_of(v, edges) for v in statistics])
@@ -183,15 +183,13 @@ def fit_policy(
     for budget in sorted(budgets):
         if budget < probes:
             continue  # the router spends it all on probes; nothing to choose
-        specs = candidate_specs(budget, probes, runs)
+        specs = candidate_specs(budget, table)
+        outcomes = [table.outcomes(spec, budget) for spec in specs]
         # One row per plan, one column per run (runs flattened in (problem, order) order).
-        outcomes = [
-            [spec_outcome(r, o, spec, budget) for r in runs for o in range(r.n_orders)]
-            for spec in specs
-        ]
-        correct = np.array([[o.correct for o in row] for row in outcomes])
-        calls = np.array([[o.calls for o in row] for row in outcomes])
+        correct = np.stack([o.correct[rows].ravel() for o in outcomes])
+        calls = np.stack([o.calls[rows].ravel() for o in outcomes])
         overall = _choose(correct.mean(axis=1), calls.mean(axis=1), tolerance)
+        majority_at_budget = _majority_at(specs)
         for b in plans:
             members = flat_bins == b
             if members.sum() >= MIN_RUNS_PER_CELL:
@@ -207,10 +205,10 @@ def fit_policy(
                     "plan": _describe(specs[choice]),
                     "accuracy": _mean(correct[choice, members]),
                     "calls": _mean(calls[choice, members]),
-                    "majority_at_budget": _mean(correct[_majority_at(specs), members]),
+                    "majority_at_budget": _mean(correct[majority_at_budget, members]),
                 }
             )
-    return Policy(edges=edges, plans=plans, statistic=runs[0].statistic), cells
+    return Policy(edges=edges, plans=plans, statistic=table.statistic), cells
 
 
 def _majority_at(specs: Sequence[PlanSpec]) -> int:
@@ -218,7 +216,7 @@ def _majority_at(specs: Sequence[PlanSpec]) -> int:
     fixed = [
         (s.width or 0, i)
         for i, s in enumerate(specs)
-        if not s.stop and s.stop_at is None and s.aggregator == "majority"
+        if not s.stop and s.stop_rule is None and s.aggregator == "majority"
     ]
     return max(fixed)[1] if fixed else 0
 
@@ -230,8 +228,8 @@ def _mean(values: np.ndarray) -> float | None:
 def _describe(spec: PlanSpec) -> str:
     if spec.stop:
         return "stop"
-    if spec.stop_at is not None:
-        return f"majority <={spec.width} stop@{spec.stop_at:g} step {spec.step}"
+    if spec.stop_rule is not None:
+        return f"{spec.aggregator} <={spec.width} until {spec.stop_rule.describe()} step {spec.step}"
     return f"{spec.aggregator} width={spec.width}"
 
 
@@ -252,7 +250,7 @@ def _prefer(first: tuple[float, float], second: tuple[float, float], tolerance: 
 
 
 def cross_validate(
-    runs: Sequence[ReplayedProblem],
+    table: ReplayTable,
     budgets: Sequence[int],
     *,
     folds: int = 2,
@@ -261,19 +259,20 @@ def cross_validate(
     pooled: bool = False,
 ) -> list[dict]:
     """Per budget: the accuracy and calls of a policy fitted without the fold it is scored on."""
-    if folds < 2 or len(runs) < folds:
-        raise TTCConfigError(f"Cross-validation needs 2 <= folds <= problems ({len(runs)}).")
-    fold_of = np.random.default_rng(seed).permutation(len(runs)) % folds
-    accuracy = {b: np.zeros(len(runs)) for b in budgets}
-    calls = {b: np.zeros(len(runs)) for b in budgets}
+    n = table.n_problems
+    if folds < 2 or n < folds:
+        raise TTCConfigError(f"Cross-validation needs 2 <= folds <= problems ({n}).")
+    fold_of = np.random.default_rng(seed).permutation(n) % folds
+    accuracy = {b: np.zeros(n) for b in budgets}
+    calls = {b: np.zeros(n) for b in budgets}
     for fold in range(folds):
-        train = [r for r, f in zip(runs, fold_of, strict=True) if f != fold]
-        test_rows = np.flatnonzero(fold_of == fold)
-        policy, _ = fit_policy(train, budgets, tolerance=tolerance, pooled=pooled)
+        train = np.flatnonzero(fold_of != fold)
+        test = np.flatnonzero(fold_of == fold)
+        policy, _ = fit_policy(table, budgets, rows=train, tolerance=tolerance, pooled=pooled)
         for budget in budgets:
-            acc, spent = replay_policy([runs[i] for i in test_rows], policy, budget)
-            accuracy[budget][test_rows] = acc
-            calls[budget][test_rows] = spent
+            acc, spent = replay_policy(table, policy, budget, rows=test)
+            accuracy[budget][test] = acc
+            calls[budget][test] = spent
     return [
         {
             "budget": b,
@@ -328,15 +327,16 @@ def calibrate(
     if not budgets or budgets[0] < 1:
         raise TTCConfigError(f"Budgets must be positive integers; got {budgets}.")
     chosen = pool.subset(problem_ids) if problem_ids is not None else pool
-    runs = [
-        ReplayedProblem(p, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed)
-        for p in chosen.problems
-    ]
-    policy, cells = fit_policy(runs, budgets, tolerance=tolerance)
-    single, _ = fit_policy(runs, budgets, tolerance=tolerance, pooled=True)
+    if not chosen.problems:
+        raise TTCConfigError("No problems to fit a policy on.")
+    table = ReplayTable(
+        chosen.problems, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed
+    )
+    policy, cells = fit_policy(table, budgets, tolerance=tolerance)
+    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True)
     options = dict(folds=folds, tolerance=tolerance, seed=seed)
-    cv = cross_validate(runs, budgets, **options)
-    cv_single = cross_validate(runs, budgets, pooled=True, **options)
+    cv = cross_validate(table, budgets, **options)
+    cv_single = cross_validate(table, budgets, pooled=True, **options)
     # Per-bin plans must earn their keep out of sample (as the paper selects per bin by CV):
     # where one plan for all bins does as well for no more calls, every bin gets that plan.
     for row, alone in zip(cv, cv_single, strict=True):

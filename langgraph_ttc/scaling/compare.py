@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.curve_estimates import bootstrap_ci, score_source
-from langgraph_ttc.scaling.replay import ReplayedProblem, replay_policy
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy
 from langgraph_ttc.scaling.samples import PoolSamples
 
 __all__ = ["Comparison", "calls_to_reach", "compare_policy", "format_comparison"]
 
-FIXED = ("majority", "filter_vote", "best_of_n", "weighted_best_of_n")
+FIXED = tuple(AGGREGATORS)  # every registered aggregator the pool can replay
 
 
 @dataclass(frozen=True)
@@ -110,29 +111,30 @@ def compare_policy(
     strategies = [s for s in strategies if _available(pool, s, source)]
     ks = list(range(1, pool.n_min + 1))
     probes = int(policy.meta.get("probes", 4))
-    runs = [
-        ReplayedProblem(
-            p,
-            probes=probes,
-            n_orders=n_orders,
-            statistic=policy.statistic,
-            score_source=source,
-            seed=seed,
-        )
-        for p in pool.problems
-    ]
-    replays = {b: replay_policy(runs, policy, b) for b in budgets}
-    # fixed_runs[s] = (accuracy, calls), each of shape (problems, len(ks)).
-    fixed_runs = {s: _replay_fixed(runs, s, ks) for s in strategies}
+    table = ReplayTable(
+        pool.problems,
+        probes=probes,
+        n_orders=n_orders,
+        statistic=policy.statistic,
+        score_source=source,
+        seed=seed,
+    )
+    replays = {b: replay_policy(table, policy, b) for b in budgets}
+    # fixed_runs[s] = (accuracy, calls), each of shape (problems, len(ks)): the strategy on
+    # the first k samples of each replayed order (filter-vote's k counts generations).
+    fixed_runs = {}
+    for strategy in strategies:
+        prefix = table.prefix(strategy)
+        fixed_runs[strategy] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
 
     def fixed_curves(rows: np.ndarray) -> dict:
         return {
             s: (calls[rows].mean(0), acc[rows].mean(0)) for s, (acc, calls) in fixed_runs.items()
         }
 
-    everyone = np.arange(len(runs))
+    everyone = np.arange(table.n_problems)
     rng = np.random.default_rng(seed)
-    resamples = rng.integers(0, len(runs), size=(n_boot, len(runs)))
+    resamples = rng.integers(0, table.n_problems, size=(n_boot, table.n_problems))
     adaptive = []
     for budget in budgets:
         accuracy, calls = replays[budget]
@@ -183,32 +185,17 @@ def compare_policy(
         "n_boot": n_boot,
         "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
     }
-    return Comparison(len(runs), fixed, adaptive, meta)
-
-
-def _replay_fixed(
-    runs: Sequence[ReplayedProblem], strategy: str, ks: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per problem and k: mean accuracy and calls of ``strategy`` on the first k samples of
-    each replayed order (filter-vote's k counts generations, as in the curves)."""
-    accuracy = np.zeros((len(runs), len(ks)))
-    calls = np.zeros((len(runs), len(ks)))
-    for i, problem in enumerate(runs):
-        for j, k in enumerate(ks):
-            outcomes = [
-                problem.outcome(o, width=k, aggregator=strategy) for o in range(problem.n_orders)
-            ]
-            accuracy[i, j] = np.mean([o.correct for o in outcomes])
-            calls[i, j] = np.mean([o.calls for o in outcomes])
-    return accuracy, calls
+    return Comparison(table.n_problems, fixed, adaptive, meta)
 
 
 def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
-    if strategy == "majority":
-        return True
-    if strategy == "filter_vote" or source == "critique":
+    """Whether the pool holds what ``strategy``'s aggregator needs."""
+    needs = get_aggregator(strategy).needs
+    if "confidences" in needs:
+        return False
+    if "verdicts" in needs or ("scores" in needs and source == "critique"):
         return pool.all_have("verdicts")
-    return pool.all_have("verifier_scores")
+    return "scores" not in needs or pool.all_have("verifier_scores")
 
 
 def _ratio(needed: float, calls: float) -> float | None:

@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
+from langgraph_ttc.aggregators.sampling import DEFAULT_SUBSAMPLES
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.scaling import estimators as est
+from langgraph_ttc.scaling.estimators import pass_at_k
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 
 __all__ = [
@@ -36,14 +38,8 @@ __all__ = [
     "score_source",
 ]
 
-STRATEGY_NAMES: tuple[str, ...] = (
-    "coverage",
-    "majority",
-    "filter_vote",
-    "best_of_n",
-    "weighted_best_of_n",
-)
-EXACT = {"coverage", "majority", "filter_vote", "best_of_n"}
+# Coverage (pass@k, the oracle) and every registered aggregator.
+STRATEGY_NAMES: tuple[str, ...] = ("coverage", *AGGREGATORS)
 
 
 def default_ks(k_max: int, per_octave: int = 2) -> list[int]:
@@ -179,13 +175,11 @@ def _per_sample_cost(problem: ProblemSamples, strategy: str, source: str) -> tup
         return 0.0, 0.0
     calls = np.ones(problem.n)
     tokens = problem.generate_tokens.copy()
-    uses_critique = strategy == "filter_vote" or (
-        strategy in ("best_of_n", "weighted_best_of_n") and source == "critique"
-    )
-    if uses_critique:
+    needs = frozenset() if strategy == "coverage" else get_aggregator(strategy).needs
+    if "verdicts" in needs or ("scores" in needs and source == "critique"):
         calls = calls + problem.critique_calls
         tokens = tokens + problem.critique_tokens
-    elif strategy in ("best_of_n", "weighted_best_of_n"):
+    elif "scores" in needs:
         calls = calls + problem.verify_calls
         tokens = tokens + problem.verify_tokens
     return float(calls.mean()), float(tokens.mean())
@@ -193,20 +187,25 @@ def _per_sample_cost(problem: ProblemSamples, strategy: str, source: str) -> tup
 
 def _estimator(strategy: str, source: str, rng: np.random.Generator, n_sub: int) -> Callable:
     if strategy == "coverage":
-        return lambda p, k: est.pass_at_k(p.n, int((p.correct >= 0.5).sum()), k)
-    if strategy == "majority":
-        return lambda p, k: est.majority_at_k(p.answers, p.correct, k, rng=rng, n_sub=n_sub)
-    if strategy == "filter_vote":
-        return lambda p, k: est.filter_vote_at_k(p.answers, p.correct, p.verdicts, k)
-    if strategy == "best_of_n":
-        return lambda p, k: est.best_of_n_at_k(p.answers, p.correct, _scores(p, source), k)
-    if strategy == "weighted_best_of_n":
-        return lambda p, k: est.weighted_best_of_n_at_k(
-            p.answers, p.correct, _scores(p, source), k, rng=rng, n_sub=n_sub
+        return lambda p, k: pass_at_k(p.n, int((p.correct >= 0.5).sum()), k)
+    if strategy not in AGGREGATORS:
+        raise TTCConfigError(
+            f"Unknown strategy {strategy!r} for curves; choose from {', '.join(STRATEGY_NAMES)}."
         )
-    raise TTCConfigError(
-        f"Unknown strategy {strategy!r} for curves; choose from {', '.join(STRATEGY_NAMES)}."
-    )
+    aggregator = get_aggregator(strategy)
+
+    def estimate(problem: ProblemSamples, k: int) -> float:
+        return aggregator.at_k(
+            problem.answers,
+            problem.correct,
+            k,
+            scores=_scores(problem, source),
+            verdicts=problem.verdicts,
+            rng=rng,
+            n_sub=n_sub,
+        )
+
+    return estimate
 
 
 def estimate_curves(
@@ -215,7 +214,7 @@ def estimate_curves(
     ks: Sequence[int] | None = None,
     *,
     n_boot: int = 1000,
-    n_sub: int = est.DEFAULT_SUBSAMPLES,
+    n_sub: int = DEFAULT_SUBSAMPLES,
     seed: int = 0,
     source: str | None = None,
 ) -> CurveSet:
@@ -259,7 +258,8 @@ def estimate_curves(
         costs = np.array([_per_sample_cost(p, strategy, source) for p in pool.problems])
         calls_per, tokens_per = costs.mean(axis=0)
         lows, highs = bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
-        method = "exact" if strategy in EXACT else f"monte_carlo({n_sub})"
+        exact = strategy == "coverage" or get_aggregator(strategy).estimate == "exact"
+        method = "exact" if exact else f"monte_carlo({n_sub})"
         points[strategy] = tuple(
             CurvePoint(
                 strategy,

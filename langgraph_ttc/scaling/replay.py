@@ -10,51 +10,64 @@ Order 0 is the pool's index order, the order the build drew them. Further orders
 random permutations: averaging over them removes the luck of which samples came first, an
 unbiased, lower-variance estimate of a live run's expected accuracy and calls.
 
+Everything is computed for all problems and orders at once: each registered aggregator's
+winner at every prefix of every order (:meth:`Aggregator.prefix_winners
+<langgraph_ttc.aggregators.Aggregator.prefix_winners>`), and each stop rule's verdict at every
+prefix (:meth:`StopRule.prefix_mask <langgraph_ttc.stopping.StopRule.prefix_mask>`); a plan's
+outcome is then a lookup. The same registry objects decide live runs, so replay and live agree.
+
 Calls are counted as the graph counts them: one per sample, one critique per answered sample
-under filter-vote, the verifier's calls per scored sample under best-of-N (and for the probes
-when difficulty is their mean verifier score).
+when the aggregator needs verdicts, the verifier's calls per scored sample when it needs scores
+(and for the probes when difficulty is their mean verifier score).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from langgraph_ttc.aggregators import best_of_n, filter_vote, majority_vote, weighted_best_of_n
-from langgraph_ttc.difficulty import agreement
+from langgraph_ttc.aggregators import BallotTable, get_aggregator
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.nodes.extend import next_width
-from langgraph_ttc.policy import SCORED, PlanSpec, Policy
+from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling._pool_builder import sample_seed
-from langgraph_ttc.scaling.estimators import answer_values
 from langgraph_ttc.scaling.samples import ProblemSamples
+from langgraph_ttc.stopping import PrefixVotes, StopRule
 
-__all__ = ["Outcome", "ReplayedProblem", "replay_policy", "spec_outcome", "worst_case_calls"]
+__all__ = ["Outcome", "ReplayTable", "replay_policy", "worst_case_calls"]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One replayed run: the answer's correctness (0..1) and the model calls it made."""
+    """Replayed runs: correctness (0..1) and model calls, one value per (problem, order)."""
 
-    correct: float
-    calls: float
+    correct: np.ndarray
+    calls: np.ndarray
 
 
-class ReplayedProblem:
-    """One problem's samples in ``n_orders`` orders, with each order's router statistic.
+class ReplayTable:
+    """The problems of a pool, each in ``n_orders`` orders of its first ``width`` samples, with
+    every order's router statistic.
+
+    Args:
+        problems: the pool's problems (each with at least ``probes`` samples).
+        probes: samples the router draws first.
+        n_orders: orders per problem (order 0 is the pool's own).
+        statistic: ``"agreement"`` or ``"verifier"`` (the probes' mean verifier score).
+        score_source: best-of-N scores from the ``"verifier"``, or from ``"critique"`` verdicts.
+        seed: seeds the orders (with each problem's id, so every problem gets its own).
 
     Example:
         >>> p = ProblemSamples.from_lists("q", ["4", "4", "5", "4"], [1, 1, 0, 1])
-        >>> runs = ReplayedProblem(p, probes=2, n_orders=1)
-        >>> runs.statistics.tolist(), runs.outcome(0, width=3, aggregator="majority")
-        ([1.0], Outcome(correct=1.0, calls=3.0))
+        >>> table = ReplayTable([p], probes=2, n_orders=1)
+        >>> table.statistics.tolist(), table.fixed("majority", 3).correct.tolist()
+        ([[1.0]], [[1.0]])
     """
 
     def __init__(
         self,
-        problem: ProblemSamples,
+        problems: Sequence[ProblemSamples],
         *,
         probes: int,
         n_orders: int = 32,
@@ -62,104 +75,186 @@ class ReplayedProblem:
         score_source: str = "verifier",
         seed: int = 0,
     ) -> None:
-        if problem.n < probes:
-            raise TTCConfigError(
-                f"Problem {problem.problem_id!r} has {problem.n} samples, fewer than the "
-                f"{probes} probes; build the pool with a larger --k-max."
-            )
-        self.problem = problem
+        if not problems:
+            raise TTCConfigError("No problems to replay.")
+        for problem in problems:
+            if problem.n < probes:
+                raise TTCConfigError(
+                    f"Problem {problem.problem_id!r} has {problem.n} samples, fewer than the "
+                    f"{probes} probes; build the pool with a larger --k-max."
+                )
+        self.problems = tuple(problems)
         self.probes = probes
         self.statistic = statistic
         self.score_source = score_source  # best-of-N scores: "verifier", or "critique" verdicts
-        # The pool's own stable per-problem hash: every problem gets its own orders.
+        self.n_orders = n_orders
+        # Every problem is replayed on its first `width` samples per order (the pool's
+        # smallest problem): plans never draw more than that.
+        self.width = min(p.n for p in problems)
+        columns = [_Columns(p, n_orders, self.width, seed) for p in problems]
+        self.codes = np.stack([c.codes for c in columns])  # (problems, orders, width)
+        self.grades = np.stack([c.grades for c in columns])
+        self.values = np.stack([c.values for c in columns])  # each sample's answer's grade
+        self.scores = np.stack([c.scores for c in columns])
+        self.verdicts = np.stack([c.verdicts for c in columns])
+        self.critique_calls = np.stack([c.critique_calls for c in columns])
+        self.verify_calls = np.stack([c.verify_calls for c in columns])
+        self.verify_calls_per_sample = int(max(np.max(p.verify_calls, initial=0) for p in problems))
+        self._prefix: dict[str, Outcome] = {}
+        self._masks: dict[StopRule, np.ndarray] = {}
+        self._outcomes: dict[tuple[PlanSpec, int], Outcome] = {}
+        self.statistics = self._statistics()
+
+    @property
+    def n_problems(self) -> int:
+        return len(self.problems)
+
+    # -- the router's view --------------------------------------------------------------------
+    def _statistics(self) -> np.ndarray:
+        probes = self.probes
+        if self.statistic == "agreement":
+            leaders = np.stack(
+                [PrefixVotes(codes).leader_counts[:, probes - 1] for codes in self.codes]
+            )
+            return leaders / probes
+        return np.nan_to_num(self.scores_of("verifier")[..., :probes], nan=0.0).mean(axis=2)
+
+    def probe_scoring_calls(self) -> np.ndarray:
+        """Verifier calls the router spends on its probes per run (none for agreement)."""
+        if self.statistic == "agreement":
+            return np.zeros((self.n_problems, self.n_orders))
+        return self.verify_calls[..., : self.probes].sum(axis=2)
+
+    def probes_cost(self) -> int:
+        """The most the probes can cost: themselves, and their scores for the verifier statistic.
+        Below it the router cannot afford its statistic and answers by majority instead."""
+        per_probe = 1 + (self.verify_calls_per_sample if self.statistic == "verifier" else 0)
+        return self.probes * per_probe
+
+    # -- prefixes -------------------------------------------------------------------------------
+    def scores_of(self, source: str) -> np.ndarray:
+        return self.scores if source == "verifier" else self.verdicts
+
+    def prefix(self, aggregator: str) -> Outcome:
+        """Correctness and calls of ``aggregator`` over the first w samples, for every w:
+        arrays of shape (problems, orders, width)."""
+        if aggregator not in self._prefix:
+            self._prefix[aggregator] = self._compute_prefix(aggregator)
+        return self._prefix[aggregator]
+
+    def _compute_prefix(self, name: str) -> Outcome:
+        aggregator = get_aggregator(name)
+        scores = np.nan_to_num(self.scores_of(self.score_source), nan=0.0)
+        winners = np.stack(
+            [
+                aggregator.prefix_winners(
+                    BallotTable(self.codes[i], scores[i], self.verdicts[i])
+                )
+                for i in range(self.n_problems)
+            ]
+        )
+        graded = self.grades if aggregator.grades_by == "sample" else self.values
+        picked = np.take_along_axis(graded, np.maximum(winners, 0), axis=2)
+        correct = np.where(winners >= 0, picked, 0.0)
+        per_sample = np.ones_like(self.grades)
+        if "verdicts" in aggregator.needs:
+            per_sample = per_sample + self.critique_calls
+        if "scores" in aggregator.needs:
+            by_critique = self.score_source == "critique"
+            per_sample = per_sample + (self.critique_calls if by_critique else self.verify_calls)
+        return Outcome(correct, np.cumsum(per_sample, axis=2))
+
+    def fixed(self, aggregator: str, width: int) -> Outcome:
+        """Every run aggregating its first ``width`` samples (shape (problems, orders))."""
+        if not 1 <= width <= self.width:
+            raise ValueError(f"width {width} outside [1, {self.width}]")
+        prefix = self.prefix(aggregator)
+        return Outcome(prefix.correct[..., width - 1], prefix.calls[..., width - 1])
+
+    def stop_mask(self, rule: StopRule) -> np.ndarray:
+        """Whether ``rule`` fires after the first w samples (problems, orders, width)."""
+        if rule not in self._masks:
+            self._masks[rule] = np.stack([rule.prefix_mask(PrefixVotes(c)) for c in self.codes])
+        return self._masks[rule]
+
+    # -- plans ------------------------------------------------------------------------------------
+    def outcomes(self, spec: PlanSpec, budget: int) -> Outcome:
+        """Every run under ``spec`` at ``budget`` calls, sized as the route node sizes it."""
+        key = (spec, budget)
+        if key not in self._outcomes:
+            self._outcomes[key] = self._plan_outcomes(spec, budget)
+        return self._outcomes[key]
+
+    def _plan_outcomes(self, spec: PlanSpec, budget: int) -> Outcome:
+        if budget < self.probes_cost():
+            # The router cannot pay for its probes (and their scores): it draws what the budget
+            # buys and answers by their majority (the route node does the same).
+            return self.fixed("majority", min(budget, self.width))
+        scoring = self.probe_scoring_calls()
+        correct = np.zeros((self.n_problems, self.n_orders))
+        calls = np.zeros((self.n_problems, self.n_orders))
+        for spent in np.unique(scoring):
+            runs = scoring == spent
+            plan = spec.resolve(self.probes, budget - self.probes - int(spent), self.verify_calls_per_sample)
+            if plan.stop:
+                aggregator, widths = "majority", np.full(runs.sum(), self.probes)
+            else:
+                aggregator = plan.aggregator
+                width = min(plan.width if plan.max_width is None else plan.max_width, self.width)
+                widths = np.full(runs.sum(), width)
+                if plan.stop_rule is not None:
+                    widths = self._stop_widths(plan.stop_rule, plan.step, width)[runs]
+            prefix = self.prefix(aggregator)
+            columns = (widths - 1)[:, None]
+            correct[runs] = np.take_along_axis(prefix.correct[runs], columns, axis=1)[:, 0]
+            run_calls = np.take_along_axis(prefix.calls[runs], columns, axis=1)[:, 0]
+            scored_by_verifier = "scores" in get_aggregator(aggregator).needs and (
+                self.score_source == "verifier"
+            )
+            # The router's probe scores are already in the aggregator's calls when it scores
+            # every sample with the verifier; else they come on top.
+            calls[runs] = run_calls + (0 if scored_by_verifier else spent)
+        return Outcome(correct, calls)
+
+    def _stop_widths(self, rule: StopRule, step: int, max_width: int) -> np.ndarray:
+        """Where a sequential plan stops in each run: the probes, then ``step`` more per round,
+        until ``rule`` fires or ``max_width`` is reached (the generate node's rule)."""
+        sequence = list(range(self.probes, max_width, step)) + [max_width]
+        sequence = sorted({w for w in sequence if self.probes <= w <= max_width}) or [max_width]
+        mask = self.stop_mask(rule)[..., np.array(sequence) - 1]
+        fired = mask.any(axis=2)
+        first = np.array(sequence)[mask.argmax(axis=2)]
+        return np.where(fired, first, max_width)
+
+
+class _Columns:
+    """One problem's samples in ``n_orders`` orders of its first ``width`` draws."""
+
+    def __init__(self, problem: ProblemSamples, n_orders: int, width: int, seed: int) -> None:
         rng = np.random.default_rng(sample_seed(seed, problem.problem_id, 0))
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
-        self.orders = np.array(orders)
-        self._values = answer_values(problem.answers, problem.correct)
-        self._cache: dict[tuple[int, int, str], Outcome] = {}
-        self.statistics = np.array([self._statistic(order[:probes]) for order in self.orders])
-
-    @property
-    def n_orders(self) -> int:
-        return len(self.orders)
-
-    def _statistic(self, probe_rows: np.ndarray) -> float:
-        if self.statistic == "agreement":
-            return agreement([self.problem.answers[i] for i in probe_rows])
-        scores = self.problem.verifier_scores[probe_rows]
-        return float(np.nan_to_num(scores, nan=0.0).mean())
-
-    def outcome(self, order: int, *, width: int, aggregator: str) -> Outcome:
-        """Replay "aggregate the first ``width`` samples of order ``order``" (cached: one
-        outcome serves every budget and bin that asks for it)."""
-        key = (order, width, aggregator)
-        if key not in self._cache:
-            self._cache[key] = self._outcome(order, width, aggregator)
-        return self._cache[key]
-
-    def _outcome(self, order: int, width: int, aggregator: str) -> Outcome:
-        if not 1 <= width <= self.problem.n:
-            raise ValueError(f"width {width} outside [1, {self.problem.n}]")
-        rows = self.orders[order][:width]
-        p = self.problem
-        answers = [p.answers[i] for i in rows]
-        calls = float(width)
-        if aggregator == "majority":
-            winner = majority_vote(answers).answer
-        elif aggregator == "filter_vote":
-            verdicts = [bool(v >= 0.5) if np.isfinite(v) else None for v in p.verdicts[rows]]
-            winner = filter_vote(answers, verdicts).answer
-            calls += float(p.critique_calls[rows].sum())
-        elif aggregator in SCORED:
-            by_critique = self.score_source == "critique"
-            scores = np.nan_to_num(
-                (p.verdicts if by_critique else p.verifier_scores)[rows], nan=0.0
-            )
-            pick = best_of_n if aggregator == "best_of_n" else weighted_best_of_n
-            winner = pick(answers, scores.tolist()).answer
-            calls += float((p.critique_calls if by_critique else p.verify_calls)[rows].sum())
-        else:
-            raise TTCConfigError(f"Cannot replay aggregator {aggregator!r} from a pool.")
-        if aggregator not in SCORED or self.score_source == "critique":
-            calls += float(p.verify_calls[rows[: self.scored_probes(width)]].sum())
-        return Outcome(self._values.get(winner, 0.0), calls)
-
-    def stop_width(self, order: int, stop_at: float, step: int, max_width: int) -> int:
-        """Where a sequential majority plan stops: the first width probes, probes + step, ...
-        at which the leading answer holds a ``stop_at`` share, else ``max_width``."""
-        answers = [self.problem.answers[i] for i in self.orders[order][:max_width]]
-        width = self.probes
-        while wider := next_width(agreement(answers[:width]), width, stop_at, step, max_width):
-            width = wider
-        return width
-
-    def scored_probes(self, width: int) -> int:
-        """Probes the router scores with the verifier (none when it bins by agreement)."""
-        return 0 if self.statistic == "agreement" else min(self.probes, width)
-
-    def probe_calls(self, order: int) -> int:
-        scored = self.orders[order][: self.scored_probes(self.probes)]
-        return self.probes + int(self.problem.verify_calls[scored].sum())
+        rows = np.array(orders)[:, :width]
+        codes, values = _codes(problem.answers, problem.correct)
+        self.codes = codes[rows]
+        self.values = np.where(self.codes >= 0, values[np.maximum(self.codes, 0)], 0.0)
+        self.grades = problem.correct[rows]
+        self.scores = problem.verifier_scores[rows]
+        self.verdicts = problem.verdicts[rows]
+        self.critique_calls = problem.critique_calls[rows]
+        self.verify_calls = problem.verify_calls[rows]
 
 
-def spec_outcome(runs: ReplayedProblem, order: int, spec: PlanSpec, budget: int) -> Outcome:
-    """Replay one order under ``spec`` at ``budget`` calls, as the route node would size it.
-
-    Below the probes' own cost the router spends the budget on probes alone and answers by
-    their majority (``Adaptive`` clamps its probes to ``n``).
-    """
-    calls_left = budget - runs.probe_calls(order)
-    if calls_left < 0:
-        return runs.outcome(order, width=min(budget, runs.problem.n), aggregator="majority")
-    plan = spec.resolve(runs.probes, calls_left, verify_calls_of(runs.problem))
-    if plan["stop"]:
-        return runs.outcome(order, width=runs.probes, aggregator="majority")
-    width = min(plan["width"], runs.problem.n)
-    if plan.get("stop_at") is not None:
-        max_width = min(plan["max_width"], runs.problem.n)
-        width = runs.stop_width(order, plan["stop_at"], plan["step"], max_width)
-    return runs.outcome(order, width=width, aggregator=plan["aggregator"])
+def _codes(answers: Sequence[Hashable | None], correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Answer codes in order of first appearance (-1: no answer) and each answer's mean grade."""
+    index: dict[Hashable, int] = {}
+    codes = np.array([-1 if a is None else index.setdefault(a, len(index)) for a in answers])
+    totals = np.zeros(len(index))
+    counts = np.zeros(len(index))
+    answered = codes >= 0
+    np.add.at(totals, codes[answered], correct[answered])
+    np.add.at(counts, codes[answered], 1)
+    return codes, totals / np.maximum(counts, 1)
 
 
 def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: str) -> int:
@@ -169,39 +264,36 @@ def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: 
         >>> worst_case_calls(PlanSpec(width=6, aggregator="filter_vote"), 4, 0, "agreement")
         12
     """
+    scores_probes = statistic != "agreement"
     if spec.stop:  # the probes' majority
-        return probes + (probes * verify_calls if statistic != "agreement" else 0)
+        return probes + (probes * verify_calls if scores_probes else 0)
     width = probes if spec.width is None else spec.width
     total = width * spec.depth * spec.attempt_calls(verify_calls)
-    # Probes scored for the router's statistic; best-of-N plans count those scores already.
-    if statistic != "agreement" and spec.aggregator not in SCORED:
+    # Probes scored for the router's statistic; plans that score every sample count them already.
+    if scores_probes and "scores" not in get_aggregator(spec.aggregator).needs:
         total += probes * verify_calls
     return total
 
 
-def verify_calls_of(problem: ProblemSamples) -> int:
-    """Model calls the pool's verifier made per sample (0 for a programmatic one)."""
-    return int(np.max(problem.verify_calls, initial=0))
-
-
 def replay_policy(
-    problems: Sequence[ReplayedProblem], policy: Policy, budget: int
+    table: ReplayTable, policy: Policy, budget: int, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-problem mean correctness and mean calls of ``policy`` at ``budget`` calls.
+    """Per-problem mean correctness and mean calls of ``policy`` at ``budget`` calls (of the
+    problems ``rows``, default all).
 
     Example:
         >>> p = ProblemSamples.from_lists("q", ["4", "4", "5", "4"], [1, 1, 0, 1])
-        >>> acc, calls = replay_policy([ReplayedProblem(p, probes=2, n_orders=1)], Policy(), 4)
+        >>> acc, calls = replay_policy(ReplayTable([p], probes=2, n_orders=1), Policy(), 4)
         >>> acc.tolist(), calls.tolist()
         ([1.0], [4.0])
     """
-    accuracy = np.zeros(len(problems))
-    calls = np.zeros(len(problems))
-    for i, runs in enumerate(problems):
-        outcomes = [
-            spec_outcome(runs, order, policy.spec(policy.bin(value), budget), budget)
-            for order, value in enumerate(runs.statistics)
-        ]
-        accuracy[i] = np.mean([o.correct for o in outcomes])
-        calls[i] = np.mean([o.calls for o in outcomes])
-    return accuracy, calls
+    rows = np.arange(table.n_problems) if rows is None else np.asarray(rows)
+    bins = np.vectorize(policy.bin, otypes=[int])(table.statistics[rows])
+    correct = np.zeros(bins.shape)
+    calls = np.zeros(bins.shape)
+    for difficulty_bin in np.unique(bins):
+        runs = bins == difficulty_bin
+        outcome = table.outcomes(policy.spec(int(difficulty_bin), budget), budget)
+        correct[runs] = outcome.correct[rows][runs]
+        calls[runs] = outcome.calls[rows][runs]
+    return correct.mean(axis=1), calls.mean(axis=1)

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import logging
 
-from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_ttc.backends.base import Backend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.nodes._context import NodeContext
+from langgraph_ttc.nodes.context import TTCContext
 from langgraph_ttc.search.nodes import (
     ExpandNode,
     ScoreNode,
@@ -43,8 +42,8 @@ from langgraph_ttc.search.nodes import (
 from langgraph_ttc.search.scorers import as_process_scorer
 from langgraph_ttc.search.segmentation import Segmentation
 from langgraph_ttc.search.state import SearchState
-from langgraph_ttc.search.strategies import StepSearch
 from langgraph_ttc.state import TTCInput, TTCOutput
+from langgraph_ttc.strategies.search import StepSearch
 
 __all__ = ["build_search_graph", "search_context"]
 
@@ -69,7 +68,7 @@ def search_context(
         raise TTCConfigError(f"{config.name!r} is not a step-level search strategy.")
     scorer = as_process_scorer(verifier)
     _warn_if_no_prefix_continuation(backend)
-    ctx = NodeContext(backend=backend, strategy=config, budget=budget, task=task, verifier=scorer)
+    ctx = TTCContext(backend=backend, strategy=config, budget=budget, task=task, verifier=scorer)
     segmentation = Segmentation.parse(config.segmentation).resolve(backend)
     return SearchContext(ctx=ctx, config=config, scorer=scorer, segmentation=segmentation)
 
@@ -99,7 +98,7 @@ def build_search_graph(
     """The uncompiled search graph (see :func:`~langgraph_ttc.graph.create_ttc_graph`).
 
     Example:
-        >>> from langgraph_ttc.search import BeamSearch
+        >>> from langgraph_ttc.strategies import BeamSearch
         >>> from langgraph_ttc.testing import FakeBackend
         >>> from langgraph_ttc.verifiers import ProgrammaticVerifier
         >>> builder = build_search_graph(
@@ -116,11 +115,10 @@ def build_search_graph(
 
     builder = _SearchGraph(SearchState, input_schema=TTCInput, output_schema=TTCOutput)
     builder.recursion_limit = 3 * config.max_rounds + 10
-    expand, score = ExpandNode(sctx), ScoreNode(sctx)
     builder.add_node("prepare", SearchPrepareNode(sctx))
     builder.add_node("select", SelectNode(sctx))
-    builder.add_node("expand", RunnableLambda(expand.invoke, afunc=expand.ainvoke, name="expand"))
-    builder.add_node("score", RunnableLambda(score.invoke, afunc=score.ainvoke, name="score"))
+    builder.add_node("expand", ExpandNode(sctx))
+    builder.add_node("score", ScoreNode(sctx))
     builder.add_node("aggregate", SearchAggregateNode(sctx))
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "select")

@@ -5,26 +5,25 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite, Send
 
 from langgraph_ttc.aggregators import weighted_best_of_n
-from langgraph_ttc.backends.base import Completion, SamplingParams, run_sync
+from langgraph_ttc.backends.base import Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
-from langgraph_ttc.nodes._context import NodeContext, emit, seed_of
+from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.nodes.aggregate import check_failures, final_message, run_result
+from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.context import TTCContext, seed_of
 from langgraph_ttc.nodes.prepare import PrepareNode
 from langgraph_ttc.parsing import extract_answer, normalize_answer
 from langgraph_ttc.search.scorers import ProcessScorer
 from langgraph_ttc.search.segmentation import Segmentation, StepCut
 from langgraph_ttc.search.selection import fit_widths, ranked, reduce_scores
 from langgraph_ttc.search.state import ExpandTask
-from langgraph_ttc.search.strategies import StepSearch
 from langgraph_ttc.search.tree import (
     ROOT_ID,
     children_of,
@@ -36,13 +35,14 @@ from langgraph_ttc.search.tree import (
     solutions,
     steps_to,
 )
+from langgraph_ttc.strategies.search import StepSearch
 
 
 @dataclass(frozen=True)
 class SearchContext:
     """What the search nodes need besides state (models and callables never go into state)."""
 
-    ctx: NodeContext
+    ctx: TTCContext
     config: StepSearch
     scorer: ProcessScorer
     segmentation: Segmentation
@@ -206,24 +206,29 @@ def fan_out_expand(sctx: SearchContext, state: dict, node: str = "expand") -> li
     return sends
 
 
-class ExpandNode:
+class ExpandNode(TTCNode):
     """Draws ``width`` children of one node in one request (``n`` where the backend honours it)."""
 
+    default_name = "expand"
+
     def __init__(self, sctx: SearchContext) -> None:
+        super().__init__(sctx.ctx)
         self.sctx = sctx
 
-    async def ainvoke(self, task: ExpandTask, config: RunnableConfig | None = None) -> dict:
+    def meter_for(self, task: Mapping) -> Meter:
+        # Each branch of a round spends the share of the budget fan_out_expand gave it.
+        return Meter(Budget.from_dict(task["budget"]), started_at=task["ttc_started_at"])
+
+    def steps(self, task: Mapping, meter: Meter) -> Steps[dict]:
         sctx = self.sctx
-        meter = Meter(Budget.from_dict(task["budget"]), started_at=task["ttc_started_at"])
         messages = partial_answer(task["ttc_prompt"], sctx.segmentation, task["steps"])
         params = sctx.step_params().with_seed(seed_of(task["ttc_seed"], task["first_child"]))
-        backend = sctx.ctx.backend_for(config, "generate")
-        draw = await meter.asample(backend, messages, task["width"], "generate", params)
+        (draw,) = yield [Sample(sctx.ctx.backend, messages, task["width"], "generate", params)]
         children = [
             self.child(task, offset, completion)
             for offset, completion in enumerate(draw.completions)
         ]
-        return {"ttc_tree": children, "ttc_usage": meter.usage.to_dict()}
+        return {"ttc_tree": children}
 
     def child(self, task: ExpandTask, offset: int, completion: Completion) -> dict:
         sctx = self.sctx
@@ -249,20 +254,19 @@ class ExpandNode:
             completion_tokens=completion.completion_tokens,
         )
 
-    def invoke(self, task: ExpandTask, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(task, config))
 
-
-class ScoreNode:
+class ScoreNode(TTCNode):
     """Scores every new step once: failed steps 0, empty steps their parent's score, identical
     siblings one scorer call; with lookahead, after a temperature-0 rollout of k steps."""
 
+    default_name = "score"
+
     def __init__(self, sctx: SearchContext) -> None:
+        super().__init__(sctx.ctx)
         self.sctx = sctx
 
-    async def ainvoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
+    def steps(self, state: Mapping, meter: Meter) -> Steps[dict]:
         sctx = self.sctx
-        meter = sctx.ctx.meter(state)
         nodes = state["ttc_tree"]
         index = index_nodes(nodes)
         updates: dict[str, dict] = {}
@@ -278,16 +282,10 @@ class ScoreNode:
             else:
                 groups.setdefault((node["parent"], node["text"]), []).append(node)
         heads = [group[0] for group in groups.values()]
-        rollouts = await asyncio.gather(
-            *(self.rollout(state, node, index, meter, config) for node in heads)
-        )
+        rollouts = (yield [self.rollout(state, node, index) for node in heads]) if heads else []
         paths = [steps_to(n["id"], index) + extra for n, extra in zip(heads, rollouts, strict=True)]
-        verdicts = await sctx.scorer.ascore_paths(
-            state["ttc_question"],
-            paths,
-            backend=sctx.ctx.backend_for(config, "verify"),
-            meter=meter,
-            prompt=state["ttc_prompt"],
+        verdicts = yield from sctx.scorer.paths_steps(
+            state["ttc_question"], paths, backend=sctx.ctx.backend, prompt=state["ttc_prompt"]
         )
         for group, extra, verdict in zip(groups.values(), rollouts, verdicts, strict=True):
             for node in group:
@@ -303,18 +301,19 @@ class ScoreNode:
             round=state.get("ttc_round", 0) - 1,
             scores={i: round(u["score"], 4) for i, u in updates.items()},
         )
-        return {"ttc_tree": list(updates.values()), "ttc_usage": meter.usage.to_dict()}
+        return {"ttc_tree": list(updates.values())}
 
-    async def rollout(self, state, node, index, meter: Meter, config) -> list[str]:
+    def rollout(self, state: Mapping, node: Mapping, index: Mapping) -> Steps[list[str]]:
         """Lookahead (Snell et al. 2024, sec. 5.2): up to k more steps at temperature 0."""
         sctx = self.sctx
         if node.get("done") or sctx.config.rollout_steps == 0:
             return []
         steps, extra = steps_to(node["id"], index), []
-        backend = sctx.ctx.backend_for(config, "generate")
         for i in range(sctx.config.rollout_steps):
             messages = partial_answer(state["ttc_prompt"], sctx.segmentation, steps + extra)
-            draw = await meter.asample(backend, messages, 1, "generate", sctx.step_params(0.0))
+            (draw,) = yield [
+                Sample(sctx.ctx.backend, messages, 1, "generate", sctx.step_params(0.0))
+            ]
             if not draw.completions or not draw.completions[0].ok:
                 break
             completion = draw.completions[0]
@@ -325,9 +324,6 @@ class ScoreNode:
             if sctx.step_done(cut, completion.finish_reason, node["depth"] + i + 1):
                 break
         return extra
-
-    def invoke(self, state: dict, config: RunnableConfig | None = None) -> dict:
-        return run_sync(self.ainvoke(state, config))
 
 
 RESULT_NODE_KEYS = (

@@ -18,7 +18,6 @@ Scorers:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
@@ -28,14 +27,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
 from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Sample, Steps, Work, arun, run
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.search.segmentation import Segmentation
-from langgraph_ttc.verifiers import Verdict, Verifier, ask_judge, check_judge_options
+from langgraph_ttc.verifiers import Verdict, Verifier, check_judge_options, judge_steps
 
 logger = logging.getLogger(__name__)
 
@@ -70,56 +71,75 @@ _PLACEHOLDER = re.compile(r"\{question\}|\{previous\}|\{step\}")
 
 
 class ProcessScorer(Verifier):
-    """Scores the last step of a partial solution. Subclasses implement :meth:`ascore_path`
-    (and may override :meth:`ascore_paths` to batch).
+    """Scores the last step of a partial solution. Subclasses write :meth:`path_steps` (the
+    scoring of one path as a generator of calls, see :mod:`langgraph_ttc.calls`) and may
+    override :meth:`paths_steps` to batch.
 
     Attributes:
         uses_model: whether scoring costs model calls.
         calls_per_step: calls one step's score costs (searches reserve budget for it).
-        segmentation: how :meth:`averify` splits a full solution into steps.
+        segmentation: how :meth:`verify` splits a full solution into steps.
     """
 
     uses_model: bool = False
     calls_per_step: int = 0
     segmentation: str | Segmentation = "auto"
 
-    async def ascore_path(
+    @property
+    def calls_per_answer(self) -> int:
+        return self.calls_per_step
+
+    def path_steps(
         self,
         question: str,
         steps: Sequence[str],
         *,
         backend: Backend | None = None,
-        meter: Meter | None = None,
         prompt: Sequence[BaseMessage] | None = None,
-    ) -> Verdict:
-        """The score of ``steps[-1]`` given the question and the earlier steps."""
+    ) -> Steps[Verdict]:
+        """The score of ``steps[-1]`` given the question and the earlier steps, as steps."""
         raise NotImplementedError
 
-    async def ascore_paths(
+    def paths_steps(
         self,
         question: str,
         paths: Sequence[Sequence[str]],
         *,
         backend: Backend | None = None,
-        meter: Meter | None = None,
         prompt: Sequence[BaseMessage] | None = None,
-    ) -> list[Verdict]:
+    ) -> Steps[list[Verdict]]:
         """Score many partial solutions of one question (concurrently by default)."""
-        meter = meter if meter is not None else Meter()
-        return list(
-            await asyncio.gather(
-                *(
-                    self.ascore_path(question, p, backend=backend, meter=meter, prompt=prompt)
-                    for p in paths
-                )
-            )
-        )
+        calls = [self.path_steps(question, p, backend=backend, prompt=prompt) for p in paths]
+        return (yield calls) if calls else []
 
-    async def averify(self, question, text, *, problem=None, backend=None, meter=None) -> Verdict:
+    def steps(self, question, text, *, problem=None, backend=None) -> Steps[Verdict]:
+        """As an outcome verifier: the last step's score of the solution split into steps."""
         steps = Segmentation.parse(self.segmentation).resolve(backend).split(text)
-        return await self.ascore_path(
-            question, steps or [text.strip()], backend=backend, meter=meter
-        )
+        return (yield from self.path_steps(question, steps or [text.strip()], backend=backend))
+
+    def score_path(
+        self, question: str, steps: Sequence[str], *, meter: Meter | None = None, **kwargs
+    ) -> Verdict:
+        """Blocking :meth:`path_steps` (``backend=``, ``prompt=`` as there)."""
+        return run(self.path_steps(question, steps, **kwargs), meter or Meter())
+
+    async def ascore_path(
+        self, question: str, steps: Sequence[str], *, meter: Meter | None = None, **kwargs
+    ) -> Verdict:
+        """Async :meth:`score_path`."""
+        return await arun(self.path_steps(question, steps, **kwargs), meter or Meter())
+
+    def score_paths(
+        self, question: str, paths: Sequence[Sequence[str]], *, meter: Meter | None = None, **kwargs
+    ) -> list[Verdict]:
+        """Blocking :meth:`paths_steps`."""
+        return run(self.paths_steps(question, paths, **kwargs), meter or Meter())
+
+    async def ascore_paths(
+        self, question: str, paths: Sequence[Sequence[str]], *, meter: Meter | None = None, **kwargs
+    ) -> list[Verdict]:
+        """Async :meth:`score_paths`."""
+        return await arun(self.paths_steps(question, paths, **kwargs), meter or Meter())
 
 
 class VerifierStepScorer(ProcessScorer):
@@ -137,17 +157,12 @@ class VerifierStepScorer(ProcessScorer):
             raise TTCConfigError(f"VerifierStepScorer needs a Verifier; got {verifier!r}.")
         self.verifier = verifier
         self.uses_model = verifier.uses_model
-        self.calls_per_step = 1 if verifier.uses_model else 0
+        self.calls_per_step = verifier.calls_per_answer
         self.segmentation = segmentation
 
-    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+    def path_steps(self, question, steps, *, backend=None, prompt=None) -> Steps[Verdict]:
         text = Segmentation.parse(self.segmentation).resolve(backend).join(steps)
-        return await self.verifier.averify(question, text, backend=backend, meter=meter)
-
-    def score_path(self, question: str, steps: Sequence[str], **kwargs) -> Verdict:
-        from langgraph_ttc.backends.base import run_sync
-
-        return run_sync(self.ascore_path(question, steps, **kwargs))
+        return (yield from self.verifier.steps(question, text, backend=backend))
 
 
 def as_process_scorer(verifier: Verifier | None) -> ProcessScorer:
@@ -224,16 +239,15 @@ class LLMStepJudge(ProcessScorer):
         step = steps[-1].strip() if steps else ""
         return [*shots, HumanMessage(self._fill(question, previous, step))]
 
-    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+    def path_steps(self, question, steps, *, backend=None, prompt=None) -> Steps[Verdict]:
         judge = self.backend or backend
         if judge is None:
             raise TTCConfigError(
                 "LLMStepJudge has no model: pass LLMStepJudge(backend=...) or run it in a search."
             )
-        verdict = await ask_judge(
+        verdict = yield from judge_steps(
             judge,
             self.messages(question, steps, judge),
-            meter=meter,
             samples=self.samples,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
@@ -291,29 +305,26 @@ class RolloutValueScorer(ProcessScorer):
         self.max_tokens = max_tokens
         self.backend = backend
         self.segmentation = segmentation
-        self.calls_per_step = k * (2 if verifier.uses_model else 1)
+        self.calls_per_step = k * (1 + verifier.calls_per_answer)
 
-    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
+    def path_steps(self, question, steps, *, backend=None, prompt=None) -> Steps[Verdict]:
         model = self.backend or backend
         if model is None:
             raise TTCConfigError(
                 "RolloutValueScorer has no model: pass backend=... or use it in a search."
             )
-        meter = meter if meter is not None else Meter()
         segmentation = Segmentation.parse(self.segmentation).resolve(model)
         partial = segmentation.prefix(steps)
         messages = [*(prompt or _default_prompt(question, model)), AIMessage(partial)]
         params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens)
         seed = _stable_seed(question, partial)
-        draw = await meter.asample(model, messages, self.k, "verify", params.with_seed(seed))
+        (draw,) = yield [Sample(model, messages, self.k, "verify", params.with_seed(seed))]
         glue = " " if partial and not partial[-1].isspace() else ""
         finished = [partial + glue + c.text.lstrip() for c in draw.completions if c.ok]
         if not finished:
             why = draw.extra.get("skipped") or "every rollout failed"
             return Verdict(score=0.5, rationale=f"no rollouts ({why})", parsed=False)
-        verdicts = await asyncio.gather(
-            *(self.verifier.averify(question, t, backend=model, meter=meter) for t in finished)
-        )
+        verdicts = yield [self.verifier.steps(question, t, backend=model) for t in finished]
         accepted = [v.score for v in verdicts]
         value = max(accepted) if self.mode == "hard" else sum(accepted) / len(accepted)
         value = min(max(value, 0.0), 1.0)
@@ -422,34 +433,68 @@ class PoolingPRM(ProcessScorer):
             out.append(value if 0.0 <= value <= 1.0 else 1.0 / (1.0 + math.exp(-value)))
         return out
 
-    async def ascore_path(self, question, steps, *, backend=None, meter=None, prompt=None):
-        return (await self.ascore_paths(question, [steps], meter=meter))[0]
+    def path_steps(self, question, steps, *, backend=None, prompt=None) -> Steps[Verdict]:
+        (verdict,) = yield from self.paths_steps(question, [steps])
+        return verdict
 
-    async def ascore_paths(self, question, paths, *, backend=None, meter=None, prompt=None):
-        import httpx
+    def paths_steps(self, question, paths, *, backend=None, prompt=None) -> Steps[list[Verdict]]:
+        inputs = [self.render(question, p) for p in paths]
+        (verdicts,) = yield [Work(lambda meter: self._post(meter, inputs), self._apost(inputs))]
+        return verdicts
 
-        meter = meter if meter is not None else Meter()
-        allowed = meter.remaining().max_calls
-        count = len(paths) if allowed is None else min(len(paths), allowed)
-        verdicts = [self._fallback("budget exhausted") for _ in paths]
+    def _post(self, meter: Meter, inputs: list[str]) -> list[Verdict]:
+        count, payload, headers = self._request(meter, inputs)
         if count == 0:
-            return verdicts
-        payload = {"model": self.model, "input": [self.render(question, p) for p in paths[:count]]}
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            return [self._fallback("budget exhausted") for _ in inputs]
         started = time.perf_counter()
         try:
-            async with httpx.AsyncClient(
-                transport=self.transport, timeout=self.timeout_s
-            ) as client:
-                response = await client.post(self.url, json=payload, headers=headers)
+            with httpx.Client(transport=self.transport, timeout=self.timeout_s) as client:
+                response = client.post(self.url, json=payload, headers=headers)
                 response.raise_for_status()
                 body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return self._failed(meter, inputs, count, exc, started)
+        return self._verdicts(meter, inputs, count, body, started)
+
+    def _apost(self, inputs: list[str]):
+        async def post(meter: Meter) -> list[Verdict]:
+            count, payload, headers = self._request(meter, inputs)
+            if count == 0:
+                return [self._fallback("budget exhausted") for _ in inputs]
+            started = time.perf_counter()
+            try:
+                async with httpx.AsyncClient(
+                    transport=self.transport, timeout=self.timeout_s
+                ) as client:
+                    response = await client.post(self.url, json=payload, headers=headers)
+                    response.raise_for_status()
+                    body = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                return self._failed(meter, inputs, count, exc, started)
+            return self._verdicts(meter, inputs, count, body, started)
+
+        return post
+
+    def _request(self, meter: Meter, inputs: list[str]) -> tuple[int, dict, dict]:
+        """How many paths the budget allows, the request body and headers."""
+        allowed = meter.remaining().max_calls
+        count = len(inputs) if allowed is None else min(len(inputs), allowed)
+        payload = {"model": self.model, "input": inputs[:count]}
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return count, payload, headers
+
+    def _failed(self, meter, inputs, count, exc, started) -> list[Verdict]:
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        logger.warning("PRM request to %s failed: %s", self.url, error)
+        self._record(meter, count, 0, time.perf_counter() - started, error)
+        return [self._fallback(f"PRM request failed: {error}") for _ in inputs]
+
+    def _verdicts(self, meter, inputs, count, body, started) -> list[Verdict]:
+        verdicts = [self._fallback("budget exhausted") for _ in inputs]
+        try:
             items = sorted(body["data"], key=lambda item: item.get("index", 0))
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            logger.warning("PRM request to %s failed: %s", self.url, error)
-            self._record(meter, count, 0, time.perf_counter() - started, error)
-            return [self._fallback(f"PRM request failed: {error}") for _ in paths]
+        except (KeyError, TypeError, AttributeError) as exc:
+            return self._failed(meter, inputs, count, exc, started)
         usage = body.get("usage") or {}
         self._record(
             meter, count, int(usage.get("prompt_tokens") or 0), time.perf_counter() - started

@@ -10,7 +10,8 @@ import pytest
 
 from langgraph_ttc import Budget, create_ttc_graph
 from langgraph_ttc.backends.embedded import EmbeddedBackend
-from langgraph_ttc.search import BeamSearch, Dvts, LLMStepJudge, Lookahead, Rebase, check_tree
+from langgraph_ttc.search import LLMStepJudge, check_tree
+from langgraph_ttc.strategies import BeamSearch, Dvts, Lookahead, Rebase
 from langgraph_ttc.tasks import ReasoningGymTask
 from langgraph_ttc.verifiers import ProgrammaticVerifier
 

@@ -17,8 +17,9 @@ from langgraph_ttc.scaling import estimators as est
 from langgraph_ttc.scaling.calibrate import calibrate, load_pools, split_problems
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.pool import build_pool, load_pool
-from langgraph_ttc.scaling.replay import ReplayedProblem, replay_policy, worst_case_calls
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.synthetic import synthetic_pool
+from langgraph_ttc.stopping import AgreementAtLeast
 from langgraph_ttc.strategies import Adaptive
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
@@ -45,7 +46,7 @@ def one_plan(spec: PlanSpec, budget: int) -> Policy:
 def test_replaying_a_fixed_plan_matches_the_exact_estimator(aggregator, exact):
     pool = synthetic_pool({"medium": 6, "trap": 6}, k=16, seed=3)
     width = 6
-    runs = [ReplayedProblem(p, probes=4, n_orders=600, seed=1) for p in pool.problems]
+    runs = ReplayTable(pool.problems, probes=4, n_orders=600, seed=1)
     budget = worst_case_calls(PlanSpec(width=width, aggregator=aggregator), 4, 1, "agreement")
     policy = one_plan(PlanSpec(width=width, aggregator=aggregator), budget)
     replayed, calls = replay_policy(runs, policy, budget)
@@ -58,7 +59,7 @@ def test_replaying_a_fixed_plan_matches_the_exact_estimator(aggregator, exact):
 
 def test_budget_below_the_probes_is_majority_of_what_it_allows():
     pool = synthetic_pool({"medium": 5}, k=8)
-    runs = [ReplayedProblem(p, probes=4, n_orders=300) for p in pool.problems]
+    runs = ReplayTable(pool.problems, probes=4, n_orders=300)
     accuracy, calls = replay_policy(runs, Policy(meta={"probes": 4}), 2)
     expected = [est.majority_at_k(p.answers, p.correct, 2) for p in pool.problems]
     assert calls.tolist() == [2.0] * 5
@@ -101,8 +102,8 @@ def test_policy_stops_on_easy_bins_and_beats_majority_at_matched_calls():
 def test_a_bin_that_gains_nothing_spends_nothing():
     pool = synthetic_pool({"easy": 12, "hopeless": 12}, k=16, critiques=False, scores=False)
     policy = calibrate(pool, [16], n_orders=8).policy
-    hopeless = [ReplayedProblem(p, probes=4, n_orders=8) for p in pool.problems[12:]]
-    bins = {policy.bin(v) for runs in hopeless for v in runs.statistics}
+    hopeless = ReplayTable(pool.problems[12:], probes=4, n_orders=8)
+    bins = {policy.bin(v) for v in hopeless.statistics.ravel()}
     # Whatever bins the hopeless questions land in, more votes do not help them: no spending.
     _, calls = replay_policy(hopeless, policy, 16)
     assert calls.mean() < 8, bins
@@ -133,7 +134,7 @@ def oracle_task(size: int):
 
 SEQUENTIAL = Policy(
     edges=(1.0,),
-    plans={1: {8: PlanSpec(stop=True)}, 2: {8: PlanSpec(width=8, stop_at=0.6, step=1)}},
+    plans={1: {8: PlanSpec(stop=True)}, 2: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6), step=1)}},
     meta={"probes": 4},
 )
 
@@ -148,7 +149,7 @@ def test_live_adaptive_graph_agrees_with_its_replay(tmp_path, policy):
     pool = load_pool(path)
     if policy == "calibrated":
         policy = calibrate(pool, [8], n_orders=16).policy
-    runs = [ReplayedProblem(p, probes=4, n_orders=16) for p in pool.problems]
+    runs = ReplayTable(pool.problems, probes=4, n_orders=16)
     replayed_accuracy, replayed_calls = replay_policy(runs, policy, 8)
 
     correct, calls = [], []
@@ -168,7 +169,7 @@ def test_live_adaptive_graph_agrees_with_its_replay(tmp_path, policy):
 def test_sequential_plan_draws_one_at_a_time_until_the_vote_is_clear(oracle):
     """Probes split 2-2 on a p=0.5 question: the extend node keeps drawing, one per round,
     and stops as soon as the leader holds 60% (or at the cap)."""
-    policy = Policy(edges=(), plans={1: {8: PlanSpec(width=8, stop_at=0.6)}}, meta={"probes": 4})
+    policy = Policy(edges=(), plans={1: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6))}}, meta={"probes": 4})
     backend = FakeBackend(reply=oracle)
     rounds = []
     for seed in range(8):

@@ -23,7 +23,7 @@ from langgraph_ttc.scaling import (
     pass_at_k,
     weighted_best_of_n_at_k,
 )
-from langgraph_ttc.scaling._vote_exact import win_probabilities
+from langgraph_ttc.aggregators._exact_vote import win_probabilities
 
 ANSWERS = [None, "a", "b", "c", "d"]
 

@@ -20,7 +20,7 @@ from langgraph_ttc.search.selection import (
     resolve_m,
     softmax,
 )
-from langgraph_ttc.search.strategies import BeamSearch, Dvts, Lookahead, Rebase
+from langgraph_ttc.strategies import BeamSearch, Dvts, Lookahead, Rebase
 
 
 def test_softmax_by_hand():

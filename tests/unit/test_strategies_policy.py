@@ -8,6 +8,7 @@ from langgraph_ttc.difficulty import agreement, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.strategies import STRATEGIES, Adaptive, BestOfN, FilterVote, Revise, get_strategy
+from langgraph_ttc.verifiers import LLMJudge
 
 
 def test_registry_names():
@@ -26,18 +27,24 @@ def test_registry_names():
 
 
 def test_filter_vote_counts_critiques_in_the_budget():
-    assert FilterVote(n=8).plan(None)["width"] == 4
-    assert FilterVote(n=8).plan(calls_left=5)["width"] == 2
+    assert FilterVote(n=8).plan(None).width == 4
+    assert FilterVote(n=8).plan(calls_left=5).width == 2
 
 
-def test_best_of_n_makes_room_for_judge_calls():
-    assert BestOfN(n=8).plan(calls_left=10, verifier_uses_model=True)["width"] == 5
-    assert BestOfN(n=8).plan(calls_left=10, verifier_uses_model=False)["width"] == 8
+def test_n_is_the_call_budget_so_best_of_n_makes_room_for_judge_calls():
+    judge = LLMJudge()
+    assert BestOfN(n=8).plan(calls_left=10, verifier=judge).width == 4  # 4 samples + 4 judges
+    assert BestOfN(n=8).plan(calls_left=6, verifier=judge).width == 3
+    assert BestOfN(n=8).plan(calls_left=10).width == 8  # a programmatic verifier is free
+    assert BestOfN(n=8).plan(verifier=judge).worst_case_calls(judge.calls_per_answer) == 8
 
 
 def test_revise_plan_fits_the_budget():
     plan = Revise(width=4, depth=4).plan(calls_left=8)
-    assert plan["width"] * plan["depth"] <= 8
+    assert plan.width * plan.depth <= 8
+    judged = Revise(width=2, depth=4).plan(verifier=LLMJudge())
+    # Snell et al. 2024, sec. 6: with a verifier, select across all attempts by its scores.
+    assert judged.aggregator == "weighted_best_of_n" and judged.verify
 
 
 @pytest.mark.parametrize("bad", [{"n": 0}, {"n": -3}, {"temperature": -1.0}, {"max_tokens": 0}])
@@ -54,7 +61,7 @@ def test_unknown_options_are_named():
 def test_adaptive_needs_a_probe_and_clamps_probes_to_n():
     with pytest.raises(TTCConfigError, match="probes"):
         Adaptive(n=2, probes=0)
-    assert Adaptive(n=2, probes=4).plan(calls_left=None)["width"] == 2
+    assert Adaptive(n=2, probes=4).plan(calls_left=None).width == 2
 
 
 def test_agreement_and_bins():
@@ -87,9 +94,9 @@ def test_policy_plans_stay_within_calls_left():
         PlanSpec(aggregator="filter_vote"),
     ):
         plan = spec.resolve(probes=4, calls_left=12)
-        extra = plan["width"] - 4
-        cost = extra * plan["depth"] * (2 if plan["critique"] else 1)
-        assert cost <= 12 + 4 * (plan["depth"] - 1), spec
+        extra = plan.width - 4
+        cost = extra * plan.depth * (2 if plan.critique else 1)
+        assert cost <= 12 + 4 * (plan.depth - 1), spec
 
 
 def test_bad_policy_files_are_explained(tmp_path):

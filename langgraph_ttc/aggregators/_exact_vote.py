@@ -27,13 +27,16 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import gammaln
 
 MAX_EXACT_K = 600  # (1 + k/n)^n <= e^k must stay below the float64 range.
 
 
+_lgamma = np.vectorize(math.lgamma, otypes=[float])  # numpy only: the core needs no scipy
+
+
 def _log_comb(n: int | np.ndarray, k: int | np.ndarray) -> np.ndarray:
-    return gammaln(np.asarray(n) + 1) - gammaln(np.asarray(k) + 1) - gammaln(np.asarray(n - k) + 1)
+    n, k = np.asarray(n), np.asarray(k)
+    return _lgamma(n + 1.0) - _lgamma(k + 1.0) - _lgamma(n - k + 1.0)
 
 
 def comb_ratio(a: int, k: int, n: int) -> float:

@@ -1,6 +1,7 @@
-"""What every node needs besides state: the backend, task, verifier, budget and strategy.
+"""What every node needs besides state: the backend, strategy, budget, task and verifier.
 
-Models and callables live here, never in graph state (state stays checkpointable).
+Models and callables live here, never in graph state (state stays checkpointable). Build one
+:class:`TTCContext` and hand it to the nodes you add to your own graph.
 """
 
 from __future__ import annotations
@@ -8,32 +9,69 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langgraph.constants import TAG_NOSTREAM
 
+from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.backends.base import Backend, Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
 from langgraph_ttc.parsing import extract_answer, normalize_answer
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.state import Candidate
-from langgraph_ttc.strategies import Strategy
+from langgraph_ttc.strategies import Strategy, get_strategy
 from langgraph_ttc.tasks.base import Task
 from langgraph_ttc.verifiers import Verifier
 
+__all__ = ["TTCContext", "candidate_from", "seed_of", "tool_call_key"]
+
 
 @dataclass(frozen=True)
-class NodeContext:
-    """The non-state inputs of the TTC nodes."""
+class TTCContext:
+    """The non-state inputs of the test-time-compute nodes.
+
+    Args:
+        backend: the model (a :class:`~langgraph_ttc.backends.Backend`; see :meth:`create`
+            for the other ways to name one).
+        strategy: the strategy config whose plan the prepare node makes.
+        budget: caps on one run (calls, tokens, dollars, seconds).
+        task: supplies few-shot exemplars and answer extraction.
+        verifier: scores candidates (best-of-N, revisions, the router's verifier statistic).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> ctx = TTCContext.create(FakeBackend(), "filter_vote", n=8)
+        >>> ctx.strategy.plan().width
+        4
+    """
 
     backend: Backend
     strategy: Strategy
-    budget: Budget
+    budget: Budget = Budget()
     task: Task | None = None
     verifier: Verifier | None = None
-    policy: object | None = None
+
+    @classmethod
+    def create(
+        cls,
+        model="local",
+        strategy: str | Strategy = "majority",
+        *,
+        n: int | None = None,
+        budget: Budget | None = None,
+        task: Task | None = None,
+        verifier: Verifier | None = None,
+    ) -> TTCContext:
+        """A context from a model as :func:`~langgraph_ttc.backends.resolve_backend` takes it
+        and a strategy name or config (``n`` overrides its ``n``)."""
+        return cls(
+            backend=resolve_backend(model),
+            strategy=get_strategy(strategy, n=n),
+            budget=budget or Budget(),
+            task=task,
+            verifier=verifier,
+        )
 
     @property
     def params(self) -> SamplingParams:
@@ -41,29 +79,24 @@ class NodeContext:
             temperature=self.strategy.temperature, max_tokens=self.strategy.max_tokens
         )
 
+    @property
+    def verify_calls(self) -> int:
+        """Model calls the verifier makes per candidate (0 for a programmatic one)."""
+        return 0 if self.verifier is None else self.verifier.calls_per_answer
+
     def messages_for(self, question: str, history: Sequence[BaseMessage] = ()) -> list[BaseMessage]:
         """The prompt: the task's few-shot prompt, the conversation, or generic exemplars for
         base models (which need examples to learn the answer format)."""
         if self.task is not None:
             return self.task.messages(question)
-        if history and not getattr(self.backend, "needs_exemplars", False):
+        needs_exemplars = getattr(self.backend, "needs_exemplars", False)
+        if history and not needs_exemplars:
             return list(history)
         shots: list[BaseMessage] = []
-        if getattr(self.backend, "needs_exemplars", False):
+        if needs_exemplars:
             for q, a in GENERIC_EXEMPLARS:
                 shots += [HumanMessage(q), AIMessage(a)]
         return [*shots, HumanMessage(question)]
-
-    def backend_for(self, config: dict | None, purpose: str) -> Backend:
-        """The backend with the node's callbacks and a ``ttc:<purpose>`` tag, where it takes a
-        LangChain config (chat-model backends), so traces group calls by purpose."""
-        with_config = getattr(self.backend, "with_config", None)
-        if with_config is None:
-            return self.backend
-        config = dict(config or {})
-        # Samples are not the answer: keep them out of LangGraph's "messages" stream mode.
-        config["tags"] = [*(config.get("tags") or []), f"ttc:{purpose}", TAG_NOSTREAM]
-        return with_config(config)
 
     def answer_of(self, completion: Completion) -> str | None:
         """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
@@ -76,15 +109,13 @@ class NodeContext:
         found = extract_answer(completion.text)
         return None if found is None else normalize_answer(found)
 
-    def meter(self, state: dict, share: int = 1) -> Meter:
-        """A meter for one node (or one of ``share`` parallel branches) of this run."""
-        spent = Usage.from_dict(state.get("ttc_usage"))
-        budget = self.budget
-        if share > 1:
-            left = budget.minus(spent)
-            budget = replace(left, max_seconds=budget.max_seconds).split(share)
-            spent = Usage()
-        return Meter(budget, spent=spent, started_at=state.get("ttc_started_at"))
+    def meter(self, state: Mapping) -> Meter:
+        """A meter for one node of this run: the budget, net of what the run already spent."""
+        return Meter(
+            self.budget,
+            spent=Usage.from_dict(state.get("ttc_usage")),
+            started_at=state.get("ttc_started_at"),
+        )
 
 
 def tool_call_key(tool_calls: Sequence[dict]) -> str:
@@ -107,7 +138,7 @@ def tool_call_key(tool_calls: Sequence[dict]) -> str:
 
 
 def candidate_from(
-    ctx: NodeContext,
+    ctx: TTCContext,
     completion: Completion,
     *,
     run_id: str,
@@ -116,6 +147,7 @@ def candidate_from(
     step: int,
     purpose: str,
 ) -> Candidate:
+    """A candidate (graph-state record) for one sampled completion."""
     return Candidate(
         id=f"{run_id}:{index}",
         index=index,
@@ -138,17 +170,11 @@ def candidate_from(
 
 
 def seed_of(run_seed: int, index: int) -> int:
-    """A distinct, reproducible seed per candidate index (31-bit for every backend)."""
+    """A distinct, reproducible seed per candidate index (31-bit for every backend).
+
+    Example:
+        >>> seed_of(1, 0) == seed_of(1, 0) != seed_of(1, 1)
+        True
+    """
     digest = hashlib.sha256(f"{run_seed}:{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def emit(event: str, **data) -> None:
-    """Send a progress event on LangGraph's ``custom`` stream (no-op outside a graph run)."""
-    try:
-        from langgraph.config import get_stream_writer
-
-        writer = get_stream_writer()
-    except Exception:  # outside a runnable context there is nothing to stream to
-        return
-    writer({"ttc_event": event, **data})

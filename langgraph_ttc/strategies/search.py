@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.plan import Plan
 from langgraph_ttc.search.segmentation import Segmentation
 from langgraph_ttc.search.selection import (
     Reduce,
@@ -25,8 +26,8 @@ from langgraph_ttc.search.selection import (
     rebase_widths,
     resolve_m,
 )
-from langgraph_ttc.state import Plan
-from langgraph_ttc.strategies import Strategy
+from langgraph_ttc.strategies.base import Strategy
+from langgraph_ttc.verifiers import Verifier
 
 __all__ = ["BeamSearch", "Dvts", "Lookahead", "Rebase", "StepSearch"]
 
@@ -82,14 +83,17 @@ class StepSearch(Strategy):
         """Children per frontier node, given the frontier's scores and the finished solutions."""
         raise NotImplementedError
 
-    def plan(self, calls_left: int | None, verifier_uses_model: bool = False) -> Plan:
+    def plan(self, calls_left: int | None = None, verifier: Verifier | None = None) -> Plan:
+        """What the search starts from (its rounds are planned by the select node).
+
+        Example:
+            >>> BeamSearch(n=16, m=4).plan().reason
+            'beam_search n=16 m=4'
+        """
         return Plan(
             width=self.n,
             depth=self.max_rounds,
             aggregator=self.aggregator,
-            critique=False,
-            verify=False,
-            stop=False,
             reason=self.describe(),
         )
 
@@ -114,7 +118,7 @@ class BeamSearch(StepSearch):
     when N solutions are finished or no step is open.
 
     Example:
-        >>> BeamSearch(n=16, m=4).plan(calls_left=None)["reason"]
+        >>> BeamSearch(n=16, m=4).describe()
         'beam_search n=16 m=4'
     """
 

@@ -1,0 +1,85 @@
+"""Aggregators: how the final answer is chosen from the candidates, one object per method.
+
+Each registered :class:`Aggregator` carries its vote (a pure function of the candidates'
+answers, scores, verdicts or confidences), what it needs the candidates to carry, what one
+attempt costs in calls, its vectorised replay over pool samples and its exact (or Monte Carlo)
+estimator at k samples. The aggregate node, the strategies, the router's budget arithmetic, the
+replay, calibrate, compare and the scaling curves all read this registry, so a live run and its
+replay cannot drift apart. Adding an aggregator is one module plus :func:`register_aggregator`.
+
+Example:
+    >>> get_aggregator("filter_vote").vote(Ballots(("4", "5", "5"), verdicts=(True, False, False)))
+    Aggregate(answer='4', index=0, tally={'4': 1.0}, confidence=1.0, method='filter_vote')
+    >>> sorted(AGGREGATORS)
+    ['best_of_n', 'filter_vote', 'majority', 'weighted_best_of_n']
+"""
+
+from __future__ import annotations
+
+from langgraph_ttc.aggregators.base import (
+    Aggregate,
+    Aggregator,
+    Ballots,
+    BallotTable,
+    tied,
+    weighted_vote,
+)
+from langgraph_ttc.aggregators.best_of_n import (
+    BestOfN,
+    WeightedBestOfN,
+    best_of_n,
+    best_of_n_at_k,
+    weighted_best_of_n,
+    weighted_best_of_n_at_k,
+)
+from langgraph_ttc.aggregators.filter_vote import FilterVote, filter_vote, filter_vote_at_k
+from langgraph_ttc.aggregators.majority import Majority, majority_at_k, majority_vote
+from langgraph_ttc.errors import TTCConfigError
+
+__all__ = [
+    "AGGREGATORS",
+    "Aggregate",
+    "Aggregator",
+    "BallotTable",
+    "Ballots",
+    "best_of_n",
+    "best_of_n_at_k",
+    "filter_vote",
+    "filter_vote_at_k",
+    "get_aggregator",
+    "majority_at_k",
+    "majority_vote",
+    "register_aggregator",
+    "tied",
+    "weighted_best_of_n",
+    "weighted_best_of_n_at_k",
+    "weighted_vote",
+]
+
+AGGREGATORS: dict[str, Aggregator] = {}
+
+
+def register_aggregator(aggregator: Aggregator) -> Aggregator:
+    """Add ``aggregator`` to the registry under its ``name`` (replacing one of that name)."""
+    if not aggregator.name:
+        raise TTCConfigError(f"{type(aggregator).__name__} needs a name to be registered.")
+    AGGREGATORS[aggregator.name] = aggregator
+    return aggregator
+
+
+def get_aggregator(name: str | Aggregator) -> Aggregator:
+    """The registered aggregator called ``name`` (an :class:`Aggregator` is returned as is).
+
+    Example:
+        >>> get_aggregator("majority").attempt_calls()
+        1
+    """
+    if isinstance(name, Aggregator):
+        return name
+    if name not in AGGREGATORS:
+        raise TTCConfigError(f"Unknown aggregator {name!r}; use one of {sorted(AGGREGATORS)}.")
+    return AGGREGATORS[name]
+
+
+for _aggregator in (Majority(), FilterVote(), BestOfN(), WeightedBestOfN()):
+    register_aggregator(_aggregator)

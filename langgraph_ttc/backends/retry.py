@@ -1,0 +1,149 @@
+"""What to do when a request to an OpenAI-compatible server fails: retry it, give up on it, or
+give up on the endpoint; how long to wait; and how to describe the failure without secrets.
+
+Pure functions over the ``openai`` package's exception types, shared by the blocking and the
+async request loops of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Mapping
+
+from openai import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+)
+
+MAX_RETRY_AFTER_S = 60.0  # Never sleep longer than this on a server's Retry-After hint.
+MAX_ERROR_CHARS = 500
+
+__all__ = [
+    "DeadlineExceeded",
+    "EmptyReply",
+    "backoff_seconds",
+    "describe_failure",
+    "is_connect_failure",
+    "is_endpoint_failure",
+    "is_retryable",
+    "redact",
+    "retry_after_seconds",
+]
+
+
+class EmptyReply(Exception):
+    """The server answered 200 but with no choices."""
+
+
+class DeadlineExceeded(Exception):
+    """The caller's time budget ran out before the request could be sent or retried."""
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Connection refused, unknown host or connect timeout: nothing listens at the URL."""
+    if not isinstance(exc, APIConnectionError):
+        return False
+    cause = exc.__cause__ or exc.__context__
+    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
+
+
+def is_endpoint_failure(exc: BaseException) -> bool:
+    """Before any success: nothing listens, or the URL, key or model name is wrong."""
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in (401, 403, 404)
+    return is_connect_failure(exc)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Rate limits (429), 408/409, 5xx, timeouts, dropped connections, malformed or empty
+    replies are worth another attempt; other 4xx are not.
+
+    Example:
+        >>> is_retryable(EmptyReply()), is_retryable(ValueError())
+        (True, False)
+    """
+    if isinstance(exc, (EmptyReply, APIConnectionError, APIResponseValidationError)):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return isinstance(exc, json.JSONDecodeError)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a server asks for via ``retry-after-ms`` or ``Retry-After`` (seconds or a date).
+
+    Example:
+        >>> retry_after_seconds({"retry-after-ms": "250"}), retry_after_seconds({"retry-after": "2"})
+        (0.25, 2.0)
+    """
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
+        if "retry-after" in lowered:
+            value = lowered["retry-after"]
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(value)
+                return max(when.timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def backoff_seconds(exc: BaseException | None, attempt: int, initial: float) -> float:
+    """The wait before retry number ``attempt`` (1-based): the server's Retry-After hint
+    (capped at ``MAX_RETRY_AFTER_S``), else exponential backoff up to 16x with jitter.
+
+    Example:
+        >>> backoff_seconds(None, 1, 0.0), backoff_seconds(None, 9, 0.0)
+        (0.0, 0.0)
+    """
+    response = getattr(exc, "response", None)
+    hinted = retry_after_seconds(getattr(response, "headers", None)) if response else None
+    if hinted is not None:
+        return min(hinted, MAX_RETRY_AFTER_S)
+    return initial * 2 ** min(attempt - 1, 4) + random.uniform(0, initial)
+
+
+def describe_failure(exc: BaseException, timeout_s: float) -> str:
+    """A short description of a failed request (not yet redacted: see :func:`redact`).
+
+    Example:
+        >>> describe_failure(EmptyReply(), 60)
+        'the server replied with no choices'
+    """
+    if isinstance(exc, APIStatusError):
+        message = re.sub(r"^Error code: \d+ - ", "", str(exc.message))
+        return f"HTTP {exc.status_code}: {message}"
+    if isinstance(exc, APITimeoutError):
+        return f"timed out after {timeout_s:g}s"
+    if isinstance(exc, APIConnectionError):
+        return f"connection error: {exc.__cause__ or exc.__context__ or exc}"
+    if isinstance(exc, EmptyReply):
+        return "the server replied with no choices"
+    if isinstance(exc, DeadlineExceeded):
+        return "the time budget ran out before the request could finish"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def redact(text: str, api_key: str | None) -> str:
+    """``text`` without the API key or any bearer/authorization value, cut to a readable length.
+
+    Example:
+        >>> redact("bad key sk-12345; Authorization: Bearer abc", "sk-12345")
+        'bad key ***; Authorization: ***'
+    """
+    if api_key and api_key != "EMPTY" and len(api_key) >= 4:
+        text = text.replace(api_key, "***")
+    text = re.sub(r"(?i)(bearer|authorization:?)\s+[^\s'\",}]+", r"\1 ***", text)
+    return text[:MAX_ERROR_CHARS]

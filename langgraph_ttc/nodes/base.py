@@ -1,0 +1,59 @@
+"""The shell every model-calling node shares: one body (a generator of calls, see
+:mod:`langgraph_ttc.calls`) inside a blocking and an async shell, as LangGraph's own nodes do.
+
+A node is a LangChain Runnable (``invoke`` and ``ainvoke``), so it drops into any graph with
+``builder.add_node(name, node)`` and receives the run's config (callbacks, tags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.config import get_stream_writer
+
+from langgraph_ttc.budget import Meter
+from langgraph_ttc.calls import Steps, arun, run
+from langgraph_ttc.nodes.context import TTCContext
+
+__all__ = ["TTCNode", "emit"]
+
+
+class TTCNode(RunnableLambda):
+    """Base of the nodes that call models: subclasses write :meth:`steps`, a generator that
+    yields calls and returns the node's state update; the shells add the usage it spent."""
+
+    default_name = "ttc_node"
+
+    def __init__(self, ctx: TTCContext, *, name: str | None = None) -> None:
+        self.ctx = ctx
+        super().__init__(self._invoke, afunc=self._ainvoke, name=name or self.default_name)
+
+    def steps(self, state: Mapping[str, Any], meter: Meter) -> Steps[dict]:
+        """The node's body: yields calls, returns its update. ``meter`` is read-only here (what
+        this node has spent so far, what the budget has left); the shells make the calls."""
+        raise NotImplementedError
+
+    def meter_for(self, state: Mapping[str, Any]) -> Meter:
+        """The meter of one invocation: the run's budget net of what it spent."""
+        return self.ctx.meter(state)
+
+    def _invoke(self, state: dict, config: RunnableConfig) -> dict:
+        meter = self.meter_for(state)
+        update = run(self.steps(state, meter), meter, config)
+        return {**update, "ttc_usage": meter.usage.to_dict()}
+
+    async def _ainvoke(self, state: dict, config: RunnableConfig) -> dict:
+        meter = self.meter_for(state)
+        update = await arun(self.steps(state, meter), meter, config)
+        return {**update, "ttc_usage": meter.usage.to_dict()}
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send a progress event on LangGraph's ``custom`` stream (no-op outside a graph run)."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # outside a runnable context there is nothing to stream to
+        return
+    writer({"ttc_event": event, **data})

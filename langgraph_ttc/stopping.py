@@ -1,0 +1,264 @@
+"""Stop rules for drawing samples in rounds: small composable objects in tenacity's style.
+
+A rule looks at the votes drawn so far and says whether to stop drawing::
+
+    >>> rule = AgreementAtLeast(0.75) | SamplesAtLeast(8)
+    >>> rule(Votes(("4", "4", "4", "5"))), rule(Votes(("4", "5", "6")))
+    (True, False)
+
+``|`` stops when either rule fires, ``&`` when both do. The live graph (the generate node of a
+sequential plan) and the replay of pools (:mod:`langgraph_ttc.scaling.replay`) call the same
+objects, so a calibrated rule means the same thing in both. Rules are frozen dataclasses that
+travel in graph state as plain dicts (:meth:`StopRule.to_dict`, :func:`stop_rule_from_dict`).
+
+Rules here: :class:`AgreementAtLeast` (the leader's share of the votes: sequential majority,
+Aggarwal et al. 2023's simplest criterion), :class:`SamplesAtLeast` (a cap on samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from langgraph_ttc.errors import TTCConfigError
+
+__all__ = [
+    "AgreementAtLeast",
+    "SamplesAtLeast",
+    "StopRule",
+    "Votes",
+    "register_stop_rule",
+    "stop_rule_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class Votes:
+    """What a stop rule sees: the first attempts' answers so far (``None`` = no answer), in draw
+    order, and per-answer confidences where the plan collects them."""
+
+    answers: tuple[Hashable | None, ...]
+    confidences: tuple[float, ...] | None = None
+
+    @property
+    def drawn(self) -> int:
+        return len(self.answers)
+
+    def counts(self) -> dict[Hashable, int]:
+        """Votes per answer, in order of first appearance (``None`` does not vote)."""
+        counts: dict[Hashable, int] = {}
+        for answer in self.answers:
+            if answer is not None:
+                counts[answer] = counts.get(answer, 0) + 1
+        return counts
+
+    def leader_share(self) -> float:
+        """The most frequent answer's share of all samples drawn (0.0 when none answered).
+
+        Example:
+            >>> Votes(("4", "4", "5", None)).leader_share()
+            0.5
+        """
+        counts = self.counts()
+        return max(counts.values()) / self.drawn if counts else 0.0
+
+
+class PrefixVotes:
+    """Many orders of one problem's answers at once, for the vectorised replay: ``codes[o, i]``
+    is the answer code (-1 = no answer) of the ``i``-th sample drawn in order ``o``.
+
+    ``leader_counts[o, w - 1]`` is the leading answer's count among the first ``w`` samples.
+
+    Example:
+        >>> PrefixVotes(np.array([[0, 0, 1, -1]])).leader_counts.tolist()
+        [[1, 2, 2, 2]]
+    """
+
+    def __init__(self, codes: np.ndarray, confidences: np.ndarray | None = None) -> None:
+        self.codes = np.asarray(codes)
+        self.confidences = confidences
+        n_answers = int(self.codes.max(initial=-1)) + 1
+        onehot = self.codes[..., None] == np.arange(max(n_answers, 1))
+        self.counts = np.cumsum(onehot, axis=1)  # (orders, width, answers)
+        self.leader_counts = self.counts.max(axis=2)
+
+    def votes(self, order: int, width: int) -> Votes:
+        codes = self.codes[order, :width]
+        confidences = None
+        if self.confidences is not None:
+            confidences = tuple(float(c) for c in self.confidences[order, :width])
+        return Votes(tuple(None if c < 0 else int(c) for c in codes), confidences)
+
+
+class StopRule:
+    """Base of the stop rules: ``rule(votes) -> bool`` (True = stop drawing), composable with
+    ``|`` and ``&``. Subclasses are frozen dataclasses with a registry ``kind``.
+
+    :meth:`prefix_mask` evaluates the rule at every prefix of many orders at once (the replay);
+    the default calls the rule once per prefix, and fast rules override it.
+    """
+
+    kind: ClassVar[str] = "rule"
+
+    def __call__(self, votes: Votes) -> bool:
+        raise NotImplementedError
+
+    def __or__(self, other: StopRule) -> StopRule:
+        return AnyOf((self, other))
+
+    def __and__(self, other: StopRule) -> StopRule:
+        return AllOf((self, other))
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        """``mask[o, w - 1]``: whether the rule stops after the first ``w`` samples of order o."""
+        orders, width = prefixes.codes.shape
+        return np.array(
+            [[self(prefixes.votes(o, w)) for w in range(1, width + 1)] for o in range(orders)],
+            dtype=bool,
+        ).reshape(orders, width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+    def describe(self) -> str:
+        return repr(self)
+
+
+_RULES: dict[str, Callable[..., StopRule]] = {}
+
+
+def register_stop_rule(cls: type[StopRule]) -> type[StopRule]:
+    """Class decorator: make a rule loadable from its dict form (in state and policy files)."""
+    _RULES[cls.kind] = cls
+    return cls
+
+
+def stop_rule_from_dict(data: dict[str, Any] | None) -> StopRule | None:
+    """The rule a dict describes (``None`` stays ``None``).
+
+    Example:
+        >>> stop_rule_from_dict((AgreementAtLeast(0.6) | SamplesAtLeast(8)).to_dict())
+        AnyOf(rules=(AgreementAtLeast(share=0.6), SamplesAtLeast(n=8)))
+    """
+    if data is None:
+        return None
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in _RULES:
+        raise TTCConfigError(f"Unknown stop rule {kind!r}; known: {sorted(_RULES)}.")
+    if "rules" in data:
+        data["rules"] = tuple(stop_rule_from_dict(r) for r in data["rules"])
+    return _RULES[kind](**data)
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class AnyOf(StopRule):
+    """Stops when any of its rules does (``a | b``)."""
+
+    kind: ClassVar[str] = "any"
+    rules: tuple[StopRule, ...] = field(default_factory=tuple)
+
+    def __call__(self, votes: Votes) -> bool:
+        return any(rule(votes) for rule in self.rules)
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        return np.logical_or.reduce([rule.prefix_mask(prefixes) for rule in self.rules])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rules": [rule.to_dict() for rule in self.rules]}
+
+    def describe(self) -> str:
+        return " or ".join(rule.describe() for rule in self.rules)
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class AllOf(StopRule):
+    """Stops when all of its rules do (``a & b``)."""
+
+    kind: ClassVar[str] = "all"
+    rules: tuple[StopRule, ...] = field(default_factory=tuple)
+
+    def __call__(self, votes: Votes) -> bool:
+        return all(rule(votes) for rule in self.rules)
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        return np.logical_and.reduce([rule.prefix_mask(prefixes) for rule in self.rules])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rules": [rule.to_dict() for rule in self.rules]}
+
+    def describe(self) -> str:
+        return " and ".join(rule.describe() for rule in self.rules)
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class AgreementAtLeast(StopRule):
+    """Stop once the leading answer holds at least ``share`` of the samples drawn (sequential
+    majority; Aggarwal et al. 2023, "Adaptive-Consistency", its simplest stopping criterion).
+
+    Example:
+        >>> AgreementAtLeast(0.6)(Votes(("4", "4", "5"))), AgreementAtLeast(0.7)(Votes(("4", "4", "5")))
+        (True, False)
+    """
+
+    kind: ClassVar[str] = "agreement"
+    share: float = 0.75
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1:
+            raise TTCConfigError(f"AgreementAtLeast share must be in (0, 1]; got {self.share}.")
+
+    def __call__(self, votes: Votes) -> bool:
+        return votes.drawn > 0 and votes.leader_share() >= self.share
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        widths = np.arange(1, prefixes.codes.shape[1] + 1)
+        # Same comparison as __call__ (count / width >= share), so replay and live agree exactly.
+        return prefixes.leader_counts / widths >= self.share
+
+    def describe(self) -> str:
+        return f"agreement >= {self.share:g}"
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class SamplesAtLeast(StopRule):
+    """Stop once ``n`` samples are drawn.
+
+    Example:
+        >>> SamplesAtLeast(3)(Votes(("4", None, "5")))
+        True
+    """
+
+    kind: ClassVar[str] = "samples"
+    n: int = 1
+
+    def __call__(self, votes: Votes) -> bool:
+        return votes.drawn >= self.n
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        orders, width = prefixes.codes.shape
+        return np.broadcast_to(np.arange(1, width + 1) >= self.n, (orders, width))
+
+    def describe(self) -> str:
+        return f"{self.n} samples"
+
+
+def stop_width(rule: StopRule, answers: Sequence[Hashable | None], start: int, step: int) -> int:
+    """Where drawing in rounds stops: ``start`` samples, then ``step`` more per round, until
+    ``rule`` fires on the samples so far or all of ``answers`` are drawn.
+
+    Example:
+        >>> stop_width(AgreementAtLeast(0.75), ["4", "5", "4", "4", "4"], start=2, step=1)
+        4
+    """
+    width = min(start, len(answers))
+    while width < len(answers) and not rule(Votes(tuple(answers[:width]))):
+        width = min(width + step, len(answers))
+    return width

@@ -1,0 +1,83 @@
+"""Strategy configs: frozen dataclasses with documented defaults, each with a registry name.
+
+A strategy decides the *plan* of a run (:class:`~langgraph_ttc.plan.Plan`): how many parallel
+chains, how many attempts per chain, what each attempt needs (a critique, a verifier score) and
+how the answer is chosen. One module per family: parallel sampling, revisions, the router and
+the step-level searches.
+
+Example:
+    >>> get_strategy("filter_vote", n=8).plan().width
+    4
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.strategies.adaptive import Adaptive
+from langgraph_ttc.strategies.base import FailurePolicy, Strategy
+from langgraph_ttc.strategies.revise import Revise
+from langgraph_ttc.strategies.sampling import BestOfN, FilterVote, Majority, WeightedBestOfN
+from langgraph_ttc.strategies.search import BeamSearch, Dvts, Lookahead, Rebase, StepSearch
+
+__all__ = [
+    "STRATEGIES",
+    "Adaptive",
+    "BeamSearch",
+    "BestOfN",
+    "Dvts",
+    "FailurePolicy",
+    "FilterVote",
+    "Lookahead",
+    "Majority",
+    "Rebase",
+    "Revise",
+    "StepSearch",
+    "Strategy",
+    "WeightedBestOfN",
+    "get_strategy",
+]
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls
+    for cls in (
+        Majority,
+        FilterVote,
+        BestOfN,
+        WeightedBestOfN,
+        Revise,
+        Adaptive,
+        BeamSearch,
+        Lookahead,
+        Rebase,
+        Dvts,
+    )
+}
+
+
+def get_strategy(strategy: str | Strategy, **overrides) -> Strategy:
+    """A strategy config from its registry name (or a config), with fields overridden.
+
+    Unknown names raise :class:`TTCConfigError` listing the valid ones. Overrides that the
+    strategy does not have are ignored when ``None``, and rejected otherwise.
+
+    Example:
+        >>> get_strategy("majority", n=4)
+        Majority(n=4, temperature=0.7, max_tokens=256, seed=None, on_failure='partial')
+    """
+    if isinstance(strategy, Strategy):
+        base = strategy
+    else:
+        if strategy not in STRATEGIES:
+            raise TTCConfigError(
+                f"Unknown strategy {strategy!r}. Valid strategies: {', '.join(STRATEGIES)}."
+            )
+        base = STRATEGIES[strategy]()
+    known = {f.name for f in fields(base)}
+    unknown = [k for k, v in overrides.items() if v is not None and k not in known]
+    if unknown:
+        raise TTCConfigError(
+            f"Strategy {base.name!r} has no option(s) {unknown}; it has {sorted(known)}."
+        )
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None and k in known})
