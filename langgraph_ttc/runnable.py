@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
 from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.nodes.prepare import as_question_input
@@ -89,13 +89,15 @@ class TTCChatModel(BaseChatModel):
     budget: Any = None
     verifier: Any = None
     policy: Any = None
+    _compiled: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
         return "langgraph-ttc"
 
-    def _graph(self):
-        return create_ttc_graph(
+    def model_post_init(self, context: Any) -> None:
+        # Built once (not per call): the graph is stateless between runs.
+        self._compiled = create_ttc_graph(
             self.model,
             self.strategy,
             n=self.n,
@@ -104,10 +106,15 @@ class TTCChatModel(BaseChatModel):
             policy=self.policy,
         )
 
+    def _graph(self):
+        return self._compiled
+
     def bind_tools(self, tools, **kwargs) -> TTCChatModel:
         """A copy whose wrapped model has ``tools`` bound (the samples then vote on tool calls)."""
         inner = self.model.bind_tools(tools, **kwargs)
-        return self.model_copy(update={"model": inner})
+        # A new instance (not model_copy): its graph must be built for the bound model.
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**fields, "model": inner})
 
     def _result(self, output: dict) -> ChatResult:
         message = _last_message(output)

@@ -1,0 +1,46 @@
+"""The ``langgraph-ttc`` command: ``run`` answers a question; ``curves`` and ``plot`` measure
+accuracy against the number of calls; ``calibrate`` and ``compare`` fit and test the router.
+
+Arguments live in :mod:`~langgraph_ttc.cli.arguments` (imported by ``--help``, nothing heavy);
+each command's body in its own module (:mod:`~langgraph_ttc.cli.run`,
+:mod:`~langgraph_ttc.cli.curves`, :mod:`~langgraph_ttc.cli.policy`), loaded when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+from langgraph_ttc._version import __version__
+from langgraph_ttc.cli.arguments import build_parser
+from langgraph_ttc.errors import TTCError
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for a usage or configuration error).
+
+    Example:
+        >>> main(["tasks"]) == 0  # doctest: +ELLIPSIS
+        rg:...
+        True
+    """
+    args = build_parser(__version__).parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    try:
+        command = importlib.import_module(f"langgraph_ttc.cli.{args.command}")
+        return command.main(args) or 0
+    except TTCError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,370 @@
+"""Every command's arguments, with help and defaults, and nothing heavy imported: ``--help``
+answers without loading LangGraph, the model backends or the scaling tools.
+
+Each ``add_*`` function adds one subcommand and records, as ``command``, the module of
+:mod:`langgraph_ttc.cli` whose ``main(args)`` runs it (loaded only when it runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+__all__ = [
+    "CURVE_STRATEGIES",
+    "STRATEGY_NAMES",
+    "build_parser",
+    "positive_float",
+    "positive_int",
+]
+
+# The registries' names, spelled out so that --help needs no import (tests pin them to the
+# registries: langgraph_ttc.strategies.STRATEGIES and the aggregators plus coverage).
+STRATEGY_NAMES = (
+    "majority",
+    "filter_vote",
+    "best_of_n",
+    "weighted_best_of_n",
+    "revise",
+    "adaptive",
+    "beam_search",
+    "lookahead",
+    "rebase",
+    "dvts",
+)
+CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n", "weighted_best_of_n")
+DEFAULT_CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each argument's help; descriptions keep their line breaks."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def budgets(text: str) -> list[int]:
+    """An argparse type: comma-separated whole numbers >= 1, sorted.
+
+    Example:
+        >>> budgets("8,1,4")
+        [1, 4, 8]
+    """
+    try:
+        values = sorted({int(b) for b in text.split(",") if b.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be integers >= 1, got {text!r}")
+    return values
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``/``--base-url``/``--mode``: the one way to name a model on every command."""
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("TTC_MODEL", "local"),
+        help="'local' for the embedded Gemma 3 270M, or a model name served at --base-url "
+        "(env TTC_MODEL)",
+    )
+    parser.add_argument(
+        "--base-url",
+        default=os.environ.get("TTC_BASE_URL"),
+        help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM "
+        "(env TTC_BASE_URL); the API key comes from OPENAI_API_KEY",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("chat", "completion"),
+        default="chat",
+        help="endpoint protocol: chat completions, or text completions with a few-shot "
+        "transcript (for base models without a chat template)",
+    )
+
+
+def add_run(subparsers) -> argparse.ArgumentParser:
+    """``run``: answer one question with a strategy.
+
+    Example:
+        >>> parser = build_parser()
+        >>> args = parser.parse_args(["run", "What is 2 + 2?", "--n", "4"])
+        >>> args.command, args.n, args.strategy
+        ('run', 4, 'majority')
+    """
+    run = subparsers.add_parser(
+        "run",
+        help="answer one question with a test-time-compute strategy",
+        description="Answer one question: draw samples, critique, verify or revise them as the "
+        "strategy says, and print the chosen answer, every sample and what the run spent.",
+        formatter_class=_Formatter,
+    )
+    run.add_argument("question", help="the question to answer")
+    add_model_arguments(run)
+    run.add_argument(
+        "--strategy",
+        default="majority",
+        choices=STRATEGY_NAMES,
+        help="how to spend the calls",
+    )
+    run.add_argument(
+        "--n",
+        type=positive_int,
+        default=None,
+        help="the call budget per question: samples plus their critiques and judge calls "
+        "(step-level searches: the search width N); default: the strategy's own (8; adaptive 16)",
+    )
+    run.add_argument("--width", type=positive_int, default=None, help="revise: parallel chains")
+    run.add_argument("--depth", type=positive_int, default=None, help="revise: attempts per chain")
+    run.add_argument("--budget-calls", type=positive_int, default=None, help="cap on model calls")
+    run.add_argument(
+        "--budget-tokens", type=positive_int, default=None, help="cap on prompt+completion tokens"
+    )
+    run.add_argument(
+        "--budget-seconds", type=positive_float, default=None, help="cap on wall-clock seconds"
+    )
+    run.add_argument("--temperature", type=float, default=None, help="sampling temperature (0.7)")
+    run.add_argument(
+        "--max-tokens", type=positive_int, default=None, help="tokens per sample (256)"
+    )
+    run.add_argument("--seed", type=int, default=None, help="fix the seeds for a reproducible run")
+    run.add_argument(
+        "--task",
+        default=None,
+        help="take few-shot exemplars and answer parsing from a task (`langgraph-ttc tasks`)",
+    )
+    run.add_argument(
+        "--verifier", choices=("judge",), default=None, help="score candidates with an LLM judge"
+    )
+    run.add_argument(
+        "--policy", default=None, help="policy JSON from `calibrate` (--strategy adaptive)"
+    )
+    run.add_argument(
+        "--on-failure",
+        choices=("partial", "raise"),
+        default=None,
+        help="failed samples: answer from the others (partial) or stop with an error",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(command="run")
+    return run
+
+
+def add_tasks(subparsers) -> argparse.ArgumentParser:
+    tasks = subparsers.add_parser("tasks", help="list the built-in task names")
+    tasks.set_defaults(command="run", tasks=True)
+    return tasks
+
+
+def add_curves(subparsers) -> argparse.ArgumentParser:
+    """``curves``: build/resume a sample pool, estimate, fit, plot and print a table.
+
+    Example:
+        >>> args = build_parser().parse_args(["curves", "--task", "rg:basic_arithmetic", "--out", "d"])
+        >>> args.k_max, args.strategies
+        (64, 'coverage,majority,filter_vote,best_of_n')
+    """
+    curves = subparsers.add_parser(
+        "curves",
+        help="accuracy vs number of calls per strategy, from one resumable sample pool",
+        description="Draw up to --k-max samples per problem once (resumed when --out exists), "
+        "then estimate every strategy at every k, fit the coverage power law and the vote "
+        "scaling model, and write pool.sqlite, curves.csv, summary.json and curves.png.",
+        formatter_class=_Formatter,
+    )
+    curves.add_argument("--task", required=True, help="e.g. rg:basic_arithmetic, humaneval")
+    curves.add_argument("--size", type=positive_int, default=50, help="problems")
+    curves.add_argument("--task-seed", type=int, default=0, help="seed of the task's problems")
+    curves.add_argument(
+        "--task-config",
+        type=json_object,
+        default=None,
+        help='reasoning-gym generator settings as JSON, e.g. \'{"max_terms": 2, "max_digits": 1}\'',
+    )
+    curves.add_argument("--k-max", type=positive_int, default=64, help="samples per problem")
+    curves.add_argument(
+        "--strategies",
+        default=",".join(DEFAULT_CURVE_STRATEGIES),
+        help=f"comma-separated: {', '.join(CURVE_STRATEGIES)} (from the pool), and revise, "
+        "adaptive, beam_search, rebase, ... (run live at each k)",
+    )
+    curves.add_argument("--out", required=True, type=Path, help="output directory (resumed)")
+    add_model_arguments(curves)
+    curves.add_argument("--seed", type=int, default=0, help="base seed of the pool's samples")
+    curves.add_argument("--temperature", type=float, default=None, help="sampling temperature (0.7)")
+    curves.add_argument("--top-p", type=float, default=None, help="nucleus sampling (0.95)")
+    curves.add_argument("--max-tokens", type=positive_int, default=None, help="per sample (256)")
+    curves.add_argument(
+        "--verifier",
+        choices=("critique", "judge"),
+        default="critique",
+        help="best-of-N scores: 'critique' reuses the filter verdicts (no extra calls); "
+        "'judge' asks the model with the LLM-judge prompt (one 'verify' call per sample)",
+    )
+    curves.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight")
+    curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
+    curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    curves.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    curves.set_defaults(command="curves")
+    return curves
+
+
+def add_plot(subparsers) -> argparse.ArgumentParser:
+    """``plot DIR``: re-plot a curves directory without sampling.
+
+    Example:
+        >>> build_parser().parse_args(["plot", "runs/a"]).dir
+        PosixPath('runs/a')
+    """
+    plot = subparsers.add_parser(
+        "plot",
+        help="re-plot a curves directory from its summary/pool (no model calls)",
+        formatter_class=_Formatter,
+    )
+    plot.add_argument("dir", type=Path, help="a directory written by `langgraph-ttc curves`")
+    plot.add_argument(
+        "--strategies", default=None, help="recompute for these strategies (comma-separated)"
+    )
+    plot.set_defaults(command="curves", replot=True)
+    return plot
+
+
+def add_calibrate(subparsers) -> argparse.ArgumentParser:
+    """``calibrate``: fit a routing policy from sample pools.
+
+    Example:
+        >>> args = build_parser().parse_args(["calibrate", "--pool", "a/pool.sqlite", "--out", "p.json"])
+        >>> args.budgets, args.probes, args.holdout
+        ([1, 2, 4, 8, 16, 32], 4, 0.5)
+    """
+    cal = subparsers.add_parser(
+        "calibrate",
+        help="fit a routing policy (plan per difficulty bin and budget) from sample pools",
+        description="Replay the router on pool samples, bin runs by what their probes show, and "
+        "keep the best plan per (bin, budget), cheapest within --tolerance. Prints the policy "
+        "and its cross-validated accuracy; writes the policy JSON for Adaptive(policy=...).",
+        formatter_class=_Formatter,
+    )
+    cal.add_argument(
+        "--pool",
+        action="append",
+        required=True,
+        type=Path,
+        help="a pool.sqlite written by `langgraph-ttc curves` (repeat for a task mix)",
+    )
+    cal.add_argument(
+        "--budgets", type=budgets, default=[1, 2, 4, 8, 16, 32], help="calls per question"
+    )
+    cal.add_argument("--out", required=True, type=Path, help="policy JSON to write")
+    cal.add_argument("--probes", type=positive_int, default=4, help="router probes")
+    cal.add_argument(
+        "--statistic",
+        choices=("agreement", "verifier"),
+        default="agreement",
+        help="what the probes show of a question's difficulty",
+    )
+    cal.add_argument(
+        "--holdout",
+        type=float,
+        default=0.5,
+        help="share of each pool's problems kept out of fitting, for `compare`",
+    )
+    cal.add_argument("--folds", type=positive_int, default=2, help="cross-validation folds")
+    cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
+    cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
+    cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
+    cal.set_defaults(command="policy", calibrate=True)
+    return cal
+
+
+def add_compare(subparsers) -> argparse.ArgumentParser:
+    """``compare``: the policy against the fixed strategies on held-out problems.
+
+    Example:
+        >>> args = build_parser().parse_args(
+        ...     ["compare", "--pool", "a/pool.sqlite", "--policy", "p.json", "--out", "d"]
+        ... )
+        >>> args.problems
+        'heldout'
+    """
+    cmp = subparsers.add_parser(
+        "compare",
+        help="adaptive policy vs fixed strategies at matched compute (plot + compute ratios)",
+        description="Replay the policy and the fixed strategies on the problems the policy was "
+        "not fitted on; print the compute ratio per budget with bootstrap intervals; write "
+        "compare.json and compare.png.",
+        formatter_class=_Formatter,
+    )
+    cmp.add_argument("--pool", action="append", required=True, type=Path, help="pool.sqlite")
+    cmp.add_argument("--policy", required=True, type=Path, help="from `langgraph-ttc calibrate`")
+    cmp.add_argument("--out", required=True, type=Path, help="output directory")
+    cmp.add_argument(
+        "--problems",
+        choices=("heldout", "all"),
+        default="heldout",
+        help="'heldout': the problems the policy recorded as held out",
+    )
+    cmp.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
+    cmp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
+    cmp.add_argument("--seed", type=int, default=0, help="seeds the orders and the bootstrap")
+    cmp.add_argument("--no-plot", action="store_true", help="skip compare.png")
+    cmp.set_defaults(command="policy", calibrate=False)
+    return cmp
+
+
+def build_parser(version: str = "") -> argparse.ArgumentParser:
+    """The ``langgraph-ttc`` parser with every subcommand.
+
+    Example:
+        >>> sorted(build_parser()._subparsers._group_actions[0].choices)
+        ['calibrate', 'compare', 'curves', 'plot', 'run', 'tasks']
+    """
+    parser = argparse.ArgumentParser(
+        prog="langgraph-ttc",
+        description="Test-time compute for LangGraph: answer with more model calls, and measure "
+        "what they buy (scaling curves, a calibrated router).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
+    subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare):
+        add(subparsers)
+    return parser

@@ -1,0 +1,115 @@
+"""``langgraph-ttc curves`` (build or resume a pool, estimate, fit, plot) and ``langgraph-ttc
+plot`` (re-plot without sampling)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+
+from langgraph_ttc.backends.base import SamplingParams
+from langgraph_ttc.cli.run import backend_from_args
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
+from langgraph_ttc.scaling.curves import format_table, replot, run_curves
+from langgraph_ttc.scaling.live import graph_runner
+from langgraph_ttc.strategies import STRATEGIES
+from langgraph_ttc.tasks import load_task
+from langgraph_ttc.verifiers import LLMJudge
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["main"]
+
+
+def _params(args: argparse.Namespace) -> SamplingParams:
+    params = SamplingParams()
+    for name in ("temperature", "top_p", "max_tokens"):
+        value = getattr(args, name)
+        if value is not None:
+            params = replace(params, **{name: value})
+    return params
+
+
+def main(args: argparse.Namespace) -> int:
+    if getattr(args, "replot", False):
+        return _plot(args)
+    return _curves(args)
+
+
+def _curves(args: argparse.Namespace) -> int:
+    task = load_task(args.task, size=args.size, seed=args.task_seed, config=args.task_config)
+    backend = backend_from_args(args)
+    verifier = LLMJudge() if args.verifier == "judge" else None
+    names = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STRATEGY_NAMES and s not in STRATEGIES]
+    if unknown:
+        raise TTCConfigError(
+            f"Unknown strategies {unknown}; from the pool: {', '.join(STRATEGY_NAMES)}; "
+            f"run live: {', '.join(s for s in STRATEGIES if s not in STRATEGY_NAMES)}."
+        )
+    strategies = [s for s in names if s in STRATEGY_NAMES]
+    # Revisions, the router and search cannot be read off a pool: run them at each k.
+    live = {
+        s: graph_runner(s, verifier=verifier, params=_params(args), seed=args.seed)
+        for s in names
+        if s not in STRATEGY_NAMES and s in STRATEGIES
+    }
+    if args.out.exists():
+        logger.info("resuming the pool in %s", args.out)
+    summary = run_curves(
+        task,
+        backend,
+        args.out,
+        k_max=args.k_max,
+        strategies=strategies,
+        params=_params(args),
+        seed=args.seed,
+        verifier=verifier,
+        concurrency=args.concurrency,
+        progress=not args.no_progress,
+        n_boot=args.n_boot,
+        plot=not args.no_plot,
+        live=live or None,
+    )
+    print(format_table(summary))
+    print(_fit_lines(summary))
+    print(
+        f"wrote {args.out}/pool.sqlite, curves.csv, summary.json"
+        + ("" if args.no_plot else ", curves.png")
+    )
+    return 0
+
+
+def _fit_lines(summary: dict) -> str:
+    law = summary["fits"]["coverage_power_law"]
+    vote = summary["fits"]["vote_model"]
+    pool = summary["pool"]
+    if law["status"] == "ok":
+        line = (
+            f"coverage ~= exp({law['a']:.3f} * k^{law['b']:.3f})  "
+            f"(RMSE {law['rmse']:.4f}, max error {law['max_abs_error']:.4f})"
+        )
+        for row in law["extrapolation"]:
+            line += f"\n  k={row['k']}: {row['coverage']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+    else:
+        line = f"coverage law: {law['status']} ({law['message']})"
+    if vote.get("optimal_k"):
+        line += (
+            f"\nvote model: best K = {vote['optimal_k']} (predicted accuracy "
+            f"{vote['optimal_accuracy']:.3f}; within 0.5 pt from K = {vote['plateau_k']}); "
+            f"{summary['difficulty']['chen_counts']}"
+        )
+    line += (
+        f"\npool: {pool['samples']} samples ({pool['failed']} failed), "
+        f"built in {pool['build_seconds']:.1f}s"
+    )
+    return line
+
+
+def _plot(args: argparse.Namespace) -> int:
+    strategies = args.strategies.split(",") if args.strategies else None
+    replot(args.dir, strategies=strategies)
+    print(f"wrote {args.dir}/curves.png", file=sys.stdout)
+    return 0

@@ -1,0 +1,63 @@
+"""``langgraph-ttc calibrate`` and ``langgraph-ttc compare``: fit a routing policy on pools, then
+measure it against the fixed strategies on the problems it was not fitted on."""
+
+from __future__ import annotations
+
+import argparse
+
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.policy import Policy
+from langgraph_ttc.scaling.calibrate import calibrate, format_policy, load_pools, split_problems
+from langgraph_ttc.scaling.compare import compare_policy, format_comparison, write_comparison
+
+__all__ = ["main"]
+
+
+def main(args: argparse.Namespace) -> int:
+    return _calibrate(args) if args.calibrate else _compare(args)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    pool = load_pools(args.pool)
+    fit, held = split_problems(pool, args.holdout, seed=args.seed)
+    result = calibrate(
+        pool,
+        args.budgets,
+        probes=args.probes,
+        statistic=args.statistic,
+        problem_ids=fit,
+        heldout_ids=held,
+        n_orders=args.orders,
+        folds=args.folds,
+        tolerance=args.tolerance,
+        seed=args.seed,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.policy.save(args.out)
+    print(format_policy(result))
+    print(f"wrote {args.out} (fitted on {len(fit)} problems, {len(held)} held out)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    policy = Policy.load(args.policy)
+    pool = load_pools(args.pool)
+    if args.problems == "heldout":
+        held = policy.meta.get("heldout_problems") or []
+        if not held:
+            raise TTCConfigError(
+                f"{args.policy} records no held-out problems; calibrate with --holdout > 0, or "
+                "pass --problems all (then the numbers are in-sample)."
+            )
+        missing = set(held) - set(pool.problem_ids)
+        if missing:
+            raise TTCConfigError(
+                f"{len(missing)} held-out problems are not in these pools (e.g. "
+                f"{sorted(missing)[0]!r}); pass the pools the policy was calibrated on."
+            )
+        pool = pool.subset(held)
+    result = compare_policy(pool, policy, n_orders=args.orders, n_boot=args.n_boot, seed=args.seed)
+    write_comparison(result, args.out, plot=not args.no_plot)
+    print(format_comparison(result))
+    print(f"wrote {args.out}/compare.json" + ("" if args.no_plot else ", compare.png"))
+    return 0
