@@ -17,6 +17,12 @@ Which are exact:
 Ties follow the aggregators in :mod:`langgraph_ttc.aggregators` (earliest candidate wins); in a
 random order that is a uniform pick among tied answers, which is what the exact forms use.
 Missing verifier scores (NaN) count as 0; a ``None`` answer never wins and is worth 0.
+
+What is credited is the grade of the candidate the aggregator returns, as in a live run (the
+graph returns that candidate's text and the task grades it). For best-of-N that is the winning
+sample's own grade; for the votes it is the grade of the earliest drawn sample carrying the
+winning answer, whose expectation is the answer's mean grade (among the kept samples, for
+filter-vote), so the exact vote forms use answer means.
 """
 
 from __future__ import annotations
@@ -151,18 +157,26 @@ def best_of_n_at_k(
 
     Sort the answered samples' scores into levels s_1 > s_2 > ...; the winner comes from level l
     with probability [C(n - above_l, k) - C(n - above_l - at_l, k)] / C(n, k), uniformly among
-    that level's samples (ties are broken by the earliest, i.e. uniformly in random order).
+    that level's samples (ties are broken by the earliest, i.e. uniformly in random order). The
+    winner is credited with its OWN grade, as a live run grades the text of the candidate
+    :func:`~langgraph_ttc.aggregators.best_of_n` picks; this differs from its answer's mean
+    correctness when the grade is not a function of the normalised answer (flaky unit tests,
+    raw-string graders).
 
     Example:
         >>> round(best_of_n_at_k(["4", "5", None], [1, 0, 0], [0.9, 0.2, 0.99], 2), 4)
         0.6667
+        >>> best_of_n_at_k(["x", "x"], [1, 0], [0.9, 0.1], 2)  # the top-scored sample is right
+        1.0
     """
     n = len(answers)
     _check_k(n, k)
-    values = _sample_values(answers, correct)
+    grades = np.asarray(correct, dtype=float)
+    if len(grades) != n:
+        raise ValueError(f"{n} answers but {len(grades)} grades")
     scores_arr = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
     answered = np.array([a is not None for a in answers], dtype=bool)
-    level_scores, level_values = scores_arr[answered], values[answered]
+    level_scores, level_values = scores_arr[answered], grades[answered]
     total, above = 0.0, 0
     for level in np.unique(level_scores)[::-1]:
         at_level = level_scores == level
@@ -198,15 +212,20 @@ def weighted_best_of_n_at_k(
     _check_k(len(answers), k)
     scores_arr = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
     answered = np.array([a is not None for a in answers], dtype=bool)
-    values = _sample_values(answers, correct)
+    grades = np.asarray(correct, dtype=float)
+    # The sample the aggregator returns is graded, as live; an answerless sample is worth 0.
+    mean_answered = float(grades[answered].mean()) if answered.any() else 0.0
     p_any = 1 - comb_ratio(int((~answered).sum()), k, len(answers))
-    if k == 1 or len({a for a in answers if a is not None}) <= 1:  # no choice to make
-        return float(values.mean()) if k == 1 else float(values.max(initial=0.0) * p_any)
+    if k == 1:  # the one sample drawn is returned
+        return float(grades[answered].sum() / len(answers))
+    if len({a for a in answers if a is not None}) <= 1:
+        # One answer: the earliest answered sample drawn, a uniform pick among the answered.
+        return float(p_any * mean_answered)
     if answered.any() and np.ptp(scores_arr[answered]) == 0:  # equal weights: exact shortcuts
         if scores_arr[answered][0] > 0:
             return majority_at_k(answers, correct, k)
         # All weights 0: the earliest answered sample wins, a uniform pick among those drawn.
-        return float(p_any * values[answered].mean())
+        return float(p_any * mean_answered)
     return _monte_carlo(_weighted_once, answers, correct, scores_arr, k, rng=rng, n_sub=n_sub)
 
 
@@ -224,23 +243,18 @@ def answer_values(answers: Sequence[Hashable | None], correct: Sequence[float]) 
     return {a: float(np.mean(v)) for a, v in totals.items()}
 
 
-def _sample_values(answers, correct) -> np.ndarray:
-    values = answer_values(answers, correct)
-    return np.array([0.0 if a is None else values[a] for a in answers])
+def _majority_once(answers, scores) -> int | None:
+    return majority_vote(answers).index
 
 
-def _majority_once(answers, scores) -> Hashable | None:
-    return majority_vote(answers).answer
-
-
-def _weighted_once(answers, scores) -> Hashable | None:
-    return weighted_best_of_n(answers, scores).answer
+def _weighted_once(answers, scores) -> int | None:
+    return weighted_best_of_n(answers, scores).index
 
 
 def _monte_carlo(pick, answers, correct, scores, k, *, rng=None, n_sub=DEFAULT_SUBSAMPLES):
     rng = rng if rng is not None else np.random.default_rng(0)
     n = len(answers)
-    value_of = answer_values(answers, correct)
+    grades = [float(c) for c in correct]
     # Each row a random ordered k-subset without replacement (random order: ties break uniformly).
     subsets = rng.permuted(np.tile(np.arange(n), (n_sub, 1)), axis=1)[:, :k].tolist()
     score_list = None if scores is None else list(scores)
@@ -249,5 +263,6 @@ def _monte_carlo(pick, answers, correct, scores, k, *, rng=None, n_sub=DEFAULT_S
         winner = pick(
             [answers[i] for i in idx], None if scores is None else [score_list[i] for i in idx]
         )
-        total += 0.0 if winner is None else value_of[winner]
+        # Credit the candidate the aggregator returns (a live run grades that candidate's text).
+        total += 0.0 if winner is None else grades[idx[winner]]
     return float(total / n_sub)
