@@ -4,10 +4,12 @@ Every aggregator takes the candidates' final answers (already normalised, ``None
 with no answer or a failed sample) plus, where needed, scores or verdicts, and returns an
 :class:`Aggregate`. Ties are broken by the earliest candidate: the answer whose first occurrence
 has the lowest index wins. That keeps results reproducible and independent of dict ordering.
+Tallies that differ only by floating-point rounding count as tied (see ``_exceeds``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,11 +28,26 @@ class Aggregate:
     method: str = ""
 
 
+def _exceeds(x: float, y: float) -> bool:
+    """Whether tally ``x`` beats tally ``y``: larger beyond rounding. Sums of scores are
+    floating-point (0.3 + 0.6 = 0.8999999999999999), so tallies within a relative 1e-9 (or
+    1e-12 absolute) count as equal and the earliest-candidate rule decides.
+
+    Example:
+        >>> _exceeds(0.9, 0.3 + 0.6), _exceeds(0.91, 0.9)
+        (False, True)
+    """
+    return x > y and not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _pick(tally: dict, first_seen: dict, method: str) -> Aggregate:
     if not tally:
         return Aggregate(None, None, {}, 0.0, method)
     # Highest tally; among equals, the answer seen first (Chen et al. 2024 leave ties open).
-    answer = max(tally, key=lambda a: (tally[a], -first_seen[a]))
+    answer = None
+    for candidate in sorted(tally, key=first_seen.__getitem__):
+        if answer is None or _exceeds(tally[candidate], tally[answer]):
+            answer = candidate
     mass = sum(tally.values())
     confidence = tally[answer] / mass if mass > 0 else 0.0
     return Aggregate(answer, first_seen[answer], dict(tally), confidence, method)
@@ -70,6 +87,8 @@ def weighted_best_of_n(answers: Sequence[Hashable | None], scores: Sequence[floa
     Example:
         >>> weighted_best_of_n(["4", "5", "4"], [0.3, 0.5, 0.3]).answer
         '4'
+        >>> weighted_best_of_n(["b", "b", "a"], [0.3, 0.6, 0.9]).answer  # 0.3 + 0.6 ties 0.9
+        'b'
     """
     return weighted_vote(answers, scores, method="weighted_best_of_n")
 
