@@ -17,10 +17,10 @@ The ``verifier`` is the process scorer: a :class:`ProcessScorer` (:class:`LLMSte
 partial solution. Without one, the generator judges its own steps (:class:`LLMStepJudge`).
 """
 
+from langgraph_ttc.search.prm import PoolingPRM, step_reward
 from langgraph_ttc.search.scorers import (
     STEP_JUDGE_PROMPT,
     LLMStepJudge,
-    PoolingPRM,
     ProcessScorer,
     RolloutValueScorer,
     VerifierStepScorer,
@@ -65,6 +65,7 @@ __all__ = [
     "reduce_scores",
     "softmax",
     "split_sentences",
+    "step_reward",
 ]
 
 
