@@ -14,6 +14,7 @@ from langgraph_ttc.scaling import (
     fit_vote_model,
     log_spaced_ks,
     majority_at_k,
+    pass_at_k,
     power_law,
     two_level_optimal_k,
     vote_curve,
@@ -52,6 +53,52 @@ def test_power_law_with_noise_and_bootstrap_band():
         assert row["low"] >= 0.0 and row["high"] <= 1.0
     assert fit.holdout["k"] == 64 and fit.holdout["fit_k_max"] <= 16
     assert fit.holdout["abs_error"] < 0.1
+
+
+def _law(k, a, b):
+    return np.exp(a * np.power(k, b))
+
+
+def test_bootstrap_intervals_for_a_and_b_cover_the_truth_where_pcov_does_not():
+    # 40 simulated pools of k-correlated coverage: 40 problems with p ~ Beta(0.3, 1.5), 64
+    # samples each, pass@k at the log-spaced k (every k from the same samples). The truth is
+    # the law fitted to the population curve 1 - E[(1-p)^k] = 1 - B(0.3, 1.5 + k) / B(0.3, 1.5)
+    # (a = -1.760, b = -0.389). curve_fit's pcov treats the k points as independent.
+    from scipy.optimize import curve_fit
+    from scipy.special import betaln
+
+    alpha, beta, problems, n = 0.3, 1.5, 40, 64
+    ks = np.array(log_spaced_ks(n, 40), dtype=float)
+    population = 1 - np.exp(betaln(alpha, beta + ks) - betaln(alpha, beta))
+    (a_true, b_true), _ = curve_fit(_law, ks, population, p0=(-1.0, -0.5))
+    assert (a_true, b_true) == pytest.approx((-1.760, -0.389), abs=1e-3)
+    rng = np.random.default_rng(2024)
+    boot = {"a": 0, "b": 0}
+    pcov_hits = {"a": 0, "b": 0}
+    runs = 40
+    for run in range(runs):
+        correct = rng.binomial(n, rng.beta(alpha, beta, size=problems))
+        per_problem = np.array([[pass_at_k(n, int(c), int(k)) for k in ks] for c in correct])
+        coverage = per_problem.mean(axis=0)
+        fit = fit_power_law(ks, coverage, per_problem=per_problem, n_boot=100, seed=run)
+        assert "bootstrap over problems" in fit.ci_method
+        boot["a"] += fit.a_ci[0] <= a_true <= fit.a_ci[1]
+        boot["b"] += fit.b_ci[0] <= b_true <= fit.b_ci[1]
+        popt, pcov = curve_fit(_law, ks, coverage, p0=(-1.0, -0.5))
+        se = np.sqrt(np.diag(pcov))
+        pcov_hits["a"] += abs(popt[0] - a_true) <= 1.96 * se[0]
+        pcov_hits["b"] += abs(popt[1] - b_true) <= 1.96 * se[1]
+    # Seeded: bootstrap 37/40 (a) and 38/40 (b); pcov's 95% intervals 4/40 each.
+    assert boot["a"] / runs >= 0.8 and boot["b"] / runs >= 0.8
+    assert pcov_hits["a"] / runs <= 0.3 and pcov_hits["b"] / runs <= 0.3
+    assert not hasattr(fit, "a_se")  # the pcov standard errors are no longer reported
+
+
+def test_power_law_without_per_problem_coverage_has_no_parameter_intervals():
+    fit = fit_power_law([1, 2, 4, 8, 16], [0.2, 0.3, 0.4, 0.5, 0.6])
+    assert fit.status == "ok"
+    assert all(math.isnan(x) for x in (*fit.a_ci, *fit.b_ci))
+    assert fit.ci_method.startswith("none")
 
 
 @pytest.mark.parametrize(
