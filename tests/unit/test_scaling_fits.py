@@ -19,7 +19,7 @@ from langgraph_ttc.scaling import (
     two_level_optimal_k,
     vote_curve,
 )
-from langgraph_ttc.scaling.vote_model import fit_query
+from langgraph_ttc.scaling.vote_model import best_k, fit_query, vote_kind
 
 
 @pytest.mark.parametrize(("a", "b"), [(-2.0, -0.4), (-0.7, -0.9), (-4.5, -0.15)])
@@ -143,7 +143,7 @@ def test_vote_model_on_easy_and_hard_queries():
     pool = PoolSamples({}, tuple(problems))
     fit = fit_vote_model(pool, k_pred_max=200)
     assert fit.status == "ok"
-    assert fit.fit_ks == (2, 5, 10, 20, 50)
+    assert fit.fit_ks == (1, 2, 5, 10, 20, 50)  # the paper's grid within n = 64, plus K = 1
     assert {q for q, kind in fit.kinds.items() if kind == "easy"} == {f"e{i}" for i in range(6)}
     assert fit.rmse < 0.05
     for row in fit.holdout:
@@ -155,6 +155,57 @@ def test_vote_model_on_easy_and_hard_queries():
     assert fit.optimal_accuracy >= float(fit.predict(1)) and fit.optimal_accuracy >= float(
         fit.predict(200)
     )
+
+
+def test_vote_model_fits_k_one_and_picks_an_odd_k_for_binary_votes():
+    # The pool above: 6 queries right with p = 0.7 (45 of 64 samples), 4 with p = 0.35 (22 of 64):
+    # majority@1 = (6 * 45/64 + 4 * 22/64) / 10 = 0.5594. Fitted on K >= 2 only, the model said
+    # 0.523 at K = 1 and chose K = 12; fitted with K = 1, it is within 0.01 and K is odd.
+    n = 64
+    problems = [_binary_problem(f"e{i}", 0.7, n) for i in range(6)]
+    problems += [_binary_problem(f"h{i}", 0.35, n) for i in range(4)]
+    fit = fit_vote_model(PoolSamples({}, tuple(problems)), k_pred_max=200)
+    observed = np.mean([majority_at_k(p.answers, p.correct, 1) for p in problems])
+    assert observed == pytest.approx((6 * 45 / 64 + 4 * 22 / 64) / 10)  # 0.5594
+    assert float(fit.predict(1)) == pytest.approx(0.5594, abs=0.01)
+    assert fit.binary_votes
+    assert fit.optimal_k % 2 == 1 and fit.plateau_k % 2 == 1
+    # Binary votes with a uniform tie-break: K = 2j is exactly as accurate as K = 2j - 1.
+    for k in (2, 4, 12):
+        assert majority_at_k(problems[0].answers, problems[0].correct, k) == pytest.approx(
+            majority_at_k(problems[0].answers, problems[0].correct, k - 1)
+        )
+
+
+def test_best_k_prefers_odd_k_for_binary_votes():
+    ks, accuracy = [1, 2, 3, 4, 5, 6], [0.50, 0.50, 0.60, 0.62, 0.61, 0.63]
+    assert best_k(ks, accuracy) == (6, 0.63, 6)
+    # Odd K only: 0.50, 0.60, 0.61 -> K = 5; the plateau (>= 0.605) starts at 5 too.
+    assert best_k(ks, accuracy, odd_only=True) == (5, 0.61, 5)
+    # The plateau: the smallest K within 0.005 of the best (0.66 - 0.005 = 0.655 -> K = 3).
+    assert best_k([1, 3, 5], [0.5, 0.657, 0.66], odd_only=True) == (5, 0.66, 3)
+
+
+def test_a_tie_query_tends_to_one_over_m():
+    # By hand: (1 - exp(-(0.1*4 + 0.2*2 + 0))) / 2 = (1 - e^-0.8) / 2 = 0.2753; -> 1/2 and 1/3.
+    assert float(vote_curve(4, (0.1, 0.2, 0.0), "tie", m=2)) == pytest.approx(0.2753, abs=1e-4)
+    assert float(vote_curve(10_000, (0.1, 0.2, 0.0), "tie", m=3)) == pytest.approx(1 / 3)
+    # "1" (right) and "2" tie with 3 of 8 samples each, "3" has 2: d = 3/8 - 3/8 = 0, m = 2.
+    answers = ["1", "2", "3", "1", "2", "3", "1", "2"]
+    tie = ProblemSamples.from_lists("t", answers, [1.0 if a == "1" else 0.0 for a in answers])
+    assert vote_kind(tie.answers, tie.correct) == ("tie", 2)
+    fit = fit_vote_model(PoolSamples({}, (tie,)), k_pred_max=1000)
+    assert fit.kinds == {"t": "tie"} and fit.ties == {"t": 2}
+    # majority@1 = 3/8; all 8 samples: "1" and "2" tie, the earlier of them wins: 1/2.
+    assert majority_at_k(tie.answers, tie.correct, 1) == pytest.approx(3 / 8)
+    assert majority_at_k(tie.answers, tie.correct, 8) == pytest.approx(1 / 2)
+    assert float(fit.predict(1)) == pytest.approx(3 / 8, abs=0.02)
+    assert float(fit.predict(1000)) == pytest.approx(1 / 2, abs=0.01)  # was ~0 when "hard"
+    # Not a tie: the correct answer alone at the top (easy), or a wrong answer ahead (hard).
+    assert vote_kind(["1", "1", "2"], [1, 1, 0]) == ("easy", 1)
+    assert vote_kind(["2", "2", "1", "3", "3"], [0, 0, 1, 0, 0]) == ("hard", 1)
+    assert vote_kind(["2", "3"], [0, 0]) == ("hard", 1)  # no right answer: d = 1/2 - 0
+    assert vote_kind([None, None], [0, 0]) == ("hard", 1)  # no answer at all
 
 
 def test_vote_model_degenerate_pools():
