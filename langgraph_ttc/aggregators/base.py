@@ -125,14 +125,11 @@ class Aggregator:
         needs: what the candidates must carry: ``"verdicts"`` (a self-critique per sample, the
             filter of filter-vote), ``"scores"`` (a verifier score per sample) or
             ``"confidences"`` (the model's token confidence per sample).
-        grades_by: ``"answer"`` when the winner is an answer (any sample carrying it is as good:
-            votes), ``"sample"`` when it is one sample (best-of-N), which is then graded alone.
         estimate: whether :meth:`at_k` is ``"exact"`` or ``"monte_carlo"``.
     """
 
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
-    grades_by: ClassVar[str] = "answer"
     estimate: ClassVar[str] = "exact"  # how at_k computes: "exact" or "monte_carlo"
 
     def vote(self, ballots: Ballots) -> Aggregate:

@@ -22,7 +22,7 @@ from langgraph_ttc.aggregators.base import (
     weighted_vote,
 )
 from langgraph_ttc.aggregators.majority import majority_at_k
-from langgraph_ttc.aggregators.sampling import check_k, monte_carlo, sample_values
+from langgraph_ttc.aggregators.sampling import check_k, monte_carlo
 
 __all__ = [
     "BestOfN",
@@ -90,6 +90,8 @@ def best_of_n_at_k(
     n = len(answers)
     check_k(n, k)
     grades = np.asarray(correct, dtype=float)
+    if len(grades) != n:
+        raise ValueError(f"{n} answers but {len(grades)} grades")
     scores_arr = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
     answered = np.array([a is not None for a in answers], dtype=bool)
     level_scores, level_grades = scores_arr[answered], grades[answered]
@@ -128,17 +130,22 @@ def weighted_best_of_n_at_k(
     check_k(len(answers), k)
     scores_arr = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
     answered = np.array([a is not None for a in answers], dtype=bool)
-    values = sample_values(answers, correct)
+    grades = np.asarray(correct, dtype=float)
+    # The sample the aggregator returns is graded, as live; an answerless sample is worth 0.
+    mean_answered = float(grades[answered].mean()) if answered.any() else 0.0
     p_any = 1 - comb_ratio(int((~answered).sum()), k, len(answers))
-    if k == 1 or len({a for a in answers if a is not None}) <= 1:  # no choice to make
-        return float(values.mean()) if k == 1 else float(values.max(initial=0.0) * p_any)
+    if k == 1:  # the one sample drawn is returned
+        return float(grades[answered].sum() / len(answers))
+    if len({a for a in answers if a is not None}) <= 1:
+        # One answer: the earliest answered sample drawn, a uniform pick among the answered.
+        return float(p_any * mean_answered)
     if answered.any() and np.ptp(scores_arr[answered]) == 0:  # equal weights: exact shortcuts
         if scores_arr[answered][0] > 0:
             return majority_at_k(answers, correct, k)
         # All weights 0: the earliest answered sample wins, a uniform pick among those drawn.
-        return float(p_any * values[answered].mean())
+        return float(p_any * mean_answered)
     return monte_carlo(
-        lambda a, s: weighted_best_of_n(a, s).answer,
+        lambda a, s: weighted_best_of_n(a, s).index,
         answers,
         correct,
         scores_arr,
@@ -149,11 +156,10 @@ def weighted_best_of_n_at_k(
 
 
 class BestOfN(Aggregator):
-    """The registry entry of :func:`best_of_n`: the winner is one sample, graded alone."""
+    """The registry entry of :func:`best_of_n`."""
 
     name = "best_of_n"
     needs = frozenset({"scores"})
-    grades_by = "sample"
 
     def vote(self, ballots: Ballots) -> Aggregate:
         return best_of_n(ballots.answers, ballots.scores)

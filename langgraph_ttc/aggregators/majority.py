@@ -54,6 +54,10 @@ def majority_at_k(
     drawn without replacement (Chen et al.'s own simulation resamples with replacement; drawing
     without is the unbiased estimate of k fresh samples); exact.
 
+    A live run returns (and the task grades) the earliest drawn sample carrying the winning
+    answer; in a random order its expected grade is the answer's mean grade, which is what the
+    exact form credits.
+
     Args:
         answers: the pool's answers, ``None`` where a sample has none.
         correct: per-sample correctness (1/0).
@@ -68,7 +72,7 @@ def majority_at_k(
     """
     check_k(len(answers), k)
     if k > MAX_EXACT_K:
-        return monte_carlo(lambda a, s: majority_vote(a).answer, answers, correct, None, k, **mc)
+        return monte_carlo(lambda a, s: majority_vote(a).index, answers, correct, None, k, **mc)
     return vote_value(answers, correct, k)
 
 

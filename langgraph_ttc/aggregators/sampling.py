@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["answer_counts", "answer_values", "check_k", "monte_carlo", "sample_values"]
+__all__ = ["answer_counts", "answer_values", "check_k", "monte_carlo"]
 
 DEFAULT_SUBSAMPLES = 200
 
@@ -35,12 +35,6 @@ def answer_values(answers: Sequence[Hashable | None], correct: Sequence[float]) 
     return {a: float(np.mean(v)) for a, v in totals.items()}
 
 
-def sample_values(answers: Sequence[Hashable | None], correct: Sequence[float]) -> np.ndarray:
-    """Per sample, the mean correctness of its answer (0 without an answer)."""
-    values = answer_values(answers, correct)
-    return np.array([0.0 if a is None else values[a] for a in answers])
-
-
 def answer_counts(answers: Sequence[Hashable | None], correct: Sequence[float]):
     """Distinct answers' counts and values (mean correctness), plus the count of ``None``."""
     counts: dict[Hashable, int] = {}
@@ -58,7 +52,7 @@ def answer_counts(answers: Sequence[Hashable | None], correct: Sequence[float]):
 
 
 def monte_carlo(
-    pick: Callable[[list, list | None], Hashable | None],
+    pick: Callable[[list, list | None], int | None],
     answers: Sequence[Hashable | None],
     correct: Sequence[float],
     scores: Sequence[float] | None,
@@ -67,10 +61,11 @@ def monte_carlo(
     rng: np.random.Generator | None = None,
     n_sub: int = DEFAULT_SUBSAMPLES,
 ) -> float:
-    """Mean value of ``pick``'s answer over ``n_sub`` random ordered k-subsets (seeded)."""
+    """Mean grade of the candidate ``pick`` returns (its index in the subset), over ``n_sub``
+    random ordered k-subsets (seeded): a live run grades the text of the candidate it returns."""
     rng = rng if rng is not None else np.random.default_rng(0)
     n = len(answers)
-    value_of = answer_values(answers, correct)
+    grades = [float(c) for c in correct]
     # Each row a random ordered k-subset without replacement (random order: ties break uniformly).
     subsets = rng.permuted(np.tile(np.arange(n), (n_sub, 1)), axis=1)[:, :k].tolist()
     score_list = None if scores is None else list(scores)
@@ -79,5 +74,5 @@ def monte_carlo(
         winner = pick(
             [answers[i] for i in idx], None if scores is None else [score_list[i] for i in idx]
         )
-        total += 0.0 if winner is None else value_of[winner]
+        total += 0.0 if winner is None else grades[idx[winner]]
     return float(total / n_sub)

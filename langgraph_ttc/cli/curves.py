@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from dataclasses import replace
 
@@ -91,6 +92,12 @@ def _fit_lines(summary: dict) -> str:
             f"coverage ~= exp({law['a']:.3f} * k^{law['b']:.3f})  "
             f"(RMSE {law['rmse']:.4f}, max error {law['max_abs_error']:.4f})"
         )
+        a_ci, b_ci = law.get("a_ci") or (), law.get("b_ci") or ()
+        if len(a_ci) == 2 and len(b_ci) == 2 and all(map(math.isfinite, [*a_ci, *b_ci])):
+            line += (
+                f"\n  95% intervals (bootstrap over problems): a in [{a_ci[0]:.3f}, {a_ci[1]:.3f}]"
+                f", b in [{b_ci[0]:.3f}, {b_ci[1]:.3f}]"
+            )
         for row in law["extrapolation"]:
             line += f"\n  k={row['k']}: {row['coverage']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
     else:

@@ -94,7 +94,6 @@ class ReplayTable:
         columns = [_Columns(p, n_orders, self.width, seed) for p in problems]
         self.codes = np.stack([c.codes for c in columns])  # (problems, orders, width)
         self.grades = np.stack([c.grades for c in columns])
-        self.values = np.stack([c.values for c in columns])  # each sample's answer's grade
         self.scores = np.stack([c.scores for c in columns])
         self.verdicts = np.stack([c.verdicts for c in columns])
         self.critique_calls = np.stack([c.critique_calls for c in columns])
@@ -153,8 +152,8 @@ class ReplayTable:
                 for i in range(self.n_problems)
             ]
         )
-        graded = self.grades if aggregator.grades_by == "sample" else self.values
-        picked = np.take_along_axis(graded, np.maximum(winners, 0), axis=2)
+        # The returned candidate is graded on its own, as a live run grades its text.
+        picked = np.take_along_axis(self.grades, np.maximum(winners, 0), axis=2)
         correct = np.where(winners >= 0, picked, 0.0)
         per_sample = np.ones_like(self.grades)
         if "verdicts" in aggregator.needs:
@@ -235,9 +234,7 @@ class _Columns:
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
         rows = np.array(orders)[:, :width]
-        codes, values = _codes(problem.answers, problem.correct)
-        self.codes = codes[rows]
-        self.values = np.where(self.codes >= 0, values[np.maximum(self.codes, 0)], 0.0)
+        self.codes = _codes(problem.answers)[rows]
         self.grades = problem.correct[rows]
         self.scores = problem.verifier_scores[rows]
         self.verdicts = problem.verdicts[rows]
@@ -245,16 +242,15 @@ class _Columns:
         self.verify_calls = problem.verify_calls[rows]
 
 
-def _codes(answers: Sequence[Hashable | None], correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Answer codes in order of first appearance (-1: no answer) and each answer's mean grade."""
+def _codes(answers: Sequence[Hashable | None]) -> np.ndarray:
+    """Answer codes in order of first appearance (-1: no answer).
+
+    Example:
+        >>> _codes(["4", None, "5", "4"]).tolist()
+        [0, -1, 1, 0]
+    """
     index: dict[Hashable, int] = {}
-    codes = np.array([-1 if a is None else index.setdefault(a, len(index)) for a in answers])
-    totals = np.zeros(len(index))
-    counts = np.zeros(len(index))
-    answered = codes >= 0
-    np.add.at(totals, codes[answered], correct[answered])
-    np.add.at(counts, codes[answered], 1)
-    return codes, totals / np.maximum(counts, 1)
+    return np.array([-1 if a is None else index.setdefault(a, len(index)) for a in answers])
 
 
 def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: str) -> int:

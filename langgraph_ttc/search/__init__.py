@@ -18,10 +18,10 @@ The search strategies themselves (:class:`~langgraph_ttc.strategies.BeamSearch`,
 partial solution. Without one, the generator judges its own steps (:class:`LLMStepJudge`).
 """
 
+from langgraph_ttc.search.prm import PoolingPRM, step_reward
 from langgraph_ttc.search.scorers import (
     STEP_JUDGE_PROMPT,
     LLMStepJudge,
-    PoolingPRM,
     ProcessScorer,
     RolloutValueScorer,
     VerifierStepScorer,
@@ -42,4 +42,5 @@ __all__ = [
     "VerifierStepScorer",
     "as_process_scorer",
     "check_tree",
+    "step_reward",
 ]

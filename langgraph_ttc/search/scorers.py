@@ -12,38 +12,31 @@ Scorers:
       :func:`~langgraph_ttc.verifiers.parse_verdict`, with a fallback).
     - :class:`RolloutValueScorer`: Math-Shepherd (Wang et al. 2023): the fraction of k
       completions from the prefix that an outcome verifier accepts (or 1 if any does).
-    - :class:`PoolingPRM`: a process reward model served by vLLM's ``/pooling`` endpoint.
+    - :class:`~langgraph_ttc.search.prm.PoolingPRM` (in :mod:`langgraph_ttc.search.prm`): a
+      process reward model served by vLLM's ``/pooling`` endpoint.
     - :class:`VerifierStepScorer`: any outcome verifier applied to the partial solution.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import math
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
-import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.base import Backend, SamplingParams
 from langgraph_ttc.budget import Meter
-from langgraph_ttc.calls import Sample, Steps, Work, arun, run
+from langgraph_ttc.calls import Sample, Steps, arun, run
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.search.segmentation import Segmentation
 from langgraph_ttc.verifiers import Verdict, Verifier, check_judge_options, judge_steps
 
-logger = logging.getLogger(__name__)
-
 __all__ = [
     "STEP_JUDGE_PROMPT",
     "LLMStepJudge",
-    "PoolingPRM",
     "ProcessScorer",
     "RolloutValueScorer",
     "VerifierStepScorer",
@@ -346,182 +339,3 @@ def _default_prompt(question: str, backend: Backend) -> list[BaseMessage]:
 def _stable_seed(*parts: str) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-class PoolingPRM(ProcessScorer):
-    """A process reward model behind vLLM's pooling endpoint (``POST /pooling``).
-
-    Serve a PRM with per-step pooling, e.g. Qwen2.5-Math-PRM (its step tag is ``<extra_0>``)::
-
-        vllm serve Qwen/Qwen2.5-Math-PRM-7B --runner pooling
-
-    or a Math-Shepherd-style model with ``--override-pooler-config '{"pooling_type": "STEP",
-    "step_tag_id": ..., "returned_token_ids": [good, bad]}'``. Each partial solution is sent as
-    one string in the request's ``input`` list (one request per round)::
-
-        {"model": "...", "input": ["<question>\\n\\nstep 1<extra_0>step 2<extra_0>", ...]}
-
-    and each item of the reply's ``data`` (``{"index": i, "object": "pooling", "data": rows}``)
-    holds one row per step tag: ``[p_bad, p_good]`` probabilities (``positive_index`` picks the
-    "good" column) or a single reward (squashed by a sigmoid when outside [0, 1]). Each scored
-    path counts as one call (``purpose="verify"``); the request's ``usage.prompt_tokens`` is
-    recorded. A failed request or missing row gives ``fallback_score`` with ``parsed=False``.
-
-    Args:
-        base_url: the server root, e.g. ``"http://127.0.0.1:8000"`` (a trailing ``/v1`` is dropped).
-        model: the served model name.
-        step_tag: appended after every step.
-        positive_index: the "good" column of a row of probabilities.
-        template: how a partial solution is written; ``{question}`` and ``{steps}`` (steps
-            each followed by ``step_tag``).
-        api_key: sent as a bearer token when given.
-        timeout_s: per request.
-        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
-
-    Example:
-        >>> prm = PoolingPRM("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-Math-PRM-7B")
-        >>> prm.render("1 + 1?", ["1 + 1 = 2.", "The answer is 2."])
-        '1 + 1?\\n\\n1 + 1 = 2.<extra_0>The answer is 2.<extra_0>'
-    """
-
-    uses_model = True
-    calls_per_step = 1
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        step_tag: str = "<extra_0>",
-        positive_index: int = 1,
-        template: str = "{question}\n\n{steps}",
-        api_key: str | None = None,
-        timeout_s: float = 60.0,
-        fallback_score: float = 0.5,
-        transport: Any = None,
-        segmentation: str | Segmentation = "auto",
-    ) -> None:
-        if "{steps}" not in template:
-            raise TTCConfigError("PoolingPRM template must contain {steps}.")
-        root = base_url.rstrip("/")
-        self.url = (root[: -len("/v1")] if root.endswith("/v1") else root) + "/pooling"
-        self.model = model
-        self.step_tag = step_tag
-        self.positive_index = positive_index
-        self.template = template
-        self._api_key = api_key
-        self.timeout_s = timeout_s
-        self.fallback_score = fallback_score
-        self.transport = transport
-        self.segmentation = segmentation
-
-    def render(self, question: str, steps: Sequence[str]) -> str:
-        body = "".join(s.strip() + self.step_tag for s in steps)
-        return self.template.replace("{steps}", body).replace("{question}", question)
-
-    def step_scores(self, rows: Any) -> list[float]:
-        """Per-step scores from one item's ``data`` (rows of probabilities, or rewards)."""
-        if not isinstance(rows, list):
-            raise ValueError(f"pooling data is not a list: {type(rows).__name__}")
-        out = []
-        for row in rows:
-            if isinstance(row, list):
-                value = row[self.positive_index] if len(row) > 1 else row[0]
-            else:
-                value = row
-            value = float(value)
-            out.append(value if 0.0 <= value <= 1.0 else 1.0 / (1.0 + math.exp(-value)))
-        return out
-
-    def path_steps(self, question, steps, *, backend=None, prompt=None) -> Steps[Verdict]:
-        (verdict,) = yield from self.paths_steps(question, [steps])
-        return verdict
-
-    def paths_steps(self, question, paths, *, backend=None, prompt=None) -> Steps[list[Verdict]]:
-        inputs = [self.render(question, p) for p in paths]
-        (verdicts,) = yield [Work(lambda meter: self._post(meter, inputs), self._apost(inputs))]
-        return verdicts
-
-    def _post(self, meter: Meter, inputs: list[str]) -> list[Verdict]:
-        count, payload, headers = self._request(meter, inputs)
-        if count == 0:
-            return [self._fallback("budget exhausted") for _ in inputs]
-        started = time.perf_counter()
-        try:
-            with httpx.Client(transport=self.transport, timeout=self.timeout_s) as client:
-                response = client.post(self.url, json=payload, headers=headers)
-                response.raise_for_status()
-                body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            return self._failed(meter, inputs, count, exc, started)
-        return self._verdicts(meter, inputs, count, body, started)
-
-    def _apost(self, inputs: list[str]):
-        async def post(meter: Meter) -> list[Verdict]:
-            count, payload, headers = self._request(meter, inputs)
-            if count == 0:
-                return [self._fallback("budget exhausted") for _ in inputs]
-            started = time.perf_counter()
-            try:
-                async with httpx.AsyncClient(
-                    transport=self.transport, timeout=self.timeout_s
-                ) as client:
-                    response = await client.post(self.url, json=payload, headers=headers)
-                    response.raise_for_status()
-                    body = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                return self._failed(meter, inputs, count, exc, started)
-            return self._verdicts(meter, inputs, count, body, started)
-
-        return post
-
-    def _request(self, meter: Meter, inputs: list[str]) -> tuple[int, dict, dict]:
-        """How many paths the budget allows, the request body and headers."""
-        allowed = meter.remaining().max_calls
-        count = len(inputs) if allowed is None else min(len(inputs), allowed)
-        payload = {"model": self.model, "input": inputs[:count]}
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return count, payload, headers
-
-    def _failed(self, meter, inputs, count, exc, started) -> list[Verdict]:
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        logger.warning("PRM request to %s failed: %s", self.url, error)
-        self._record(meter, count, 0, time.perf_counter() - started, error)
-        return [self._fallback(f"PRM request failed: {error}") for _ in inputs]
-
-    def _verdicts(self, meter, inputs, count, body, started) -> list[Verdict]:
-        verdicts = [self._fallback("budget exhausted") for _ in inputs]
-        try:
-            items = sorted(body["data"], key=lambda item: item.get("index", 0))
-        except (KeyError, TypeError, AttributeError) as exc:
-            return self._failed(meter, inputs, count, exc, started)
-        usage = body.get("usage") or {}
-        self._record(
-            meter, count, int(usage.get("prompt_tokens") or 0), time.perf_counter() - started
-        )
-        for i, item in enumerate(items[:count]):
-            try:
-                scores = self.step_scores(item.get("data"))
-            except (ValueError, TypeError, IndexError) as exc:
-                verdicts[i] = self._fallback(f"unreadable PRM row: {exc}")
-                continue
-            if not scores:
-                verdicts[i] = self._fallback("the PRM returned no step scores")
-                continue
-            verdicts[i] = Verdict(
-                score=scores[-1], step_scores=tuple(scores), rationale=f"PRM {self.model}"
-            )
-        return verdicts
-
-    def _record(
-        self, meter: Meter, count: int, prompt_tokens: int, seconds: float, error: str | None = None
-    ) -> None:
-        completions = tuple(
-            Completion(text="", latency_s=seconds, error=error) for _ in range(count)
-        )
-        meter.record(
-            "verify", Draw(completions=completions, requests=1, prompt_tokens=prompt_tokens)
-        )
-
-    def _fallback(self, rationale: str) -> Verdict:
-        return Verdict(score=self.fallback_score, rationale=rationale, parsed=False)

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 Reduce = Literal["last", "min", "prod"]
+RebaseRule = Literal["authors", "paper"]
 
 
 def ranked(scores: Sequence[float]) -> list[int]:
@@ -121,26 +122,58 @@ def softmax(values: Sequence[float], temperature: float = 1.0) -> list[float]:
     return [w / total for w in weights]
 
 
-def rebase_widths(scores: Sequence[float], budget: int, temperature: float = 0.1) -> list[int]:
-    """REBASE width allocation (Wu et al. 2024, sec. 3.2, authors' code): with
-    p = softmax(R / T_b), walk the nodes from the highest score down and give each
-    min(ceil(B * p_j), what is left of B), so exactly B children are allocated in total.
+def rebase_widths(
+    scores: Sequence[float],
+    budget: int,
+    temperature: float = 0.1,
+    rule: RebaseRule = "authors",
+) -> list[int]:
+    """REBASE width allocation: how many children each open node gets from a budget of B.
+
+    With e_j = exp(R_j / T_b):
+
+    - ``rule="authors"`` (default; Wu et al. 2024, authors' code: thu-wyz/inference_scaling,
+      ``rebase.py``, ``select_softmax``): walk the nodes from the highest score down and give
+      each ceil(W * e_j / S), where W is the width still unallocated and S the sum of e over the
+      nodes not yet visited; what is left is re-split over the mass that is left. Exact: the
+      widths sum to B (the last node with any mass takes all that remains).
+    - ``rule="paper"`` (Wu et al. 2024, sec. 3.2, Eq. 1): W_j = Round(B * softmax(R/T_b)_j),
+      rounding halves up. The widths need not sum to B (three equal scores and B = 4 give
+      [1, 1, 1]); a search trims any excess with :func:`fit_widths`.
+
+    Equal scores keep frontier order, so the earlier node comes first in the walk.
 
     Example:
-        >>> rebase_widths([0.9, 0.5, 0.1], budget=4, temperature=0.1)
-        [4, 0, 0]
         >>> rebase_widths([0.5, 0.5, 0.5], budget=4, temperature=0.1)
-        [2, 2, 0]
+        [2, 1, 1]
+        >>> rebase_widths([0.9, 0.8, 0.7, 0.6, 0.5], budget=4, temperature=0.2)
+        [2, 1, 1, 0, 0]
+        >>> rebase_widths([0.5, 0.5, 0.5], budget=4, temperature=0.1, rule="paper")
+        [1, 1, 1]
     """
+    if rule not in ("authors", "paper"):
+        raise TTCConfigError(f"rebase rule must be 'authors' or 'paper'; got {rule!r}.")
     if budget <= 0 or not scores:
         return [0] * len(scores)
-    weights = softmax(scores, temperature)
+    weights = softmax(scores, temperature)  # e_j / sum(e): the same ratios, without overflow
     widths = [0] * len(scores)
+    if rule == "paper":
+        for i, p in enumerate(weights):
+            widths[i] = math.floor(budget * p + 0.5)
+        return widths
+    order = ranked(scores)
+    # Mass not yet visited, summed from the bottom up, so the last node's share is exactly 1.
+    mass_left = [0.0] * (len(order) + 1)
+    for pos in range(len(order) - 1, -1, -1):
+        mass_left[pos] = mass_left[pos + 1] + weights[order[pos]]
     left = budget
-    for i in ranked(scores):
-        if left <= 0:
+    for pos, i in enumerate(order):
+        if left <= 0 or mass_left[pos] <= 0:
             break
-        widths[i] = min(math.ceil(budget * weights[i] - 1e-9), left)
+        share = left * weights[i] / mass_left[pos]
+        # The tolerance keeps a share that is an integer up to rounding (e.g. 2.0000000000000004)
+        # from taking one child too many.
+        widths[i] = min(max(math.ceil(share - 1e-9), 0), left)
         left -= widths[i]
     return widths
 

@@ -20,9 +20,12 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plan import Plan
 from langgraph_ttc.search.segmentation import Segmentation
 from langgraph_ttc.search.selection import (
+    RebaseRule,
     Reduce,
     beam_widths,
     dvts_widths,
+    fit_widths,
+    ranked,
     rebase_widths,
     resolve_m,
 )
@@ -170,12 +173,19 @@ class Lookahead(BeamSearch):
 @dataclass(frozen=True)
 class Rebase(StepSearch):
     """REBASE (Wu et al. 2024, sec. 3.2): B = N; each round, finished solutions reduce B and
-    every open step j gets W_j children from softmax(R/T_b) (sorted by score, ceil allocated
-    until exactly B are spent). Paper: T_b = 0.1 (code 0.2), temperature 1.0, max depth 25.
+    every open step j gets W_j children from softmax(R/T_b). The default ``rule="authors"``
+    follows the authors' code (thu-wyz/inference_scaling, ``rebase.py``, ``select_softmax``):
+    nodes by score, each ceil(remaining width * e_j / remaining mass), so exactly B are spent;
+    ``rule="paper"`` is Eq. 1, W_j = Round(B * softmax(R/T_b)_j), trimmed to B from the
+    lowest-scored node up if the rounding overshoots (see
+    :func:`~langgraph_ttc.search.selection.rebase_widths`). Paper: T_b = 0.1 (code 0.2),
+    temperature 1.0, max depth 25.
 
     Example:
         >>> Rebase(n=4).widths([{"id": "n1"}, {"id": "n2"}], [0.9, 0.5], done=[{"id": "n3"}])
         [3, 0]
+        >>> Rebase(n=4).widths([{}, {}, {}], [0.5, 0.5, 0.5], done=[])
+        [2, 1, 1]
     """
 
     name: ClassVar[str] = "rebase"
@@ -183,17 +193,23 @@ class Rebase(StepSearch):
     temperature: float = 1.0
     max_rounds: int = 25
     temperature_b: float = 0.1
+    rule: RebaseRule = "authors"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.temperature_b > 0:
             raise TTCConfigError(f"rebase: temperature_b must be > 0; got {self.temperature_b}.")
+        if self.rule not in ("authors", "paper"):
+            raise TTCConfigError(f"rebase: rule must be 'authors' or 'paper'; got {self.rule!r}.")
 
     def widths(self, frontier, scores, done):
-        return rebase_widths(scores, self.n - len(done), self.temperature_b)
+        budget = self.n - len(done)
+        widths = rebase_widths(scores, budget, self.temperature_b, self.rule)
+        return fit_widths(widths, ranked(scores), budget)
 
     def describe(self) -> str:
-        return f"{self.name} n={self.n} T_b={self.temperature_b}"
+        rule = "" if self.rule == "authors" else f" rule={self.rule}"
+        return f"{self.name} n={self.n} T_b={self.temperature_b}{rule}"
 
 
 @dataclass(frozen=True)

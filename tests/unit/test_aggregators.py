@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +26,30 @@ def test_weighted_best_of_n_sums_scores_per_answer():
     # Snell et al.: 0.3 + 0.3 for "4" beats a single 0.5 for "5"
     assert weighted_best_of_n(["4", "5", "4"], [0.3, 0.5, 0.3]).answer == "4"
     assert best_of_n(["4", "5", "4"], [0.3, 0.5, 0.3]).answer == "5"
+
+
+def test_weighted_best_of_n_exact_ties_go_to_the_earliest_candidate():
+    # Issue 13: 0.3 + 0.6 = 0.8999999999999999 in floating point, but it ties 0.9 exactly, so
+    # the documented rule (earliest candidate) decides: "b" comes first.
+    assert 0.3 + 0.6 != 0.9
+    assert weighted_best_of_n(["b", "b", "a"], [0.3, 0.6, 0.9]).answer == "b"
+    assert weighted_best_of_n(["a", "b", "b"], [0.9, 0.3, 0.6]).answer == "a"
+    # 0.1 + 0.2 = 0.30000000000000004 ties 0.3 too; earliest ("c") wins.
+    assert weighted_best_of_n(["c", "d", "c"], [0.1, 0.3, 0.2]).index == 0
+    # A real difference still wins: 0.3 + 0.61 = 0.91 > 0.9.
+    assert weighted_best_of_n(["b", "b", "a"], [0.3, 0.61, 0.9]).answer == "b"
+    assert weighted_best_of_n(["b", "b", "a"], [0.3, 0.59, 0.9]).answer == "a"
+
+
+def test_the_weighted_best_of_n_estimator_follows_the_same_tie_rule():
+    # k = 3 of 3: every order draws all three; "b" (0.3 + 0.6) ties "a" (0.9), so the answer
+    # seen first wins: "b" first in 4 of the 6 orders -> value 4/6 with only "b" right.
+    from langgraph_ttc.scaling import weighted_best_of_n_at_k
+
+    value = weighted_best_of_n_at_k(
+        ["b", "b", "a"], [1, 1, 0], [0.3, 0.6, 0.9], 3, rng=np.random.default_rng(0), n_sub=6000
+    )
+    assert abs(value - 4 / 6) < 0.03
 
 
 def test_filter_vote_keeps_judged_correct_and_falls_back():

@@ -9,6 +9,7 @@ import pytest
 
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling import STRATEGY_NAMES, LiveResult, replot, run_curves
+from langgraph_ttc.cli.curves import _fit_lines
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
 
@@ -46,7 +47,13 @@ def test_run_curves_writes_everything(tmp_path):
     assert coverage == sorted(coverage)
     assert summary["pool"]["samples"] == 6 * 8 and summary["pool"]["build_seconds"] > 0
     assert summary["pool"]["this_run"]["drawn"] == 48
-    assert summary["fits"]["coverage_power_law"]["status"] in ("ok", "all_correct")
+    law = json.loads((tmp_path / "summary.json").read_text())["fits"]["coverage_power_law"]
+    assert law["status"] in ("ok", "all_correct")
+    # a and b carry bootstrap-over-problems intervals, not curve_fit's pcov errors (issue 13).
+    assert "a_se" not in law and len(law["a_ci"]) == len(law["b_ci"]) == 2
+    if law["status"] == "ok":
+        assert "bootstrap over problems" in law["ci_method"]
+        assert "95% intervals (bootstrap over problems)" in _fit_lines(summary)
     assert summary["fits"]["vote_model"]["optimal_k"] >= 1
     assert sorted(set(summary["difficulty"]["oracle_bins"].values())) == [1, 2, 3, 4, 5]
     with open(tmp_path / "curves.csv") as handle:
@@ -98,10 +105,10 @@ def test_unknown_strategy_is_a_config_error(tmp_path):
 
 def test_cli_curves_and_plot(tmp_path, monkeypatch, capsys):
     from langgraph_ttc import cli
-    from langgraph_ttc.scaling import cli as scaling_cli
+    from langgraph_ttc.cli import curves as curves_command
 
     task, backend = oracle_setup(4)
-    monkeypatch.setattr(scaling_cli, "backend_from_args", lambda args: backend)
+    monkeypatch.setattr(curves_command, "backend_from_args", lambda args: backend)
     out = tmp_path / "run"
     argv = ["curves", "--task", "rg:basic_arithmetic", "--size", "4", "--task-seed", "5"]
     argv += ["--k-max", "4", "--out", str(out), "--no-progress", "--n-boot", "50"]

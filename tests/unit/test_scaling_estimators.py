@@ -86,6 +86,64 @@ def test_exact_estimators_match_brute_force(seed, n, k):
     assert pass_at_k(n, c, k) == pytest.approx(any_correct if "a" in answers else 0.0, abs=1e-9)
 
 
+def test_best_of_n_at_k_credits_the_winning_samples_own_grade():
+    # Issue 13: both samples say "x", the top-scored one is right: best-of-2 is always right.
+    assert best_of_n_at_k(["x", "x"], [1, 0], [0.9, 0.1], 2) == 1.0
+    assert best_of_n_at_k(["x", "x"], [1, 0], [0.9, 0.1], 1) == 0.5
+    # By hand, k=2 of 3: {0,1} -> sample 1 (0.8, right); {0,2} -> sample 2 (0.5, wrong);
+    # {1,2} -> sample 1: 2/3. (Crediting "x"'s mean correctness, 1/2, would give 1/2.)
+    assert best_of_n_at_k(["x", "x", "y"], [0, 1, 0], [0.2, 0.8, 0.5], 2) == pytest.approx(2 / 3)
+
+
+def _brute_own_grade(answers, correct, k, pick) -> float:
+    """Mean over every ordered k-tuple of the grade of the sample the aggregator returns
+    (``pick`` gives its position in the tuple), as a live run grades the returned candidate."""
+    total = count = 0
+    for order in itertools.permutations(range(len(answers)), k):
+        index = pick(list(order))
+        total += 0.0 if index is None else correct[order[index]]
+        count += 1
+    return total / count
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "k"), [(s, n, k) for s in range(6) for n in (4, 6) for k in (1, 2, 3, n)]
+)
+def test_estimators_grade_the_returned_sample_like_a_live_run(seed, n, k):
+    # Grades that are NOT a function of the answer (a flaky grader): each sample its own.
+    rng = random.Random(500 + seed * 7 + n)
+    answers, _, verdicts, scores = _random_pool(rng, n)
+    correct = [float(rng.random() < 0.5) for _ in answers]
+    zero = _zero(scores)
+
+    def majority(order):
+        return majority_vote([answers[i] for i in order]).index
+
+    def filtered(order):
+        kept = [verdicts[i] is not None and verdicts[i] >= 0.5 for i in order]
+        return filter_vote([answers[i] for i in order], kept).index
+
+    def best(order):
+        return best_of_n([answers[i] for i in order], [zero[i] for i in order]).index
+
+    def weighted(order):
+        return weighted_best_of_n([answers[i] for i in order], [zero[i] for i in order]).index
+
+    assert best_of_n_at_k(answers, correct, scores, k) == pytest.approx(
+        _brute_own_grade(answers, correct, k, best), abs=1e-9
+    )
+    assert majority_at_k(answers, correct, k) == pytest.approx(
+        _brute_own_grade(answers, correct, k, majority), abs=1e-9
+    )
+    assert filter_vote_at_k(answers, correct, verdicts, k) == pytest.approx(
+        _brute_own_grade(answers, correct, k, filtered), abs=1e-9
+    )
+    estimate = weighted_best_of_n_at_k(
+        answers, correct, scores, k, rng=np.random.default_rng(seed), n_sub=3000
+    )
+    assert estimate == pytest.approx(_brute_own_grade(answers, correct, k, weighted), abs=0.04)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_weighted_best_of_n_monte_carlo_close_to_brute_force(seed):
     answers, correct, _, scores = _random_pool(random.Random(100 + seed), 6)

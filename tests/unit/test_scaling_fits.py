@@ -14,11 +14,12 @@ from langgraph_ttc.scaling import (
     fit_vote_model,
     log_spaced_ks,
     majority_at_k,
+    pass_at_k,
     power_law,
     two_level_optimal_k,
     vote_curve,
 )
-from langgraph_ttc.scaling.vote_model import fit_query
+from langgraph_ttc.scaling.vote_model import best_k, fit_query, vote_kind
 
 
 @pytest.mark.parametrize(("a", "b"), [(-2.0, -0.4), (-0.7, -0.9), (-4.5, -0.15)])
@@ -52,6 +53,52 @@ def test_power_law_with_noise_and_bootstrap_band():
         assert row["low"] >= 0.0 and row["high"] <= 1.0
     assert fit.holdout["k"] == 64 and fit.holdout["fit_k_max"] <= 16
     assert fit.holdout["abs_error"] < 0.1
+
+
+def _law(k, a, b):
+    return np.exp(a * np.power(k, b))
+
+
+def test_bootstrap_intervals_for_a_and_b_cover_the_truth_where_pcov_does_not():
+    # 40 simulated pools of k-correlated coverage: 40 problems with p ~ Beta(0.3, 1.5), 64
+    # samples each, pass@k at the log-spaced k (every k from the same samples). The truth is
+    # the law fitted to the population curve 1 - E[(1-p)^k] = 1 - B(0.3, 1.5 + k) / B(0.3, 1.5)
+    # (a = -1.760, b = -0.389). curve_fit's pcov treats the k points as independent.
+    from scipy.optimize import curve_fit
+    from scipy.special import betaln
+
+    alpha, beta, problems, n = 0.3, 1.5, 40, 64
+    ks = np.array(log_spaced_ks(n, 40), dtype=float)
+    population = 1 - np.exp(betaln(alpha, beta + ks) - betaln(alpha, beta))
+    (a_true, b_true), _ = curve_fit(_law, ks, population, p0=(-1.0, -0.5))
+    assert (a_true, b_true) == pytest.approx((-1.760, -0.389), abs=1e-3)
+    rng = np.random.default_rng(2024)
+    boot = {"a": 0, "b": 0}
+    pcov_hits = {"a": 0, "b": 0}
+    runs = 40
+    for run in range(runs):
+        correct = rng.binomial(n, rng.beta(alpha, beta, size=problems))
+        per_problem = np.array([[pass_at_k(n, int(c), int(k)) for k in ks] for c in correct])
+        coverage = per_problem.mean(axis=0)
+        fit = fit_power_law(ks, coverage, per_problem=per_problem, n_boot=100, seed=run)
+        assert "bootstrap over problems" in fit.ci_method
+        boot["a"] += fit.a_ci[0] <= a_true <= fit.a_ci[1]
+        boot["b"] += fit.b_ci[0] <= b_true <= fit.b_ci[1]
+        popt, pcov = curve_fit(_law, ks, coverage, p0=(-1.0, -0.5))
+        se = np.sqrt(np.diag(pcov))
+        pcov_hits["a"] += abs(popt[0] - a_true) <= 1.96 * se[0]
+        pcov_hits["b"] += abs(popt[1] - b_true) <= 1.96 * se[1]
+    # Seeded: bootstrap 37/40 (a) and 38/40 (b); pcov's 95% intervals 4/40 each.
+    assert boot["a"] / runs >= 0.8 and boot["b"] / runs >= 0.8
+    assert pcov_hits["a"] / runs <= 0.3 and pcov_hits["b"] / runs <= 0.3
+    assert not hasattr(fit, "a_se")  # the pcov standard errors are no longer reported
+
+
+def test_power_law_without_per_problem_coverage_has_no_parameter_intervals():
+    fit = fit_power_law([1, 2, 4, 8, 16], [0.2, 0.3, 0.4, 0.5, 0.6])
+    assert fit.status == "ok"
+    assert all(math.isnan(x) for x in (*fit.a_ci, *fit.b_ci))
+    assert fit.ci_method.startswith("none")
 
 
 @pytest.mark.parametrize(
@@ -96,7 +143,7 @@ def test_vote_model_on_easy_and_hard_queries():
     pool = PoolSamples({}, tuple(problems))
     fit = fit_vote_model(pool, k_pred_max=200)
     assert fit.status == "ok"
-    assert fit.fit_ks == (2, 5, 10, 20, 50)
+    assert fit.fit_ks == (1, 2, 5, 10, 20, 50)  # the paper's grid within n = 64, plus K = 1
     assert {q for q, kind in fit.kinds.items() if kind == "easy"} == {f"e{i}" for i in range(6)}
     assert fit.rmse < 0.05
     for row in fit.holdout:
@@ -108,6 +155,57 @@ def test_vote_model_on_easy_and_hard_queries():
     assert fit.optimal_accuracy >= float(fit.predict(1)) and fit.optimal_accuracy >= float(
         fit.predict(200)
     )
+
+
+def test_vote_model_fits_k_one_and_picks_an_odd_k_for_binary_votes():
+    # The pool above: 6 queries right with p = 0.7 (45 of 64 samples), 4 with p = 0.35 (22 of 64):
+    # majority@1 = (6 * 45/64 + 4 * 22/64) / 10 = 0.5594. Fitted on K >= 2 only, the model said
+    # 0.523 at K = 1 and chose K = 12; fitted with K = 1, it is within 0.01 and K is odd.
+    n = 64
+    problems = [_binary_problem(f"e{i}", 0.7, n) for i in range(6)]
+    problems += [_binary_problem(f"h{i}", 0.35, n) for i in range(4)]
+    fit = fit_vote_model(PoolSamples({}, tuple(problems)), k_pred_max=200)
+    observed = np.mean([majority_at_k(p.answers, p.correct, 1) for p in problems])
+    assert observed == pytest.approx((6 * 45 / 64 + 4 * 22 / 64) / 10)  # 0.5594
+    assert float(fit.predict(1)) == pytest.approx(0.5594, abs=0.01)
+    assert fit.binary_votes
+    assert fit.optimal_k % 2 == 1 and fit.plateau_k % 2 == 1
+    # Binary votes with a uniform tie-break: K = 2j is exactly as accurate as K = 2j - 1.
+    for k in (2, 4, 12):
+        assert majority_at_k(problems[0].answers, problems[0].correct, k) == pytest.approx(
+            majority_at_k(problems[0].answers, problems[0].correct, k - 1)
+        )
+
+
+def test_best_k_prefers_odd_k_for_binary_votes():
+    ks, accuracy = [1, 2, 3, 4, 5, 6], [0.50, 0.50, 0.60, 0.62, 0.61, 0.63]
+    assert best_k(ks, accuracy) == (6, 0.63, 6)
+    # Odd K only: 0.50, 0.60, 0.61 -> K = 5; the plateau (>= 0.605) starts at 5 too.
+    assert best_k(ks, accuracy, odd_only=True) == (5, 0.61, 5)
+    # The plateau: the smallest K within 0.005 of the best (0.66 - 0.005 = 0.655 -> K = 3).
+    assert best_k([1, 3, 5], [0.5, 0.657, 0.66], odd_only=True) == (5, 0.66, 3)
+
+
+def test_a_tie_query_tends_to_one_over_m():
+    # By hand: (1 - exp(-(0.1*4 + 0.2*2 + 0))) / 2 = (1 - e^-0.8) / 2 = 0.2753; -> 1/2 and 1/3.
+    assert float(vote_curve(4, (0.1, 0.2, 0.0), "tie", m=2)) == pytest.approx(0.2753, abs=1e-4)
+    assert float(vote_curve(10_000, (0.1, 0.2, 0.0), "tie", m=3)) == pytest.approx(1 / 3)
+    # "1" (right) and "2" tie with 3 of 8 samples each, "3" has 2: d = 3/8 - 3/8 = 0, m = 2.
+    answers = ["1", "2", "3", "1", "2", "3", "1", "2"]
+    tie = ProblemSamples.from_lists("t", answers, [1.0 if a == "1" else 0.0 for a in answers])
+    assert vote_kind(tie.answers, tie.correct) == ("tie", 2)
+    fit = fit_vote_model(PoolSamples({}, (tie,)), k_pred_max=1000)
+    assert fit.kinds == {"t": "tie"} and fit.ties == {"t": 2}
+    # majority@1 = 3/8; all 8 samples: "1" and "2" tie, the earlier of them wins: 1/2.
+    assert majority_at_k(tie.answers, tie.correct, 1) == pytest.approx(3 / 8)
+    assert majority_at_k(tie.answers, tie.correct, 8) == pytest.approx(1 / 2)
+    assert float(fit.predict(1)) == pytest.approx(3 / 8, abs=0.02)
+    assert float(fit.predict(1000)) == pytest.approx(1 / 2, abs=0.01)  # was ~0 when "hard"
+    # Not a tie: the correct answer alone at the top (easy), or a wrong answer ahead (hard).
+    assert vote_kind(["1", "1", "2"], [1, 1, 0]) == ("easy", 1)
+    assert vote_kind(["2", "2", "1", "3", "3"], [0, 0, 1, 0, 0]) == ("hard", 1)
+    assert vote_kind(["2", "3"], [0, 0]) == ("hard", 1)  # no right answer: d = 1/2 - 0
+    assert vote_kind([None, None], [0, 0]) == ("hard", 1)  # no answer at all
 
 
 def test_vote_model_degenerate_pools():

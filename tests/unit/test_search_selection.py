@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import given
@@ -36,19 +37,24 @@ def test_softmax_by_hand():
 @pytest.mark.parametrize(
     "scores,budget,temperature,expected",
     [
-        # p = [.4718, .3162, .2120]; B=4: ceil(1.887)=2, ceil(1.265)=2 -> B spent, last gets 0
+        # The issue's repros (authors' rule, thu-wyz/inference_scaling rebase.py select_softmax):
+        # equal scores, p = 1/3 each: ceil(4/3)=2; then 2 left over 2/3 of the mass: ceil(1)=1;
+        # then 1 left over the last 1/3: 1.
+        ([0.5, 0.5, 0.5], 4, 0.1, [2, 1, 1]),
+        # T=0.2: e^(R/T) ~ [90.0, 54.6, 33.1, 20.1, 12.2], p = [.4287, .2600, .1577, .0956, .0580]:
+        # ceil(1.715)=2; 2 * .2600/.5713 = 0.910 -> 1; 1 * .1577/.3113 = 0.507 -> 1; nothing left.
+        ([0.9, 0.8, 0.7, 0.6, 0.5], 4, 0.2, [2, 1, 1, 0, 0]),
+        # p = [.4718, .3162, .2120]; B=4: ceil(1.887)=2; 2 * .3162/.5282 = 1.197 -> 2; none left
         ([0.9, 0.5, 0.1], 4, 1.0, [2, 2, 0]),
         # p = [.9817, .0180, .0003]; ceil(3.927)=4 takes all of B
         ([0.9, 0.5, 0.1], 4, 0.1, [4, 0, 0]),
-        # B=100, T=0.1: ceil(98.17)=99, ceil(1.80)=2 capped at the 1 left, 0
+        # B=100, T=0.1: ceil(98.17)=99; 1 * .0180/.0183 = 0.98 -> 1; 0
         ([0.9, 0.5, 0.1], 100, 0.1, [99, 1, 0]),
-        # equal scores: p = 1/3 each; ceil(4/3)=2, 2, then nothing left
-        ([0.5, 0.5, 0.5], 4, 0.1, [2, 2, 0]),
         # allocation walks by score, not by position: [0.1, 0.9] -> p = [.0003, .9997]
         ([0.1, 0.9], 3, 0.1, [0, 3]),
         # T = 0.2 (the authors' code): e^(0.8/0.2)=e^4 vs 1 -> p = [.9820, .0180]; B=8
         ([0.8, 0.0], 8, 0.2, [8, 0]),
-        # T = 1: p = [.5987, .4013] for [0.6, 0.2]; B=5: ceil(2.99)=3, then 2 left
+        # T = 1: p = [.5987, .4013] for [0.6, 0.2]; B=5: ceil(2.99)=3, then 2 left over the rest
         ([0.6, 0.2], 5, 1.0, [3, 2]),
         ([0.6, 0.2], 0, 1.0, [0, 0]),
         ([], 4, 0.1, []),
@@ -56,6 +62,62 @@ def test_softmax_by_hand():
 )
 def test_rebase_widths_by_hand(scores, budget, temperature, expected):
     assert rebase_widths(scores, budget, temperature) == expected
+    assert rebase_widths(scores, budget, temperature, rule="authors") == expected
+
+
+@pytest.mark.parametrize(
+    "scores,budget,temperature,expected",
+    [
+        # Wu et al. 2024, Eq. 1: Round(B * p). B * p = [1.33, 1.33, 1.33] -> [1, 1, 1] (sum 3 < B)
+        ([0.5, 0.5, 0.5], 4, 0.1, [1, 1, 1]),
+        # B * p = [1.715, 1.040, 0.631, 0.383, 0.232] -> [2, 1, 1, 0, 0] (here paper = code)
+        ([0.9, 0.8, 0.7, 0.6, 0.5], 4, 0.2, [2, 1, 1, 0, 0]),
+        # B * p = [1.887, 1.265, 0.848] -> [2, 1, 1]
+        ([0.9, 0.5, 0.1], 4, 1.0, [2, 1, 1]),
+        # equal scores, B=3 over 2: 1.5 each, halves round up -> [2, 2] (sum 4 > B)
+        ([0.3, 0.3], 3, 0.1, [2, 2]),
+    ],
+)
+def test_rebase_widths_paper_rule_by_hand(scores, budget, temperature, expected):
+    assert rebase_widths(scores, budget, temperature, rule="paper") == expected
+
+
+def test_rebase_rejects_an_unknown_rule():
+    with pytest.raises(TTCConfigError, match="authors"):
+        rebase_widths([0.5], 4, 0.1, rule="round")
+    with pytest.raises(TTCConfigError, match="rule"):
+        Rebase(rule="round")
+
+
+def _authors_rule(scores, budget, temperature):
+    """An independent reading of the authors' select_softmax (exact fractions; no tolerance):
+    sort by score (earlier first on ties), then width_j = ceil(W * e_j / S) with W and S what
+    is left of the width and of the mass."""
+    from fractions import Fraction
+
+    top = max(scores)
+    mass = [Fraction(math.exp((s - top) / temperature)) for s in scores]
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    out = [0] * len(scores)
+    width, left_mass = budget, sum(mass)
+    for i in order:
+        if left_mass == 0:
+            break
+        out[i] = math.ceil(width * mass[i] / left_mass)
+        width -= out[i]
+        left_mass -= mass[i]
+    return out
+
+
+def test_rebase_matches_the_authors_rule_on_a_random_sweep():
+    rng = random.Random(13)
+    for _ in range(500):
+        scores = [round(rng.random(), 2) for _ in range(rng.randint(1, 10))]
+        budget = rng.randint(1, 32)
+        temperature = rng.choice([0.05, 0.1, 0.2, 0.5, 1.0])
+        widths = rebase_widths(scores, budget, temperature)
+        assert widths == _authors_rule(scores, budget, temperature), (scores, budget, temperature)
+        assert sum(widths) == budget
 
 
 @given(
@@ -71,9 +133,9 @@ def test_rebase_spends_exactly_the_budget_and_favours_higher_scores(scores, budg
     # Along the score order, once a node gets nothing, no lower node gets anything.
     got = [widths[i] for i in order]
     assert got == [w for w in got if w > 0] + [0] * got.count(0)
-    # Each width is at most ceil(B * p).
+    # The top node's width is ceil(B * p_top) (the walk starts with the whole budget and mass).
     p = softmax(scores, temperature)
-    assert all(w <= math.ceil(budget * q - 1e-9) for w, q in zip(widths, p, strict=True))
+    assert widths[order[0]] == min(math.ceil(budget * p[order[0]] - 1e-9), budget)
 
 
 @pytest.mark.parametrize(
@@ -132,10 +194,20 @@ def test_rebase_strategy_reduces_the_width_by_finished_solutions():
     strategy = Rebase(n=4, temperature_b=1.0)
     frontier = [{"id": "a"}, {"id": "b"}, {"id": "c"}]
     assert strategy.widths(frontier, [0.9, 0.5, 0.1], done=[]) == [2, 2, 0]
-    # one solution finished: B = 3; p = [.4718, .3162, .2120]: ceil(1.42)=2, ceil(0.95)=1
+    # one solution finished: B = 3; p = [.4718, .3162, .2120]: ceil(1.42)=2, then
+    # 1 * .3162/.5282 = 0.60 -> 1, then nothing left
     assert strategy.widths(frontier, [0.9, 0.5, 0.1], done=[{"id": "x"}]) == [2, 1, 0]
     assert strategy.widths(frontier, [0.9, 0.5, 0.1], done=[{}] * 4) == [0, 0, 0]
     assert Rebase().temperature == 1.0 and Rebase().max_rounds == 25
+    assert Rebase().rule == "authors"
+
+
+def test_rebase_strategy_paper_rule_is_trimmed_to_the_budget():
+    # Eq. 1 rounds 1.5 and 1.5 up to [2, 2]; B = 3, so the lower-ranked (later) node loses one.
+    assert Rebase(n=3, rule="paper").widths([{}, {}], [0.3, 0.3], done=[]) == [2, 1]
+    # Three equal scores, B = 4: Round(4/3) = 1 each; Eq. 1 spends 3 of the 4.
+    assert Rebase(n=4, rule="paper").widths([{}, {}, {}], [0.5] * 3, done=[]) == [1, 1, 1]
+    assert Rebase(n=4, rule="paper").describe() == "rebase n=4 T_b=0.1 rule=paper"
 
 
 def test_beam_search_stops_once_n_solutions_are_finished():
