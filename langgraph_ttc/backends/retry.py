@@ -140,10 +140,11 @@ def redact(text: str, api_key: str | None) -> str:
     """``text`` without the API key or any bearer/authorization value, cut to a readable length.
 
     Example:
-        >>> redact("bad key sk-12345; Authorization: Bearer abc", "sk-12345")
-        'bad key ***; Authorization: ***'
+        >>> redact("bad key sk-12345; Authorization: Bearer abc; bearer xyz", "sk-12345")
+        'bad key ***; Authorization: Bearer ***; bearer ***'
     """
     if api_key and api_key != "EMPTY" and len(api_key) >= 4:
         text = text.replace(api_key, "***")
-    text = re.sub(r"(?i)(bearer|authorization:?)\s+[^\s'\",}]+", r"\1 ***", text)
+    # "Authorization: Bearer <token>" and a bare "Bearer <token>": the token goes, the words stay.
+    text = re.sub(r"(?i)(authorization:?\s*(?:bearer\s+)?|bearer\s+)[^\s'\",};]+", r"\1***", text)
     return text[:MAX_ERROR_CHARS]

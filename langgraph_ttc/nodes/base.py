@@ -54,6 +54,6 @@ def emit(event: str, **data: Any) -> None:
     """Send a progress event on LangGraph's ``custom`` stream (no-op outside a graph run)."""
     try:
         writer = get_stream_writer()
-    except RuntimeError:  # outside a runnable context there is nothing to stream to
+    except (RuntimeError, KeyError):  # outside a graph run there is nothing to stream to
         return
     writer({"ttc_event": event, **data})

@@ -85,7 +85,7 @@ class GenerateNode(TTCNode):
         >>> from langgraph_ttc.nodes import PrepareNode, TTCContext
         >>> from langgraph_ttc.testing import FakeBackend
         >>> ctx = TTCContext.create(FakeBackend(), "majority", n=3)
-        >>> state = PrepareNode(ctx)({"question": "2+2?"})
+        >>> state = {**PrepareNode(ctx)({"question": "2+2?"}), "ttc_candidates": [], "ttc_usage": {}}
         >>> len(GenerateNode(ctx).invoke(state)["ttc_candidates"])
         3
     """

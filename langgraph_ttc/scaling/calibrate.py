@@ -229,7 +229,9 @@ def _describe(spec: PlanSpec) -> str:
     if spec.stop:
         return "stop"
     if spec.stop_rule is not None:
-        return f"{spec.aggregator} <={spec.width} until {spec.stop_rule.describe()} step {spec.step}"
+        return (
+            f"{spec.aggregator} <={spec.width} until {spec.stop_rule.describe()} step {spec.step}"
+        )
     return f"{spec.aggregator} width={spec.width}"
 
 

@@ -19,11 +19,8 @@ called once per k, and they are estimated, stored and plotted on the same axes.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +43,15 @@ from langgraph_ttc.scaling.difficulty import (
     quantile_bins,
 )
 from langgraph_ttc.scaling.fits import fit_power_law, log_spaced_ks
+from langgraph_ttc.scaling.outputs import (
+    PLOT_FILE,
+    POOL_FILE,
+    SUMMARY_FILE,
+    SUMMARY_VERSION,
+    plot_summary,
+    read_summary,
+    write_outputs,
+)
 from langgraph_ttc.scaling.pool import DEFAULT_CONCURRENCY, build_pool, load_pool
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.scaling.vote_model import fit_vote_model
@@ -63,26 +69,6 @@ __all__ = [
 ]
 
 DEFAULT_STRATEGIES: tuple[str, ...] = ("coverage", "majority", "filter_vote", "best_of_n")
-POOL_FILE, CSV_FILE, SUMMARY_FILE, PLOT_FILE = (
-    "pool.sqlite",
-    "curves.csv",
-    "summary.json",
-    "curves.png",
-)
-SUMMARY_VERSION = 1
-CSV_COLUMNS = (
-    "strategy",
-    "bin_kind",
-    "bin",
-    "k",
-    "mean_calls",
-    "mean_tokens",
-    "accuracy",
-    "ci_low",
-    "ci_high",
-    "method",
-    "n_problems",
-)
 
 
 @dataclass(frozen=True)
@@ -317,41 +303,6 @@ def _observed_best(points: Sequence[CurvePoint]) -> dict:
     return {"k": best.k, "mean_calls": best.mean_calls, "accuracy": best.accuracy}
 
 
-def write_outputs(out_dir: str | os.PathLike, summary: dict, *, plot: bool = True) -> None:
-    """Write summary.json, curves.csv and (if ``plot``) curves.png into ``out_dir``."""
-    out = Path(out_dir)
-    summary = {**summary, "written_at": time.time()}
-    (out / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=1, allow_nan=True))
-    with open(out / CSV_FILE, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for rows in [*summary["strategies"].values(), *summary.get("live", {}).values()]:
-            for row in rows:
-                writer.writerow({**row, "bin_kind": "all"})
-        for kind, rows in summary["per_bin"].items():
-            for row in rows:
-                writer.writerow({**row, "bin_kind": kind})
-    if plot:
-        from langgraph_ttc.scaling.plots import plot_summary
-
-        try:
-            plot_summary(summary, out / PLOT_FILE)
-        except ImportError as error:
-            logger.warning("%s; skipped %s", error, out / PLOT_FILE)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None  # strict JSON: NaN/inf become null
-    return value
-
-
 def replot(out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = None) -> dict:
     """Re-plot ``out_dir`` without sampling: from summary.json, or recomputed from pool.sqlite.
 
@@ -365,13 +316,11 @@ def replot(out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = Non
         langgraph_ttc.errors.TTCConfigError: Nothing to plot in no-such-dir...
     """
     out = Path(out_dir)
-    summary_path, pool_path = out / SUMMARY_FILE, out / POOL_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    pool_path = out / POOL_FILE
+    summary = read_summary(out)
     if summary is not None and (
         strategies is None or list(strategies) == list(summary["strategies"])
     ):
-        from langgraph_ttc.scaling.plots import plot_summary
-
         plot_summary(summary, out / PLOT_FILE)
         return summary
     if not pool_path.exists():

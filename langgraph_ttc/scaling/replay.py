@@ -146,9 +146,7 @@ class ReplayTable:
         scores = np.nan_to_num(self.scores_of(self.score_source), nan=0.0)
         winners = np.stack(
             [
-                aggregator.prefix_winners(
-                    BallotTable(self.codes[i], scores[i], self.verdicts[i])
-                )
+                aggregator.prefix_winners(BallotTable(self.codes[i], scores[i], self.verdicts[i]))
                 for i in range(self.n_problems)
             ]
         )
@@ -194,7 +192,9 @@ class ReplayTable:
         calls = np.zeros((self.n_problems, self.n_orders))
         for spent in np.unique(scoring):
             runs = scoring == spent
-            plan = spec.resolve(self.probes, budget - self.probes - int(spent), self.verify_calls_per_sample)
+            plan = spec.resolve(
+                self.probes, budget - self.probes - int(spent), self.verify_calls_per_sample
+            )
             if plan.stop:
                 aggregator, widths = "majority", np.full(runs.sum(), self.probes)
             else:

@@ -1,0 +1,86 @@
+"""The files of a curves directory: ``summary.json`` and ``curves.csv`` written and read, and
+``curves.png`` drawn when matplotlib is installed. The curve maths (:mod:`~langgraph_ttc.scaling.curves`)
+does no file I/O of its own beyond the pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_summary", "read_summary", "write_outputs"]
+
+logger = logging.getLogger(__name__)
+
+POOL_FILE, CSV_FILE, SUMMARY_FILE, PLOT_FILE = (
+    "pool.sqlite",
+    "curves.csv",
+    "summary.json",
+    "curves.png",
+)
+SUMMARY_VERSION = 1
+CSV_COLUMNS = (
+    "strategy",
+    "bin_kind",
+    "bin",
+    "k",
+    "mean_calls",
+    "mean_tokens",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "method",
+    "n_problems",
+)
+
+
+def read_summary(out_dir: str | os.PathLike) -> dict | None:
+    """The directory's ``summary.json`` (``None`` when there is none)."""
+    path = Path(out_dir) / SUMMARY_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def plot_summary(summary: dict, path: Path) -> None:
+    """Draw ``curves.png`` (needs matplotlib, from the ``eval`` extra)."""
+    from langgraph_ttc.scaling.plots import plot_summary as draw  # optional: matplotlib
+
+    draw(summary, path)
+
+
+def write_outputs(out_dir: str | os.PathLike, summary: dict, *, plot: bool = True) -> None:
+    """Write summary.json, curves.csv and (if ``plot``) curves.png into ``out_dir``."""
+    out = Path(out_dir)
+    summary = {**summary, "written_at": time.time()}
+    (out / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=1, allow_nan=True))
+    with open(out / CSV_FILE, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for rows in [*summary["strategies"].values(), *summary.get("live", {}).values()]:
+            for row in rows:
+                writer.writerow({**row, "bin_kind": "all"})
+        for kind, rows in summary["per_bin"].items():
+            for row in rows:
+                writer.writerow({**row, "bin_kind": kind})
+    if plot:
+        try:
+            plot_summary(summary, out / PLOT_FILE)
+        except ImportError as error:
+            logger.warning("%s; skipped %s", error, out / PLOT_FILE)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # strict JSON: NaN/inf become null
+    return value
