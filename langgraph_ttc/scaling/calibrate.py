@@ -151,6 +151,34 @@ def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
     return int(good[np.argmin(calls[good])])
 
 
+class Candidates:
+    """Every plan worth trying at each budget (:func:`candidate_specs`), replayed on every run
+    once, as rows of one matrix: fits on different problems (folds, one plan vs per bin) only
+    sum its columns differently."""
+
+    def __init__(self, table: ReplayTable, budgets: Sequence[int]) -> None:
+        self.table = table
+        self.specs = {b: candidate_specs(b, table) for b in sorted(budgets) if b >= table.probes}
+        self.ids = {
+            b: np.array([table.outcome_id(spec, b) for spec in specs])
+            for b, specs in self.specs.items()
+        }
+        matrix = table.outcome_matrix()
+        self.correct = matrix.correct.reshape(len(matrix.correct), table.n_problems, -1)
+        self.calls = matrix.calls.reshape(len(matrix.calls), table.n_problems, -1)
+
+    def bin_means(self, rows: np.ndarray, bins: np.ndarray, n_bins: int):
+        """Mean correctness and calls of every outcome over each bin's runs (runs of the
+        problems ``rows``; ``bins`` their bin, 1-based), and the runs per bin."""
+        members = np.zeros((len(rows), self.correct.shape[2], n_bins))
+        np.put_along_axis(members, (bins - 1)[..., None], 1.0, axis=2)
+        counts = members.sum(axis=(0, 1))
+        scale = np.where(counts > 0, 1.0 / np.maximum(counts, 1), np.nan)
+        correct = np.einsum("dpo,pob->db", self.correct[:, rows], members) * scale
+        calls = np.einsum("dpo,pob->db", self.calls[:, rows], members) * scale
+        return correct, calls, counts
+
+
 def fit_policy(
     table: ReplayTable,
     budgets: Sequence[int],
@@ -159,10 +187,11 @@ def fit_policy(
     tolerance: float = 0.01,
     n_bins: int = N_BINS,
     pooled: bool = False,
+    candidates: Candidates | None = None,
 ) -> tuple[Policy, list[dict]]:
     """The policy that maximises replayed accuracy per (bin, budget) on the problems ``rows``
     (default all), and a row per cell. ``pooled``: one bin, so one plan per budget whatever the
-    probes show.
+    probes show. ``candidates``: the replayed plans, when several fits share them.
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -173,39 +202,36 @@ def fit_policy(
     rows = np.arange(table.n_problems) if rows is None else np.asarray(rows)
     if rows.size == 0:
         raise TTCConfigError("No problems to fit a policy on.")
-    probes = table.probes
-    statistics = table.statistics[rows].ravel()
-    edges = () if pooled else quantile_edges(statistics, n_bins)
-    # One bin per run, flattened in (problem, order) order like the outcome columns below.
-    flat_bins = np.array([bin_of(v, edges) for v in statistics])
-    plans: dict[int, dict[int, PlanSpec]] = {b: {} for b in range(1, len(edges) + 2)}
+    candidates = candidates or Candidates(table, budgets)
+    statistics = table.statistics[rows]
+    edges = () if pooled else quantile_edges(statistics.ravel(), n_bins)
+    bins = np.vectorize(lambda v: bin_of(v, edges), otypes=[int])(statistics)
+    n = len(edges) + 1
+    by_bin, by_bin_calls, counts = candidates.bin_means(rows, bins, n)
+    overall = candidates.bin_means(rows, np.ones_like(bins), 1)
+    plans: dict[int, dict[int, PlanSpec]] = {b: {} for b in range(1, n + 1)}
     cells = []
     for budget in sorted(budgets):
-        if budget < probes:
-            continue  # the router spends it all on probes; nothing to choose
-        specs = candidate_specs(budget, table)
-        outcomes = [table.outcomes(spec, budget) for spec in specs]
-        # One row per plan, one column per run (runs flattened in (problem, order) order).
-        correct = np.stack([o.correct[rows].ravel() for o in outcomes])
-        calls = np.stack([o.calls[rows].ravel() for o in outcomes])
-        overall = _choose(correct.mean(axis=1), calls.mean(axis=1), tolerance)
-        majority_at_budget = _majority_at(specs)
+        if budget not in candidates.specs:
+            continue  # below the probes the router spends it all on them; nothing to choose
+        specs, ids = candidates.specs[budget], candidates.ids[budget]
+        fallback = _choose(overall[0][ids, 0], overall[1][ids, 0], tolerance)
+        majority_at_budget = ids[_majority_at(specs)]
         for b in plans:
-            members = flat_bins == b
-            if members.sum() >= MIN_RUNS_PER_CELL:
-                choice = _choose(correct[:, members].mean(1), calls[:, members].mean(1), tolerance)
-            else:
-                choice = overall
+            runs = int(counts[b - 1])
+            choice = fallback
+            if runs >= MIN_RUNS_PER_CELL:
+                choice = _choose(by_bin[ids, b - 1], by_bin_calls[ids, b - 1], tolerance)
             plans[b][budget] = specs[choice]
             cells.append(
                 {
                     "bin": b,
                     "budget": budget,
-                    "runs": int(members.sum()),
+                    "runs": runs,
                     "plan": _describe(specs[choice]),
-                    "accuracy": _mean(correct[choice, members]),
-                    "calls": _mean(calls[choice, members]),
-                    "majority_at_budget": _mean(correct[majority_at_budget, members]),
+                    "accuracy": _mean(by_bin[ids[choice], b - 1], runs),
+                    "calls": _mean(by_bin_calls[ids[choice], b - 1], runs),
+                    "majority_at_budget": _mean(by_bin[majority_at_budget, b - 1], runs),
                 }
             )
     return Policy(edges=edges, plans=plans, statistic=table.statistic), cells
@@ -221,8 +247,8 @@ def _majority_at(specs: Sequence[PlanSpec]) -> int:
     return max(fixed)[1] if fixed else 0
 
 
-def _mean(values: np.ndarray) -> float | None:
-    return round(float(values.mean()), 4) if values.size else None
+def _mean(value: float, runs: int) -> float | None:
+    return round(float(value), 4) if runs else None
 
 
 def _describe(spec: PlanSpec) -> str:
@@ -259,6 +285,7 @@ def cross_validate(
     tolerance: float = 0.01,
     seed: int = 0,
     pooled: bool = False,
+    candidates: Candidates | None = None,
 ) -> list[dict]:
     """Per budget: the accuracy and calls of a policy fitted without the fold it is scored on."""
     n = table.n_problems
@@ -270,7 +297,9 @@ def cross_validate(
     for fold in range(folds):
         train = np.flatnonzero(fold_of != fold)
         test = np.flatnonzero(fold_of == fold)
-        policy, _ = fit_policy(table, budgets, rows=train, tolerance=tolerance, pooled=pooled)
+        policy, _ = fit_policy(
+            table, budgets, rows=train, tolerance=tolerance, pooled=pooled, candidates=candidates
+        )
         for budget in budgets:
             acc, spent = replay_policy(table, policy, budget, rows=test)
             accuracy[budget][test] = acc
@@ -334,9 +363,10 @@ def calibrate(
     table = ReplayTable(
         chosen.problems, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed
     )
-    policy, cells = fit_policy(table, budgets, tolerance=tolerance)
-    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True)
-    options = dict(folds=folds, tolerance=tolerance, seed=seed)
+    candidates = Candidates(table, budgets)
+    policy, cells = fit_policy(table, budgets, tolerance=tolerance, candidates=candidates)
+    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
+    options = dict(folds=folds, tolerance=tolerance, seed=seed, candidates=candidates)
     cv = cross_validate(table, budgets, **options)
     cv_single = cross_validate(table, budgets, pooled=True, **options)
     # Per-bin plans must earn their keep out of sample (as the paper selects per bin by CV):

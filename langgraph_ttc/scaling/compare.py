@@ -74,6 +74,27 @@ def calls_to_reach(target: float, calls: np.ndarray, accuracy: np.ndarray) -> fl
     return math.inf
 
 
+def calls_to_reach_each(targets: np.ndarray, calls: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """:func:`calls_to_reach` for many curves at once (row i: ``targets[i]`` on curve i).
+
+    Example:
+        >>> calls_to_reach_each(np.array([0.5, 0.9]), np.array([[1.0, 2.0, 4.0]] * 2),
+        ...                     np.array([[0.2, 0.4, 0.6]] * 2)).tolist()
+        [3.0, inf]
+    """
+    reached = accuracy >= targets[:, None]
+    first = reached.argmax(axis=1)
+    rows = np.arange(len(targets))
+    before = np.maximum(first - 1, 0)
+    gain = accuracy[rows, first] - accuracy[rows, before]
+    step = np.where(
+        gain > 0, (targets - accuracy[rows, before]) / np.where(gain > 0, gain, 1.0), 0.0
+    )
+    interpolated = calls[rows, before] + step * (calls[rows, first] - calls[rows, before])
+    out = np.where(first == 0, calls[:, 0], interpolated)
+    return np.where(reached.any(axis=1), out, np.inf)
+
+
 def _fixed_needed(target: float, fixed_curves: Mapping[str, tuple]) -> tuple[float, str | None]:
     """Fewest calls over all fixed strategies to reach ``target`` (and which strategy)."""
     best, name = math.inf, None
@@ -127,26 +148,23 @@ def compare_policy(
         prefix = table.prefix(strategy)
         fixed_runs[strategy] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
 
-    def fixed_curves(rows: np.ndarray) -> dict:
-        return {
-            s: (calls[rows].mean(0), acc[rows].mean(0)) for s, (acc, calls) in fixed_runs.items()
-        }
-
-    everyone = np.arange(table.n_problems)
+    everyone = {s: (calls.mean(0), acc.mean(0)) for s, (acc, calls) in fixed_runs.items()}
     rng = np.random.default_rng(seed)
     resamples = rng.integers(0, table.n_problems, size=(n_boot, table.n_problems))
+    # Every fixed curve under every resample at once: (resamples, ks) per strategy.
+    resampled = {
+        s: (calls[resamples].mean(1), acc[resamples].mean(1))
+        for s, (acc, calls) in fixed_runs.items()
+    }
+    largest = max(float(c[-1]) for c, _ in everyone.values())
     adaptive = []
     for budget in budgets:
         accuracy, calls = replays[budget]
-        needed, best = _fixed_needed(accuracy.mean(), fixed_curves(everyone))
-        ratios = np.array(
-            [
-                _fixed_needed(accuracy[rows].mean(), fixed_curves(rows))[0] / calls[rows].mean()
-                for rows in resamples
-            ]
-        )
+        needed, best = _fixed_needed(accuracy.mean(), everyone)
+        targets = accuracy[resamples].mean(1)
+        fewest = np.min([calls_to_reach_each(targets, c, a) for c, a in resampled.values()], axis=0)
+        ratios = fewest / calls[resamples].mean(1)
         low, high = bootstrap_ci(accuracy[:, None], n_boot=n_boot, seed=seed)
-        largest = max(float(c[-1]) for c, _ in fixed_curves(everyone).values())
         adaptive.append(
             {
                 "budget": budget,

@@ -101,8 +101,11 @@ class ReplayTable:
         self.verify_calls_per_sample = int(max(np.max(p.verify_calls, initial=0) for p in problems))
         self._prefix: dict[str, Outcome] = {}
         self._masks: dict[StopRule, np.ndarray] = {}
-        self._outcomes: dict[tuple[PlanSpec, int], Outcome] = {}
+        self._outcomes: dict[tuple, Outcome] = {}
+        self._ids: dict[tuple, int] = {}  # distinct outcomes, numbered in order of first use
+        self._rows: list[Outcome] = []
         self.statistics = self._statistics()
+        self._spent_values = np.unique(self.probe_scoring_calls()).astype(int)
 
     @property
     def n_problems(self) -> int:
@@ -175,44 +178,82 @@ class ReplayTable:
         return self._masks[rule]
 
     # -- plans ------------------------------------------------------------------------------------
+    def outcome_id(self, spec: PlanSpec, budget: int) -> int:
+        """A number for the outcome of ``spec`` at ``budget``: equal numbers, equal outcomes (most
+        budgets resolve a spec to a plan another budget already has). :meth:`outcome_matrix`
+        stacks the outcomes in this numbering."""
+        key = self._resolved_key(spec, budget)
+        if key not in self._ids:
+            self._ids[key] = len(self._rows)
+            self._rows.append(self.outcomes(spec, budget))
+        return self._ids[key]
+
+    def outcome_matrix(self) -> Outcome:
+        """Every outcome numbered by :meth:`outcome_id` so far: (outcomes, problems, orders)."""
+        return Outcome(
+            np.stack([o.correct for o in self._rows]), np.stack([o.calls for o in self._rows])
+        )
+
+    def _resolved_key(self, spec: PlanSpec, budget: int) -> tuple:
+        if budget < self.probes_cost():
+            return ("budget below the probes", min(budget, self.width))
+        return tuple(
+            self._plan_key(spec.resolve(self.probes, left, self.verify_calls_per_sample))
+            for left in budget - self.probes - self._spent_values
+        )
+
     def outcomes(self, spec: PlanSpec, budget: int) -> Outcome:
         """Every run under ``spec`` at ``budget`` calls, sized as the route node sizes it."""
-        key = (spec, budget)
-        if key not in self._outcomes:
-            self._outcomes[key] = self._plan_outcomes(spec, budget)
-        return self._outcomes[key]
-
-    def _plan_outcomes(self, spec: PlanSpec, budget: int) -> Outcome:
         if budget < self.probes_cost():
             # The router cannot pay for its probes (and their scores): it draws what the budget
             # buys and answers by their majority (the route node does the same).
             return self.fixed("majority", min(budget, self.width))
         scoring = self.probe_scoring_calls()
-        correct = np.zeros((self.n_problems, self.n_orders))
-        calls = np.zeros((self.n_problems, self.n_orders))
-        for spent in np.unique(scoring):
-            runs = scoring == spent
-            plan = spec.resolve(
-                self.probes, budget - self.probes - int(spent), self.verify_calls_per_sample
-            )
-            if plan.stop:
-                aggregator, widths = "majority", np.full(runs.sum(), self.probes)
-            else:
-                aggregator = plan.aggregator
-                width = min(plan.width if plan.max_width is None else plan.max_width, self.width)
-                widths = np.full(runs.sum(), width)
-                if plan.stop_rule is not None:
-                    widths = self._stop_widths(plan.stop_rule, plan.step, width)[runs]
-            prefix = self.prefix(aggregator)
-            columns = (widths - 1)[:, None]
-            correct[runs] = np.take_along_axis(prefix.correct[runs], columns, axis=1)[:, 0]
-            run_calls = np.take_along_axis(prefix.calls[runs], columns, axis=1)[:, 0]
-            scored_by_verifier = "scores" in get_aggregator(aggregator).needs and (
-                self.score_source == "verifier"
-            )
-            # The router's probe scores are already in the aggregator's calls when it scores
-            # every sample with the verifier; else they come on top.
-            calls[runs] = run_calls + (0 if scored_by_verifier else spent)
+        outcome = None
+        for spent in self._spent_values:
+            left = budget - self.probes - int(spent)
+            plan = spec.resolve(self.probes, left, self.verify_calls_per_sample)
+            this = self._plan_outcome(plan)
+            if outcome is None:
+                outcome = this
+            else:  # runs whose probes cost this much take this plan
+                runs = scoring == spent
+                outcome = Outcome(
+                    np.where(runs, this.correct, outcome.correct),
+                    np.where(runs, this.calls, outcome.calls),
+                )
+        return outcome
+
+    def _plan_key(self, plan) -> tuple:
+        if plan.stop:
+            return ("majority", self.probes, None, 1)
+        width = min(plan.width if plan.max_width is None else plan.max_width, self.width)
+        return (plan.aggregator, width, plan.stop_rule, plan.step)
+
+    def _plan_outcome(self, plan) -> Outcome:
+        """Every run under the resolved ``plan`` (cached: budgets share most plans)."""
+        key = self._plan_key(plan)
+        if key not in self._outcomes:
+            self._outcomes[key] = self._compute_plan_outcome(*key)
+        return self._outcomes[key]
+
+    def _compute_plan_outcome(
+        self, aggregator: str, width: int, stop_rule: StopRule | None, step: int
+    ) -> Outcome:
+        prefix = self.prefix(aggregator)
+        if stop_rule is None:
+            correct, calls = prefix.correct[..., width - 1], prefix.calls[..., width - 1]
+        else:
+            columns = (self._stop_widths(stop_rule, step, width) - 1)[..., None]
+            correct = np.take_along_axis(prefix.correct, columns, axis=2)[..., 0]
+            calls = np.take_along_axis(prefix.calls, columns, axis=2)[..., 0]
+        scored_by_verifier = "scores" in get_aggregator(aggregator).needs and (
+            self.score_source == "verifier"
+        )
+        # The router's probe scores are already in the aggregator's calls when it scores every
+        # sample with the verifier; else they come on top.
+        if not scored_by_verifier:
+            calls = calls + self.probe_scoring_calls()
         return Outcome(correct, calls)
 
     def _stop_widths(self, rule: StopRule, step: int, max_width: int) -> np.ndarray:

@@ -45,7 +45,12 @@ def run_example(name: str) -> str:
 
 
 def test_every_example_is_tested():
-    tested = {"react_agent_with_ttc.py", "lcel_chain.py", "compare_strategies.py"}
+    tested = {
+        "react_agent_with_ttc.py",
+        "lcel_chain.py",
+        "compare_strategies.py",
+        "custom_graph.py",
+    }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -82,3 +87,16 @@ def test_compare_strategies():
         assert 0.0 <= float(accuracy) <= 1.0
         assert 1 <= int(calls) <= PROBLEMS * N
         assert int(prompt_tokens) > 0 and int(completion_tokens) > 0
+
+
+def test_custom_graph():
+    out = run_example("custom_graph.py")
+
+    assert "critique -> numbers_only" in out and "numbers_only -> aggregate" in out
+    candidates = re.findall(r"^candidate \S+: answer=(.*) verdict=(\S+)$", out, re.M)
+    assert len(candidates) == N // 2
+    for answer, verdict in candidates:  # our own step dropped every non-numeric answer
+        if answer != "None" and not re.fullmatch(r"'-?\d+(\.\d+)?'", answer):
+            assert verdict == "False"
+    assert re.search(r"^answer: .* \(filter_vote(_fallback)?\)$", out, re.M)
+    assert re.search(rf"^calls: \d+ of {N}$", out, re.M)
