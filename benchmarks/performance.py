@@ -52,8 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def contenders(args, llama: bool) -> list[str]:
     names = ["floor", "graph", "runnable"] + ([] if llama else ["graph_sync"])
-    if not args.no_peers and overhead.peers_available():
-        names += ["its_hub", "optillm"]
+    if not args.no_peers:
+        names += overhead.peers_available()
     return names
 
 

@@ -58,8 +58,10 @@ def main() -> None:
     parser.add_argument("--powers", action="store_true", help="budgets 1, 2, 4, ..., k")
     parser.add_argument("--scale", default="", help="also calibrate at these problem counts")
     args = parser.parse_args()
-    budgets = [2**i for i in range(args.k.bit_length()) if 2**i <= args.k] if args.powers else (
-        list(range(1, args.k + 1))
+    budgets = (
+        [2**i for i in range(args.k.bit_length()) if 2**i <= args.k]
+        if args.powers
+        else (list(range(1, args.k + 1)))
     )
     run = one_run(args.problems, args.k, budgets, args.orders, compare=True)
     print(

@@ -287,9 +287,10 @@ class Meter:
         """Draw up to ``n`` samples; fewer (possibly none) when the budget is short."""
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
-        grant = self._reserve(n, backend.count_prompt_tokens(messages), params)
+        prompt_tokens = backend.count_prompt_tokens(messages)
+        grant = self._reserve(n, prompt_tokens, params)
         if grant.n == 0:
-            return Draw(extra={"skipped": "budget"})
+            return self._skipped(prompt_tokens, params)
         try:
             draw = backend.sample(messages, grant.n, grant.params, timeout=grant.seconds_left)
         finally:
@@ -308,9 +309,10 @@ class Meter:
         """Async :meth:`sample`."""
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
-        grant = self._reserve(n, await backend.acount_prompt_tokens(messages), params)
+        prompt_tokens = await backend.acount_prompt_tokens(messages)
+        grant = self._reserve(n, prompt_tokens, params)
         if grant.n == 0:
-            return Draw(extra={"skipped": "budget"})
+            return self._skipped(prompt_tokens, params)
         try:
             draw = await backend.asample(
                 messages, grant.n, grant.params, timeout=grant.seconds_left
@@ -319,6 +321,23 @@ class Meter:
             self._release(grant)
         self.record(purpose, draw)
         return draw
+
+    def _skipped(self, prompt_tokens: int, params: SamplingParams) -> Draw:
+        """An empty draw that says which cap left no room for even one sample."""
+        left = self.remaining()
+        if left.max_seconds is not None and left.max_seconds <= 0:
+            why = f"the time budget ({self.budget.max_seconds:g} s) is spent"
+        elif left.max_calls is not None and left.max_calls <= 0:
+            why = f"all {self.budget.max_calls} calls of the budget are spent"
+        elif left.max_usd is not None and self.budget.max_usd is not None:
+            why = f"${left.max_usd:.4g} of ${self.budget.max_usd:g} is left"
+        else:
+            need = prompt_tokens + min(params.max_tokens, MIN_USEFUL_TOKENS)
+            why = (
+                f"{left.max_tokens} of the budget's {self.budget.max_tokens} tokens are left, "
+                f"and one sample needs about {need} (a {prompt_tokens}-token prompt and a reply)"
+            )
+        return Draw(extra={"skipped": "budget", "reason": why})
 
     @contextlib.contextmanager
     def slot(self, purpose: str) -> Iterator[Callable[[Draw], None] | None]:

@@ -30,8 +30,16 @@ def questions(count: int) -> list[str]:
     return [f"Q: What is {7 + 3 * i} + {5 + 2 * i}?\nA:" for i in range(count)]
 
 
-def peers_available() -> bool:
-    return PEER_PYTHON.exists()
+def peers_available() -> list[str]:
+    """The peer libraries installed in the peers' venv (benchmarks/peers/setup.sh)."""
+    if not PEER_PYTHON.exists():
+        return []
+    found = []
+    for name in PEER_DRIVERS:
+        probe = subprocess.run([str(PEER_PYTHON), "-c", f"import {name}"], capture_output=True)
+        if probe.returncode == 0:
+            found.append(name)
+    return found
 
 
 def run_contender(name: str, spec: dict, on_warm=None, timeout_s: float = 1800) -> dict:

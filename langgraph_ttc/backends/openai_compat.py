@@ -38,6 +38,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -177,7 +178,7 @@ class OpenAICompatibleBackend(Backend):
             raise TTCConfigError(
                 'OpenAICompatibleBackend needs a model name (the served name, or "auto").'
             )
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _checked_url(base_url)
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.mode = mode
         self.needs_exemplars = mode == "completion"  # base models learn the format from examples
@@ -598,6 +599,26 @@ class OpenAICompatibleBackend(Backend):
 
 
 # -- pure helpers ---------------------------------------------------------------------------
+
+
+def _checked_url(base_url: str) -> str:
+    """The server URL without a trailing slash; a URL without http(s):// fails at once (it
+    would otherwise only fail after the connection retries).
+
+    Example:
+        >>> _checked_url("http://127.0.0.1:8000/v1/")
+        'http://127.0.0.1:8000/v1'
+        >>> _checked_url("127.0.0.1:8000/v1")
+        Traceback (most recent call last):
+        ...
+        langgraph_ttc.errors.TTCConfigError: base_url '127.0.0.1:8000/v1' needs a scheme: did you mean 'http://127.0.0.1:8000/v1'?
+    """
+    url = str(base_url).strip()
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        hint = f"http://{url}" if "://" not in url else "http://HOST:PORT/v1"
+        raise TTCConfigError(f"base_url {url!r} needs a scheme: did you mean {hint!r}?")
+    return url.rstrip("/")
 
 
 def _close_shared(shared: _Shared) -> None:

@@ -183,6 +183,18 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="failed samples: answer from the others (partial) or stop with an error",
     )
+    run.add_argument(
+        "--reference",
+        default=None,
+        help="the right answer, if you know it: prints how many single samples got it and "
+        "whether the vote did",
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a line per sample on stderr as it arrives (default: when stderr is a terminal)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(command="run")
     return run
@@ -229,7 +241,9 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--out", required=True, type=Path, help="output directory (resumed)")
     add_model_arguments(curves)
     curves.add_argument("--seed", type=int, default=0, help="base seed of the pool's samples")
-    curves.add_argument("--temperature", type=float, default=None, help="sampling temperature (0.7)")
+    curves.add_argument(
+        "--temperature", type=float, default=None, help="sampling temperature (0.7)"
+    )
     curves.add_argument("--top-p", type=float, default=None, help="nucleus sampling (0.95)")
     curves.add_argument("--max-tokens", type=positive_int, default=None, help="per sample (256)")
     curves.add_argument(

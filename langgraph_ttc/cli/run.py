@@ -11,6 +11,7 @@ from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.graph import create_ttc_graph
+from langgraph_ttc.parsing import normalize_answer
 from langgraph_ttc.strategies import Adaptive, get_strategy
 from langgraph_ttc.tasks import list_tasks, load_task
 from langgraph_ttc.verifiers import LLMJudge
@@ -67,12 +68,81 @@ def run(args: argparse.Namespace) -> int:
             f"plan: {plan.describe()}, at most {calls} calls",
             file=sys.stderr,
         )
-    result = graph.invoke({"question": args.question})["ttc_result"]
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    result = answer(graph, args.question, progress=progress and not args.json)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
         print_result(result)
+        if args.reference is not None:
+            print(score_line(result, args.reference))
+        drawn = sum(1 for c in result["candidates"] if c.get("step", 0) == 0)
+        planned = result["plan"].get("max_width") or result["plan"].get("width") or 0
+        if drawn < planned and not result["plan"].get("stop_rule"):
+            print(
+                f"note: the budget allowed {drawn} of the {planned} planned samples",
+                file=sys.stderr,
+            )
+    if result["answer"] is None:
+        print(f"no answer: {result.get('no_answer')}", file=sys.stderr)
+        return 1
     return 0
+
+
+def answer(graph, question: str, *, progress: bool) -> dict:
+    """Run the graph; with ``progress``, a line per sample (and critique, score, round) on
+    stderr as the graph streams them."""
+    if not progress:
+        return graph.invoke({"question": question})["ttc_result"]
+    result = None
+    for mode, chunk in graph.stream({"question": question}, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            line = progress_line(chunk)
+            if line:
+                print(line, file=sys.stderr, flush=True)
+        elif "ttc_result" in chunk:
+            result = chunk["ttc_result"]
+    return result
+
+
+def progress_line(event: dict) -> str | None:
+    """One stderr line for a progress event of the graph's custom stream.
+
+    Example:
+        >>> progress_line({"ttc_event": "sample", "id": "r:3", "answer": "12", "ok": True})
+        '  sample 3: 12'
+    """
+    kind = event.get("ttc_event")
+    number = str(event.get("id", "")).rsplit(":", 1)[-1]
+    if kind == "sample":
+        return f"  sample {number}: {event['answer'] if event.get('ok') else 'FAILED'}"
+    if kind == "critique":
+        return f"  critique of {number}: {event.get('verdict')}"
+    if kind == "verify":
+        return f"  score of {number}: {event.get('score'):.2f}"
+    if kind == "revision":
+        return f"  revision {number} (chain {event.get('chain')}): {event.get('answer')}"
+    if kind == "route":
+        return f"  difficulty bin {event['difficulty']['bin']}: {event['plan']['reason']}"
+    return None
+
+
+def score_line(result: dict, reference: str) -> str:
+    """How the single samples and the vote did against a known answer.
+
+    Example:
+        >>> score_line({"answer": "12", "candidates": [{"answer": "12", "step": 0},
+        ...     {"answer": "13", "step": 0}]}, "12")
+        'reference 12: single samples right 1 of 2; the answer (12) is right'
+    """
+    wanted = normalize_answer(reference)
+    firsts = [c for c in result["candidates"] if c.get("step", 0) == 0]
+    right = sum(1 for c in firsts if c.get("answer") == wanted)
+    verdict = "right" if result["answer"] == wanted else "wrong"
+    return (
+        f"reference {wanted}: single samples right {right} of {len(firsts)}; "
+        f"the answer ({result['answer']}) is {verdict}"
+    )
 
 
 def print_result(result: dict) -> None:

@@ -65,7 +65,34 @@ class AggregateNode:
             candidates=[{k: c.get(k) for k in RESULT_CANDIDATE_KEYS} for c in candidates],
             failed=failed,
         )
+        if picked.answer is None:
+            result["no_answer"] = why_no_answer(candidates, getattr(self.ctx.backend, "mode", None))
         return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
+
+
+def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:
+    """Why no candidate gave an answer, and what to try.
+
+    Example:
+        >>> why_no_answer([{"ok": True, "text": ""}] * 3, mode="chat")  # doctest: +ELLIPSIS
+        'all 3 samples came back empty: a base model ... mode="completion" (--mode completion).'
+    """
+    total = len(candidates)
+    failed = [c for c in candidates if not c.get("ok")]
+    if failed and len(failed) == total:
+        return f"all {total} samples failed (first: {failed[0].get('error')})."
+    if all(not (c.get("text") or "").strip() for c in candidates if c.get("ok")):
+        hint = (
+            "a base model without a chat template answers nothing on a chat endpoint: try "
+            'mode="completion" (--mode completion).'
+            if mode in (None, "chat")
+            else "raise max_tokens, or check the stops."
+        )
+        return f"all {total} samples came back empty: {hint}"
+    return (
+        f"none of the {total} samples stated a final answer (read from 'The answer is X', a "
+        "boxed answer or the last number); a task (--task) gives the model worked examples."
+    )
 
 
 def check_failures(failed: list[dict], total: int, on_failure: str, unit: str) -> None:
@@ -115,7 +142,8 @@ def final_message(state: Mapping[str, Any], chosen: dict | None, result: dict) -
     """The AIMessage appended to ``messages``; its id makes re-delivery idempotent."""
     if chosen is None:
         total = len(result["candidates"])
-        content = f"No answer: none of the {total} samples gave a usable answer."
+        content = result.get("no_answer") or f"none of the {total} samples gave a usable answer."
+        content = f"No answer: {content}"
         tool_calls = []
     else:
         content = chosen["text"]

@@ -13,11 +13,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.config import get_stream_writer
 
+from langgraph_ttc.backends.base import Draw
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Steps, arun, run
+from langgraph_ttc.errors import BudgetExhausted
 from langgraph_ttc.nodes.context import TTCContext
 
-__all__ = ["TTCNode", "emit"]
+__all__ = ["TTCNode", "emit", "require_a_sample"]
 
 
 class TTCNode(RunnableLambda):
@@ -57,3 +59,14 @@ def emit(event: str, **data: Any) -> None:
     except (RuntimeError, KeyError):  # outside a graph run there is nothing to stream to
         return
     writer({"ttc_event": event, **data})
+
+
+def require_a_sample(draw: Draw) -> None:
+    """A run whose first draw got nothing from the budget has nothing to answer from: say
+    which cap left no room (never a silent ``None``)."""
+    if not draw.completions:
+        raise BudgetExhausted(
+            f"The budget allows no model call: {draw.extra.get('reason', 'it is spent')}. "
+            "Raise the budget (Budget(max_tokens=..., max_seconds=...); "
+            "--budget-tokens / --budget-seconds on the command line)."
+        )

@@ -16,7 +16,7 @@ from langgraph.types import Send
 
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps
-from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.base import TTCNode, emit, require_a_sample
 from langgraph_ttc.nodes.context import candidate_from, seed_of
 from langgraph_ttc.plan import Plan
 from langgraph_ttc.stopping import SamplesAtLeast, Votes
@@ -108,6 +108,8 @@ class GenerateNode(TTCNode):
             (draw,) = yield [
                 Sample(self.ctx.backend, state["ttc_prompt"], count, "generate", params)
             ]
+            if not state.get("ttc_candidates"):
+                require_a_sample(draw)
             for offset, completion in enumerate(draw.completions):
                 candidate = candidate_from(
                     self.ctx,

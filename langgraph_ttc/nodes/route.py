@@ -14,7 +14,7 @@ from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.difficulty import agreement
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.base import TTCNode, emit, require_a_sample
 from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of
 from langgraph_ttc.nodes.verify import score_steps
 from langgraph_ttc.policy import Policy, resolve_policy
@@ -73,6 +73,7 @@ class RouteNode(TTCNode):
         probes = state["ttc_plan"]["width"]
         params = ctx.params.with_seed(seed_of(state["ttc_seed"], 0))
         (draw,) = yield [Sample(ctx.backend, state["ttc_prompt"], probes, "probe", params)]
+        require_a_sample(draw)
         candidates = [
             candidate_from(
                 ctx, c, run_id=state["ttc_run_id"], index=i, chain=i, step=0, purpose="probe"

@@ -99,6 +99,6 @@ def _valid() -> str:
     examples = ", ".join(f"rg:{d}" for d in EXAMPLE_DATASETS)
     return (
         f"Valid names: humaneval, jsonl:<path> (or a path ending .jsonl), or rg:<dataset> for "
-        f"any reasoning-gym dataset, e.g. {examples}. List all with "
-        "langgraph_ttc.tasks.list_tasks()."
+        f"any reasoning-gym dataset, e.g. {examples}. List them all with `langgraph-ttc tasks` "
+        "(in Python: langgraph_ttc.tasks.list_tasks())."
     )

@@ -172,8 +172,8 @@ def _create_dataset(dataset: str, *, size: int, seed: int, config: Mapping[str, 
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise TTCConfigError(
             f"Unknown reasoning-gym dataset {dataset!r}.{hint} Examples: "
-            f"{', '.join(EXAMPLE_DATASETS)}; all {len(valid)} names: "
-            "langgraph_ttc.tasks.list_tasks()."
+            f"{', '.join(EXAMPLE_DATASETS)}; list all {len(valid)} with `langgraph-ttc tasks` "
+            "(in Python: langgraph_ttc.tasks.list_tasks())."
         )
     import reasoning_gym
 

@@ -134,7 +134,10 @@ def oracle_task(size: int):
 
 SEQUENTIAL = Policy(
     edges=(1.0,),
-    plans={1: {8: PlanSpec(stop=True)}, 2: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6), step=1)}},
+    plans={
+        1: {8: PlanSpec(stop=True)},
+        2: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6), step=1)},
+    },
     meta={"probes": 4},
 )
 
@@ -169,7 +172,11 @@ def test_live_adaptive_graph_agrees_with_its_replay(tmp_path, policy):
 def test_sequential_plan_draws_one_at_a_time_until_the_vote_is_clear(oracle):
     """Probes split 2-2 on a p=0.5 question: the extend node keeps drawing, one per round,
     and stops as soon as the leader holds 60% (or at the cap)."""
-    policy = Policy(edges=(), plans={1: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6))}}, meta={"probes": 4})
+    policy = Policy(
+        edges=(),
+        plans={1: {8: PlanSpec(width=8, stop_rule=AgreementAtLeast(0.6))}},
+        meta={"probes": 4},
+    )
     backend = FakeBackend(reply=oracle)
     rounds = []
     for seed in range(8):

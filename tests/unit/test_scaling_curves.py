@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from langgraph_ttc.cli.curves import _fit_lines
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling import STRATEGY_NAMES, LiveResult, replot, run_curves
-from langgraph_ttc.cli.curves import _fit_lines
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langgraph_ttc.aggregators import best_of_n, filter_vote, majority_vote, weighted_best_of_n
+from langgraph_ttc.aggregators._exact_vote import win_probabilities
 from langgraph_ttc.scaling import (
     PoolSamples,
     ProblemSamples,
@@ -23,7 +24,6 @@ from langgraph_ttc.scaling import (
     pass_at_k,
     weighted_best_of_n_at_k,
 )
-from langgraph_ttc.aggregators._exact_vote import win_probabilities
 
 ANSWERS = [None, "a", "b", "c", "d"]
 
