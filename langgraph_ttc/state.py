@@ -74,7 +74,6 @@ class TTCState(TTCInput, TTCOutput, total=False):
     """The full state. Mix into your own schema to use the nodes in your graph."""
 
     ttc_question: str
-    ttc_prompt: list[AnyMessage]
     ttc_run_id: str
     ttc_seed: int
     ttc_started_at: float

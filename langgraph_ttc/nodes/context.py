@@ -98,6 +98,13 @@ class TTCContext:
                 shots += [HumanMessage(q), AIMessage(a)]
         return [*shots, HumanMessage(question)]
 
+    def prompt(self, state: Mapping) -> list[BaseMessage]:
+        """The run's prompt, rebuilt from state (the question and, for a conversation, its
+        messages): prompts stay out of graph state, so few-shot exemplars never reach a
+        parent's ``messages`` stream or the checkpoints."""
+        history = [] if state.get("question") else list(state.get("messages") or [])
+        return self.messages_for(state["ttc_question"], history)
+
     def answer_of(self, completion: Completion) -> str | None:
         """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
         if completion.tool_calls:

@@ -28,7 +28,8 @@ class GenerateTask(TypedDict):
     """Payload of one ``Send`` to the generate node: draw ``n`` samples starting at ``index``."""
 
     ttc_question: str
-    ttc_prompt: list[AnyMessage]
+    question: str | None
+    messages: list[AnyMessage]
     ttc_run_id: str
     ttc_seed: int
     ttc_started_at: float
@@ -52,7 +53,7 @@ def fan_out_generate(
 
     Example:
         >>> state = {"ttc_plan": {"width": 5}, "ttc_candidates": [], "ttc_question": "q",
-        ...          "ttc_prompt": [], "ttc_run_id": "r", "ttc_seed": 0, "ttc_started_at": 0.0}
+        ...          "ttc_run_id": "r", "ttc_seed": 0, "ttc_started_at": 0.0}
         >>> [send.arg["n"] for send in fan_out_generate(state, per_send=2)]
         [2, 2, 1]
     """
@@ -65,7 +66,8 @@ def fan_out_generate(
         count = min(size, need - offset)
         task = GenerateTask(
             ttc_question=state["ttc_question"],
-            ttc_prompt=state["ttc_prompt"],
+            question=state.get("question"),
+            messages=list(state.get("messages") or []),
             ttc_run_id=state["ttc_run_id"],
             ttc_seed=state["ttc_seed"],
             ttc_started_at=state["ttc_started_at"],
@@ -106,7 +108,7 @@ class GenerateNode(TTCNode):
         if count > 0:
             params = self.ctx.params.with_seed(seed_of(state["ttc_seed"], index))
             (draw,) = yield [
-                Sample(self.ctx.backend, state["ttc_prompt"], count, "generate", params)
+                Sample(self.ctx.backend, self.ctx.prompt(state), count, "generate", params)
             ]
             if not state.get("ttc_candidates"):
                 require_a_sample(draw)

@@ -59,10 +59,8 @@ class PrepareNode:
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
         plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
-        history = [] if state.get("question") else list(state.get("messages") or [])
         update = {
             "ttc_question": question,
-            "ttc_prompt": ctx.messages_for(question, history),
             "ttc_run_id": uuid.uuid4().hex[:12],
             "ttc_seed": seed,
             "ttc_started_at": time.time(),

@@ -77,7 +77,7 @@ class ReviseNode(TTCNode):
             prompt = revision_messages(state["ttc_question"], recent, feedback_for(attempts[-1]))
             params = ctx.params.with_seed(seed_of(state["ttc_seed"], index))
             calls.append(
-                Sample(ctx.backend, state["ttc_prompt"][:-1] + prompt, 1, "revise", params)
+                Sample(ctx.backend, ctx.prompt(state)[:-1] + prompt, 1, "revise", params)
             )
         draws = (yield calls) if calls else []
         new = []

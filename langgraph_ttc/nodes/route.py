@@ -72,7 +72,7 @@ class RouteNode(TTCNode):
         ctx = self.ctx
         probes = state["ttc_plan"]["width"]
         params = ctx.params.with_seed(seed_of(state["ttc_seed"], 0))
-        (draw,) = yield [Sample(ctx.backend, state["ttc_prompt"], probes, "probe", params)]
+        (draw,) = yield [Sample(ctx.backend, ctx.prompt(state), probes, "probe", params)]
         require_a_sample(draw)
         candidates = [
             candidate_from(

@@ -59,6 +59,16 @@ class SearchContext:
             stop=self.segmentation.stops(self.ctx.backend),
         )
 
+    def prompt(self, state: Mapping) -> list[BaseMessage]:
+        """The run's prompt; exemplar answers rewritten one step per sentence, so base models
+        write steps in the segmentation's format."""
+        prompt = self.ctx.prompt(state)
+        if self.config.reformat_exemplars and (
+            self.ctx.task is not None or getattr(self.ctx.backend, "needs_exemplars", False)
+        ):
+            prompt = reformat_exemplars(prompt, self.segmentation)
+        return prompt
+
     def answer_of(self, text: str) -> str | None:
         if self.ctx.task is not None:
             return self.ctx.task.extract_answer(text)
@@ -101,11 +111,6 @@ class SearchPrepareNode:
 
     def __call__(self, state: dict) -> dict:
         update = self.prepare(state)
-        ctx = self.sctx.ctx
-        if self.sctx.config.reformat_exemplars and (
-            ctx.task is not None or getattr(ctx.backend, "needs_exemplars", False)
-        ):
-            update["ttc_prompt"] = reformat_exemplars(update["ttc_prompt"], self.sctx.segmentation)
         update["ttc_tree"] = Overwrite([root_node()])
         update["ttc_frontier"] = []
         return update
@@ -188,7 +193,7 @@ def fan_out_expand(sctx: SearchContext, state: dict, node: str = "expand") -> li
         )
         task = ExpandTask(
             ttc_question=state["ttc_question"],
-            ttc_prompt=state["ttc_prompt"],
+            ttc_prompt=sctx.prompt(state),
             ttc_run_id=state["ttc_run_id"],
             ttc_seed=state["ttc_seed"],
             ttc_started_at=state["ttc_started_at"],
@@ -285,7 +290,7 @@ class ScoreNode(TTCNode):
         rollouts = (yield [self.rollout(state, node, index) for node in heads]) if heads else []
         paths = [steps_to(n["id"], index) + extra for n, extra in zip(heads, rollouts, strict=True)]
         verdicts = yield from sctx.scorer.paths_steps(
-            state["ttc_question"], paths, backend=sctx.ctx.backend, prompt=state["ttc_prompt"]
+            state["ttc_question"], paths, backend=sctx.ctx.backend, prompt=sctx.prompt(state)
         )
         for group, extra, verdict in zip(groups.values(), rollouts, verdicts, strict=True):
             for node in group:
@@ -310,7 +315,7 @@ class ScoreNode(TTCNode):
             return []
         steps, extra = steps_to(node["id"], index), []
         for i in range(sctx.config.rollout_steps):
-            messages = partial_answer(state["ttc_prompt"], sctx.segmentation, steps + extra)
+            messages = partial_answer(sctx.prompt(state), sctx.segmentation, steps + extra)
             (draw,) = yield [
                 Sample(sctx.ctx.backend, messages, 1, "generate", sctx.step_params(0.0))
             ]

@@ -44,7 +44,8 @@ def test_meter_shrinks_n_to_the_calls_left():
     second = meter.sample(backend, [("human", "q")], n=4)
     third = meter.sample(backend, [("human", "q")], n=4)
     assert [len(d.completions) for d in (first, second, third)] == [4, 1, 0]
-    assert third.extra == {"skipped": "budget"}
+    assert third.extra["skipped"] == "budget"
+    assert third.extra["reason"] == "all 5 calls of the budget are spent"
     assert meter.usage.total().calls == 5
 
 

@@ -94,3 +94,28 @@ def test_works_inside_a_parent_graph_that_interrupts(oracle):
     done = parent.invoke(Command(resume=True), config)
     assert done["approved"] is True
     assert [m.type for m in done["messages"]] == ["human", "ai"]
+
+
+def test_prompts_never_reach_the_messages_stream():
+    """Few-shot exemplars are part of the prompt, not of the conversation: the messages stream
+    (and the checkpointed state) carry the user's turn and the answer only."""
+    backend = FakeBackend()
+    backend.needs_exemplars = True  # a base model: the prompt has worked examples
+    graph = create_ttc_graph(backend, "majority", n=2)
+    streamed = [
+        (message.type, message.content)
+        for message, _ in graph.stream(
+            {"messages": [("human", "What is 2 + 2?")]}, stream_mode="messages"
+        )
+    ]
+    assert [kind for kind, _ in streamed] == ["ai"]
+    assert not any("12 + 9" in str(content) for _, content in streamed)
+
+
+def test_a_run_started_with_a_question_keeps_it_in_the_thread():
+    graph = create_ttc_graph(FakeBackend(), "majority", n=2, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "q"}}
+    graph.invoke({"question": "What is 2 + 2?"}, config)
+    messages = graph.get_state(config).values["messages"]
+    assert [m.type for m in messages] == ["human", "ai"]
+    assert messages[0].content == "What is 2 + 2?"
