@@ -45,6 +45,26 @@ def _last_message(output: dict) -> AIMessage:
     return output["messages"][-1]
 
 
+SUMMARY_KEYS = ("answer", "confidence", "method", "strategy", "model", "tally", "difficulty")
+
+
+def result_summary(result: dict) -> dict:
+    """What a reply's metadata keeps of a run: the decision, the usage totals and the plan's
+    reason, not the candidates.
+
+    Example:
+        >>> result_summary({"answer": "4", "candidates": [{"text": "..."}] * 8,
+        ...                 "usage": {"calls": 8, "by_purpose": {}}, "plan": {"reason": "majority"}})
+        {'answer': '4', 'usage': {'calls': 8}, 'plan': 'majority', 'samples': 8}
+    """
+    summary = {k: result[k] for k in SUMMARY_KEYS if k in result}
+    usage = result.get("usage") or {}
+    summary["usage"] = {k: v for k, v in usage.items() if k != "by_purpose"}
+    summary["plan"] = (result.get("plan") or {}).get("reason")
+    summary["samples"] = len(result.get("candidates") or [])
+    return summary
+
+
 def as_runnable(model="local", strategy="majority", **options) -> Runnable:
     """A Runnable: str or messages in, the chosen AIMessage out.
 
@@ -89,6 +109,9 @@ class TTCChatModel(BaseChatModel):
     budget: Any = None
     verifier: Any = None
     policy: Any = None
+    include_candidates: bool = False
+    """Put the whole ``ttc_result`` (every candidate) in each reply's metadata; by default a
+    summary, so an agent's history and checkpoints do not grow with ``n``."""
     _compiled: Any = PrivateAttr(default=None)
 
     @property
@@ -118,9 +141,11 @@ class TTCChatModel(BaseChatModel):
 
     def _result(self, output: dict) -> ChatResult:
         message = _last_message(output)
+        result = output.get("ttc_result") or {}
+        if not self.include_candidates:
+            result = result_summary(result)
         return ChatResult(
-            generations=[ChatGeneration(message=message)],
-            llm_output={"ttc_result": output.get("ttc_result")},
+            generations=[ChatGeneration(message=message)], llm_output={"ttc_result": result}
         )
 
     def _generate(

@@ -34,7 +34,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.policy.save(args.out)
-    print(format_policy(result))
+    print(format_policy(result))  # result.warnings were logged to stderr as they arose
     print(f"wrote {args.out} (fitted on {len(fit)} problems, {len(held)} held out)")
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from langgraph_ttc.scaling.pool import load_pool
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.stopping import AgreementAtLeast
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Calibration", "calibrate", "load_pools", "split_problems"]
 
@@ -51,6 +54,7 @@ class Calibration:
     policy: Policy
     cells: list[dict] = field(default_factory=list)
     cross_validation: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_pools(paths: Sequence[str | Path]) -> PoolSamples:
@@ -363,6 +367,16 @@ def calibrate(
     table = ReplayTable(
         chosen.problems, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed
     )
+    warnings = []
+    beyond = [b for b in budgets if b > table.width]
+    if beyond:
+        warnings.append(
+            f"budgets {', '.join(map(str, beyond))} exceed the {table.width} samples per problem "
+            f"the pools hold: plans there stop at {table.width} samples. Build the pools with "
+            f"--k-max {beyond[-1]} to fit them."
+        )
+    for warning in warnings:
+        logger.warning(warning)
     candidates = Candidates(table, budgets)
     policy, cells = fit_policy(table, budgets, tolerance=tolerance, candidates=candidates)
     single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
@@ -399,7 +413,7 @@ def calibrate(
         "heldout_problems": list(heldout_ids),
     }
     policy = dataclasses.replace(policy, meta=meta | {"cross_validation": cv, "cells": cells})
-    return Calibration(policy, cells, cv)
+    return Calibration(policy, cells, cv, warnings)
 
 
 def format_policy(result: Calibration) -> str:

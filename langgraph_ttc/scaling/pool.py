@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         yield
+        # Unlinked while still held: a process that opened it before waits in vain (LOCK_NB
+        # fails), one that opens the path later gets a new file. Only a killed build leaves it.
+        lock_path.unlink(missing_ok=True)
     finally:
         handle.close()  # closing releases the lock (so does the process dying)
 
@@ -285,11 +289,22 @@ async def _abuild(
             usage=usage.to_dict(),
             interrupted=interrupted is not None,
         )
+        if interrupted is None:
+            _fold_wal(conn, path)
     finally:
         conn.close()
     if interrupted is not None:
         raise interrupted
     return report
+
+
+def _fold_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """A finished pool is one file: fold the WAL back in (removes -wal and -shm). A reader that
+    has the pool open keeps the WAL in place; the next build or reader folds it then."""
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError as exc:
+        logger.debug("kept %s in WAL mode (%s)", path, exc)
 
 
 def load_pool(path: str | os.PathLike) -> PoolSamples:

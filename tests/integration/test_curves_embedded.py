@@ -71,7 +71,7 @@ def test_curves_on_the_embedded_model(tmp_path):
     command += ["--strategies", ",".join([*STRATEGIES, "revise"]), "--out", str(tmp_path)]
     command += ["--no-progress"]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"}
+        command, capture_output=True, text=True, timeout=900, env={**os.environ, "CI": "1"}
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "filter_vote" in done.stdout and "built in" in done.stdout

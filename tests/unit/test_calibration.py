@@ -260,3 +260,11 @@ def test_a_policy_used_on_another_model_or_probe_count_warns(caplog):
         )
     assert "fitted on model 'gemma-3-270m'" in caplog.text
     assert "calibrated with 4 probes" in caplog.text
+
+
+def test_budgets_beyond_the_pool_are_named(caplog):
+    pool = synthetic_pool({"easy": 4, "medium": 4}, k=6, critiques=False, scores=False)
+    result = calibrate(pool, [1, 2, 4, 8, 16], n_orders=2)
+    assert len(result.warnings) == 1
+    assert "budgets 8, 16 exceed the 6 samples" in result.warnings[0]
+    assert "--k-max 16" in result.warnings[0] and "--k-max 16" in caplog.text

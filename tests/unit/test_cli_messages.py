@@ -3,6 +3,7 @@ try, with a nonzero exit; progress, the plan's worst case and a known reference 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -124,3 +125,29 @@ def test_version_and_help_show_defaults():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_ctrl_c_prints_one_line_and_exits_at_once():
+    """SIGINT while samples are in flight on a slow server: one line, exit code 130, without
+    waiting for the requests (each takes 30 s here)."""
+    with InstantServer(delay_s=30) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "langgraph_ttc", "run", "q?", *server_args(server), "--n", "4"],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while server.stats.requests < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)  # wait until the run is really under way
+            assert server.stats.requests >= 1
+            interrupted_at = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
+            seconds = time.monotonic() - interrupted_at
+        finally:
+            process.kill()
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert seconds < 25  # well before the 30 s requests could have finished

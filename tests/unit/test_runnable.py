@@ -106,3 +106,15 @@ def test_runnable_takes_a_prompt_value(oracle):
     prompt = ChatPromptTemplate.from_messages([("human", "What is {a} + {b}?")])
     chain = prompt | as_runnable(FakeBackend(reply=oracle), "majority", n=3) | StrOutputParser()
     assert chain.invoke({"a": 1, "b": 1}) == "The answer is 2."
+
+
+def test_chat_model_replies_carry_a_summary_not_every_candidate():
+    """An agent's history holds every reply: its metadata must not grow with n."""
+    small = TTCChatModel(model=FakeBackend(), strategy="majority", n=2).invoke("2+2?")
+    large = TTCChatModel(model=FakeBackend(), strategy="majority", n=32).invoke("2+2?")
+    summary = large.response_metadata["ttc_result"]
+    assert "candidates" not in summary and summary["samples"] == 32
+    assert summary["usage"]["calls"] == 32 and "answer" in summary
+    assert len(str(large.response_metadata)) < 2 * len(str(small.response_metadata)) + 200
+    full = TTCChatModel(model=FakeBackend(), n=4, include_candidates=True).invoke("2+2?")
+    assert len(full.response_metadata["ttc_result"]["candidates"]) == 4

@@ -93,6 +93,8 @@ def test_pool_rows_and_load(tmp_path):
     assert (first.generate_tokens > 0).all()
     seeds = [r[2] for r in rows(path) if r[0] == first.problem_id]
     assert seeds == [sample_seed(0, first.problem_id, i) for i in range(6)]
+    # A finished pool is one file: no -wal, -shm or lock file left beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pool.sqlite"]
 
 
 def test_resume_after_partial_build_equals_uninterrupted(tmp_path):
