@@ -3,7 +3,8 @@
 A completion ends with its final answer, written the way the few-shot exemplars show it
 ("... The answer is 42."). :func:`extract_answer` finds it, :func:`normalize_answer` puts it in a
 canonical form so that votes over "1,000", "1000." and "+1000" agree, and :func:`answers_equal`
-also accepts mathematically equal forms (``\\frac{1}{2}`` vs ``0.5``) via ``math-verify``.
+also accepts mathematically equal forms (``\\frac{1}{2}`` vs ``0.5``) via ``math-verify`` when
+it is installed (the ``eval`` extra); without it, equal strings and equal numbers still match.
 
 ``math-verify`` bounds its own run time with ``signal.alarm``, which only works in the main
 thread. Nodes may run in worker threads, so we call it with its timeouts disabled and bound the
@@ -204,8 +205,7 @@ class _DropTimeoutWarning(logging.Filter):
 def _math_equal(prediction: str, reference: str) -> bool:
     try:
         from math_verify import parse, verify
-    except ImportError:  # pragma: no cover - math-verify is a dependency
-        logger.debug("math-verify not installed; pip install math-verify")
+    except ImportError:  # optional (the eval extra): strings and numbers were compared already
         return False
     for name in ("math_verify.parser", "math_verify.grader"):
         logging.getLogger(name).addFilter(_DROP_TIMEOUT_WARNING)  # idempotent

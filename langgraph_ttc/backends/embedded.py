@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import importlib.util
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ from langchain_core.messages import BaseMessage
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError, TTCInputError
+from langgraph_ttc.extras import installed
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class EmbeddedBackend(Backend):
         n_ctx: int = DEFAULT_CONTEXT,
         n_threads: int | None = None,
     ) -> None:
-        if importlib.util.find_spec("llama_cpp") is None:
+        if not installed("llama_cpp"):
             raise BackendUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
         self._model_path = model_path
         self.n_ctx = n_ctx

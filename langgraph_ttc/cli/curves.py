@@ -12,6 +12,7 @@ from dataclasses import replace
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.cli.run import backend_from_args
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.extras import require_extra
 from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
 from langgraph_ttc.scaling.curves import format_table, replot, run_curves
 from langgraph_ttc.scaling.live import graph_runner
@@ -35,7 +36,9 @@ def _params(args: argparse.Namespace) -> SamplingParams:
 
 def main(args: argparse.Namespace) -> int:
     if getattr(args, "replot", False):
+        require_extra("eval", "langgraph-ttc plot")
         return _plot(args)
+    require_extra("eval", "langgraph-ttc curves")
     return _curves(args)
 
 

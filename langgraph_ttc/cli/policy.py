@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.extras import require_extra
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.calibrate import calibrate, format_policy, load_pools, split_problems
 from langgraph_ttc.scaling.compare import compare_policy, format_comparison, write_comparison
@@ -14,6 +15,8 @@ __all__ = ["main"]
 
 
 def main(args: argparse.Namespace) -> int:
+    command = "calibrate" if args.calibrate else "compare"
+    require_extra("eval", f"langgraph-ttc {command}")
     return _calibrate(args) if args.calibrate else _compare(args)
 
 

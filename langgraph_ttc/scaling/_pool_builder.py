@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.budget import Meter, Usage
 from langgraph_ttc.errors import BackendError
+from langgraph_ttc.extras import require
 from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.tasks.base import Problem
 
@@ -242,8 +243,7 @@ def _plan(conn, problems, k_max, critique, verify) -> list[_Job]:
 
 
 async def _run_jobs(builder: _Builder, jobs: list[_Job], concurrency: int, progress: bool, name):
-    from tqdm.auto import tqdm
-
+    tqdm = require("tqdm.auto", "eval", "building a sample pool").tqdm
     queue: asyncio.Queue[_Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)

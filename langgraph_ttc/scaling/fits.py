@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
+
+from langgraph_ttc.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,10 @@ def _jacobian(k: np.ndarray, a: float, b: float) -> np.ndarray:
 
 def _fit(ks: np.ndarray, coverage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a0 = min(math.log(max(float(coverage[0]), 1e-4)), -1e-3)
+    optimize = require("scipy.optimize", "eval", "fitting the coverage law")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OptimizeWarning)
-        popt, pcov = curve_fit(
+        warnings.simplefilter("ignore", optimize.OptimizeWarning)
+        popt, pcov = optimize.curve_fit(
             power_law,
             ks,
             coverage,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from langgraph_ttc.extras import require
+
 __all__ = ["plot_comparison", "plot_summary"]
 
-INSTALL_HINT = "pip install 'langgraph-ttc[plot]'"
 COLORS = {
     "coverage": "#444444",
     "majority": "#1f77b4",
@@ -28,14 +29,9 @@ COLORS = {
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError(f"Plotting needs matplotlib: {INSTALL_HINT}") from exc
+    matplotlib = require("matplotlib", "eval", "plotting")
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return require("matplotlib.pyplot", "eval", "plotting")
 
 
 def _series(points, key):

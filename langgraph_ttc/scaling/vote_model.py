@@ -44,8 +44,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
+from langgraph_ttc.extras import require
 from langgraph_ttc.scaling.curve_estimates import default_ks
 from langgraph_ttc.scaling.difficulty import chen_difficulty
 from langgraph_ttc.scaling.estimators import answer_values, majority_at_k
@@ -68,6 +68,11 @@ FIT_KS: tuple[int, ...] = (1, *PAPER_KS)  # the paper's grid plus K = 1 (see the
 A_MIN = 1e-6
 PLATEAU_TOLERANCE = 0.005
 BOUNDS = [(A_MIN, 10.0), (A_MIN, 10.0), (-30.0, 30.0)]
+
+
+def least_squares():
+    """scipy's bounded least squares (the eval extra)."""
+    return require("scipy.optimize", "eval", "the vote scaling model").least_squares
 
 
 def vote_curve(k: np.ndarray | float, params: Sequence[float], kind: str, m: int = 1) -> np.ndarray:
@@ -149,7 +154,7 @@ def fit_query(
     low, high = zip(*BOUNDS, strict=False)
     best = None
     for start in ((0.01, 0.1, 0.0), (A_MIN * 10, A_MIN * 10, 2.0), (0.1, 0.5, -1.0)):
-        result = least_squares(residuals, np.array(start), jac=jacobian, bounds=(low, high))
+        result = least_squares()(residuals, np.array(start), jac=jacobian, bounds=(low, high))
         if best is None or result.cost < best.cost:
             best = result
     return tuple(float(x) for x in best.x)

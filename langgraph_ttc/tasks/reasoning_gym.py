@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.extras import require
 from langgraph_ttc.parsing import answers_equal, extract_answer, leading_number, normalize_answer
 from langgraph_ttc.tasks.base import Exemplar, Problem, Task
 
@@ -36,10 +37,8 @@ def reasoning_gym_datasets() -> list[str]:
         >>> "basic_arithmetic" in reasoning_gym_datasets()
         True
     """
-    import reasoning_gym  # noqa: F401 - importing registers the datasets
-    from reasoning_gym.factory import DATASETS
-
-    return sorted(DATASETS)
+    require("reasoning_gym", "eval", "reasoning-gym tasks")  # importing registers the datasets
+    return sorted(require("reasoning_gym.factory", "eval", "reasoning-gym tasks").DATASETS)
 
 
 class ReasoningGymTask(Task):
@@ -175,14 +174,12 @@ def _create_dataset(dataset: str, *, size: int, seed: int, config: Mapping[str, 
             f"{', '.join(EXAMPLE_DATASETS)}; list all {len(valid)} with `langgraph-ttc tasks` "
             "(in Python: langgraph_ttc.tasks.list_tasks())."
         )
-    import reasoning_gym
-
+    reasoning_gym = require("reasoning_gym", "eval", "reasoning-gym tasks")
     try:
         return reasoning_gym.create_dataset(dataset, size=size, seed=seed, **config)
     except (TypeError, ValueError, AssertionError) as exc:
-        from reasoning_gym.factory import DATASETS
-
-        fields = sorted(getattr(DATASETS[dataset][1], "__dataclass_fields__", {}))
+        datasets = require("reasoning_gym.factory", "eval", "reasoning-gym tasks").DATASETS
+        fields = sorted(getattr(datasets[dataset][1], "__dataclass_fields__", {}))
         raise TTCConfigError(
             f"reasoning-gym rejected the config of {dataset!r}: {exc}. "
             f"Valid config keys: {', '.join(fields) or '(none)'}."
