@@ -70,6 +70,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child server: the kernel sends it SIGTERM when the process that
+    started it dies, even by a signal that skips teardown and atexit (Linux; elsewhere a no-op).
+    """
+    try:
+        import ctypes  # standard library; imported in the child only
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     """Stop a server started with ``start_new_session=True``: SIGTERM to its process group,
     SIGKILL after ``grace_s``."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from langgraph_ttc.testing_server import free_port, log_tail, stop_process_group
+from langgraph_ttc.testing_server import die_with_parent, free_port, log_tail, stop_process_group
 
 STARTUP_TIMEOUT_S = 120.0
 MODEL_ALIAS = "gemma-3-270m"
@@ -75,6 +75,7 @@ def start_llama_server(model_path: str, *, threads: int = 2) -> Iterator[ServerI
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, so teardown kills all of it
+                preexec_fn=die_with_parent,  # and the kernel stops it if pytest is killed
             )
             stopper = functools.partial(stop_process_group, process)
             atexit.register(stopper)  # in case the session dies before teardown

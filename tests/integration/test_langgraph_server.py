@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
-from langgraph_ttc.testing_server import free_port, log_tail, stop_process_group
+from langgraph_ttc.testing_server import die_with_parent, free_port, log_tail, stop_process_group
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,7 @@ def langgraph_url() -> Iterator[str]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # stopped by the kernel if pytest is killed
         )
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
