@@ -23,6 +23,12 @@ from langgraph_ttc._version import __version__
 
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "AdaptiveConsistency": "langgraph_ttc.strategies",
+    "BayesianStop": "langgraph_ttc.stopping",
+    "ConfidenceSpec": "langgraph_ttc.confidence",
+    "ConfidenceVote": "langgraph_ttc.strategies",
+    "ConsensusAtLeast": "langgraph_ttc.stopping",
+    "DeepConfOnline": "langgraph_ttc.strategies",
     "AGGREGATORS": "langgraph_ttc.aggregators",
     "Adaptive": "langgraph_ttc.strategies",
     "Aggregate": "langgraph_ttc.aggregators",

@@ -9,8 +9,9 @@
   ``[0, 1]`` with ``scipy.integrate.quad``, takes ``a`` and ``b`` from
   ``Counter(answers).most_common(2)`` (``b = 0`` with one distinct answer; third and later answers
   are ignored), and stops when the ratio is ``>=`` the threshold. We use the closed form
-  ``P = I_{1/2}(b + 1, a + 1)`` (regularised incomplete beta, ``scipy.special.betainc``), which is
-  that ratio exactly. With one distinct answer it stops after 4 samples (``P = 1 - 2^-5``).
+  ``P = I_{1/2}(b + 1, a + 1)``, which is that ratio exactly: for whole counts the binomial tail
+  ``P(Binomial(a + b + 1, 1/2) <= a)`` (exact, no scipy), for fractional (weighted) counts the
+  regularised incomplete beta ``scipy.special.betainc``. With one distinct answer it stops after 4 samples (``P = 1 - 2^-5``).
 * Early-Stopping Self-Consistency (Li et al. 2024, "Escape Sky-high Cost", arXiv 2401.10480):
   sample in windows of ``w`` (5 in the paper) and stop at the first window whose answers are all
   the same; authors' code Yiwei98/ESC ``early_stop_gsm8k.py``.
@@ -21,12 +22,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
 
-from scipy.special import betainc
-
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.extras import require
 
 DEFAULT_THRESHOLD = 0.95
 """Adaptive-Consistency's default stopping threshold (``BetaStoppingCriteria(conf_thresh=0.95)``)."""
@@ -67,6 +68,11 @@ def leader_probability(leader: float, runner_up: float = 0.0) -> float:
             f"need leader >= runner_up >= 0 vote counts; got leader={leader}, "
             f"runner_up={runner_up}."
         )
+    if leader.is_integer() and runner_up.is_integer():
+        # Whole counts: an exact binomial tail, no scipy needed (the core install has none).
+        n = int(leader + runner_up + 1)
+        return math.fsum(math.comb(n, j) for j in range(int(leader) + 1)) / 2.0**n
+    betainc = require("scipy.special", "eval", "weighted Beta stopping").betainc
     return float(betainc(runner_up + 1.0, leader + 1.0, 0.5))
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, convert_to_messages
 
@@ -283,8 +283,11 @@ class Meter:
         n: int,
         purpose: str = "generate",
         params: SamplingParams | None = None,
+        **watch: Any,
     ) -> Draw:
-        """Draw up to ``n`` samples; fewer (possibly none) when the budget is short."""
+        """Draw up to ``n`` samples; fewer (possibly none) when the budget is short. ``watch``:
+        ``stop_trace`` / ``until`` for the backend (see :meth:`Backend.sample
+        <langgraph_ttc.backends.base.Backend.sample>`)."""
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
         prompt_tokens = backend.count_prompt_tokens(messages)
@@ -292,7 +295,9 @@ class Meter:
         if grant.n == 0:
             return self._skipped(prompt_tokens, params)
         try:
-            draw = backend.sample(messages, grant.n, grant.params, timeout=grant.seconds_left)
+            draw = backend.sample(
+                messages, grant.n, grant.params, timeout=grant.seconds_left, **watch
+            )
         finally:
             self._release(grant)
         self.record(purpose, draw)
@@ -305,6 +310,7 @@ class Meter:
         n: int,
         purpose: str = "generate",
         params: SamplingParams | None = None,
+        **watch: Any,
     ) -> Draw:
         """Async :meth:`sample`."""
         messages = convert_to_messages(messages)
@@ -315,7 +321,7 @@ class Meter:
             return self._skipped(prompt_tokens, params)
         try:
             draw = await backend.asample(
-                messages, grant.n, grant.params, timeout=grant.seconds_left
+                messages, grant.n, grant.params, timeout=grant.seconds_left, **watch
             )
         finally:
             self._release(grant)

@@ -40,7 +40,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 from langgraph.constants import TAG_NOSTREAM
 
-from langgraph_ttc.backends.base import Backend, SamplingParams
+from langgraph_ttc.backends.base import Backend, SamplingParams, StopTrace, Until
 from langgraph_ttc.budget import Meter
 
 __all__ = ["Sample", "Steps", "Work", "arun", "run", "tagged"]
@@ -58,6 +58,11 @@ class Sample:
     n: int = 1
     purpose: str = "generate"
     params: SamplingParams = field(default_factory=SamplingParams)
+    stop_trace: StopTrace | None = None  # a watch per trace (DeepConf online)
+    until: Until | None = None  # cancels the rest of the draw (Bayesian early stop)
+
+    def watch(self) -> dict:
+        return {k: v for k, v in (("stop_trace", self.stop_trace), ("until", self.until)) if v}
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,9 @@ async def arun(steps: Steps[T], meter: Meter, config: RunnableConfig | None = No
 def _call(call: Call, meter: Meter, config: RunnableConfig | None) -> Any:
     if isinstance(call, Sample):
         backend = tagged(call.backend, config, call.purpose)
-        return meter.sample(backend, call.messages, call.n, call.purpose, call.params)
+        return meter.sample(
+            backend, call.messages, call.n, call.purpose, call.params, **call.watch()
+        )
     if isinstance(call, Work):
         return call.call(meter)
     if inspect.isgenerator(call):
@@ -137,7 +144,9 @@ def _call(call: Call, meter: Meter, config: RunnableConfig | None) -> Any:
 async def _acall(call: Call, meter: Meter, config: RunnableConfig | None) -> Any:
     if isinstance(call, Sample):
         backend = tagged(call.backend, config, call.purpose)
-        return await meter.asample(backend, call.messages, call.n, call.purpose, call.params)
+        return await meter.asample(
+            backend, call.messages, call.n, call.purpose, call.params, **call.watch()
+        )
     if isinstance(call, Work):
         if call.acall is None:
             return await asyncio.to_thread(call.call, meter)

@@ -52,6 +52,9 @@ authors' formulas give a finite number ours give the same number.
 """
 
 __all__ = [
+    "MEASURES",
+    "ConfidenceSpec",
+    "DeepConfWatch",
     "DEFAULT_TAIL",
     "DEFAULT_TOP_K",
     "DEFAULT_WINDOW",
@@ -664,3 +667,85 @@ class OnlineGroupConfidence:
     def should_stop(self, threshold: float) -> bool:
         """DeepConf online: a full window exists and its mean is below ``threshold``."""
         return self.full and self.current < threshold
+
+
+# ---------------------------------------------------------------------------------------------
+# What a run measures, and the online stop as a per-trace watch
+# ---------------------------------------------------------------------------------------------
+
+MEASURES = ("lowest_group", "bottom_group", "tail", "mean", "mean_logprob", "self_certainty")
+
+
+@dataclass(frozen=True)
+class ConfidenceSpec:
+    """Which confidence a run reads off each trace: ``measure`` (a :class:`TraceConfidence`
+    field; DeepConf's default is the lowest group confidence), over groups of ``window`` tokens
+    (paper: 2048 for long reasoning traces; scale it to the traces you have), from the top
+    ``top_k`` log-probabilities at each position (the authors request 20).
+
+    Example:
+        >>> spec = ConfidenceSpec(window=2)
+        >>> top = [[math.log(0.5), math.log(0.25)], [math.log(0.9), math.log(0.05)]] * 2
+        >>> round(spec.value(spec.summarize(top)), 4)
+        1.2951
+    """
+
+    measure: str = "lowest_group"
+    window: int = DEFAULT_WINDOW
+    tail: int = DEFAULT_TAIL
+    top_k: int = DEFAULT_TOP_K
+
+    def __post_init__(self) -> None:
+        if self.measure not in MEASURES:
+            raise TTCConfigError(
+                f"Unknown confidence measure {self.measure!r}; use one of {MEASURES}."
+            )
+        _check_window(self.window)
+        _check_window(self.tail, "tail")
+        if self.top_k < 2:
+            raise TTCConfigError(
+                f"top_k must be >= 2 (with one alternative token confidence falls as confidence "
+                f"rises); got {self.top_k}. The authors use 20."
+            )
+
+    def summarize(
+        self,
+        top_logprobs: Sequence[Sequence[float]] | None,
+        logprobs: Sequence[float] | None = None,
+    ) -> TraceConfidence | None:
+        """The trace's summary, or ``None`` when it carries no log-probabilities."""
+        if not top_logprobs:
+            return None
+        return TraceConfidence.from_logprobs(
+            top_logprobs, logprobs, window=self.window, tail=self.tail, k=self.top_k
+        )
+
+    def value(self, trace: TraceConfidence | None) -> float | None:
+        """The scalar this spec reads off a summary (``None`` without one)."""
+        if trace is None:
+            return None
+        return _num(getattr(trace, self.measure))
+
+    def watch(self, threshold: float) -> DeepConfWatch:
+        """A fresh per-trace watch that stops a trace below ``threshold`` (DeepConf online)."""
+        return DeepConfWatch(threshold, self.window, self.top_k)
+
+
+class DeepConfWatch:
+    """DeepConf online's per-trace stop (Fu et al. 2025, Algorithm 2; authors' ``processors.py``):
+    fed each generated token's top-k log-probabilities, it says stop once a full window's group
+    confidence is below the threshold ``s``. One watch per trace; backends call it per token.
+
+    Example:
+        >>> watch = DeepConfWatch(threshold=1.0, window=2, k=2)
+        >>> [watch(-0.1, row) for row in ([-0.1, -3.0], [-0.1, -0.2], [-0.5, -0.9])]
+        [False, True, True]
+    """
+
+    def __init__(self, threshold: float, window: int, k: int | None = None) -> None:
+        self.threshold = float(threshold)
+        self.tracker = OnlineGroupConfidence(window, k)
+
+    def __call__(self, logprob: float, top_logprobs: Sequence[float]) -> bool:
+        self.tracker.push_top_logprobs(top_logprobs)
+        return self.tracker.should_stop(self.threshold)

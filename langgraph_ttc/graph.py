@@ -19,11 +19,14 @@ its private ``ttc_*`` channels never reach a parent graph.
 
 from __future__ import annotations
 
+import logging
+
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_ttc.aggregators import AGGREGATORS
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.budget import Budget
+from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes import (
     AggregateNode,
@@ -37,6 +40,7 @@ from langgraph_ttc.nodes import (
     attempts_condition,
     judged_condition,
     revise_condition,
+    rounds_condition,
     route_condition,
 )
 from langgraph_ttc.search.graph import build_search_graph
@@ -44,6 +48,8 @@ from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
 
 __all__ = ["build_ttc_graph", "create_ttc_graph"]
+
+logger = logging.getLogger(__name__)
 
 
 def build_ttc_graph(
@@ -75,8 +81,17 @@ def build_ttc_graph(
             f"Strategy {config.name!r} needs a verifier: pass verifier=LLMJudge() or "
             "verifier=ProgrammaticVerifier(fn) (from langgraph_ttc.verifiers)."
         )
-    ctx = TTCContext(backend=backend, strategy=config, budget=budget, task=task, verifier=verifier)
+    confidence = ConfidenceSpec() if config.needs_confidence else None
+    ctx = TTCContext(
+        backend=backend,
+        strategy=config,
+        budget=budget,
+        task=task,
+        verifier=verifier,
+        confidence=confidence,
+    )
     _check_budget_affords_an_answer(ctx)
+    _check_backend_can(ctx)
     if isinstance(config, Adaptive):
         # The graph's policy argument wins; else the strategy's own (Adaptive(policy=...)).
         return _router_graph(ctx, policy if policy is not None else config.policy)
@@ -94,6 +109,26 @@ def _check_budget_affords_an_answer(ctx: TTCContext) -> None:
     )
 
 
+def _check_backend_can(ctx: TTCContext) -> None:
+    """A strategy that reads token confidence needs a backend that reports it."""
+    backend = ctx.backend
+    if ctx.confidence is not None and not getattr(backend, "gives_logprobs", False):
+        raise TTCConfigError(
+            f"Strategy {ctx.strategy.name!r} reads the model's token confidence, and "
+            f"{type(backend).__name__} ({backend.model_id}) reports no log-probabilities. Use "
+            "an OpenAI-compatible server (vLLM, llama.cpp: OpenAICompatibleBackend), the "
+            "embedded model, or a LangChain chat model that returns them (ChatOpenAI("
+            "logprobs=True, top_logprobs=20)); or a strategy without confidence (majority)."
+        )
+    plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
+    if plan.trace_eta is not None and not getattr(backend, "stops_traces", False):
+        logger.warning(
+            "%s cannot stop a trace mid-generation: DeepConf online runs without early stops "
+            "(low-confidence traces still do not vote, but cost their full length).",
+            type(backend).__name__,
+        )
+
+
 def _builder(ctx: TTCContext) -> StateGraph:
     builder = StateGraph(TTCState, input_schema=TTCInput, output_schema=TTCOutput)
     builder.add_node("prepare", PrepareNode(ctx))
@@ -105,10 +140,14 @@ def _builder(ctx: TTCContext) -> StateGraph:
 
 
 def _static_graph(ctx: TTCContext) -> StateGraph:
-    """A plain chain: generate, the scoring the aggregator needs, the revision loop."""
+    """A plain chain: generate (in rounds for a sequential plan), the scoring the aggregator
+    needs, the revision loop."""
     plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
     builder = _builder(ctx)
     builder.add_edge("prepare", "generate")
+    if plan.is_open:  # drawn in rounds until its stop rule fires: the one decision it takes
+        builder.add_conditional_edges("generate", rounds_condition)
+        return builder
     last = "generate"
     for stage, node in (("critique", CritiqueNode), ("verify", VerifyNode)):
         if getattr(plan, stage):

@@ -40,6 +40,12 @@ class Plan:
             rule fires on them or ``max_width`` are drawn; ``None`` once closed (or never open).
         max_width: the most first attempts a sequential plan may draw.
         step: first attempts drawn per round of a sequential plan.
+        until: all first attempts are requested at once and those still running are cancelled
+            as soon as this rule fires on the finished ones (Bayesian early stop).
+        trace_eta: DeepConf online (Fu et al. 2025): after the first round (the warm-up), traces
+            whose lowest group confidence is below the ``(100 - eta)``-th percentile of the
+            warm-up's stop mid-generation, and only traces at or above it vote.
+        trace_threshold: that percentile, once the warm-up has set it.
         reason: why this plan (shown in results).
     """
 
@@ -50,6 +56,9 @@ class Plan:
     stop_rule: StopRule | None = None
     max_width: int | None = None
     step: int = 1
+    until: StopRule | None = None
+    trace_eta: float | None = None
+    trace_threshold: float | None = None
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -102,6 +111,10 @@ class Plan:
         text = f"{self.aggregator} over {shape}"
         if self.is_open:
             text += f", up to {self.max_width} until {self.stop_rule.describe()}"
+        if self.until is not None:
+            text += f", all at once, cancelled when {self.until.describe()}"
+        if self.trace_eta is not None:
+            text += f", traces below the warm-up's top {self.trace_eta:g}% confidence stop"
         return text
 
     def widened(self, width: int) -> Plan:
@@ -122,6 +135,9 @@ class Plan:
             "stop_rule": None if self.stop_rule is None else self.stop_rule.to_dict(),
             "max_width": self.max_width,
             "step": self.step,
+            "until": None if self.until is None else self.until.to_dict(),
+            "trace_eta": self.trace_eta,
+            "trace_threshold": self.trace_threshold,
             "reason": self.reason,
             "critique": self.critique,
             "verify": self.verify,
@@ -139,5 +155,8 @@ class Plan:
             stop_rule=stop_rule_from_dict(data.get("stop_rule")),
             max_width=data.get("max_width"),
             step=data.get("step", 1),
+            until=stop_rule_from_dict(data.get("until")),
+            trace_eta=data.get("trace_eta"),
+            trace_threshold=data.get("trace_threshold"),
             reason=data.get("reason", ""),
         )

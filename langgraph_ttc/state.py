@@ -54,6 +54,9 @@ class Candidate(TypedDict, total=False):
     verdict: bool | None  # self-critique (filter) verdict
     critique: str | None  # the critique's rationale
     score: float | None  # verifier score in [0, 1]
+    finish_reason: str | None  # "stopped": ended mid-trace by a confidence watch
+    confidence: float | None  # the run's confidence measure of this sample (ConfidenceSpec)
+    lowest_group: float | None  # DeepConf's lowest group confidence (the online threshold's)
 
 
 class TTCInput(TypedDict, total=False):

@@ -11,8 +11,10 @@ sequential plan) and the replay of pools (:mod:`langgraph_ttc.scaling.replay`) c
 objects, so a calibrated rule means the same thing in both. Rules are frozen dataclasses that
 travel in graph state as plain dicts (:meth:`StopRule.to_dict`, :func:`stop_rule_from_dict`).
 
-Rules here: :class:`AgreementAtLeast` (the leader's share of the votes: sequential majority,
-Aggarwal et al. 2023's simplest criterion), :class:`SamplesAtLeast` (a cap on samples).
+Rules here: :class:`AgreementAtLeast` (the leader's share of the votes: sequential majority),
+:class:`BayesianStop` (Adaptive-Consistency's Beta criterion, Aggarwal et al. 2023),
+:class:`ConsensusAtLeast` (DeepConf online's confidence-weighted consensus, Fu et al. 2025) and
+:class:`SamplesAtLeast` (a cap on samples).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from langgraph_ttc.aggregators.deepconf import consensus
+from langgraph_ttc.beta_stop import beta_should_stop, leader_probability
 from langgraph_ttc.errors import TTCConfigError
 
 __all__ = [
     "AgreementAtLeast",
+    "BayesianStop",
+    "ConsensusAtLeast",
     "SamplesAtLeast",
     "StopRule",
     "Votes",
@@ -84,6 +90,7 @@ class PrefixVotes:
         onehot = self.codes[..., None] == np.arange(max(n_answers, 1))
         self.counts = np.cumsum(onehot, axis=1)  # (orders, width, answers)
         self.leader_counts = self.counts.max(axis=2)
+        self.onehot = onehot
 
     def votes(self, order: int, width: int) -> Votes:
         codes = self.codes[order, :width]
@@ -248,6 +255,88 @@ class SamplesAtLeast(StopRule):
 
     def describe(self) -> str:
         return f"{self.n} samples"
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class BayesianStop(StopRule):
+    """Adaptive-Consistency's Beta criterion (Aggarwal et al. 2023, arXiv 2305.11860; authors'
+    code Pranjal2041/AdaptiveConsistency, ``BetaStoppingCriteria``): stop once the posterior
+    probability that the current leader is the true majority (leader vs runner-up counts,
+    uniform prior) reaches ``threshold`` (paper: 0.95).
+
+    Example:
+        >>> BayesianStop(0.95)(Votes(("4", "4", "4"))), BayesianStop(0.95)(Votes(("4",) * 4))
+        (False, True)
+    """
+
+    kind: ClassVar[str] = "bayesian"
+    threshold: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.threshold <= 1:
+            raise TTCConfigError(
+                f"BayesianStop threshold must be in [0.5, 1]; got {self.threshold} (paper: 0.95)."
+            )
+
+    def __call__(self, votes: Votes) -> bool:
+        return beta_should_stop(votes.answers, self.threshold)
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        counts = prefixes.counts
+        if counts.shape[2] < 2:
+            counts = np.concatenate([counts, np.zeros_like(counts[..., :1])], axis=2)
+        top_two = -np.partition(-counts, 1, axis=2)[..., :2]
+        width = counts.shape[1]
+        table = np.array(
+            [[leader_probability(a, b) if a >= b else 0.0 for b in range(width + 1)]
+             for a in range(width + 1)]
+        )  # fmt: skip
+        return table[top_two[..., 0], top_two[..., 1]] >= self.threshold
+
+    def describe(self) -> str:
+        return f"P(leader) >= {self.threshold:g}"
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class ConsensusAtLeast(StopRule):
+    """DeepConf online's stop (Fu et al. 2025, Algorithm 2): the confidence-weighted consensus
+    ``V(a*) / sum_a V(a)`` of the samples so far reaches ``tau`` (paper: 0.95). Needs each
+    sample's confidence.
+
+    Example:
+        >>> ConsensusAtLeast(0.75)(Votes(("4", "4", "5"), confidences=(2.0, 1.0, 1.0)))
+        True
+    """
+
+    kind: ClassVar[str] = "consensus"
+    tau: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tau <= 1:
+            raise TTCConfigError(f"ConsensusAtLeast tau must be in (0, 1]; got {self.tau}.")
+
+    def __call__(self, votes: Votes) -> bool:
+        if votes.confidences is None:
+            raise TTCConfigError(
+                "ConsensusAtLeast weighs votes by confidence: the samples carry none. Ask the "
+                "backend for log-probabilities (a strategy that needs confidence does)."
+            )
+        weights = [0.0 if c is None else float(c) for c in votes.confidences]
+        return votes.drawn > 0 and consensus(votes.answers, weights) >= self.tau
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        if prefixes.confidences is None:
+            raise TTCConfigError("ConsensusAtLeast needs the samples' confidences to replay.")
+        weights = np.nan_to_num(np.asarray(prefixes.confidences, dtype=float), nan=0.0)
+        sums = np.cumsum(prefixes.onehot * weights[..., None], axis=1)
+        total = sums.sum(axis=2)
+        share = np.divide(sums.max(axis=2), total, out=np.zeros_like(total), where=total > 0)
+        return share >= self.tau
+
+    def describe(self) -> str:
+        return f"consensus >= {self.tau:g}"
 
 
 def stop_width(rule: StopRule, answers: Sequence[Hashable | None], start: int, step: int) -> int:

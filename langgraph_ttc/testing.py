@@ -7,6 +7,7 @@ give the same reply in every process, so tests over concurrent graphs are reprod
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ class FakeBackend(Backend):
         honours_n: if False, one request returns one choice (like llama.cpp), so ``requests == n``.
         fail: optional pure predicate (messages, seed) -> True to make that sample fail.
         model_id: name recorded in results.
+        confidence: optional pure function (messages, seed, text) -> the probability of every
+            token's top choice in ``(0, 1)``; with it, samples carry log-probabilities when asked
+            (one token per word; the top-k spread the rest of the mass evenly), so confidence
+            methods can be tested with a known confidence per sample.
 
     Example:
         >>> from langgraph_ttc import SamplingParams
@@ -64,49 +69,77 @@ class FakeBackend(Backend):
         honours_n: bool = True,
         fail: Callable[[Sequence[BaseMessage], int | None], bool] | None = None,
         model_id: str = "fake",
+        confidence: Callable[[Sequence[BaseMessage], int | None, str], float] | None = None,
     ) -> None:
         self.reply = reply or _echo_reply
         self.honours_n = honours_n
         self.fail = fail
         self.model_id = model_id
+        self.confidence = confidence
+        self.gives_logprobs = self.stops_traces = self.cancels = confidence is not None
         self.seen: list[int] = []  # sample counts of each request, for assertions on batching
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return sum(len(str(m.content).split()) for m in messages) + len(messages)
 
-    def sample(self, messages, n, params, *, timeout=None) -> Draw:
+    def sample(self, messages, n, params, *, timeout=None, stop_trace=None, until=None) -> Draw:
         messages = convert_to_messages(messages)
         prompt_tokens = self.count_prompt_tokens(messages)
         completions = []
         for i in range(n):
-            seed = params.seed_for(i)
-            if self.fail is not None and self.fail(messages, seed):
-                completions.append(Completion(text="", seed=seed, error="injected failure"))
-                continue
-            text = self.reply(messages, seed)
-            tokens = len(text.split())
-            if tokens > params.max_tokens:
-                text, tokens = " ".join(text.split()[: params.max_tokens]), params.max_tokens
             completions.append(
-                Completion(
-                    text=text,
-                    finish_reason="stop",
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=tokens,
-                    seed=seed,
-                )
+                self._one(messages, params, params.seed_for(i), prompt_tokens, stop_trace)
             )
-        requests = 1 if self.honours_n else n
+            if until is not None and until(completions):
+                break  # the rest are "cancelled" before they start: nothing generated
+        requests = 1 if self.honours_n else len(completions)
         self.seen.append(n)
         return Draw(
             completions=tuple(completions),
             requests=requests,
             prompt_tokens=prompt_tokens * requests,
             completion_tokens=sum(c.completion_tokens for c in completions),
+            extra={"cancelled": n - len(completions)} if until is not None else {},
         )
 
-    async def asample(self, messages, n, params, *, timeout=None) -> Draw:
-        return self.sample(messages, n, params, timeout=timeout)  # pure: nothing to await
+    def _one(self, messages, params, seed, prompt_tokens, stop_trace) -> Completion:
+        if self.fail is not None and self.fail(messages, seed):
+            return Completion(text="", seed=seed, error="injected failure")
+        text = self.reply(messages, seed)
+        words = text.split()
+        if len(words) > params.max_tokens:
+            words = words[: params.max_tokens]
+            text = " ".join(words)
+        finish = "stop"
+        logprobs = top = None
+        if self.confidence is not None and (params.logprobs or params.top_logprobs):
+            p = min(max(float(self.confidence(messages, seed, text)), 1e-6), 1 - 1e-6)
+            k = max(params.top_logprobs, 1)
+            row = (math.log(p), *[math.log((1 - p) / max(k - 1, 1))] * (k - 1))
+            logprobs, top = [], []
+            watch = stop_trace() if stop_trace is not None else None
+            for index in range(len(words)):
+                logprobs.append(row[0])
+                top.append(row)
+                if watch is not None and watch(row[0], row):
+                    words, finish = words[: index + 1], "stopped"
+                    text = " ".join(words)
+                    break
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(words),
+            seed=seed,
+            logprobs=None if logprobs is None else tuple(logprobs),
+            top_logprobs=None if top is None else tuple(top),
+        )
+
+    async def asample(
+        self, messages, n, params, *, timeout=None, stop_trace=None, until=None
+    ) -> Draw:
+        # Pure: nothing to await.
+        return self.sample(messages, n, params, timeout=timeout, stop_trace=stop_trace, until=until)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import signal
 import socket
@@ -132,6 +133,8 @@ class ServerStats:
     auth_headers: list[str | None] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    streamed_tokens: int = 0  # tokens sent on streams before they ended or the client left
+    streams_cut: int = 0  # streams the client closed before the last token
 
 
 class LoopbackServer:
@@ -191,6 +194,8 @@ class InstantServer(LoopbackServer):
         model: the model id listed at ``/v1/models``.
         reply: pure function (prompt, seed, choice index) -> text.
         delay_s: latency added to every successful answer (to observe concurrency).
+        token_delay_s: on streamed replies (``stream=True``), the time between tokens (to see
+            that a stream the client closes stops costing tokens: ``stats.streamed_tokens``).
         cached_tokens: reported as ``usage.prompt_tokens_details.cached_tokens`` when > 0.
         port: port to bind on 127.0.0.1 (0 picks a free one).
 
@@ -206,6 +211,7 @@ class InstantServer(LoopbackServer):
         model: str = "instant",
         reply: Callable[[str, int | None, int], str] = default_reply,
         delay_s: float = 0.0,
+        token_delay_s: float = 0.0,
         cached_tokens: int = 0,
         port: int = 0,
     ) -> None:
@@ -214,6 +220,7 @@ class InstantServer(LoopbackServer):
         self.model = model
         self.reply = reply
         self.delay_s = delay_s
+        self.token_delay_s = token_delay_s
         self.cached_tokens = cached_tokens
         self.stats = ServerStats()
         self._faults: deque[tuple[str, dict]] = deque()
@@ -289,7 +296,12 @@ class InstantServer(LoopbackServer):
             tokens = len(text.split())
             completion_tokens += tokens
             choice: dict[str, Any] = {"index": index, "finish_reason": finish}
-            logprobs = [-0.1 * (1 + _stable_int(seed_key, index, i) % 10) for i in range(tokens)]
+            rows = [
+                _logprob_row(seed_key, index, i, int(body.get("top_logprobs") or 0) if chat
+                             else int(body.get("logprobs") or 0))
+                for i in range(tokens)
+            ]  # fmt: skip
+            logprobs = [row[0] for row in rows]
             if chat:
                 message: dict[str, Any] = {"role": "assistant", "content": text}
                 if tools:
@@ -309,8 +321,15 @@ class InstantServer(LoopbackServer):
                 if body.get("logprobs"):
                     choice["logprobs"] = {
                         "content": [
-                            {"token": w, "logprob": lp, "top_logprobs": []}
-                            for w, lp in zip(text.split(), logprobs, strict=True)
+                            {
+                                "token": w,
+                                "logprob": row[0],
+                                "top_logprobs": [
+                                    {"token": f"{w}~{j}", "logprob": lp}
+                                    for j, lp in enumerate(row[1])
+                                ],
+                            }
+                            for w, row in zip(text.split(), rows, strict=True)
                         ]
                     }
             else:
@@ -320,7 +339,10 @@ class InstantServer(LoopbackServer):
                         "tokens": text.split(),
                         "token_logprobs": logprobs,
                         "text_offset": [],
-                        "top_logprobs": [],
+                        "top_logprobs": [
+                            {f"{w}~{j}": lp for j, lp in enumerate(row[1])}
+                            for w, row in zip(text.split(), rows, strict=True)
+                        ],
                     }
             choices.append(choice)
         prompt_tokens = len(prompt.split())
@@ -343,12 +365,31 @@ class InstantServer(LoopbackServer):
         }
 
 
+def _logprob_row(seed_key: object, index: int, position: int, k: int) -> tuple:
+    """A token's log-probability and, for ``k`` alternatives, the top-k (descending; the sampled
+    token first): deterministic, so confidence methods can be tested end to end."""
+    top = -0.1 * (1 + _stable_int(seed_key, index, position) % 10)
+    rest = max(1.0 - math.exp(top), 1e-9)
+    alternatives = [top] + [math.log(rest / max(k - 1, 1))] * max(k - 1, 0)
+    return top, tuple(alternatives[:k]) if k else ()
+
+
 def _content_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "".join(b.get("text", "") for b in content if isinstance(b, dict))
     return ""
+
+
+def _logprob_entries(choice: dict, chat: bool):
+    """Per-token log-prob entries of a choice, to slice into stream chunks."""
+    logprobs = choice.get("logprobs")
+    if not logprobs:
+        return None
+    if chat:
+        return logprobs["content"]
+    return {k: logprobs[k] for k in ("tokens", "token_logprobs", "top_logprobs")}
 
 
 class _Server(ThreadingHTTPServer):
@@ -438,7 +479,54 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if app.delay_s:
             app._closing.wait(app.delay_s)
+        if body.get("stream"):
+            self._stream(app, app._completion_body(self.path, body), body)
+            return
         self._send_json(200, app._completion_body(self.path, body))
+
+    def _stream(self, app: InstantServer, answer: dict, body: dict) -> None:
+        """The reply as server-sent events, one token per chunk (``token_delay_s`` apart), then
+        the usage chunk when ``stream_options.include_usage``; stops when the client leaves."""
+        chat = answer["object"] == "chat.completion"
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for choice in answer["choices"]:
+                words = (choice["message"]["content"] if chat else choice["text"]).split(" ")
+                entries = _logprob_entries(choice, chat)
+                for i, word in enumerate(words):
+                    if app.token_delay_s and app._closing.wait(app.token_delay_s):
+                        return
+                    piece = word if i == 0 else " " + word
+                    delta: dict[str, Any] = {"index": choice["index"], "finish_reason": None}
+                    if chat:
+                        delta["delta"] = {"content": piece}
+                        if entries is not None:
+                            delta["logprobs"] = {"content": entries[i : i + 1]}
+                    else:
+                        delta["text"] = piece
+                        if entries is not None:
+                            delta["logprobs"] = {k: v[i : i + 1] for k, v in entries.items()}
+                    self._event({"choices": [delta]})
+                    with app._lock:
+                        app.stats.streamed_tokens += 1
+                end = {"index": choice["index"], "finish_reason": choice["finish_reason"]}
+                end["delta" if chat else "text"] = {} if chat else ""
+                self._event({"choices": [end]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                self._event({"choices": [], "usage": answer["usage"]})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with app._lock:
+                app.stats.streams_cut += 1
+
+    def _event(self, payload: dict) -> None:
+        self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        self.wfile.flush()
 
     def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)

@@ -10,8 +10,9 @@ replay cannot drift apart. Adding an aggregator is one module plus :func:`regist
 Example:
     >>> get_aggregator("filter_vote").vote(Ballots(("4", "5", "5"), verdicts=(True, False, False)))
     Aggregate(answer='4', index=0, tally={'4': 1.0}, confidence=1.0, method='filter_vote')
-    >>> sorted(AGGREGATORS)
-    ['best_of_n', 'filter_vote', 'majority', 'weighted_best_of_n']
+    >>> sorted(AGGREGATORS)  # doctest: +NORMALIZE_WHITESPACE
+    ['best_of_n', 'confidence_weighted', 'deepconf_high', 'deepconf_low', 'filter_vote',
+     'majority', 'weighted_best_of_n']
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from langgraph_ttc.aggregators.best_of_n import (
     weighted_best_of_n,
     weighted_best_of_n_at_k,
 )
+from langgraph_ttc.aggregators.confidence import ConfidenceWeighted, DeepConfOffline
 from langgraph_ttc.aggregators.filter_vote import FilterVote, filter_vote, filter_vote_at_k
 from langgraph_ttc.aggregators.majority import Majority, majority_at_k, majority_vote
 from langgraph_ttc.errors import TTCConfigError
@@ -81,5 +83,13 @@ def get_aggregator(name: str | Aggregator) -> Aggregator:
     return AGGREGATORS[name]
 
 
-for _aggregator in (Majority(), FilterVote(), BestOfN(), WeightedBestOfN()):
+for _aggregator in (
+    Majority(),
+    FilterVote(),
+    BestOfN(),
+    WeightedBestOfN(),
+    ConfidenceWeighted(),
+    DeepConfOffline(10),  # DeepConf-low
+    DeepConfOffline(90),  # DeepConf-high
+):
     register_aggregator(_aggregator)

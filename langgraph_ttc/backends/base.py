@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from langchain_core.messages import BaseMessage
@@ -92,6 +92,17 @@ class Draw:
         return self.prompt_tokens + self.completion_tokens
 
 
+TraceWatch = Callable[[float, Sequence[float]], bool]
+"""Called after each generated token with its log-probability and the top-k log-probabilities
+at that position; True stops this trace at once (its completion gets ``finish_reason="stopped"``
+and counts only the tokens generated)."""
+StopTrace = Callable[[], TraceWatch]
+"""Makes a fresh :data:`TraceWatch` for each trace of a draw."""
+Until = Callable[[Sequence["Completion"]], bool]
+"""Called with the samples of a draw finished so far (in finishing order); True cancels the
+ones still running (they are not returned and only what they generated is counted)."""
+
+
 class Backend:
     """Draws samples from one model, with a real blocking body (:meth:`sample`) and a real
     async body (:meth:`asample`); neither starts an event loop or a thread for the other.
@@ -109,6 +120,9 @@ class Backend:
     model_id: str = "unknown"
     honours_n: bool = False
     needs_exemplars: bool = False  # base models learn the answer format from few-shot examples
+    gives_logprobs: bool = False  # fills Completion.logprobs / top_logprobs when asked
+    stops_traces: bool = False  # honours stop_trace (ends a trace mid-generation)
+    cancels: bool = False  # honours until (cancels samples still in flight)
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,9 +140,17 @@ class Backend:
         params: SamplingParams,
         *,
         timeout: float | None = None,
+        stop_trace: StopTrace | None = None,
+        until: Until | None = None,
     ) -> Draw:
-        """Draw ``n`` samples. Failed samples come back with ``error`` set, never dropped."""
-        return run_sync(self.asample(messages, n, params, timeout=timeout))
+        """Draw ``n`` samples. Failed samples come back with ``error`` set, never dropped.
+
+        ``stop_trace`` (backends with ``stops_traces``) watches each trace token by token;
+        ``until`` (backends with ``cancels``) may end the draw early, cancelling the rest.
+        """
+        return run_sync(
+            self.asample(messages, n, params, timeout=timeout, stop_trace=stop_trace, until=until)
+        )
 
     async def asample(
         self,
@@ -137,9 +159,13 @@ class Backend:
         params: SamplingParams,
         *,
         timeout: float | None = None,
+        stop_trace: StopTrace | None = None,
+        until: Until | None = None,
     ) -> Draw:
         """Async :meth:`sample`."""
-        return await asyncio.to_thread(self.sample, messages, n, params, timeout=timeout)
+        return await asyncio.to_thread(
+            self.sample, messages, n, params, timeout=timeout, stop_trace=stop_trace, until=until
+        )
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         """An upper bound on the prompt's tokens, used to reserve budget before a request.

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
 import json
 import logging
@@ -55,7 +56,15 @@ from tenacity import (
     stop_before_delay,
 )
 
-from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.base import (
+    Backend,
+    Completion,
+    Draw,
+    SamplingParams,
+    StopTrace,
+    Until,
+)
+from langgraph_ttc.backends.openai_stream import StreamedReply, sse_data
 from langgraph_ttc.backends.openai_wire import completions_from, request_body, usage_from
 from langgraph_ttc.backends.retry import (
     DeadlineExceeded,
@@ -93,6 +102,8 @@ class _Result:
     completion_tokens: int = 0
     cached_tokens: int = 0
     failed: bool = False
+    cancelled: bool = False  # ended by the draw's `until` before it finished: not returned
+    prompt_known: bool = True  # False: a cut stream, whose prompt count the server never sent
 
 
 @dataclass
@@ -269,6 +280,10 @@ class OpenAICompatibleBackend(Backend):
             shared.honours_n = True
         return results
 
+    gives_logprobs = True  # the server decides; vLLM and llama.cpp's server report them
+    stops_traces = True  # streamed requests, closed mid-trace
+    cancels = True  # streamed requests, closed when the draw's `until` fires
+
     def sample(
         self,
         messages: Sequence[BaseMessage],
@@ -276,15 +291,21 @@ class OpenAICompatibleBackend(Backend):
         params: SamplingParams,
         *,
         timeout: float | None = None,
+        stop_trace: StopTrace | None = None,
+        until: Until | None = None,
     ) -> Draw:
         """Draw ``n`` samples (one ``n=`` request, topped up when the server ignores ``n``).
 
-        ``timeout`` bounds the whole draw in seconds; samples not finished by then fail.
+        ``timeout`` bounds the whole draw in seconds; samples not finished by then fail. With
+        ``stop_trace`` or ``until`` every sample is its own streamed request, so it can end
+        early (see :meth:`Backend.sample <langgraph_ttc.backends.base.Backend.sample>`).
         """
         if n <= 0:
             return Draw()
         deadline = _deadline(timeout)
         listed = self._resolve_model(deadline)
+        if stop_trace is not None or until is not None:
+            return self._sample_streamed(messages, n, params, deadline, stop_trace, until, listed)
         body = self._body(convert_to_messages(messages), params)
         rounds = self._draw_rounds(n)
         specs = next(rounds)
@@ -307,12 +328,18 @@ class OpenAICompatibleBackend(Backend):
         params: SamplingParams,
         *,
         timeout: float | None = None,
+        stop_trace: StopTrace | None = None,
+        until: Until | None = None,
     ) -> Draw:
         """Async :meth:`sample`."""
         if n <= 0:
             return Draw()
         deadline = _deadline(timeout)
         listed = await self._aresolve_model(deadline)
+        if stop_trace is not None or until is not None:
+            return await self._asample_streamed(
+                messages, n, params, deadline, stop_trace, until, listed
+            )
         body = self._body(convert_to_messages(messages), params)
         rounds = self._draw_rounds(n)
         specs = next(rounds)
@@ -324,17 +351,180 @@ class OpenAICompatibleBackend(Backend):
                 return self._draw(done.value, n, listed)
 
     def _draw(self, results: list[_Result], n: int, listed: int) -> Draw:
-        completions = [c for r in sorted(results, key=lambda r: r.start) for c in r.completions]
+        kept = sorted((r for r in results if not r.cancelled), key=lambda r: r.start)
+        completions = [c for r in kept for c in r.completions]
+        extra = {
+            "honours_n": self._shared.honours_n,
+            "failed_requests": sum(r.failed for r in results),
+        }
+        cancelled = sum(r.cancelled for r in results)
+        if cancelled:
+            extra["cancelled"] = cancelled
         return Draw(
             completions=tuple(completions[:n]),
             requests=listed + sum(r.attempts for r in results),
             prompt_tokens=sum(r.prompt_tokens for r in results),
             completion_tokens=sum(r.completion_tokens for r in results),
             cached_tokens=sum(r.cached_tokens for r in results),
-            extra={
-                "honours_n": self._shared.honours_n,
-                "failed_requests": sum(r.failed for r in results),
-            },
+            extra=extra,
+        )
+
+    # -- streamed samples: each may end early -------------------------------------------------
+    def _sample_streamed(self, messages, n, params, deadline, stop_trace, until, listed) -> Draw:
+        messages = convert_to_messages(messages)
+        body = self._stream_body(messages, params)
+        cancel = threading.Event()
+        pool = self._pool()
+        futures = [
+            pool.submit(self._stream, body, i, params, deadline, stop_trace, cancel)
+            for i in range(n)
+        ]
+        results, finished = [], []
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            results.append(result)
+            if not (result.cancelled or result.failed):
+                finished += result.completions
+                if until is not None and not cancel.is_set() and until(finished):
+                    cancel.set()  # the rest end at their next token, or before they start
+        return self._draw(self._fill_prompt_tokens(results, messages), n, listed)
+
+    async def _asample_streamed(
+        self, messages, n, params, deadline, stop_trace, until, listed
+    ) -> Draw:
+        messages = convert_to_messages(messages)
+        body = self._stream_body(messages, params)
+        cancel = asyncio.Event()
+        tasks = [
+            asyncio.ensure_future(self._astream(body, i, params, deadline, stop_trace, cancel))
+            for i in range(n)
+        ]
+        results, finished = [], []
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                result = await next_done
+                results.append(result)
+                if not (result.cancelled or result.failed):
+                    finished += result.completions
+                    if until is not None and not cancel.is_set() and until(finished):
+                        cancel.set()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return self._draw(self._fill_prompt_tokens(results, messages), n, listed)
+
+    def _stream_body(self, messages: Sequence[BaseMessage], params: SamplingParams) -> dict:
+        body = self._body(messages, params)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _fill_prompt_tokens(self, results: list[_Result], messages) -> list[_Result]:
+        """A stream cut short never gets the usage chunk: its prompt (the same as the draw's
+        other samples) is counted as a finished one reported it, else by the upper bound."""
+        known = [r.prompt_tokens for r in results if r.prompt_known and r.attempts]
+        estimate = known[0] if known else self.count_prompt_tokens(messages)
+        for result in results:
+            if not result.prompt_known and result.attempts:
+                result.prompt_tokens = estimate
+        return results
+
+    def _stream(self, body, index, params, deadline, stop_trace, cancel) -> _Result:
+        """One streamed sample: read token by token; stop when its watch says so, or when the
+        draw is cancelled."""
+        client, slots = self._client()
+        endpoint = client.chat.completions if self.mode == "chat" else client.completions
+        payload = self._payload(body, index, 1, params)
+        reply, began, attempts = StreamedReply(), time.monotonic(), 0
+        watch = stop_trace() if stop_trace is not None else None
+        ended = None
+        if cancel.is_set():
+            return _Result(index, 1, 0, [], cancelled=True)
+        try:
+            for attempt in Retrying(**self._retry_options(deadline, began)):
+                with attempt:
+                    if not slots.acquire(timeout=_remaining(deadline)):
+                        raise DeadlineExceeded()
+                    try:
+                        attempts += 1
+                        stream = endpoint.with_streaming_response.create(
+                            **payload, timeout=_attempt_timeout(self.timeout_s, deadline)
+                        )
+                        with self._contact(stream) as response:
+                            for line in response.iter_lines():
+                                ended = _read_line(reply, line, watch, cancel)
+                                if ended:
+                                    break
+                    finally:
+                        slots.release()
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            return self._failed(exc, index, 1, params, attempts, began)
+        return self._streamed_result(reply, ended, index, params, attempts, began)
+
+    async def _astream(self, body, index, params, deadline, stop_trace, cancel) -> _Result:
+        """Async :meth:`_stream`."""
+        client, slots = self._aclient()
+        endpoint = client.chat.completions if self.mode == "chat" else client.completions
+        payload = self._payload(body, index, 1, params)
+        reply, began, attempts = StreamedReply(), time.monotonic(), 0
+        watch = stop_trace() if stop_trace is not None else None
+        ended = None
+        if cancel.is_set():
+            return _Result(index, 1, 0, [], cancelled=True)
+        try:
+            async for attempt in AsyncRetrying(**self._retry_options(deadline, began)):
+                with attempt:
+                    try:
+                        await asyncio.wait_for(slots.acquire(), _remaining(deadline))
+                    except asyncio.TimeoutError:
+                        raise DeadlineExceeded() from None
+                    try:
+                        attempts += 1
+                        stream = endpoint.with_streaming_response.create(
+                            **payload, timeout=_attempt_timeout(self.timeout_s, deadline)
+                        )
+                        async with self._acontact(stream) as response:
+                            async for line in response.iter_lines():
+                                ended = _read_line(reply, line, watch, cancel)
+                                if ended:
+                                    break
+                    finally:
+                        slots.release()
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            return self._failed(exc, index, 1, params, attempts, began)
+        return self._streamed_result(reply, ended, index, params, attempts, began)
+
+    def _streamed_result(self, reply, ended, index, params, attempts, began) -> _Result:
+        if ended == "cancelled":
+            return _Result(
+                index, 1, attempts, [], 0, reply.tokens, 0, cancelled=True, prompt_known=False
+            )
+        completion = Completion(
+            text=reply.text,
+            finish_reason="stopped" if ended == "stopped" else reply.finish_reason,
+            prompt_tokens=reply.prompt_tokens or 0,
+            completion_tokens=reply.tokens,
+            cached_tokens=reply.cached_tokens,
+            latency_s=time.monotonic() - began,
+            seed=params.seed_for(index),
+            logprobs=tuple(reply.logprobs) or None,
+            top_logprobs=tuple(reply.top_logprobs) or None,
+        )
+        return _Result(
+            index,
+            1,
+            attempts,
+            [completion],
+            reply.prompt_tokens or 0,
+            reply.tokens,
+            reply.cached_tokens,
+            prompt_known=reply.prompt_tokens is not None,
         )
 
     def _body(self, messages: Sequence[BaseMessage], params: SamplingParams) -> dict[str, Any]:
@@ -447,6 +637,34 @@ class OpenAICompatibleBackend(Backend):
             raise
         self._shared.verified = True
         return raw
+
+    @contextlib.contextmanager
+    def _contact(self, stream):
+        """Open a streamed response; a first failure that means the endpoint is wrong is final."""
+        try:
+            response = stream.__enter__()
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        try:
+            yield response
+        finally:
+            stream.__exit__(None, None, None)
+
+    @contextlib.asynccontextmanager
+    async def _acontact(self, stream):
+        """Async :meth:`_contact`."""
+        try:
+            response = await stream.__aenter__()
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        try:
+            yield response
+        finally:
+            await stream.__aexit__(None, None, None)
 
     def _check_endpoint(self, exc: BaseException) -> None:
         """Before any success, a failure that means the endpoint itself is wrong is final."""
@@ -619,6 +837,25 @@ def _checked_url(base_url: str) -> str:
         hint = f"http://{url}" if "://" not in url else "http://HOST:PORT/v1"
         raise TTCConfigError(f"base_url {url!r} needs a scheme: did you mean {hint!r}?")
     return url.rstrip("/")
+
+
+def _read_line(reply: StreamedReply, line, watch, cancel) -> str | None:
+    """Feed one stream line; ``"stopped"`` when the trace's watch fires, ``"cancelled"`` when
+    the draw was cancelled, else ``None`` (read on)."""
+    chunk = sse_data(line)
+    if chunk is None:
+        return None
+    new = reply.feed(chunk)
+    start = len(reply.logprobs) - len(new)
+    for offset, (logprob, top) in enumerate(new):
+        if watch is not None and watch(logprob, top):
+            # Tokens after this one in the same chunk were not wanted: they are not counted.
+            del reply.logprobs[start + offset + 1 :]
+            del reply.top_logprobs[start + offset + 1 :]
+            return "stopped"
+    if reply.finish_reason is None and cancel.is_set():
+        return "cancelled"
+    return None
 
 
 def _close_shared(shared: _Shared) -> None:

@@ -33,8 +33,20 @@ STRATEGY_NAMES = (
     "lookahead",
     "rebase",
     "dvts",
+    "confidence_vote",
+    "deepconf_online",
+    "adaptive_consistency",
 )
-CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n", "weighted_best_of_n")
+CURVE_STRATEGIES = (
+    "coverage",
+    "majority",
+    "filter_vote",
+    "best_of_n",
+    "weighted_best_of_n",
+    "confidence_weighted",
+    "deepconf_low",
+    "deepconf_high",
+)
 DEFAULT_CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n")
 
 

@@ -31,6 +31,7 @@ from langgraph_ttc.nodes.conditions import (
     attempts_condition,
     judged_condition,
     revise_condition,
+    rounds_condition,
     route_condition,
 )
 from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of, tool_call_key
@@ -60,6 +61,7 @@ __all__ = [
     "judged_condition",
     "question_of",
     "revise_condition",
+    "rounds_condition",
     "route_condition",
     "seed_of",
     "tool_call_key",

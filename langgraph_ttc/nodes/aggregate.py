@@ -29,6 +29,9 @@ RESULT_CANDIDATE_KEYS = (
     "score",
     "seed",
     "completion_tokens",
+    "finish_reason",
+    "confidence",
+    "lowest_group",
 )
 
 
@@ -53,8 +56,9 @@ class AggregateNode:
         candidates = sorted(state.get("ttc_candidates") or [], key=lambda c: c.get("index", 0))
         failed = [c for c in candidates if not c.get("ok")]
         check_failures(failed, len(candidates), self.ctx.strategy.on_failure, "samples")
-        aggregator = get_aggregator((state.get("ttc_plan") or {}).get("aggregator", "majority"))
-        picked = aggregator.vote(Ballots.of(candidates))
+        plan = state.get("ttc_plan") or {}
+        aggregator = get_aggregator(plan.get("aggregator", "majority"))
+        picked = aggregator.vote(Ballots.of(voters(candidates, plan.get("trace_threshold"))))
         chosen = candidates[picked.index] if picked.index is not None else None
         result = run_result(
             state,
@@ -68,6 +72,21 @@ class AggregateNode:
         if picked.answer is None:
             result["no_answer"] = why_no_answer(candidates, getattr(self.ctx.backend, "mode", None))
         return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
+
+
+def voters(candidates: list[dict], cut: float | None) -> list[dict]:
+    """The candidates as they vote: under DeepConf online (a threshold ``cut``) a trace whose
+    lowest group confidence is below it does not vote (Fu et al. 2025; authors' online vote).
+
+    Example:
+        >>> [c["answer"] for c in voters([{"answer": "4", "lowest_group": 0.2}], cut=0.5)]
+        [None]
+    """
+    if cut is None:
+        return candidates
+    return [
+        c if (c.get("lowest_group") or 0.0) >= cut else {**c, "answer": None} for c in candidates
+    ]
 
 
 def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from langgraph_ttc.plan import Plan
 
-__all__ = ["attempts_condition", "judged_condition", "revise_condition", "route_condition"]
+__all__ = [
+    "attempts_condition",
+    "judged_condition",
+    "revise_condition",
+    "rounds_condition",
+    "route_condition",
+]
 
 
 def route_condition(state: Mapping[str, Any]) -> Literal["generate", "aggregate"]:
@@ -35,6 +41,16 @@ def revise_condition(state: Mapping[str, Any]) -> Literal["revise", "aggregate"]
     """
     depth = Plan.from_state(state["ttc_plan"]).depth
     return "revise" if state.get("ttc_round", 0) < depth - 1 else "aggregate"
+
+
+def rounds_condition(state: Mapping[str, Any]) -> Literal["generate", "aggregate"]:
+    """A sequential plan of votes: ``generate`` another round until its stop rule fires.
+
+    Example:
+        >>> rounds_condition({"ttc_plan": {"width": 4, "stop_rule": None}})
+        'aggregate'
+    """
+    return "generate" if Plan.from_state(state["ttc_plan"]).is_open else "aggregate"
 
 
 def attempts_condition(

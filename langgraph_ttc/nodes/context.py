@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.backends.base import Backend, Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
+from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.parsing import extract_answer, normalize_answer
 from langgraph_ttc.prompts import GENERIC_EXEMPLARS
 from langgraph_ttc.state import Candidate
@@ -38,6 +39,8 @@ class TTCContext:
         budget: caps on one run (calls, tokens, dollars, seconds).
         task: supplies few-shot exemplars and answer extraction.
         verifier: scores candidates (best-of-N, revisions, the router's verifier statistic).
+        confidence: read each sample's token confidence (what confidence votes, DeepConf and the
+            router's confidence statistic need); ``None``: no log-probabilities are asked for.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -51,6 +54,7 @@ class TTCContext:
     budget: Budget = Budget()
     task: Task | None = None
     verifier: Verifier | None = None
+    confidence: ConfidenceSpec | None = None
 
     @classmethod
     def create(
@@ -62,21 +66,29 @@ class TTCContext:
         budget: Budget | None = None,
         task: Task | None = None,
         verifier: Verifier | None = None,
+        confidence: ConfidenceSpec | None = None,
     ) -> TTCContext:
         """A context from a model as :func:`~langgraph_ttc.backends.resolve_backend` takes it
-        and a strategy name or config (``n`` overrides its ``n``)."""
+        and a strategy name or config (``n`` overrides its ``n``); a strategy that needs the
+        samples' confidence gets the default :class:`ConfidenceSpec` unless one is given."""
+        config = get_strategy(strategy, n=n)
+        if confidence is None and config.needs_confidence:
+            confidence = ConfidenceSpec()
         return cls(
             backend=resolve_backend(model),
-            strategy=get_strategy(strategy, n=n),
+            strategy=config,
             budget=budget or Budget(),
             task=task,
             verifier=verifier,
+            confidence=confidence,
         )
 
     @property
     def params(self) -> SamplingParams:
         return SamplingParams(
-            temperature=self.strategy.temperature, max_tokens=self.strategy.max_tokens
+            temperature=self.strategy.temperature,
+            max_tokens=self.strategy.max_tokens,
+            top_logprobs=0 if self.confidence is None else self.confidence.top_k,
         )
 
     @property
@@ -109,8 +121,8 @@ class TTCContext:
         """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
         if completion.tool_calls:
             return tool_call_key(completion.tool_calls)
-        if not completion.ok:
-            return None
+        if not completion.ok or completion.finish_reason == "stopped":
+            return None  # failed, or stopped mid-trace (DeepConf online): no answer to vote
         if self.task is not None:
             return self.task.extract_answer(completion.text)
         found = extract_answer(completion.text)
@@ -155,6 +167,11 @@ def candidate_from(
     purpose: str,
 ) -> Candidate:
     """A candidate (graph-state record) for one sampled completion."""
+    trace = (
+        None
+        if ctx.confidence is None
+        else ctx.confidence.summarize(completion.top_logprobs, completion.logprobs)
+    )
     return Candidate(
         id=f"{run_id}:{index}",
         index=index,
@@ -173,6 +190,9 @@ def candidate_from(
         verdict=None,
         critique=None,
         score=None,
+        finish_reason=completion.finish_reason,
+        confidence=None if trace is None else ctx.confidence.value(trace),
+        lowest_group=None if trace is None else trace.lowest_group,
     )
 
 

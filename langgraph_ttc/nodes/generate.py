@@ -9,11 +9,14 @@ rule looks at the first attempts so far, and the node either widens the plan by 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.types import Send
 
+from langgraph_ttc.aggregators.deepconf import online_threshold
+from langgraph_ttc.backends.base import Draw
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.nodes.base import TTCNode, emit, require_a_sample
@@ -107,12 +110,21 @@ class GenerateNode(TTCNode):
         candidates = []
         if count > 0:
             params = self.ctx.params.with_seed(seed_of(state["ttc_seed"], index))
-            (draw,) = yield [
-                Sample(self.ctx.backend, self.ctx.prompt(state), count, "generate", params)
-            ]
-            if not state.get("ttc_candidates"):
-                require_a_sample(draw)
-            for offset, completion in enumerate(draw.completions):
+            watch = {} if plan is None else self.watch(plan, first_attempts(state))
+            prompt = self.ctx.prompt(state)
+            if "until" in watch and not getattr(self.ctx.backend, "cancels", False):
+                # The backend cannot cancel requests in flight: draw one at a time instead.
+                completions = yield from one_at_a_time(
+                    self.ctx.backend, prompt, count, params, watch
+                )
+            else:
+                (draw,) = yield [
+                    Sample(self.ctx.backend, prompt, count, "generate", params, **watch)
+                ]
+                if not state.get("ttc_candidates"):
+                    require_a_sample(draw)
+                completions = draw.completions
+            for offset, completion in enumerate(completions):
                 candidate = candidate_from(
                     self.ctx,
                     completion,
@@ -125,9 +137,28 @@ class GenerateNode(TTCNode):
                 candidates.append(candidate)
                 emit("sample", id=candidate["id"], answer=candidate["answer"], ok=candidate["ok"])
         update: dict[str, Any] = {"ttc_candidates": candidates}
-        if plan is not None and plan.is_open:
-            update["ttc_plan"] = next_round(plan, [*first_attempts(state), *candidates]).to_state()
+        if plan is None:
+            return update
+        drawn = [*first_attempts(state), *candidates]
+        if plan.trace_eta is not None and plan.trace_threshold is None:
+            plan = with_trace_threshold(plan, drawn)  # the warm-up is in
+        if plan.is_open:
+            plan = next_round(plan, drawn)
+        update["ttc_plan"] = plan.to_state()
         return update
+
+    def watch(self, plan: Plan, earlier: list[dict]) -> dict[str, Any]:
+        """What the backend watches during this draw: each trace's confidence against the
+        DeepConf threshold, and the finished samples against the plan's ``until`` rule."""
+        watch: dict[str, Any] = {}
+        if plan.trace_threshold is not None:
+            spec, threshold = self.ctx.confidence, plan.trace_threshold
+            watch["stop_trace"] = lambda: spec.watch(threshold)
+        if plan.until is not None:
+            rule, ctx = plan.until, self.ctx
+            before = [c.get("answer") for c in earlier]
+            watch["until"] = lambda done: rule(Votes((*before, *(ctx.answer_of(c) for c in done))))
+        return watch
 
 
 def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
@@ -142,7 +173,7 @@ def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
         >>> next_round(plan, [{"answer": a} for a in "4445"]).is_open
         False
     """
-    votes = Votes(tuple(c.get("answer") for c in drawn))
+    votes = voting(plan, drawn)
     rule = plan.stop_rule | SamplesAtLeast(plan.max_width or plan.width)
     share = votes.leader_share()
     if rule(votes) or votes.drawn < plan.width:
@@ -152,3 +183,52 @@ def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
     wider = min(plan.width + plan.step, plan.max_width or plan.width)
     emit("extend", width=wider, agreement=round(share, 4), done=False)
     return plan.widened(wider)
+
+
+def one_at_a_time(backend, prompt, count: int, params, watch: dict) -> Steps[list]:
+    """Samples drawn one request at a time until ``watch["until"]`` fires on those done (what
+    a backend that cannot cancel requests does for a Bayesian early stop)."""
+    done: list = []
+    until = watch.pop("until")
+    for i in range(count):
+        (draw,) = yield [
+            Sample(backend, prompt, 1, "generate", params.with_seed(params.seed + i), **watch)
+        ]
+        if not draw.completions:
+            break
+        done += draw.completions
+        if until(done):
+            break
+    if not done:
+        require_a_sample(Draw(extra={"skipped": "budget"}))
+    return done
+
+
+def voting(plan: Plan, drawn: list[Mapping]) -> Votes:
+    """The votes a stop rule sees: the first attempts' answers (under DeepConf online, only of
+    traces at or above the threshold) and their confidences.
+
+    Example:
+        >>> plan = Plan(width=2, trace_eta=10.0, trace_threshold=1.0)
+        >>> voting(plan, [{"answer": "4", "lowest_group": 2.0, "confidence": 2.0},
+        ...               {"answer": "5", "lowest_group": 0.5, "confidence": 0.5}]).answers
+        ('4', None)
+    """
+    cut = plan.trace_threshold
+    answers = tuple(
+        c.get("answer") if cut is None or (c.get("lowest_group") or 0.0) >= cut else None
+        for c in drawn
+    )
+    confidences = tuple(c.get("confidence") for c in drawn)
+    return Votes(answers, None if any(x is None for x in confidences) else confidences)
+
+
+def with_trace_threshold(plan: Plan, warmup: list[Mapping]) -> Plan:
+    """DeepConf online's threshold from the warm-up traces' lowest group confidences (Fu et al.
+    2025, Algorithm 2); a warm-up without confidences (the budget stopped it) keeps none."""
+    lows = [c["lowest_group"] for c in warmup if c.get("lowest_group") is not None]
+    if not lows:
+        return plan
+    threshold = online_threshold(lows, plan.trace_eta)
+    emit("threshold", threshold=round(threshold, 6), warmup=len(lows))
+    return replace(plan, trace_threshold=threshold)

@@ -249,6 +249,18 @@ def estimate_curves(
             f"{n_min} or build the pool with a larger k_max."
         )
     source = source or score_source(pool)
+    lacking = [
+        s
+        for s in strategies
+        if s in AGGREGATORS
+        and "confidences" in get_aggregator(s).needs
+        and not pool.all_have("confidences")
+    ]
+    if lacking:
+        raise TTCConfigError(
+            f"{', '.join(lacking)} vote by the samples' confidence, and this pool stores none: "
+            "build it with log-probabilities (`langgraph-ttc curves --confidence`)."
+        )
     rng = np.random.default_rng(seed)
     points: dict[str, tuple[CurvePoint, ...]] = {}
     per_problem: dict[str, np.ndarray] = {}

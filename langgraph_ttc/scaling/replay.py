@@ -97,6 +97,8 @@ class ReplayTable:
         self.scores = np.stack([c.scores for c in columns])
         self.verdicts = np.stack([c.verdicts for c in columns])
         self.critique_calls = np.stack([c.critique_calls for c in columns])
+        self.confidences = np.stack([c.confidences for c in columns])
+        self.tokens = np.stack([c.tokens for c in columns])
         self.verify_calls = np.stack([c.verify_calls for c in columns])
         self.verify_calls_per_sample = int(max(np.max(p.verify_calls, initial=0) for p in problems))
         self._prefix: dict[str, Outcome] = {}
@@ -149,7 +151,9 @@ class ReplayTable:
         scores = np.nan_to_num(self.scores_of(self.score_source), nan=0.0)
         winners = np.stack(
             [
-                aggregator.prefix_winners(BallotTable(self.codes[i], scores[i], self.verdicts[i]))
+                aggregator.prefix_winners(
+                    BallotTable(self.codes[i], scores[i], self.verdicts[i], self.confidences[i])
+                )
                 for i in range(self.n_problems)
             ]
         )
@@ -281,6 +285,8 @@ class _Columns:
         self.verdicts = problem.verdicts[rows]
         self.critique_calls = problem.critique_calls[rows]
         self.verify_calls = problem.verify_calls[rows]
+        self.confidences = problem.confidences[rows]
+        self.tokens = problem.completion_tokens[rows]
 
 
 def _codes(answers: Sequence[Hashable | None]) -> np.ndarray:

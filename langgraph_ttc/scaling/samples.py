@@ -37,6 +37,10 @@ class ProblemSamples:
         generate_tokens / critique_tokens / verify_tokens: prompt + completion tokens per sample.
         critique_calls: filter calls made per sample (answerless samples are not critiqued).
         verify_calls: model calls the verifier made per sample (0 for a programmatic verifier).
+        confidences: each sample's confidence (the pool's measure), NaN where it has none.
+        completion_tokens: tokens each sample generated (its reply, thinking included).
+        traces: each sample's confidence summary (``TraceConfidence.to_dict()``), or ``None``;
+            DeepConf online's stopping point is replayed from it.
 
     Example:
         >>> p = ProblemSamples.from_lists("q1", ["4", "5", None], [1, 0, 0])
@@ -57,6 +61,18 @@ class ProblemSamples:
     question: str = ""
     reference: str | None = None
     errors: int = 0
+    confidences: np.ndarray | None = None
+    completion_tokens: np.ndarray | None = None
+    traces: tuple = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.answers)
+        if self.confidences is None:
+            object.__setattr__(self, "confidences", np.full(n, np.nan))
+        if self.completion_tokens is None:
+            object.__setattr__(self, "completion_tokens", np.zeros(n))
+        if not self.traces:
+            object.__setattr__(self, "traces", (None,) * n)
 
     @classmethod
     def from_lists(
@@ -72,6 +88,9 @@ class ProblemSamples:
         verify_tokens: Sequence[float] | None = None,
         verify_calls: Sequence[float] | None = None,
         critique_calls: Sequence[float] | None = None,
+        confidences: Sequence[float | None] | None = None,
+        completion_tokens: Sequence[float] | None = None,
+        traces: Sequence[dict | None] | None = None,
         question: str = "",
         reference: str | None = None,
         errors: int = 0,
@@ -94,6 +113,9 @@ class ProblemSamples:
             verify_tokens=_floats(verify_tokens, n, 0.0),
             verify_calls=_floats(verify_calls, n, 0.0),
             critique_calls=_floats(critique_calls, n, 0.0),
+            confidences=_floats(confidences, n, np.nan),
+            completion_tokens=_floats(completion_tokens, n, 0.0),
+            traces=tuple(traces) if traces is not None else (None,) * n,
             question=question,
             reference=reference,
             errors=errors,

@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.strategies.adaptive import Adaptive
 from langgraph_ttc.strategies.base import FailurePolicy, Strategy
+from langgraph_ttc.strategies.confidence import AdaptiveConsistency, ConfidenceVote, DeepConfOnline
 from langgraph_ttc.strategies.revise import Revise
 from langgraph_ttc.strategies.sampling import BestOfN, FilterVote, Majority, WeightedBestOfN
 from langgraph_ttc.strategies.search import BeamSearch, Dvts, Lookahead, Rebase, StepSearch
@@ -24,8 +25,11 @@ from langgraph_ttc.strategies.search import BeamSearch, Dvts, Lookahead, Rebase,
 __all__ = [
     "STRATEGIES",
     "Adaptive",
+    "AdaptiveConsistency",
     "BeamSearch",
     "BestOfN",
+    "ConfidenceVote",
+    "DeepConfOnline",
     "Dvts",
     "FailurePolicy",
     "FilterVote",
@@ -52,6 +56,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
         Lookahead,
         Rebase,
         Dvts,
+        ConfidenceVote,
+        DeepConfOnline,
+        AdaptiveConsistency,
     )
 }
 

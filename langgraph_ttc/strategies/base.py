@@ -37,6 +37,7 @@ class Strategy:
     name: ClassVar[str] = "strategy"
     aggregator: ClassVar[str] = "majority"
     needs_verifier: ClassVar[bool] = False  # derived from the aggregator's needs
+    needs_confidence: ClassVar[bool] = False  # likewise: the samples' token confidence
 
     n: int = 8
     temperature: float = 0.7
@@ -46,7 +47,9 @@ class Strategy:
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        cls.needs_verifier = "scores" in get_aggregator(cls.aggregator).needs
+        needs = get_aggregator(cls.aggregator).needs
+        cls.needs_verifier = "scores" in needs
+        cls.needs_confidence = "confidences" in needs or cls.__dict__.get("needs_confidence", False)
 
     def __post_init__(self) -> None:
         if self.n is not None and (not isinstance(self.n, int) or self.n < 1):

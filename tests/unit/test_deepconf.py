@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 
 from langgraph_ttc.aggregators import Aggregate
-from langgraph_ttc.confidence import (
-    OnlineGroupConfidence,
-    TraceConfidence,
-    lowest_group_confidence,
-    online_stop_position,
-    token_confidences,
-)
-from langgraph_ttc.deepconf import (
+from langgraph_ttc.aggregators.deepconf import (
     confidence_weighted_vote,
     consensus,
     deepconf_filter,
     deepconf_offline_vote,
     deepconf_online_vote,
     online_threshold,
+)
+from langgraph_ttc.confidence import (
+    OnlineGroupConfidence,
+    TraceConfidence,
+    lowest_group_confidence,
+    online_stop_position,
+    token_confidences,
 )
 from langgraph_ttc.errors import TTCConfigError
 

@@ -31,7 +31,7 @@ def test_every_aggregator_decides_the_same_live_and_in_replay(name):
     """A live router run with a one-cell policy, then the replay of exactly its samples (in
     the order it drew them): the same answer is graded and the same calls are counted."""
     oracle = NoisyOracle(QUESTIONS, critique_accuracy=0.7)
-    backend = FakeBackend(reply=oracle)
+    backend = FakeBackend(reply=oracle, confidence=lambda m, seed, text: 0.3 + 0.6 * (seed % 7) / 7)
     spec = PlanSpec(width=6, aggregator=name)
     policy = Policy(edges=(), plans={1: {24: spec}}, meta={"probes": 2})
     judge = LLMJudge()  # one model call per answered sample: the verify cost is counted too
@@ -56,6 +56,7 @@ def test_every_aggregator_decides_the_same_live_and_in_replay(name):
             verify_calls=[
                 1.0 if ok and "scores" in get_aggregator(name).needs else 0.0 for ok in answered
             ],
+            confidences=[c.get("confidence") for c in candidates],
         )
         table = ReplayTable([problem], probes=2, n_orders=1)
         replayed = table.outcomes(spec, 24)
@@ -73,7 +74,8 @@ def test_vectorised_replay_equals_one_vote_per_prefix(name):
         codes = rng.integers(-1, 4, size=(5, 9))
         scores = rng.choice([0.0, 0.3, 0.6, 0.9, 0.1 + 0.2], size=(5, 9))  # ties by rounding
         verdicts = rng.choice([0.0, 1.0, np.nan], size=(5, 9))
-        table = BallotTable(codes, scores, verdicts)
+        confidences = rng.choice([0.5, 1.0, 2.0, 0.3 + 0.2, np.nan], size=(5, 9))
+        table = BallotTable(codes, scores, verdicts, confidences)
         fast = aggregator.prefix_winners(table)
         slow = type(aggregator).__mro__[1].prefix_winners(aggregator, table)
         assert (fast == slow).all(), name
@@ -148,6 +150,7 @@ def test_public_building_blocks():
         "judged_condition",
         "question_of",
         "revise_condition",
+        "rounds_condition",
         "route_condition",
         "seed_of",
         "tool_call_key",

@@ -23,6 +23,9 @@ def test_registry_names():
         "lookahead",
         "rebase",
         "dvts",
+        "confidence_vote",
+        "deepconf_online",
+        "adaptive_consistency",
     ]
 
 

@@ -24,9 +24,8 @@ CASES = [(name, False) for name in STRATEGIES] + [("revise", True), ("adaptive",
 def test_graph_drawing_matches_snapshot(strategy, with_verifier):
     needs = STRATEGIES[strategy].needs_verifier
     verifier = ProgrammaticVerifier(lambda q, t: 1.0) if (with_verifier or needs) else None
-    drawing = (
-        create_ttc_graph(FakeBackend(), strategy, verifier=verifier).get_graph().draw_mermaid()
-    )
+    backend = FakeBackend(confidence=lambda messages, seed, text: 0.8)  # reports log-probs
+    drawing = create_ttc_graph(backend, strategy, verifier=verifier).get_graph().draw_mermaid()
     path = SNAPSHOTS / f"{strategy}{'_verifier' if with_verifier else ''}.mmd"
     if os.environ.get("TTC_UPDATE_SNAPSHOTS"):
         path.write_text(drawing)

@@ -22,7 +22,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from langgraph_ttc.aggregators import Aggregate
+from langgraph_ttc.aggregators.base import Aggregate, weighted_vote
 from langgraph_ttc.errors import TTCConfigError
 
 DEEPCONF_LOW = 10.0
@@ -33,8 +33,6 @@ DEFAULT_WARMUP = 16
 """``N_init``, warm-up traces of DeepConf online (paper; ``WARMUP_TRACES = 16``)."""
 DEFAULT_TAU = 0.95
 """Consensus at which DeepConf online stops sampling (paper, Algorithm 2)."""
-TIE_REL_TOL = 1e-9
-"""Tallies within this relative tolerance of the best count as tied (sums of floats)."""
 
 __all__ = [
     "DEEPCONF_HIGH",
@@ -75,8 +73,8 @@ def confidence_weighted_vote(
     """Confidence-weighted majority: ``V(a) = sum of the confidences of traces answering a``.
 
     Fu et al. 2025, sec. 3.2; authors' ``utils.weighted_majority_vote``. ``None`` answers do not
-    vote (their confidence is ignored). Ties, compared with a relative tolerance of
-    :data:`TIE_REL_TOL` because the tallies are float sums, go to the earliest candidate.
+    vote (their confidence is ignored). Ties (equal up to rounding: the tallies are float sums,
+    see :func:`~langgraph_ttc.aggregators.tied`) go to the earliest candidate.
     ``Aggregate.confidence`` is the winner's share, i.e. :func:`consensus`.
 
     Raises:
@@ -92,27 +90,14 @@ def confidence_weighted_vote(
     """
     if len(answers) != len(confidences):
         raise TTCConfigError(f"{len(answers)} answers but {len(confidences)} confidences.")
-    tally: dict = {}
-    first_seen: dict = {}
     for index, (answer, weight) in enumerate(zip(answers, confidences, strict=True)):
-        if answer is None:
-            continue
         weight = float(weight)
-        if not math.isfinite(weight) or weight < 0:
+        if answer is not None and (not math.isfinite(weight) or weight < 0):
             raise TTCConfigError(
                 f"confidence of trace {index} is {weight}; weights must be finite and >= 0 "
                 "(DeepConf confidences are; for log-probabilities pass exp(mean_logprob))."
             )
-        first_seen.setdefault(answer, index)
-        tally[answer] = tally.get(answer, 0.0) + weight
-    if not tally:
-        return Aggregate(None, None, {}, 0.0, method)
-    best = max(tally.values())
-    tied = [a for a in tally if math.isclose(tally[a], best, rel_tol=TIE_REL_TOL, abs_tol=1e-12)]
-    winner = min(tied, key=lambda a: first_seen[a])
-    mass = sum(tally.values())
-    share = tally[winner] / mass if mass > 0 else 0.0
-    return Aggregate(winner, first_seen[winner], dict(tally), share, method)
+    return weighted_vote(answers, [float(w) for w in confidences], method=method)
 
 
 def deepconf_filter(confidences: Sequence[float], eta: float) -> tuple[int, ...]:
