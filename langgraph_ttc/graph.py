@@ -19,6 +19,7 @@ its private ``ttc_*`` channels never reach a parent graph.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from langgraph.graph import END, START, StateGraph
@@ -43,6 +44,7 @@ from langgraph_ttc.nodes import (
     rounds_condition,
     route_condition,
 )
+from langgraph_ttc.policy import resolve_policy
 from langgraph_ttc.search.graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
@@ -94,7 +96,13 @@ def build_ttc_graph(
     _check_backend_can(ctx)
     if isinstance(config, Adaptive):
         # The graph's policy argument wins; else the strategy's own (Adaptive(policy=...)).
-        return _router_graph(ctx, policy if policy is not None else config.policy)
+        chosen = resolve_policy(policy if policy is not None else config.policy, backend.model_id)
+        if chosen.needs_confidence and ctx.confidence is None:
+            ctx = dataclasses.replace(
+                ctx, confidence=ConfidenceSpec(**chosen.meta.get("confidence") or {})
+            )
+            _check_backend_can(ctx)
+        return _router_graph(ctx, chosen)
     return _static_graph(ctx)
 
 

@@ -25,8 +25,9 @@ from langgraph_ttc.stopping import AgreementAtLeast, StopRule, stop_rule_from_di
 
 logger = logging.getLogger(__name__)
 
-# Easiness statistics a router can see at run time: probe agreement, mean verifier score.
-STATISTICS = ("agreement", "verifier")
+# Easiness statistics a router can see at run time: probe agreement, mean verifier score, and
+# the probes' mean token confidence (no extra call).
+STATISTICS = ("agreement", "verifier", "confidence")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,14 @@ class Policy:
     plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
     statistic: str = "agreement"
     meta: dict = field(default_factory=dict)
+
+    @property
+    def needs_confidence(self) -> bool:
+        """Whether the router reads its probes' confidence, or some plan votes by it."""
+        plans = [s for by_budget in self.plans.values() for s in by_budget.values()]
+        return self.statistic == "confidence" or any(
+            "confidences" in get_aggregator(s.aggregator).needs for s in plans
+        )
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS:

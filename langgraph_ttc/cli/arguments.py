@@ -265,6 +265,19 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
         help="best-of-N scores: 'critique' reuses the filter verdicts (no extra calls); "
         "'judge' asks the model with the LLM-judge prompt (one 'verify' call per sample)",
     )
+    curves.add_argument(
+        "--confidence",
+        action="store_true",
+        help="store each sample's token confidence (for confidence votes, DeepConf and the "
+        "router's confidence statistic; needs a backend that reports log-probabilities)",
+    )
+    curves.add_argument(
+        "--confidence-window",
+        type=positive_int,
+        default=2048,
+        help="tokens per group of DeepConf's group confidence (paper: 2048; scale it to the "
+        "length of the samples)",
+    )
     curves.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight")
     curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -323,7 +336,7 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--probes", type=positive_int, default=4, help="router probes")
     cal.add_argument(
         "--statistic",
-        choices=("agreement", "verifier"),
+        choices=("agreement", "verifier", "confidence"),
         default="agreement",
         help="what the probes show of a question's difficulty",
     )

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.cli.run import backend_from_args
+from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.extras import require_extra
 from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
@@ -76,6 +77,7 @@ def _curves(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         plot=not args.no_plot,
         live=live or None,
+        confidence=ConfidenceSpec(window=args.confidence_window) if args.confidence else None,
     )
     print(format_table(summary))
     print(_fit_lines(summary))

@@ -82,6 +82,9 @@ class RouteNode(TTCNode):
         ]
         agreed = agreement([c["answer"] for c in candidates])
         value, mean = agreed, None
+        if self.policy.statistic == "confidence":  # the probes' own confidence: no extra call
+            known = [c["confidence"] or 0.0 for c in candidates]
+            value = mean = sum(known) / len(known) if known else 0.0
         if self.policy.statistic == "verifier":
             # Snell et al. 2024's predicted difficulty: the mean verifier score of the probes.
             updates = yield from score_steps(ctx, state["ttc_question"], candidates)
@@ -99,7 +102,7 @@ class RouteNode(TTCNode):
         difficulty = {
             "statistic": self.policy.statistic,
             "agreement": round(agreed, 4),
-            "mean_score": None if mean is None else round(mean, 4),
+            "mean_score": None if mean is None else round(mean, 4),  # score or confidence
             "bin": self.policy.bin(value),
             "probes": len(candidates),
         }

@@ -45,10 +45,18 @@ def _prompt_hash(messages) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+# Sampling fields added after the first pools were written: left out of a pool's identity
+# while at their default, so older pools still resume.
+_LATER_FIELDS = {"top_logprobs": 0}
+
+
 def _params_dict(params: SamplingParams) -> dict:
     data = dataclasses.asdict(params)
     data.pop("seed", None)
     data["stop"] = list(data["stop"])
+    for name, default in _LATER_FIELDS.items():
+        if data.get(name) == default:
+            data.pop(name, None)
     return data
 
 
@@ -67,8 +75,9 @@ class _Job:
 class _Builder:
     """Runs the jobs of one build against an open pool connection."""
 
-    def __init__(self, conn, task, backend, params, seed, critique, verifier) -> None:
+    def __init__(self, conn, task, backend, params, seed, critique, verifier, confidence) -> None:
         self.conn, self.task, self.backend = conn, task, backend
+        self.confidence = confidence
         self.params, self.seed, self.critique, self.verifier = params, seed, critique, verifier
         self.meter = Meter()
         self.verify_usage = Usage()
@@ -125,6 +134,7 @@ class _Builder:
             "model_id": self.backend.model_id,
             "error": error,
             "created_at": time.time(),
+            "confidence": self._confidence(completion if error is None else None),
         }
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("problem_id",))
@@ -149,6 +159,13 @@ class _Builder:
                 f"{self.consecutive_failures} samples failed in a row (last: {error}). Check the "
                 "model backend; the pool keeps what was drawn and resumes on the next run."
             )
+
+    def _confidence(self, completion) -> str | None:
+        """The sample's confidence summary as JSON (not its log-probabilities)."""
+        if self.confidence is None or completion is None:
+            return None
+        trace = self.confidence.summarize(completion.top_logprobs, completion.logprobs)
+        return None if trace is None else json.dumps(trace.to_dict())
 
     async def _critique(self, job: _Job) -> None:
         from langgraph_ttc.verifiers import parse_verdict

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS samples (
     verify_prompt_tokens INTEGER,
     verify_completion_tokens INTEGER,
     verify_error TEXT,
+    confidence TEXT,               -- JSON TraceConfidence summary; NULL without log-probs
     UNIQUE (problem_id, sample_index)
 );
 """
@@ -64,3 +65,14 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Pools written before a column existed gain it (NULL), so they still load and resume."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(samples)")}
+    if have and "confidence" not in have:
+        conn.execute("ALTER TABLE samples ADD COLUMN confidence TEXT")
+
+
+def has_column(conn: sqlite3.Connection, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute("PRAGMA table_info(samples)"))

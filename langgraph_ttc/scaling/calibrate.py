@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,12 +63,13 @@ def load_pools(paths: Sequence[str | Path]) -> PoolSamples:
 
     All pools must come from the same model; a policy is fitted for one model.
     """
-    problems, sources, models = [], [], set()
+    problems, sources, models, specs = [], [], set(), set()
     for path in paths:
         pool = load_pool(path)
         path = Path(path)
         label = path.parent.name if path.name == "pool.sqlite" else path.stem
         models.add(pool.meta.get("model_id"))
+        specs.add(json.dumps(pool.meta.get("confidence"), sort_keys=True))
         sources.append({"pool": str(path), "task": pool.meta.get("task"), "label": label})
         problems += [
             dataclasses.replace(p, problem_id=f"{label}/{p.problem_id}") for p in pool.problems
@@ -78,6 +80,8 @@ def load_pools(paths: Sequence[str | Path]) -> PoolSamples:
             "policy per model."
         )
     meta = {"model": models.pop() if models else None, "pools": sources}
+    if len(specs) == 1:  # the confidence every pool measured, for a policy that reads it
+        meta["confidence"] = json.loads(specs.pop())
     return PoolSamples(meta, tuple(problems))
 
 
@@ -129,7 +133,7 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
     has = {
         "verdicts": bool(np.isfinite(table.verdicts).any(axis=(1, 2)).all()),
         "scores": bool(np.isfinite(table.scores_of(table.score_source)).any(axis=(1, 2)).all()),
-        "confidences": False,
+        "confidences": bool(np.isfinite(table.confidences).any(axis=(1, 2)).all()),
     }
     aggregators = [name for name, a in AGGREGATORS.items() if all(has[n] for n in a.needs)]
     verify_calls = table.verify_calls_per_sample
@@ -353,6 +357,11 @@ def calibrate(
         >>> result.policy.spec(1, 8).stop, result.policy.meta["probes"]
         (True, 4)
     """
+    if statistic == "confidence" and not pool.all_have("confidences"):
+        raise TTCConfigError(
+            "statistic='confidence' needs the samples' confidence in the pool; build it with "
+            "`langgraph-ttc curves --confidence`, or use statistic='agreement'."
+        )
     if statistic == "verifier" and not pool.all_have("verifier_scores"):
         raise TTCConfigError(
             "statistic='verifier' needs verifier scores in the pool; build it with "
@@ -405,6 +414,7 @@ def calibrate(
         "pools": pool.meta.get("pools") or [{"task": pool.meta.get("task")}],
         "tasks": sorted({str(s.get("task")) for s in pool.meta.get("pools") or [pool.meta]}),
         "probes": probes,
+        "confidence": pool.meta.get("confidence"),
         "budgets": budgets,
         "n_orders": n_orders,
         "tolerance": tolerance,

@@ -210,7 +210,7 @@ def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
     """Whether the pool holds what ``strategy``'s aggregator needs."""
     needs = get_aggregator(strategy).needs
     if "confidences" in needs:
-        return False
+        return pool.all_have("confidences")
     if "verdicts" in needs or ("scores" in needs and source == "critique"):
         return pool.all_have("verdicts")
     return "scores" not in needs or pool.all_have("verifier_scores")

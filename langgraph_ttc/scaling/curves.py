@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.backends.base import Backend, SamplingParams
+from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling.curve_estimates import (
     STRATEGY_NAMES,
@@ -123,6 +125,7 @@ def run_curves(
     n_boot: int = 1000,
     live: Mapping[str, LiveRunner] | None = None,
     plot: bool = True,
+    confidence: ConfidenceSpec | None = None,
 ) -> dict:
     """Build (or resume) the pool in ``out_dir`` and write curves.csv, summary.json, curves.png.
 
@@ -140,6 +143,8 @@ def run_curves(
         n_boot: bootstrap resamples for confidence intervals.
         live: extra strategies run live at each k (the hook for sequential/adaptive ones).
         plot: also write curves.png (skipped with a warning when matplotlib is missing).
+        confidence: store each sample's token confidence in the pool (needed by the confidence
+            votes; default: when one of ``strategies`` needs it).
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -154,6 +159,10 @@ def run_curves(
         [1, 2, 3, 4]
     """
     strategies = _check_strategies(strategies)
+    if confidence is None and any(
+        s in AGGREGATORS and "confidences" in get_aggregator(s).needs for s in strategies
+    ):
+        confidence = ConfidenceSpec()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = build_pool(
@@ -167,6 +176,7 @@ def run_curves(
         verifier=verifier,
         concurrency=concurrency,
         progress=progress,
+        confidence=confidence,
     )
     pool = load_pool(out / POOL_FILE)
     wanted = {p.id for p in task.problems()}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from langgraph_ttc.backends.base import Backend, SamplingParams, run_sync
+from langgraph_ttc.confidence import ConfidenceSpec, TraceConfidence
 from langgraph_ttc.errors import TTCConfigError, TTCError
 from langgraph_ttc.scaling._pool_builder import (
     _Builder,
@@ -48,7 +50,13 @@ from langgraph_ttc.scaling._pool_builder import (
     critique_messages,
     sample_seed,
 )
-from langgraph_ttc.scaling._pool_schema import SCHEMA, SCHEMA_VERSION, connect
+from langgraph_ttc.scaling._pool_schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    add_missing_columns,
+    connect,
+    has_column,
+)
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 from langgraph_ttc.tasks.base import Task
 
@@ -182,6 +190,7 @@ def build_pool(
     verifier=None,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = True,
+    confidence: ConfidenceSpec | None = None,
 ) -> PoolBuildReport:
     """Draw the missing samples (up to ``k_max`` per problem) into the pool at ``path``.
 
@@ -198,6 +207,9 @@ def build_pool(
             sample (an ``LLMJudge`` costs one ``"verify"`` call per sample).
         concurrency: requests in flight at once (the embedded backend serialises anyway).
         progress: show a progress bar with ETA on stderr.
+        confidence: ask for the top-k log-probabilities of every sample and store its
+            confidence summary (a :class:`~langgraph_ttc.confidence.TraceConfidence`, not the
+            log-probabilities), so every confidence method replays from the pool.
 
     Returns:
         What this run did. Ctrl-C (KeyboardInterrupt) propagates after the pool's bookkeeping
@@ -225,21 +237,40 @@ def build_pool(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     params = params or SamplingParams()
+    if confidence is not None:
+        if not getattr(backend, "gives_logprobs", False):
+            raise TTCConfigError(
+                f"{type(backend).__name__} reports no log-probabilities, so a pool with "
+                "confidence cannot be built from it; use an OpenAI-compatible server or the "
+                "embedded model."
+            )
+        params = dataclasses.replace(params, top_logprobs=confidence.top_k)
     with _exclusive_lock(path):
         return run_sync(
             _abuild(
-                task, backend, path, k_max, params, seed, critique, verifier, concurrency, progress
+                task,
+                backend,
+                path,
+                k_max,
+                params,
+                seed,
+                critique,
+                verifier,
+                concurrency,
+                progress,
+                confidence,
             )
         )
 
 
 async def _abuild(
-    task, backend, path, k_max, params, seed, critique, verifier, concurrency, progress
+    task, backend, path, k_max, params, seed, critique, verifier, concurrency, progress, confidence
 ):
     started = time.perf_counter()
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
+        add_missing_columns(conn)
         identity = {
             "schema_version": SCHEMA_VERSION,
             "task": task.name,
@@ -257,7 +288,7 @@ async def _abuild(
             )
         critique = critique or bool(meta.get("critique"))
         problems = list(task.problems())
-        builder = _Builder(conn, task, backend, params, seed, critique, verifier)
+        builder = _Builder(conn, task, backend, params, seed, critique, verifier, confidence)
         builder.prompts = {p.id: task.messages(p.question) for p in problems}
         _register_problems(conn, path, problems, builder.prompts)
         _set_meta(
@@ -268,6 +299,7 @@ async def _abuild(
                 "k_max": max(int(meta.get("k_max", 0)), k_max),
                 "critique": critique,
                 "verifier": verifier_name or meta.get("verifier"),
+                "confidence": None if confidence is None else dataclasses.asdict(confidence),
                 "created_at": meta.get("created_at", time.time()),
             },
         )
@@ -328,21 +360,27 @@ def load_pool(path: str | os.PathLike) -> PoolSamples:
             "SELECT problem_id, question, reference FROM problems ORDER BY position"
         ).fetchall()
         by_problem: dict[str, list] = {pid: [] for pid, _, _ in problems}
+        confidence_column = "confidence" if has_column(conn, "confidence") else "NULL"
         for row in conn.execute(
             "SELECT problem_id, answer, correct, critique_verdict, verifier_score, "
             "prompt_tokens + completion_tokens, "
             "COALESCE(critique_prompt_tokens, 0) + COALESCE(critique_completion_tokens, 0), "
             "COALESCE(verify_prompt_tokens, 0) + COALESCE(verify_completion_tokens, 0), "
-            "COALESCE(verify_calls, 0), COALESCE(critique_calls, 0), error "
+            "COALESCE(verify_calls, 0), COALESCE(critique_calls, 0), error, "
+            f"COALESCE(completion_tokens, 0), {confidence_column} "
             "FROM samples ORDER BY problem_id, sample_index"
         ):
             by_problem.setdefault(row[0], []).append(row[1:])
     finally:
         conn.close()
+    spec = ConfidenceSpec(**meta["confidence"]) if meta.get("confidence") else ConfidenceSpec()
     out = []
     for pid, question, reference in problems:
         rows = by_problem[pid]
-        columns = list(zip(*rows, strict=False)) if rows else [()] * 10
+        columns = list(zip(*rows, strict=False)) if rows else [()] * 12
+        traces = [
+            None if t is None else TraceConfidence.from_dict(json.loads(t)) for t in columns[11]
+        ]
         out.append(
             ProblemSamples.from_lists(
                 pid,
@@ -355,6 +393,9 @@ def load_pool(path: str | os.PathLike) -> PoolSamples:
                 verify_tokens=list(columns[6]),
                 verify_calls=list(columns[7]),
                 critique_calls=list(columns[8]),
+                completion_tokens=list(columns[10]),
+                confidences=[spec.value(t) for t in traces],
+                traces=tuple(None if t is None else t.to_dict() for t in traces),
                 question=question,
                 reference=reference,
                 errors=sum(e is not None for e in columns[9]),

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from langgraph_ttc.aggregators import BallotTable, get_aggregator
+from langgraph_ttc.aggregators import BallotTable, get_aggregator, weighted_vote
+from langgraph_ttc.aggregators.deepconf import online_threshold
+from langgraph_ttc.confidence import TraceConfidence
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling._pool_builder import sample_seed
@@ -40,10 +42,12 @@ __all__ = ["Outcome", "ReplayTable", "replay_policy", "worst_case_calls"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """Replayed runs: correctness (0..1) and model calls, one value per (problem, order)."""
+    """Replayed runs: correctness (0..1), model calls and generated tokens (the samples'
+    completions), one value per (problem, order)."""
 
     correct: np.ndarray
     calls: np.ndarray
+    tokens: np.ndarray | None = None
 
 
 class ReplayTable:
@@ -97,6 +101,7 @@ class ReplayTable:
         self.scores = np.stack([c.scores for c in columns])
         self.verdicts = np.stack([c.verdicts for c in columns])
         self.critique_calls = np.stack([c.critique_calls for c in columns])
+        self.order_rows = [c.rows for c in columns]
         self.confidences = np.stack([c.confidences for c in columns])
         self.tokens = np.stack([c.tokens for c in columns])
         self.verify_calls = np.stack([c.verify_calls for c in columns])
@@ -121,11 +126,13 @@ class ReplayTable:
                 [PrefixVotes(codes).leader_counts[:, probes - 1] for codes in self.codes]
             )
             return leaders / probes
+        if self.statistic == "confidence":  # the probes' mean token confidence: no extra call
+            return np.nan_to_num(self.confidences[..., :probes], nan=0.0).mean(axis=2)
         return np.nan_to_num(self.scores_of("verifier")[..., :probes], nan=0.0).mean(axis=2)
 
     def probe_scoring_calls(self) -> np.ndarray:
         """Verifier calls the router spends on its probes per run (none for agreement)."""
-        if self.statistic == "agreement":
+        if self.statistic != "verifier":
             return np.zeros((self.n_problems, self.n_orders))
         return self.verify_calls[..., : self.probes].sum(axis=2)
 
@@ -166,19 +173,63 @@ class ReplayTable:
         if "scores" in aggregator.needs:
             by_critique = self.score_source == "critique"
             per_sample = per_sample + (self.critique_calls if by_critique else self.verify_calls)
-        return Outcome(correct, np.cumsum(per_sample, axis=2))
+        return Outcome(correct, np.cumsum(per_sample, axis=2), np.cumsum(self.tokens, axis=2))
 
     def fixed(self, aggregator: str, width: int) -> Outcome:
         """Every run aggregating its first ``width`` samples (shape (problems, orders))."""
         if not 1 <= width <= self.width:
             raise ValueError(f"width {width} outside [1, {self.width}]")
-        prefix = self.prefix(aggregator)
-        return Outcome(prefix.correct[..., width - 1], prefix.calls[..., width - 1])
+        return self._at(self.prefix(aggregator), np.full((self.n_problems, self.n_orders), width))
+
+    def stopped(self, rule: StopRule, aggregator: str, width: int, step: int = 1) -> Outcome:
+        """Every run drawing until ``rule`` fires (checked after each ``step`` samples) or
+        ``width`` samples: adaptive consistency, or a Bayesian early stop whose cancelled
+        samples cost nothing."""
+        widths = self._stop_widths(rule, step, min(width, self.width), start=step)
+        return self._at(self.prefix(aggregator), widths)
+
+    def deepconf_online(
+        self, n: int, *, warmup: int = 16, eta: float = 10.0, tau: float = 0.95, step: int = 1
+    ) -> Outcome:
+        """DeepConf online (Fu et al. 2025, Algorithm 2) replayed from the stored confidence
+        summaries: the first ``warmup`` samples of each order set the threshold from their
+        lowest group confidence; each later sample stops where its own group confidence first
+        falls below it (:meth:`TraceConfidence.stop_position
+        <langgraph_ttc.confidence.TraceConfidence.stop_position>`, so it costs only the tokens
+        up to there and does not vote), and drawing ends when the consensus of the samples at or
+        above the threshold reaches ``tau``, or at ``n``. Needs a pool built with confidence."""
+        n = min(n, self.width)
+        warmup = min(warmup, n)
+        correct = np.zeros((self.n_problems, self.n_orders))
+        calls = np.zeros_like(correct)
+        tokens = np.zeros_like(correct)
+        for p, problem in enumerate(self.problems):
+            traces = [None if t is None else TraceConfidence.from_dict(t) for t in problem.traces]
+            for o in range(self.n_orders):
+                correct[p, o], calls[p, o], tokens[p, o] = _online_run(
+                    self, p, o, traces, n, warmup, eta, tau, step
+                )
+        return Outcome(correct, calls, tokens)
+
+    def _at(self, prefix: Outcome, widths: np.ndarray) -> Outcome:
+        """Each run's prefix outcome at its own width."""
+        columns = (widths - 1)[..., None]
+        return Outcome(
+            *(
+                np.take_along_axis(values, columns, axis=2)[..., 0]
+                for values in (prefix.correct, prefix.calls, prefix.tokens)
+            )
+        )
 
     def stop_mask(self, rule: StopRule) -> np.ndarray:
         """Whether ``rule`` fires after the first w samples (problems, orders, width)."""
         if rule not in self._masks:
-            self._masks[rule] = np.stack([rule.prefix_mask(PrefixVotes(c)) for c in self.codes])
+            self._masks[rule] = np.stack(
+                [
+                    rule.prefix_mask(PrefixVotes(c, w))
+                    for c, w in zip(self.codes, self.confidences, strict=True)
+                ]
+            )
         return self._masks[rule]
 
     # -- plans ------------------------------------------------------------------------------------
@@ -246,11 +297,10 @@ class ReplayTable:
     ) -> Outcome:
         prefix = self.prefix(aggregator)
         if stop_rule is None:
-            correct, calls = prefix.correct[..., width - 1], prefix.calls[..., width - 1]
+            outcome = self._at(prefix, np.full((self.n_problems, self.n_orders), width))
         else:
-            columns = (self._stop_widths(stop_rule, step, width) - 1)[..., None]
-            correct = np.take_along_axis(prefix.correct, columns, axis=2)[..., 0]
-            calls = np.take_along_axis(prefix.calls, columns, axis=2)[..., 0]
+            outcome = self._at(prefix, self._stop_widths(stop_rule, step, width))
+        correct, calls = outcome.correct, outcome.calls
         scored_by_verifier = "scores" in get_aggregator(aggregator).needs and (
             self.score_source == "verifier"
         )
@@ -258,13 +308,17 @@ class ReplayTable:
         # sample with the verifier; else they come on top.
         if not scored_by_verifier:
             calls = calls + self.probe_scoring_calls()
-        return Outcome(correct, calls)
+        return Outcome(correct, calls, outcome.tokens)
 
-    def _stop_widths(self, rule: StopRule, step: int, max_width: int) -> np.ndarray:
-        """Where a sequential plan stops in each run: the probes, then ``step`` more per round,
-        until ``rule`` fires or ``max_width`` is reached (the generate node's rule)."""
-        sequence = list(range(self.probes, max_width, step)) + [max_width]
-        sequence = sorted({w for w in sequence if self.probes <= w <= max_width}) or [max_width]
+    def _stop_widths(
+        self, rule: StopRule, step: int, max_width: int, start: int | None = None
+    ) -> np.ndarray:
+        """Where a sequential plan stops in each run: ``start`` samples (the probes), then
+        ``step`` more per round, until ``rule`` fires or ``max_width`` is reached (the generate
+        node's rule)."""
+        start = self.probes if start is None else start
+        sequence = list(range(start, max_width, step)) + [max_width]
+        sequence = sorted({w for w in sequence if start <= w <= max_width}) or [max_width]
         mask = self.stop_mask(rule)[..., np.array(sequence) - 1]
         fired = mask.any(axis=2)
         first = np.array(sequence)[mask.argmax(axis=2)]
@@ -279,6 +333,7 @@ class _Columns:
         orders = [np.arange(problem.n)]
         orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
         rows = np.array(orders)[:, :width]
+        self.rows = rows  # which pool sample each position of each order is
         self.codes = _codes(problem.answers)[rows]
         self.grades = problem.correct[rows]
         self.scores = problem.verifier_scores[rows]
@@ -340,3 +395,41 @@ def replay_policy(
         correct[runs] = outcome.correct[rows][runs]
         calls[runs] = outcome.calls[rows][runs]
     return correct.mean(axis=1), calls.mean(axis=1)
+
+
+def _online_run(table, p, o, traces, n, warmup, eta, tau, step) -> tuple[float, float, float]:
+    """One replayed DeepConf online run: (correctness of the answer, samples drawn, tokens)."""
+    rows = table.order_rows[p][o]
+    codes = table.codes[p, o]
+    lows = [None if traces[r] is None else traces[r].lowest_group for r in rows]
+    known = [x for x in lows[:warmup] if x is not None]
+    threshold = online_threshold(known, eta) if known else None
+    voters: list[tuple[int, int, float]] = []  # (position, answer code, confidence)
+    spent, drawn = 0.0, 0
+    while drawn < n:
+        batch = range(drawn, min(drawn + (warmup if drawn == 0 else step), n))
+        for i in batch:
+            trace, code, low = traces[rows[i]], int(codes[i]), lows[i]
+            stop = None
+            if drawn and threshold is not None and trace is not None:
+                stop = trace.stop_position(threshold)
+            full = table.tokens[p, o, i]
+            spent += full if stop is None else min(stop, full)
+            votes = threshold is None or (low is not None and low >= threshold)
+            if stop is None and code >= 0 and votes:
+                voters.append((i, code, table.confidences[p, o, i]))
+        drawn = batch.stop
+        if voters and drawn < n and _consensus(voters) >= tau:
+            break
+    if not voters:
+        return 0.0, float(drawn), spent
+    winner = weighted_vote([c for _, c, _ in voters], [w for _, _, w in voters]).index
+    return float(table.grades[p, o, voters[winner][0]]), float(drawn), spent
+
+
+def _consensus(voters) -> float:
+    tally: dict[int, float] = {}
+    for _, code, weight in voters:
+        tally[code] = tally.get(code, 0.0) + weight
+    total = sum(tally.values())
+    return max(tally.values()) / total if total > 0 else 0.0
