@@ -16,9 +16,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.backends.base import Backend, Completion, SamplingParams
+from langgraph_ttc.backends.thinking import with_thinking
 from langgraph_ttc.budget import Budget, Meter, Usage
 from langgraph_ttc.parsing import extract_answer, normalize_answer
-from langgraph_ttc.prompts import GENERIC_EXEMPLARS
+from langgraph_ttc.prompts import GENERIC_EXEMPLARS, THINKING_EXEMPLARS
 from langgraph_ttc.state import Candidate
 from langgraph_ttc.strategies import Strategy, get_strategy
 from langgraph_ttc.tasks.base import Task
@@ -38,6 +39,11 @@ class TTCContext:
         budget: caps on one run (calls, tokens, dollars, seconds).
         task: supplies few-shot exemplars and answer extraction.
         verifier: scores candidates (best-of-N, revisions, the router's verifier statistic).
+        keep_thinking: keep each candidate's thinking text (its length and token count are
+            always kept); off by default, as a reasoning trace can be thousands of tokens.
+        judges_see_thinking: show critiques and LLM judges the thinking before the answer
+            (votes, critiques and judges see only the final answer otherwise); implies
+            ``keep_thinking``.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -51,6 +57,8 @@ class TTCContext:
     budget: Budget = Budget()
     task: Task | None = None
     verifier: Verifier | None = None
+    keep_thinking: bool = False
+    judges_see_thinking: bool = False
 
     @classmethod
     def create(
@@ -62,6 +70,8 @@ class TTCContext:
         budget: Budget | None = None,
         task: Task | None = None,
         verifier: Verifier | None = None,
+        keep_thinking: bool = False,
+        judges_see_thinking: bool = False,
     ) -> TTCContext:
         """A context from a model as :func:`~langgraph_ttc.backends.resolve_backend` takes it
         and a strategy name or config (``n`` overrides its ``n``)."""
@@ -71,12 +81,16 @@ class TTCContext:
             budget=budget or Budget(),
             task=task,
             verifier=verifier,
+            keep_thinking=keep_thinking,
+            judges_see_thinking=judges_see_thinking,
         )
 
     @property
     def params(self) -> SamplingParams:
         return SamplingParams(
-            temperature=self.strategy.temperature, max_tokens=self.strategy.max_tokens
+            temperature=self.strategy.temperature,
+            max_tokens=self.strategy.max_tokens,
+            thinking_budget=getattr(self.strategy, "thinking_budget", None),
         )
 
     @property
@@ -94,7 +108,9 @@ class TTCContext:
             return list(history)
         shots: list[BaseMessage] = []
         if needs_exemplars:
-            for q, a in GENERIC_EXEMPLARS:
+            # A base model prompted to think learns the <think> ... </think> format from examples.
+            thinks = getattr(self.backend, "reasoning", False)
+            for q, a in THINKING_EXEMPLARS if thinks else GENERIC_EXEMPLARS:
                 shots += [HumanMessage(q), AIMessage(a)]
         return [*shots, HumanMessage(question)]
 
@@ -106,10 +122,14 @@ class TTCContext:
         return self.messages_for(state["ttc_question"], history)
 
     def answer_of(self, completion: Completion) -> str | None:
-        """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
+        """The comparable final answer: a tool-call signature, the task's extraction, or ours.
+
+        Read from the final answer only (``completion.text``), never from the thinking; a
+        sample cut off inside its thinking has none.
+        """
         if completion.tool_calls:
             return tool_call_key(completion.tool_calls)
-        if not completion.ok:
+        if not completion.ok or completion.truncated_in_thinking:
             return None
         if self.task is not None:
             return self.task.extract_answer(completion.text)
@@ -154,7 +174,11 @@ def candidate_from(
     step: int,
     purpose: str,
 ) -> Candidate:
-    """A candidate (graph-state record) for one sampled completion."""
+    """A candidate (graph-state record) for one sampled completion: the final answer as
+    ``text``, the thinking's size (``thinking_tokens``, ``thinking_chars``) and, when the context
+    keeps it, its text (``thinking``)."""
+    completion = with_thinking(completion)
+    keep = ctx.keep_thinking or ctx.judges_see_thinking
     return Candidate(
         id=f"{run_id}:{index}",
         index=index,
@@ -173,6 +197,10 @@ def candidate_from(
         verdict=None,
         critique=None,
         score=None,
+        thinking_tokens=completion.thinking_tokens,
+        thinking_chars=len(completion.thinking or ""),
+        thinking=completion.thinking if keep else None,
+        truncated_in_thinking=completion.truncated_in_thinking,
     )
 
 
