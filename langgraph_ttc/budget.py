@@ -168,7 +168,10 @@ class Counters:
         return Counters(*(getattr(self, f) + getattr(other, f) for f in _COUNTER_FIELDS))
 
     def to_dict(self) -> dict:
-        return {**{f: getattr(self, f) for f in _COUNTER_FIELDS}, "answer_tokens": self.answer_tokens}
+        return {
+            **{f: getattr(self, f) for f in _COUNTER_FIELDS},
+            "answer_tokens": self.answer_tokens,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Counters:
