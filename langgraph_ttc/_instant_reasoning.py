@@ -30,7 +30,7 @@ from typing import Any
 REASONING_MODES: tuple[str, ...] = ("vllm", "vllm-legacy", "vllm-raw", "openai")
 OPEN, CLOSE = "<think>", "</think>"
 CUE = "The answer is"
-WAIT_EXTENSION = 6  # more thinking words after each "Wait" appended to a trace
+WAIT_EXTENSION = 6  # more thinking words the model generates for each "Wait" appended to it
 _WORDS = ("so", "then", "carry", "the", "digits", "and", "check", "again")
 _EFFORT = {"low": 0.25, "medium": 0.5, "high": 1.0}
 
@@ -88,8 +88,9 @@ def raw_reply(
         return f" {value}." if tail.rstrip().endswith(CUE) else f" {CUE} {value}."
     if OPEN in tail:  # continue the thinking, longer for every "Wait" appended to it
         thought = tail.split(OPEN, 1)[1].split()
-        length += WAIT_EXTENSION * thought.count("Wait")
-        start, prefix = len(thought), " "
+        waits = thought.count("Wait")
+        length += WAIT_EXTENSION * waits
+        start, prefix = len(thought) - waits, " "  # "Wait" was appended, not generated
     else:
         start, prefix = 0, f"{OPEN} "
     words = _thinking(start, length - start, (value + 1) % 100)

@@ -256,7 +256,7 @@ class BudgetForcingBackend(Backend):
             resent += reply.prompt_tokens
         if not reply.ok:
             return _Forced(reply, requests, resent, waits, capped)
-        answer = f"{self.answer_cue}{reply.text}" if cue else reply.text
+        answer = f"{self.answer_cue} {reply.text.lstrip()}" if cue else reply.text
         completion = Completion(
             text=answer.strip(),
             finish_reason=reply.finish_reason,

@@ -67,7 +67,7 @@ def split_thinking(text: str, *, open_tag: str = THINK_OPEN, close_tag: str = TH
     The answer is what follows the LAST closing tag (a model may repeat the closer after a forced
     end of thinking; the answer is what comes after all of it). Text with only a closing tag
     thought from the start (the chat template opened the block); text with an opening tag that
-    never closes was cut off inside its thinking. Text without tags is all answer.
+    never closes was cut off inside its thinking. Text without tags is all answer, unchanged.
 
     Example:
         >>> split_thinking("<think> 3 and 4 make 7 </think> The answer is 7.")
@@ -90,7 +90,7 @@ def split_thinking(text: str, *, open_tag: str = THINK_OPEN, close_tag: str = TH
     if opened >= 0:
         answer = text[:opened].strip()
         return ThinkingSplit(text[opened + len(open_tag) :].strip(), answer, truncated=not answer)
-    return ThinkingSplit(None, text.strip())
+    return ThinkingSplit(None, text)  # untouched: a continuation's leading space matters
 
 
 def _clean(thinking: str, open_tag: str, close_tag: str) -> str:
