@@ -28,7 +28,7 @@ from typing import Literal
 from langchain_core.messages import BaseMessage, convert_to_messages
 
 from langgraph_ttc.backends.base import Backend, Draw, SamplingParams
-from langgraph_ttc.backends.reasoning import within_tokens
+from langgraph_ttc.backends.reasoning import warn_once, within_tokens
 from langgraph_ttc.backends.thinking import split_draw
 from langgraph_ttc.errors import TTCConfigError
 
@@ -402,6 +402,18 @@ class Meter:
         """What a request may take of the budget (held until it returns, so concurrent
         requests cannot overshoot together). A sample's worst case is every token it may
         generate, thinking included; a shrunk request gives up thinking room first."""
+        if params.thinking_budget is not None and not getattr(
+            backend, "takes_thinking_budget", False
+        ):
+            name = type(backend).__name__
+            warn_once(
+                f"thinking-budget:{name}",
+                "%s has no way to pass thinking_budget to its model: the budget only widens "
+                "max_tokens. For s1 budget forcing wrap a text backend: "
+                "BudgetForcingBackend(%s(...)).",
+                name,
+                name,
+            )
         with self._lock:
             wanted = _new_tokens(backend, params)
             n, max_tokens = self._fit(n, prompt_tokens, wanted)

@@ -136,6 +136,8 @@ class Backend:
         reasoning: whether the model thinks before it answers; a reasoning backend asks for room
             to think on top of ``max_tokens`` (:meth:`new_tokens`).
         default_thinking_tokens: that room when a request sets no ``thinking_budget``.
+        takes_thinking_budget: whether the backend maps ``thinking_budget`` to something the
+            model obeys (or says itself that it cannot); the Meter warns once for the others.
     """
 
     model_id: str = "unknown"
@@ -143,6 +145,7 @@ class Backend:
     needs_exemplars: bool = False  # base models learn the answer format from few-shot examples
     reasoning: bool = False
     default_thinking_tokens: int = DEFAULT_THINKING_TOKENS
+    takes_thinking_budget: bool = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -102,6 +102,7 @@ class BudgetForcingBackend(Backend):
 
     honours_n = False
     reasoning = True
+    takes_thinking_budget = True
 
     def __init__(
         self,

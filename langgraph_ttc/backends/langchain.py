@@ -65,6 +65,7 @@ class ChatModelBackend(Backend):
     """
 
     honours_n = False
+    takes_thinking_budget = True  # bound to the model's own field, or said once that it is not
 
     def __init__(
         self,

@@ -232,6 +232,8 @@ class OpenAICompatibleBackend(Backend):
         """
         return self._shared.honours_n is not False
 
+    takes_thinking_budget = True  # mapped by thinking_control, or said once that it is not
+
     @property
     def reasoning(self) -> bool:  # type: ignore[override]
         """True when told so, or once a reply has carried thinking."""

@@ -224,3 +224,17 @@ def test_the_default_thinking_room_gives_way_to_a_token_budget():
     assert (spy.params[0].max_tokens, spy.params[0].thinking_budget) == (256, 342)
     total = meter.usage.total()
     assert total.prompt_tokens + total.completion_tokens <= 600
+
+
+def test_a_backend_that_cannot_take_the_budget_is_named_once(caplog):
+    class PlainTextModel(FakeBackend):  # like the embedded model: no thinking control
+        pass
+
+    meter = Meter()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            meter.sample(
+                PlainTextModel(), [("human", "2+2?")], 1, params=SamplingParams(thinking_budget=8)
+            )
+    warned = [r.getMessage() for r in caplog.records if "PlainTextModel" in r.getMessage()]
+    assert len(warned) == 1 and "BudgetForcingBackend(PlainTextModel(...))" in warned[0]
