@@ -57,11 +57,8 @@ THINKING_CONTROLS: tuple[str, ...] = ("vllm", "llama.cpp", "openai")
 # merge) mapped them to 1024, 2048 and 8192 thinking tokens: a budget picks the level whose
 # anchor is nearest on a log scale, so the edges are the geometric means of the anchors.
 _EFFORT_EDGES: tuple[tuple[float, str], ...] = (
-    ((1024 * 2048) ** 0.5, "low"),
-    (
-        (2048 * 8192) ** 0.5,
-        "medium",
-    ),
+    ((1024 * 2048) ** 0.5, "low"),  # 1448.2
+    ((2048 * 8192) ** 0.5, "medium"),  # 4096
 )
 
 _warned: set[str] = set()
