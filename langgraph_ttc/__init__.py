@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "BestOfN": "langgraph_ttc.strategies",
     "Budget": "langgraph_ttc.budget",
     "BudgetExhausted": "langgraph_ttc.errors",
+    "BudgetForcingBackend": "langgraph_ttc.backends",
     "ChatModelBackend": "langgraph_ttc.backends",
     "Completion": "langgraph_ttc.backends",
     "Draw": "langgraph_ttc.backends",
@@ -133,6 +134,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from langgraph_ttc.backends import (
         Backend,
+        BudgetForcingBackend,
         ChatModelBackend,
         Completion,
         Draw,

@@ -6,8 +6,12 @@ sends requests on behalf of nodes: it shrinks a request that would overshoot (fe
 in a :class:`Usage` ledger broken down by purpose.
 
 Token budgets are enforced against an upper bound of the prompt's size (see
-:meth:`~langgraph_ttc.backends.base.Backend.count_prompt_tokens`) plus ``max_tokens`` per sample,
-so a request is only sent when even its worst case fits.
+:meth:`~langgraph_ttc.backends.base.Backend.count_prompt_tokens`) plus the most tokens a sample
+may generate, thinking included (:meth:`~langgraph_ttc.backends.base.Backend.new_tokens`:
+``max_tokens``, plus the thinking room of a reasoning model), so a request is only sent when even
+its worst case fits. A request shrunk to fit gives up thinking room before answer room
+(:func:`~langgraph_ttc.backends.reasoning.within_tokens`). Thinking tokens are part of the
+completion tokens and also counted apart (``Counters.thinking_tokens``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, convert_to_messages
 
 from langgraph_ttc.backends.base import Backend, Draw, SamplingParams
+from langgraph_ttc.backends.reasoning import warn_once, within_tokens
+from langgraph_ttc.backends.thinking import split_draw
 from langgraph_ttc.errors import TTCConfigError
 
 Purpose = Literal["generate", "critique", "revise", "verify", "probe"]
@@ -125,9 +131,23 @@ def _left(cap, used):
     return None if cap is None else max(cap - used, 0)
 
 
+def _new_tokens(backend: Backend | None, params: SamplingParams) -> int:
+    """Most tokens one sample may generate (a backend's own rule, thinking room included)."""
+    rule = getattr(backend, "new_tokens", None)
+    return params.max_tokens if rule is None else rule(params)
+
+
 @dataclass
 class Counters:
-    """Counts for one purpose. ``calls`` counts sampled completions, ``requests`` HTTP requests."""
+    """Counts for one purpose. ``calls`` counts sampled completions, ``requests`` HTTP requests.
+
+    ``completion_tokens`` counts every generated token; ``thinking_tokens`` the part of them a
+    reasoning model spent thinking (so ``answer_tokens`` is the rest).
+
+    Example:
+        >>> Counters(completion_tokens=100, thinking_tokens=70).to_dict()["answer_tokens"]
+        30
+    """
 
     calls: int = 0
     failed: int = 0
@@ -137,13 +157,26 @@ class Counters:
     cached_tokens: int = 0
     usd: float = 0.0
     seconds: float = 0.0
+    thinking_tokens: int = 0
+
+    @property
+    def answer_tokens(self) -> int:
+        return max(self.completion_tokens - self.thinking_tokens, 0)
 
     def add(self, other: Counters) -> Counters:
         # Field by field: dataclasses.astuple deep-copies, and this runs several times per sample.
         return Counters(*(getattr(self, f) + getattr(other, f) for f in _COUNTER_FIELDS))
 
     def to_dict(self) -> dict:
-        return {f: getattr(self, f) for f in _COUNTER_FIELDS}
+        return {
+            **{f: getattr(self, f) for f in _COUNTER_FIELDS},
+            "answer_tokens": self.answer_tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Counters:
+        """The counters of :meth:`to_dict` (derived keys such as ``answer_tokens`` ignored)."""
+        return cls(**{f: data[f] for f in _COUNTER_FIELDS if f in data})
 
 
 _COUNTER_FIELDS = tuple(f.name for f in dataclasses.fields(Counters))
@@ -188,7 +221,7 @@ class Usage:
     def from_dict(cls, data: Mapping | None) -> Usage:
         if not data:
             return cls()
-        return cls({p: Counters(**c) for p, c in data.get("by_purpose", {}).items()})
+        return cls({p: Counters.from_dict(c) for p, c in data.get("by_purpose", {}).items()})
 
 
 @dataclass(frozen=True)
@@ -291,15 +324,16 @@ class Meter:
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
         prompt_tokens = backend.count_prompt_tokens(messages)
-        grant = self._reserve(n, prompt_tokens, params)
+        grant = self._reserve(n, prompt_tokens, params, backend)
         if grant.n == 0:
-            return self._skipped(prompt_tokens, params)
+            return self._skipped(prompt_tokens, params, backend)
         try:
             draw = backend.sample(
                 messages, grant.n, grant.params, timeout=grant.seconds_left, **watch
             )
         finally:
             self._release(grant)
+        draw = split_draw(draw)  # raw <think> text of any backend: thinking apart, counted
         self.record(purpose, draw)
         return draw
 
@@ -316,19 +350,22 @@ class Meter:
         messages = convert_to_messages(messages)
         params = params or SamplingParams()
         prompt_tokens = await backend.acount_prompt_tokens(messages)
-        grant = self._reserve(n, prompt_tokens, params)
+        grant = self._reserve(n, prompt_tokens, params, backend)
         if grant.n == 0:
-            return self._skipped(prompt_tokens, params)
+            return self._skipped(prompt_tokens, params, backend)
         try:
             draw = await backend.asample(
                 messages, grant.n, grant.params, timeout=grant.seconds_left, **watch
             )
         finally:
             self._release(grant)
+        draw = split_draw(draw)
         self.record(purpose, draw)
         return draw
 
-    def _skipped(self, prompt_tokens: int, params: SamplingParams) -> Draw:
+    def _skipped(
+        self, prompt_tokens: int, params: SamplingParams, backend: Backend | None = None
+    ) -> Draw:
         """An empty draw that says which cap left no room for even one sample."""
         left = self.remaining()
         if left.max_seconds is not None and left.max_seconds <= 0:
@@ -338,7 +375,7 @@ class Meter:
         elif left.max_usd is not None and self.budget.max_usd is not None:
             why = f"${left.max_usd:.4g} of ${self.budget.max_usd:g} is left"
         else:
-            need = prompt_tokens + min(params.max_tokens, MIN_USEFUL_TOKENS)
+            need = prompt_tokens + min(_new_tokens(backend, params), MIN_USEFUL_TOKENS)
             why = (
                 f"{left.max_tokens} of the budget's {self.budget.max_tokens} tokens are left, "
                 f"and one sample needs about {need} (a {prompt_tokens}-token prompt and a reply)"
@@ -365,14 +402,32 @@ class Meter:
         finally:
             self._release(grant)
 
-    def _reserve(self, n: int, prompt_tokens: int, params: SamplingParams) -> _Grant:
+    def _reserve(
+        self, n: int, prompt_tokens: int, params: SamplingParams, backend: Backend | None = None
+    ) -> _Grant:
         """What a request may take of the budget (held until it returns, so concurrent
-        requests cannot overshoot together)."""
+        requests cannot overshoot together). A sample's worst case is every token it may
+        generate, thinking included; a shrunk request gives up thinking room first."""
+        if params.thinking_budget is not None and not getattr(
+            backend, "takes_thinking_budget", False
+        ):
+            name = type(backend).__name__
+            warn_once(
+                f"thinking-budget:{name}",
+                "%s has no way to pass thinking_budget to its model: the budget only widens "
+                "max_tokens. For s1 budget forcing wrap a text backend: "
+                "BudgetForcingBackend(%s(...)).",
+                name,
+                name,
+            )
         with self._lock:
-            n, max_tokens = self._fit(n, prompt_tokens, params.max_tokens)
+            wanted = _new_tokens(backend, params)
+            n, max_tokens = self._fit(n, prompt_tokens, wanted)
+            if max_tokens < wanted:
+                params = within_tokens(params, max_tokens, wanted - params.max_tokens)
             grant = _Grant(
                 n=n,
-                params=replace(params, max_tokens=max_tokens),
+                params=params,
                 tokens=n * (prompt_tokens + max_tokens),
                 usd=self._usd(n * prompt_tokens, n * max_tokens),
                 seconds_left=None,
@@ -399,6 +454,7 @@ class Meter:
             cached_tokens=draw.cached_tokens,
             usd=self._usd(draw.prompt_tokens, draw.completion_tokens, draw.cached_tokens),
             seconds=max((c.latency_s for c in draw.completions), default=0.0),
+            thinking_tokens=draw.thinking_tokens,
         )
         with self._lock:
             self.usage.record(purpose, counters)

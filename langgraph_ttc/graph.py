@@ -63,6 +63,8 @@ def build_ttc_graph(
     verifier=None,
     task=None,
     policy=None,
+    keep_thinking: bool = False,
+    judges_see_thinking: bool = False,
 ) -> StateGraph:
     """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`).
 
@@ -91,6 +93,8 @@ def build_ttc_graph(
         task=task,
         verifier=verifier,
         confidence=confidence,
+        keep_thinking=keep_thinking,
+        judges_see_thinking=judges_see_thinking,
     )
     _check_budget_affords_an_answer(ctx)
     _check_backend_can(ctx)
@@ -209,6 +213,8 @@ def create_ttc_graph(
     policy=None,
     checkpointer=None,
     name: str | None = None,
+    keep_thinking: bool = False,
+    judges_see_thinking: bool = False,
 ):
     """A compiled test-time-compute graph for ``strategy``.
 
@@ -224,6 +230,9 @@ def create_ttc_graph(
         task: supplies few-shot exemplars and answer extraction.
         policy: for ``adaptive``: a Policy or a policy JSON path.
         checkpointer: passed to ``compile``.
+        keep_thinking: keep each candidate's thinking text in the result (a reasoning model's
+            thinking tokens and length are always kept).
+        judges_see_thinking: show critiques and LLM judges the thinking before the answer.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -232,7 +241,15 @@ def create_ttc_graph(
         4
     """
     builder = build_ttc_graph(
-        model, strategy, n=n, budget=budget, verifier=verifier, task=task, policy=policy
+        model,
+        strategy,
+        n=n,
+        budget=budget,
+        verifier=verifier,
+        task=task,
+        policy=policy,
+        keep_thinking=keep_thinking,
+        judges_see_thinking=judges_see_thinking,
     )
     config = get_strategy(strategy, n=n)
     return builder.compile(checkpointer=checkpointer, name=name or f"ttc_{config.name}")

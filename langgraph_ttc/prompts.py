@@ -53,6 +53,24 @@ GENERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
     ("What is the capital of France?", "The capital of France is Paris. The answer is Paris."),
 )
 
+# The same examples with the thinking a reasoning transcript shows before each answer: a base
+# model prompted with them thinks inside <think> ... </think> and then answers, the format s1's
+# budget forcing steers (Muennighoff et al. 2025, sec. 3.1).
+THINKING_EXEMPLARS: tuple[tuple[str, str], ...] = (
+    (
+        "What is 12 + 9?",
+        "<think> 12 + 9: 12 plus 8 is 20, and one more is 21. </think> The answer is 21.",
+    ),
+    (
+        "What is 6 * 4?",
+        "<think> 6 * 4 is four sixes: 6, 12, 18, 24. </think> The answer is 24.",
+    ),
+    (
+        "What is 15 - 7?",
+        "<think> 15 - 7: 15 minus 5 is 10, minus 2 more is 8. </think> The answer is 8.",
+    ),
+)
+
 # Worked filter verdicts shown to base models before a critique, so they learn the verdict format.
 CRITIQUE_EXEMPLARS: tuple[tuple[str, str], ...] = (
     (
@@ -66,10 +84,25 @@ CRITIQUE_EXEMPLARS: tuple[tuple[str, str], ...] = (
 )
 
 
+def shown_with_thinking(text: str, thinking: str | None) -> str:
+    """An answer as a judge sees it when it is shown the thinking: the thought in the
+    ``<think>`` tags reasoning models use, then the answer (the answer alone without thinking).
+
+    Example:
+        >>> shown_with_thinking("The answer is 4.", "2 and 2 make 4")
+        '<think>\\n2 and 2 make 4\\n</think>\\nThe answer is 4.'
+    """
+    if not thinking:
+        return text
+    return f"<think>\n{thinking.strip()}\n</think>\n{text}"
+
+
 def critique_messages(backend, question: str, text: str) -> list[BaseMessage]:
     """The Filter-Vote filter prompt (Chen et al. 2024), after worked verdicts for base models.
 
     Used by the critique node and by sample pools, so pooled verdicts match live Filter-Vote.
+    ``text`` is the final answer (or :func:`shown_with_thinking` of it, when judges see the
+    thinking).
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend

@@ -35,7 +35,10 @@ def merge_candidates(
 
 
 class Candidate(TypedDict, total=False):
-    """One sampled answer. ``chain``/``step`` place it in a revision chain (step 0 = first draft)."""
+    """One sampled answer. ``chain``/``step`` place it in a revision chain (step 0 = first draft).
+
+    ``text`` is the final answer alone; a reasoning model's thinking is kept apart (its size
+    always, its text when asked)."""
 
     id: str
     index: int
@@ -57,6 +60,10 @@ class Candidate(TypedDict, total=False):
     finish_reason: str | None  # "stopped": ended mid-trace by a confidence watch
     confidence: float | None  # the run's confidence measure of this sample (ConfidenceSpec)
     lowest_group: float | None  # DeepConf's lowest group confidence (the online threshold's)
+    thinking_tokens: int  # of completion_tokens, the ones a reasoning model spent thinking
+    thinking_chars: int  # length of the thinking text (kept even when the text is not)
+    thinking: str | None  # the thinking text, when the context keeps it (keep_thinking)
+    truncated_in_thinking: bool  # cut off inside its thinking: no answer for that reason
 
 
 class TTCInput(TypedDict, total=False):

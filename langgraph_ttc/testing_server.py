@@ -22,6 +22,11 @@ Example:
     429 0.01
     (1, 2)
 
+Reasoning mode (``reasoning="vllm"``, ``"vllm-legacy"``, ``"vllm-raw"`` or ``"openai"``): the
+model thinks before it answers, and replies carry the thinking as vLLM (with and without a
+reasoning parser) and OpenAI's reasoning models return it (see
+:mod:`langgraph_ttc._instant_reasoning`).
+
 Faults (see :meth:`InstantServer.inject`):
     ``"429"`` (with ``Retry-After`` / ``retry-after-ms``), ``"500"``, ``"503"``, ``"400"``, ``"401"``,
     ``"echo_auth"`` (a 400 whose body echoes the request's ``Authorization`` header, to check that
@@ -47,6 +52,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from langgraph_ttc import _instant_reasoning as thinking
 
 __all__ = ["FAULTS", "InstantServer", "ServerStats", "default_reply"]
 
@@ -198,6 +205,10 @@ class InstantServer(LoopbackServer):
             that a stream the client closes stops costing tokens: ``stats.streamed_tokens``).
         cached_tokens: reported as ``usage.prompt_tokens_details.cached_tokens`` when > 0.
         port: port to bind on 127.0.0.1 (0 picks a free one).
+        reasoning: serve a reasoning model, its replies shaped as ``"vllm"`` (``reasoning``
+            field), ``"vllm-legacy"`` (``reasoning_content``), ``"vllm-raw"`` (``<think>`` in
+            the text) or ``"openai"`` (hidden, ``reasoning_tokens`` in usage); replaces
+            ``reply``.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``base_url`` ends with
     ``/v1``. Token counts are whitespace-separated words.
@@ -214,7 +225,14 @@ class InstantServer(LoopbackServer):
         token_delay_s: float = 0.0,
         cached_tokens: int = 0,
         port: int = 0,
+        reasoning: str | None = None,
     ) -> None:
+        if reasoning is not None and reasoning not in thinking.REASONING_MODES:
+            raise ValueError(
+                f"Unknown reasoning mode {reasoning!r}; choose one of "
+                f"{', '.join(thinking.REASONING_MODES)}."
+            )
+        self.reasoning = reasoning
         self.honour_n = honour_n
         self.max_n = max_n
         self.model = model
@@ -283,16 +301,29 @@ class InstantServer(LoopbackServer):
         stops = [stops] if isinstance(stops, str) else list(stops)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         tools = body.get("tools") or []
-        choices, completion_tokens = [], 0
+        choices, completion_tokens, reasoning_tokens = [], 0, 0
         for index in range(n):
-            text = self.reply(prompt, seed_key, index)  # type: ignore[arg-type]
+            if self.reasoning:
+                text = thinking.raw_reply(
+                    prompt,
+                    seed_key,
+                    index,
+                    chat=chat,
+                    budget=body.get("thinking_token_budget") if "vllm" in self.reasoning else None,
+                    effort=body.get("reasoning_effort") or "medium"
+                    if self.reasoning == "openai"
+                    else None,
+                )
+            else:
+                text = self.reply(prompt, seed_key, index)  # type: ignore[arg-type]
             finish = "stop"
             for stop in stops:
                 if stop and stop in text:
                     text = text[: text.index(stop)]
-            words = text.split(" ")
+            lead = text[: len(text) - len(text.lstrip(" "))]  # a continuation's leading space
+            words = text[len(lead) :].split(" ")
             if max_tokens is not None and len(words) > max_tokens:
-                text, finish = " ".join(words[:max_tokens]), "length"
+                text, finish = lead + " ".join(words[:max_tokens]), "length"
             tokens = len(text.split())
             completion_tokens += tokens
             choice: dict[str, Any] = {"index": index, "finish_reason": finish}
@@ -304,6 +335,9 @@ class InstantServer(LoopbackServer):
             logprobs = [row[0] for row in rows]
             if chat:
                 message: dict[str, Any] = {"role": "assistant", "content": text}
+                if self.reasoning:
+                    message, hidden = thinking.chat_message(text, self.reasoning)
+                    reasoning_tokens += hidden
                 if tools:
                     name = tools[0].get("function", {}).get("name", "tool")
                     message["tool_calls"] = [
@@ -354,6 +388,12 @@ class InstantServer(LoopbackServer):
         if self.cached_tokens:
             usage["prompt_tokens_details"] = {
                 "cached_tokens": min(self.cached_tokens, prompt_tokens)
+            }
+        if self.reasoning == "openai" and chat:
+            usage["completion_tokens_details"] = {
+                "reasoning_tokens": reasoning_tokens,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
             }
         return {
             "id": f"cmpl-{self.stats.requests}",

@@ -14,6 +14,10 @@ Environment variables: ``TTC_BASE_URL`` (server URL used when no ``base_url`` is
 ``TTC_MODEL`` (model name used when ``model`` is ``None``, or with a base URL and the default
 ``"local"``).
 
+Reasoning models: pass ``reasoning=True`` (and ``thinking_control=...``) to the
+OpenAI-compatible or chat-model backend, or wrap a completion backend in
+:class:`BudgetForcingBackend` for s1 budget forcing; see :mod:`langgraph_ttc.backends.reasoning`.
+
 The embedded backend is imported lazily, so ``import langgraph_ttc.backends`` never needs llama.cpp.
 """
 
@@ -23,6 +27,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.forcing import BudgetForcingBackend
 from langgraph_ttc.backends.langchain import ChatModelBackend
 from langgraph_ttc.backends.openai_compat import AUTO_MODEL, OpenAICompatibleBackend
 from langgraph_ttc.errors import TTCConfigError
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BudgetForcingBackend",
     "ChatModelBackend",
     "Completion",
     "Draw",

@@ -17,6 +17,13 @@ from langchain_core.messages import BaseMessage
 
 DEFAULT_TEMPERATURE = 0.7  # Brown et al. 2024 sample at 0.6-0.8; 0.7 is a middle ground.
 DEFAULT_TOP_P = 0.95  # Brown et al. 2024, sec. 2 (code tasks).
+# Room to think that a reasoning backend adds to ``max_tokens`` when no thinking budget is set.
+# Reasoning models are evaluated with 32,768 output tokens (DeepSeek-R1, Qwen3's model cards);
+# OpenAI's reasoning guide asks to reserve at least 25,000 for reasoning and output. Half of the
+# 32k keeps prompt + thinking + answer inside the 32,768-token context that Qwen3 and many vLLM
+# deployments (--max-model-len 32768) serve, where a larger request is refused outright (HTTP
+# 400), yet covers the typical trace on math benchmarks; raise it with ``thinking_budget``.
+DEFAULT_THINKING_TOKENS = 16384
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,10 @@ class SamplingParams:
     min_p: float | None = None
     logprobs: bool = False
     top_logprobs: int = 0  # alternatives per position (implies logprobs); needed by confidence
+    # Most tokens a reasoning model may think before it answers (None: the backend's default
+    # room). ``max_tokens`` stays the answer's length: a reasoning backend asks the server for
+    # ``max_tokens + thinking room`` in all (see :meth:`Backend.new_tokens`).
+    thinking_budget: int | None = None
 
     def with_seed(self, seed: int | None) -> SamplingParams:
         return replace(self, seed=seed)
@@ -49,6 +60,11 @@ class SamplingParams:
 @dataclass(frozen=True)
 class Completion:
     """One sampled completion. Token counts are per completion; ``error`` marks a failed sample.
+
+    ``text`` is the final answer alone; a reasoning model's thought is in ``thinking`` (``None``
+    when the reply shows none, e.g. OpenAI's hidden reasoning) and ``thinking_tokens`` counts it
+    (part of ``completion_tokens``). ``truncated_in_thinking`` marks a sample cut off inside its
+    thinking (no answer because ``max_tokens`` or a stop ended the thought).
 
     ``logprobs`` holds the log-probability of each generated token and ``top_logprobs`` the
     log-probabilities of the ``top_logprobs`` most likely tokens at each position (descending),
@@ -66,10 +82,18 @@ class Completion:
     top_logprobs: tuple[tuple[float, ...], ...] | None = None
     tool_calls: tuple[dict, ...] = ()
     error: str | None = None
+    thinking: str | None = None
+    thinking_tokens: int = 0
+    truncated_in_thinking: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def answer_tokens(self) -> int:
+        """Completion tokens spent on the answer (all of them but the thinking)."""
+        return max(self.completion_tokens - self.thinking_tokens, 0)
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,11 @@ class Draw:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def thinking_tokens(self) -> int:
+        """Completion tokens spent thinking (part of ``completion_tokens``)."""
+        return sum(c.thinking_tokens for c in self.completions)
 
 
 TraceWatch = Callable[[float, Sequence[float]], bool]
@@ -115,6 +144,11 @@ class Backend:
         model_id: a stable name for the model (recorded in results, pools and policies).
         honours_n: whether one request can return many samples (vLLM does, llama.cpp does not).
         needs_exemplars: True for base models prompted as a transcript (no chat template).
+        reasoning: whether the model thinks before it answers; a reasoning backend asks for room
+            to think on top of ``max_tokens`` (:meth:`new_tokens`).
+        default_thinking_tokens: that room when a request sets no ``thinking_budget``.
+        takes_thinking_budget: whether the backend maps ``thinking_budget`` to something the
+            model obeys (or says itself that it cannot); the Meter warns once for the others.
     """
 
     model_id: str = "unknown"
@@ -123,6 +157,9 @@ class Backend:
     gives_logprobs: bool = False  # fills Completion.logprobs / top_logprobs when asked
     stops_traces: bool = False  # honours stop_trace (ends a trace mid-generation)
     cancels: bool = False  # honours until (cancels samples still in flight)
+    reasoning: bool = False
+    default_thinking_tokens: int = DEFAULT_THINKING_TOKENS
+    takes_thinking_budget: bool = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -166,6 +203,30 @@ class Backend:
         return await asyncio.to_thread(
             self.sample, messages, n, params, timeout=timeout, stop_trace=stop_trace, until=until
         )
+
+    def thinking_room(self, params: SamplingParams) -> int:
+        """Tokens this backend lets a sample think: the request's ``thinking_budget``, else
+        :attr:`default_thinking_tokens` for a reasoning model, else none.
+
+        Example:
+            >>> from langgraph_ttc.testing import FakeBackend
+            >>> FakeBackend().thinking_room(SamplingParams(thinking_budget=64))
+            64
+        """
+        if params.thinking_budget is not None:
+            return max(params.thinking_budget, 0)
+        return self.default_thinking_tokens if self.reasoning else 0
+
+    def new_tokens(self, params: SamplingParams) -> int:
+        """Most tokens one sample may generate, thinking included: what the server is asked
+        for (``max_tokens`` on the wire) and what the Meter reserves of a token budget.
+
+        Example:
+            >>> from langgraph_ttc.testing import FakeBackend
+            >>> FakeBackend().new_tokens(SamplingParams(max_tokens=256, thinking_budget=1024))
+            1280
+        """
+        return params.max_tokens + self.thinking_room(params)
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         """An upper bound on the prompt's tokens, used to reserve budget before a request.

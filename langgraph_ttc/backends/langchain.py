@@ -5,6 +5,15 @@ LangChain's own ``batch``/``abatch`` (``max_concurrency`` at once). Sampling par
 (``temperature``, ``top_p``, ``max_tokens``, ``seed``); stops go through the ``stop=`` argument.
 Retries are the chat model's own (e.g. ``ChatOpenAI(max_retries=...)``), so ``Draw.requests``
 counts calls, not the HTTP attempts inside them.
+
+Reasoning models: the thinking is read from langchain-core's standard content blocks
+(``message.content_blocks``, ``{"type": "reasoning", "reasoning": ...}``, which also normalise
+Anthropic's ``thinking`` blocks and ``additional_kwargs["reasoning_content"]``), else from raw
+``<think>`` tags in the text; its tokens from ``usage_metadata["output_token_details"]
+["reasoning"]``. A thinking budget is bound as ``reasoning_effort`` (models declaring that
+field, e.g. ``ChatOpenAI``) or ``thinking={"type": "enabled", "budget_tokens": N}`` (models
+declaring ``thinking``, e.g. ``ChatAnthropic``; Anthropic's extended thinking takes at least
+1024); other models are told once that only ``max_tokens`` caps the thinking.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.errors import GraphBubbleUp
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
+from langgraph_ttc.backends.reasoning import effort_for, warn_once
+from langgraph_ttc.backends.thinking import estimate_thinking_tokens, split_reply
 from langgraph_ttc.errors import TTCConfigError
 
 __all__ = ["ChatModelBackend"]
 
 MAX_ERROR_CHARS = 500
-_BINDABLE = ("temperature", "top_p", "max_tokens", "seed")
+_BINDABLE = ("temperature", "top_p", "max_tokens", "seed", "reasoning_effort", "thinking")
+ANTHROPIC_MIN_THINKING = 1024  # Anthropic extended thinking: budget_tokens >= 1024
 
 
 class ChatModelBackend(Backend):
@@ -37,6 +49,8 @@ class ChatModelBackend(Backend):
         model: a ``BaseChatModel``, or one already bound (``model.bind_tools(...)``).
         max_concurrency: most calls in flight at once within one draw.
         model_id: the name recorded in results; default: the model's ``model_name``/``model``.
+        reasoning: the model thinks before it answers: calls bind ``max_tokens`` plus room to
+            think; ``None`` finds out from the first reply that carries thinking.
 
     Usage comes from ``AIMessage.usage_metadata``. A model that reports none is charged an
     upper bound (prompt: :meth:`count_prompt_tokens`; completion: UTF-8 bytes of the text) so token
@@ -51,6 +65,7 @@ class ChatModelBackend(Backend):
     """
 
     honours_n = False
+    takes_thinking_budget = True  # bound to the model's own field, or said once that it is not
 
     def __init__(
         self,
@@ -58,6 +73,7 @@ class ChatModelBackend(Backend):
         *,
         max_concurrency: int = 8,
         model_id: str | None = None,
+        reasoning: bool | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise TTCConfigError(f"max_concurrency must be >= 1; got {max_concurrency}.")
@@ -65,6 +81,12 @@ class ChatModelBackend(Backend):
         self.max_concurrency = max_concurrency
         self.model_id = model_id or _model_name(model)
         self.config: RunnableConfig | None = None
+        self._learned = {"reasoning": reasoning}  # shared by copies (with_config, with_tools)
+
+    @property
+    def reasoning(self) -> bool:  # type: ignore[override]
+        """True when told so, or once a reply has carried thinking."""
+        return self._learned["reasoning"] is True
 
     def __repr__(self) -> str:
         return (
@@ -160,18 +182,41 @@ class ChatModelBackend(Backend):
         arguments (stops) and the seed."""
         fields = _fields(self.model)
         kwargs: dict[str, Any] = {"stop": list(params.stop)} if params.stop else {}
+        thinking = self._thinking_binding(params, fields)
         calls = []
         for index in range(n):
             seed = params.seed_for(index)
             values = {
                 "temperature": params.temperature,
                 "top_p": params.top_p,
-                "max_tokens": params.max_tokens,
+                "max_tokens": self.new_tokens(params),
                 "seed": seed,
+                **thinking,
             }
             bind = {k: v for k, v in values.items() if k in fields and v is not None}
             calls.append((self.model.bind(**bind) if bind else self.model, kwargs, seed))
         return calls
+
+    def _thinking_binding(self, params: SamplingParams, fields: frozenset[str]) -> dict[str, Any]:
+        """The model's own thinking-budget field for ``params.thinking_budget``, if it has one."""
+        budget = params.thinking_budget
+        if budget is None:
+            return {}
+        if "reasoning_effort" in fields:
+            return {"reasoning_effort": effort_for(budget)}
+        if "thinking" in fields and budget >= ANTHROPIC_MIN_THINKING:
+            return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+        warn_once(
+            f"chat-thinking:{self.model_id}",
+            "ChatModelBackend(%s) has no thinking-budget field for a budget of %d tokens (it "
+            "binds reasoning_effort, or thinking for budgets >= %d): only max_tokens caps the "
+            "thinking. For s1 budget forcing use a completion endpoint: "
+            "BudgetForcingBackend(OpenAICompatibleBackend(..., mode='completion')).",
+            self.model_id,
+            budget,
+            ANTHROPIC_MIN_THINKING,
+        )
+        return {}
 
     def _failed(self, exc: Exception, seed: int | None, began: float) -> Completion:
         _reraise_control_flow(exc)
@@ -199,10 +244,23 @@ class ChatModelBackend(Backend):
         if not isinstance(reply, BaseMessage):
             text = str(reply)
             reply = AIMessage(content=text)
-        text = reply.text
         usage = getattr(reply, "usage_metadata", None)
         metadata = getattr(reply, "response_metadata", None) or {}
         finish = metadata.get("finish_reason") or metadata.get("stop_reason")
+        tool_calls = tuple(
+            {"name": call["name"], "args": dict(call.get("args") or {}), "id": call.get("id")}
+            for call in getattr(reply, "tool_calls", None) or ()
+        )
+        counted = int(((usage or {}).get("output_token_details") or {}).get("reasoning") or 0)
+        if finish == "max_tokens":  # Anthropic's name for a reply cut by max_tokens
+            finish = "length"
+        found = split_reply(
+            reply.text,
+            reasoning_text(reply),
+            finish_reason=finish,
+            reasoning_tokens=counted,
+            tool_calls=tool_calls,
+        )
         if usage:
             prompt_tokens = int(usage.get("input_tokens") or 0)
             completion_tokens = int(usage.get("output_tokens") or 0)
@@ -210,14 +268,12 @@ class ChatModelBackend(Backend):
             estimated = False
         else:
             prompt_tokens = self.count_prompt_tokens(messages)
-            completion_tokens = len(text.encode())
+            completion_tokens = len(((found.thinking or "") + found.answer).encode())
             cached, estimated = 0, True
-        tool_calls = tuple(
-            {"name": call["name"], "args": dict(call.get("args") or {}), "id": call.get("id")}
-            for call in getattr(reply, "tool_calls", None) or ()
-        )
+        if self._learned["reasoning"] is None and (found.thinking or counted):
+            self._learned["reasoning"] = True  # later calls leave room to think
         completion = Completion(
-            text=text,
+            text=found.answer,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -225,8 +281,38 @@ class ChatModelBackend(Backend):
             latency_s=latency,
             seed=seed,
             tool_calls=tool_calls,
+            thinking=found.thinking,
+            thinking_tokens=min(counted, completion_tokens)
+            if counted
+            else estimate_thinking_tokens(completion_tokens, found.thinking, found.answer),
+            truncated_in_thinking=found.truncated,
         )
         return completion, estimated
+
+
+def reasoning_text(reply: BaseMessage) -> str | None:
+    """A chat model reply's thinking: its standard ``reasoning`` content blocks (langchain-core
+    translates provider formats into them), else ``additional_kwargs["reasoning_content"]`` /
+    ``["reasoning"]`` (DeepSeek-style clients); ``None`` when it shows none.
+
+    Example:
+        >>> reasoning_text(AIMessage([{"type": "reasoning", "reasoning": "2 and 2"},
+        ...                           {"type": "text", "text": "The answer is 4."}]))
+        '2 and 2'
+    """
+    try:
+        blocks = reply.content_blocks
+    except Exception:  # a provider translator that cannot read this message
+        blocks = []
+    parts = [b.get("reasoning") or "" for b in blocks if b.get("type") == "reasoning"]
+    if any(parts):
+        return "\n".join(p for p in parts if p)
+    extra = getattr(reply, "additional_kwargs", None) or {}
+    for key in ("reasoning_content", "reasoning"):
+        value = extra.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _chat_model(model: Any) -> Any:
@@ -237,7 +323,8 @@ def _chat_model(model: Any) -> Any:
 
 
 def _fields(model: Any) -> frozenset[str]:
-    """Which of temperature/top_p/max_tokens/seed the model class declares as fields."""
+    """Which of temperature/top_p/max_tokens/seed (and thinking knobs) the model class declares
+    as fields."""
     declared = getattr(type(_chat_model(model)), "model_fields", None) or {}
     return frozenset(name for name in _BINDABLE if name in declared)
 

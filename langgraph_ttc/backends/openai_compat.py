@@ -66,6 +66,12 @@ from langgraph_ttc.backends.base import (
 )
 from langgraph_ttc.backends.openai_stream import StreamedReply, sse_data
 from langgraph_ttc.backends.openai_wire import completions_from, request_body, usage_from
+from langgraph_ttc.backends.reasoning import (
+    ThinkingControl,
+    detect_control,
+    thinking_fields,
+    warn_once,
+)
 from langgraph_ttc.backends.retry import (
     DeadlineExceeded,
     EmptyReply,
@@ -114,6 +120,7 @@ class _Shared:
     honours_n: bool | None
     model: str
     max_concurrency: int
+    reasoning: bool | None = None  # told, or learned from a first reply that carried thinking
     verified: bool = False  # a request has succeeded: the URL, key and model are right
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: OpenAI | None = None
@@ -146,6 +153,14 @@ class OpenAICompatibleBackend(Backend):
         tools: OpenAI tool schemas (or LangChain tools / functions) offered in chat mode.
         extra_body: extra JSON fields sent with every request.
         include_stop_str_in_output: vLLM only (needs ``vllm_extras``): keep the matched stop.
+        reasoning: the model thinks before it answers: requests ask for ``max_tokens`` plus
+            room to think (``thinking_budget``, default ``DEFAULT_THINKING_TOKENS``). ``None``
+            finds out from the first reply that carries thinking (then remembered).
+        thinking_control: how the server takes ``SamplingParams.thinking_budget``: ``"vllm"``
+            (``thinking_token_budget``), ``"llama.cpp"`` (``thinking_budget_tokens``) or
+            ``"openai"`` (``reasoning_effort``); default: ``"openai"`` for api.openai.com,
+            ``"vllm"`` with ``vllm_extras``, else the budget only caps the total (said once).
+            See :mod:`langgraph_ttc.backends.reasoning`.
 
     Example:
         >>> from langgraph_ttc.testing_server import InstantServer
@@ -175,6 +190,8 @@ class OpenAICompatibleBackend(Backend):
         tools: Sequence[Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         include_stop_str_in_output: bool = False,
+        reasoning: bool | None = None,
+        thinking_control: ThinkingControl | None = None,
     ) -> None:
         if mode not in ("chat", "completion"):
             raise TTCConfigError(f'mode must be "chat" or "completion"; got {mode!r}.')
@@ -203,7 +220,10 @@ class OpenAICompatibleBackend(Backend):
         if tools and mode != "chat":
             raise TTCConfigError('Tools need mode="chat"; the completions endpoint has no tools.')
         self.tools: tuple[dict, ...] = _convert_tools(tools)
-        self._shared = _Shared(honours_n=honours_n, model=model, max_concurrency=max_concurrency)
+        self.thinking_control = detect_control(base_url, thinking_control, vllm_extras=vllm_extras)
+        self._shared = _Shared(
+            honours_n=honours_n, model=model, max_concurrency=max_concurrency, reasoning=reasoning
+        )
 
     # -- public properties ------------------------------------------------------------------
     @property
@@ -222,6 +242,13 @@ class OpenAICompatibleBackend(Backend):
         ``n``, that draw is topped up and later callers see False and fan out single requests.
         """
         return self._shared.honours_n is not False
+
+    takes_thinking_budget = True  # mapped by thinking_control, or said once that it is not
+
+    @property
+    def reasoning(self) -> bool:  # type: ignore[override]
+        """True when told so, or once a reply has carried thinking."""
+        return self._shared.reasoning is True
 
     def __repr__(self) -> str:
         return (
@@ -536,7 +563,26 @@ class OpenAICompatibleBackend(Backend):
                 extra["min_p"] = params.min_p
             if self.include_stop_str_in_output:
                 extra["include_stop_str_in_output"] = True
-        return request_body(messages, params, mode=self.mode, tools=self.tools, extra=extra)
+        if params.thinking_budget is not None and self.thinking_control is None:
+            warn_once(
+                f"thinking-control:{self.base_url}",
+                "%s cannot pass a thinking budget to %s: the budget only caps the total "
+                "(max_tokens + thinking_budget). Pass thinking_control='vllm', 'llama.cpp' or "
+                "'openai', or wrap a mode='completion' backend in BudgetForcingBackend(...).",
+                type(self).__name__,
+                self.base_url,
+            )
+        return request_body(
+            messages,
+            params,
+            mode=self.mode,
+            tools=self.tools,
+            extra=extra,
+            new_tokens=self.new_tokens(params),
+            thinking=thinking_fields(self.thinking_control, params),
+            openai_reasoning=self.thinking_control == "openai"
+            and (self.reasoning or params.thinking_budget is not None),
+        )
 
     # -- one request, with retries: a blocking and an async body around shared steps ---------
     def _request(
@@ -676,6 +722,16 @@ class OpenAICompatibleBackend(Backend):
     ) -> _Result:
         seeds = [params.seed_for(start + j) for j in range(count)]
         completions = completions_from(reply, count, seeds, time.monotonic() - began)
+        if self._shared.reasoning is None and any(
+            c.thinking is not None or c.thinking_tokens for c in completions
+        ):
+            self._shared.reasoning = True  # later requests leave room to think
+            logger.warning(
+                "%s serves a reasoning model (its reply carried thinking); later requests ask "
+                "for max_tokens + %d tokens to think. Pass reasoning=True to start that way.",
+                self.base_url,
+                self.thinking_room(params) or self.default_thinking_tokens,
+            )
         usage = usage_from(reply)
         return _Result(
             start, count, attempts, completions, usage.prompt, usage.completion, usage.cached

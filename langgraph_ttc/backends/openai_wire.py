@@ -17,9 +17,21 @@ from typing import Any
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 
 from langgraph_ttc.backends.base import Completion, SamplingParams
+from langgraph_ttc.backends.thinking import estimate_thinking_tokens, split_reply
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
 
-__all__ = ["ReplyUsage", "completions_from", "request_body", "split_tokens", "usage_from"]
+__all__ = [
+    "ReplyUsage",
+    "completions_from",
+    "reasoning_tokens_from",
+    "request_body",
+    "split_tokens",
+    "usage_from",
+]
+
+# Request fields the ``openai`` client takes as keyword arguments; other thinking fields (vLLM's
+# thinking_token_budget, llama.cpp's thinking_budget_tokens) travel in ``extra_body``.
+_CLIENT_FIELDS = frozenset({"reasoning_effort"})
 
 
 def request_body(
@@ -29,20 +41,34 @@ def request_body(
     mode: str,
     tools: Sequence[Mapping] = (),
     extra: Mapping[str, Any] | None = None,
+    new_tokens: int | None = None,
+    thinking: Mapping[str, Any] | None = None,
+    openai_reasoning: bool = False,
 ) -> dict[str, Any]:
     """The request's keyword arguments (without ``model``, ``n`` and ``seed``, set per request).
+
+    Args:
+        new_tokens: the cap on generated tokens, thinking included (default ``max_tokens``).
+        thinking: the fields that carry a thinking budget (:mod:`~.reasoning`).
+        openai_reasoning: an OpenAI reasoning model: the cap goes in ``max_completion_tokens``
+            (they refuse ``max_tokens``) and ``temperature``/``top_p`` stay unset (they accept
+            only the defaults; OpenAI API reference, "Reasoning models").
 
     Example:
         >>> from langchain_core.messages import HumanMessage
         >>> body = request_body([HumanMessage("2+2?")], SamplingParams(top_logprobs=3), mode="chat")
         >>> body["messages"], body["logprobs"], body["top_logprobs"]
         ([{'role': 'user', 'content': '2+2?'}], True, 3)
+        >>> body = request_body([HumanMessage("2+2?")], SamplingParams(), mode="chat",
+        ...     new_tokens=4096, thinking={"thinking_token_budget": 3840})
+        >>> body["max_tokens"], body["extra_body"]
+        (4096, {'thinking_token_budget': 3840})
     """
-    body: dict[str, Any] = {
-        "temperature": params.temperature,
-        "top_p": params.top_p,
-        "max_tokens": params.max_tokens,
-    }
+    cap = params.max_tokens if new_tokens is None else new_tokens
+    if openai_reasoning and mode == "chat":
+        body: dict[str, Any] = {"max_completion_tokens": cap}
+    else:
+        body = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": cap}
     wants_logprobs = params.logprobs or params.top_logprobs > 0
     if mode == "chat":
         body["messages"] = convert_to_openai_messages(list(messages))
@@ -60,8 +86,14 @@ def request_body(
         if wants_logprobs:
             # The completions API returns the top `logprobs` alternatives (and the sampled one).
             body["logprobs"] = max(params.top_logprobs, 1)
+    extra = dict(extra or {})
+    for key, value in (thinking or {}).items():
+        if key in _CLIENT_FIELDS:
+            body[key] = value
+        else:
+            extra[key] = value
     if extra:
-        body["extra_body"] = dict(extra)
+        body["extra_body"] = extra
     return body
 
 
@@ -102,6 +134,19 @@ def usage_from(reply: Mapping[str, Any]) -> ReplyUsage:
     )
 
 
+def reasoning_tokens_from(reply: Mapping[str, Any]) -> int:
+    """The thinking tokens a reply counts (``usage.completion_tokens_details.reasoning_tokens``:
+    OpenAI's reasoning models, and vLLM since PR #45802); 0 when it counts none.
+
+    Example:
+        >>> reasoning_tokens_from({"usage": {"completion_tokens": 90,
+        ...     "completion_tokens_details": {"reasoning_tokens": 64}}})
+        64
+    """
+    details = (reply.get("usage") or {}).get("completion_tokens_details") or {}
+    return int(details.get("reasoning_tokens") or 0)
+
+
 def completions_from(
     reply: Mapping[str, Any],
     count: int,
@@ -109,24 +154,50 @@ def completions_from(
     latency_s: float,
 ) -> list[Completion]:
     """The first ``count`` choices of a reply as completions (in ``index`` order), sharing the
-    reply's completion tokens among them in proportion to their text length.
+    reply's completion tokens among them in proportion to their text length, thinking apart
+    from the answer (:func:`~langgraph_ttc.backends.thinking.split_reply`).
+
+    Thinking tokens are the ones the reply counts, shared in proportion to each choice's
+    thinking (evenly when the thinking is hidden), else estimated from the text's share.
 
     Example:
         >>> reply = {"choices": [{"index": 0, "message": {"content": "4"}, "finish_reason": "stop"}],
         ...          "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
         >>> [(c.text, c.completion_tokens) for c in completions_from(reply, 1, [7], 0.1)]
         [('4', 1)]
+        >>> reply = {"choices": [{"index": 0, "finish_reason": "stop", "message":
+        ...     {"content": "The answer is 4.", "reasoning": "2 and 2 make 4"}}],
+        ...     "usage": {"prompt_tokens": 3, "completion_tokens": 12}}
+        >>> c = completions_from(reply, 1, [7], 0.1)[0]
+        >>> c.text, c.thinking, c.thinking_tokens
+        ('The answer is 4.', '2 and 2 make 4', 6)
     """
     choices = sorted(reply.get("choices") or (), key=lambda c: c.get("index") or 0)[:count]
     usage = usage_from(reply)
-    texts = [choice_text(c) for c in choices]
-    shares = split_tokens(usage.completion, texts)
+    counted = reasoning_tokens_from(reply)
+    parts = [choice_parts(c) for c in choices]
+    shares = split_tokens(usage.completion, [content + thought for content, thought in parts])
+    counted_shares = split_tokens(counted, [thought for _, thought in parts])
     out = []
-    for choice, text, share, seed in zip(choices, texts, shares, seeds, strict=False):
+    for i, (choice, (content, thought), share, seed) in enumerate(
+        zip(choices, parts, shares, seeds, strict=False)
+    ):
         logprobs, top = choice_logprobs(choice)
+        tool_calls = choice_tool_calls(choice)
+        found = split_reply(
+            content,
+            thought,
+            finish_reason=choice.get("finish_reason"),
+            reasoning_tokens=counted,
+            tool_calls=tool_calls,
+        )
+        if counted:
+            thinking_tokens = min(counted_shares[i], share)
+        else:
+            thinking_tokens = estimate_thinking_tokens(share, found.thinking, found.answer)
         out.append(
             Completion(
-                text=text,
+                text=found.answer,
                 finish_reason=choice.get("finish_reason"),
                 prompt_tokens=usage.prompt,
                 completion_tokens=share,
@@ -135,7 +206,10 @@ def completions_from(
                 seed=seed,
                 logprobs=logprobs,
                 top_logprobs=top,
-                tool_calls=choice_tool_calls(choice),
+                tool_calls=tool_calls,
+                thinking=found.thinking,
+                thinking_tokens=thinking_tokens,
+                truncated_in_thinking=found.truncated,
             )
         )
     return out
@@ -146,6 +220,21 @@ def choice_text(choice: Mapping[str, Any]) -> str:
     if message is not None:
         return message.get("content") or ""
     return choice.get("text") or ""
+
+
+def choice_parts(choice: Mapping[str, Any]) -> tuple[str, str]:
+    """``(content, thinking field)`` of a choice: vLLM's ``reasoning`` (``reasoning_content``
+    before vLLM PR #27752, and still llama.cpp's name); ``""`` where there is none.
+
+    Example:
+        >>> choice_parts({"message": {"content": None, "reasoning_content": "hmm"}})
+        ('', 'hmm')
+    """
+    message = choice.get("message")
+    if message is None:
+        return choice.get("text") or "", ""
+    thought = message.get("reasoning") or message.get("reasoning_content") or ""
+    return message.get("content") or "", thought if isinstance(thought, str) else ""
 
 
 def choice_logprobs(

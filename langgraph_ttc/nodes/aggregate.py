@@ -32,6 +32,9 @@ RESULT_CANDIDATE_KEYS = (
     "finish_reason",
     "confidence",
     "lowest_group",
+    "thinking_tokens",
+    "truncated_in_thinking",
+    "thinking",
 )
 
 
@@ -100,6 +103,13 @@ def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:
     failed = [c for c in candidates if not c.get("ok")]
     if failed and len(failed) == total:
         return f"all {total} samples failed (first: {failed[0].get('error')})."
+    cut = [c for c in candidates if c.get("truncated_in_thinking")]
+    if cut:
+        return (
+            f"{len(cut)} of {total} samples were cut off inside their thinking (max_tokens or a "
+            "stop ended the thought before an answer): raise max_tokens or thinking_budget, or "
+            "pass reasoning=True to the backend so it leaves room to think."
+        )
     if all(not (c.get("text") or "").strip() for c in candidates if c.get("ok")):
         hint = (
             "a base model without a chat template answers nothing on a chat endpoint: try "
@@ -141,6 +151,8 @@ def run_result(
     """The ``ttc_result`` fields every strategy reports (search adds its tree)."""
     usage = dict(state.get("ttc_usage") or {})
     usage["wall_seconds"] = round(time.time() - state.get("ttc_started_at", time.time()), 3)
+    # Samples a reasoning model spent entirely thinking: no answer, for want of room to answer.
+    truncated = sum(1 for c in candidates if c.get("truncated_in_thinking"))
     return {
         "answer": picked.answer,
         "text": chosen["text"] if chosen else None,
@@ -154,6 +166,7 @@ def run_result(
         "model": model,
         "candidates": candidates,
         "failed": [c["id"] for c in failed],
+        "truncated_in_thinking": truncated,
     }
 
 

@@ -16,10 +16,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.backends.base import Backend, Completion, SamplingParams
+from langgraph_ttc.backends.thinking import with_thinking
 from langgraph_ttc.budget import Budget, Meter, Usage
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.parsing import extract_answer, normalize_answer
-from langgraph_ttc.prompts import GENERIC_EXEMPLARS
+from langgraph_ttc.prompts import GENERIC_EXEMPLARS, THINKING_EXEMPLARS
 from langgraph_ttc.state import Candidate
 from langgraph_ttc.strategies import Strategy, get_strategy
 from langgraph_ttc.tasks.base import Task
@@ -41,6 +42,11 @@ class TTCContext:
         verifier: scores candidates (best-of-N, revisions, the router's verifier statistic).
         confidence: read each sample's token confidence (what confidence votes, DeepConf and the
             router's confidence statistic need); ``None``: no log-probabilities are asked for.
+        keep_thinking: keep each candidate's thinking text (its length and token count are
+            always kept); off by default, as a reasoning trace can be thousands of tokens.
+        judges_see_thinking: show critiques and LLM judges the thinking before the answer
+            (votes, critiques and judges see only the final answer otherwise); implies
+            ``keep_thinking``.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -55,6 +61,8 @@ class TTCContext:
     task: Task | None = None
     verifier: Verifier | None = None
     confidence: ConfidenceSpec | None = None
+    keep_thinking: bool = False
+    judges_see_thinking: bool = False
 
     @classmethod
     def create(
@@ -67,6 +75,8 @@ class TTCContext:
         task: Task | None = None,
         verifier: Verifier | None = None,
         confidence: ConfidenceSpec | None = None,
+        keep_thinking: bool = False,
+        judges_see_thinking: bool = False,
     ) -> TTCContext:
         """A context from a model as :func:`~langgraph_ttc.backends.resolve_backend` takes it
         and a strategy name or config (``n`` overrides its ``n``); a strategy that needs the
@@ -81,6 +91,8 @@ class TTCContext:
             task=task,
             verifier=verifier,
             confidence=confidence,
+            keep_thinking=keep_thinking,
+            judges_see_thinking=judges_see_thinking,
         )
 
     @property
@@ -89,6 +101,7 @@ class TTCContext:
             temperature=self.strategy.temperature,
             max_tokens=self.strategy.max_tokens,
             top_logprobs=0 if self.confidence is None else self.confidence.top_k,
+            thinking_budget=getattr(self.strategy, "thinking_budget", None),
         )
 
     @property
@@ -106,7 +119,9 @@ class TTCContext:
             return list(history)
         shots: list[BaseMessage] = []
         if needs_exemplars:
-            for q, a in GENERIC_EXEMPLARS:
+            # A base model prompted to think learns the <think> ... </think> format from examples.
+            thinks = getattr(self.backend, "reasoning", False)
+            for q, a in THINKING_EXEMPLARS if thinks else GENERIC_EXEMPLARS:
                 shots += [HumanMessage(q), AIMessage(a)]
         return [*shots, HumanMessage(question)]
 
@@ -118,11 +133,17 @@ class TTCContext:
         return self.messages_for(state["ttc_question"], history)
 
     def answer_of(self, completion: Completion) -> str | None:
-        """The comparable final answer: a tool-call signature, the task's extraction, or ours."""
+        """The comparable final answer: a tool-call signature, the task's extraction, or ours.
+
+        Read from the final answer only (``completion.text``), never from the thinking; a
+        sample cut off inside its thinking has none.
+        """
         if completion.tool_calls:
             return tool_call_key(completion.tool_calls)
-        if not completion.ok or completion.finish_reason == "stopped":
-            return None  # failed, or stopped mid-trace (DeepConf online): no answer to vote
+        if not completion.ok or completion.truncated_in_thinking:
+            return None  # failed, or cut off inside its thinking
+        if completion.finish_reason == "stopped":
+            return None  # stopped mid-trace (DeepConf online): no answer to vote
         if self.task is not None:
             return self.task.extract_answer(completion.text)
         found = extract_answer(completion.text)
@@ -166,7 +187,11 @@ def candidate_from(
     step: int,
     purpose: str,
 ) -> Candidate:
-    """A candidate (graph-state record) for one sampled completion."""
+    """A candidate (graph-state record) for one sampled completion: the final answer as
+    ``text``, the thinking's size (``thinking_tokens``, ``thinking_chars``) and, when the context
+    keeps it, its text (``thinking``)."""
+    completion = with_thinking(completion)
+    keep = ctx.keep_thinking or ctx.judges_see_thinking
     trace = (
         None
         if ctx.confidence is None
@@ -193,6 +218,10 @@ def candidate_from(
         finish_reason=completion.finish_reason,
         confidence=None if trace is None else ctx.confidence.value(trace),
         lowest_group=None if trace is None else trace.lowest_group,
+        thinking_tokens=completion.thinking_tokens,
+        thinking_chars=len(completion.thinking or ""),
+        thinking=completion.thinking if keep else None,
+        truncated_in_thinking=completion.truncated_in_thinking,
     )
 
 

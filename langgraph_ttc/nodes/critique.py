@@ -9,12 +9,20 @@ from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.nodes.base import TTCNode, emit
 from langgraph_ttc.nodes.context import seed_of
-from langgraph_ttc.prompts import critique_messages
+from langgraph_ttc.prompts import critique_messages, shown_with_thinking
 from langgraph_ttc.verifiers import parse_verdict
 
-__all__ = ["CRITIQUE_SEED_OFFSET", "CritiqueNode"]
+__all__ = ["CRITIQUE_SEED_OFFSET", "CritiqueNode", "judged_text"]
 
 CRITIQUE_SEED_OFFSET = 1_000_003  # keeps critique seeds apart from sample seeds
+
+
+def judged_text(ctx, candidate) -> str:
+    """What a critique or a model judge reads of a candidate: its final answer, with the
+    thinking before it when the context shows judges the thinking."""
+    if ctx.judges_see_thinking:
+        return shown_with_thinking(candidate["text"], candidate.get("thinking"))
+    return candidate["text"]
 
 
 class CritiqueNode(TTCNode):
@@ -36,7 +44,7 @@ class CritiqueNode(TTCNode):
         calls = [
             Sample(
                 ctx.backend,
-                critique_messages(ctx.backend, state["ttc_question"], c["text"]),
+                critique_messages(ctx.backend, state["ttc_question"], judged_text(ctx, c)),
                 1,
                 "critique",
                 ctx.params.with_seed(seed_of(state["ttc_seed"], CRITIQUE_SEED_OFFSET + c["index"])),

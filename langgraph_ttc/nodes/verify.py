@@ -10,6 +10,7 @@ from langgraph_ttc.calls import Steps
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes.base import TTCNode, emit
 from langgraph_ttc.nodes.context import TTCContext
+from langgraph_ttc.nodes.critique import judged_text
 
 __all__ = ["VerifyNode", "score_steps"]
 
@@ -19,7 +20,14 @@ def score_steps(ctx: TTCContext, question: str, candidates: Sequence[Mapping]) -
     score 0 without a call."""
     scored = [c for c in candidates if c.get("ok") and c.get("answer") is not None]
     verifier = ctx.verifier
-    calls = [verifier.steps(question, c["text"], backend=ctx.backend) for c in scored]
+    # Model judges may be shown the thinking (ctx.judges_see_thinking); programmatic checks
+    # always read the final answer alone.
+    calls = [
+        verifier.steps(
+            question, judged_text(ctx, c) if verifier.uses_model else c["text"], backend=ctx.backend
+        )
+        for c in scored
+    ]
     verdicts = (yield calls) if calls else []
     by_id = {c["id"]: v.score for c, v in zip(scored, verdicts, strict=True)}
     updates = []

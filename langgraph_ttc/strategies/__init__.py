@@ -70,8 +70,9 @@ def get_strategy(strategy: str | Strategy, **overrides) -> Strategy:
     strategy does not have are ignored when ``None``, and rejected otherwise.
 
     Example:
-        >>> get_strategy("majority", n=4)
-        Majority(n=4, temperature=0.7, max_tokens=256, seed=None, on_failure='partial')
+        >>> get_strategy("majority", n=4)  # doctest: +NORMALIZE_WHITESPACE
+        Majority(n=4, temperature=0.7, max_tokens=256, seed=None, on_failure='partial',
+                 thinking_budget=None)
     """
     if isinstance(strategy, Strategy):
         base = strategy

@@ -32,6 +32,9 @@ class Strategy:
         seed: fixes the run's seeds (``None``: a fresh seed per run).
         on_failure: ``"partial"`` answers from the samples that succeeded (failed ones are
             listed in the result); ``"raise"`` raises :class:`~langgraph_ttc.errors.SampleFailed`.
+        thinking_budget: most tokens a reasoning model may think per sample, on top of
+            ``max_tokens`` for the answer (``None``: the backend's default room; see
+            :mod:`langgraph_ttc.backends.reasoning` for how each backend honours it).
     """
 
     name: ClassVar[str] = "strategy"
@@ -44,6 +47,7 @@ class Strategy:
     max_tokens: int = 256
     seed: int | None = None
     on_failure: FailurePolicy = "partial"
+    thinking_budget: int | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -58,6 +62,15 @@ class Strategy:
             raise TTCConfigError(f"{self.name}: temperature must be >= 0; got {self.temperature}.")
         if self.max_tokens < 1:
             raise TTCConfigError(f"{self.name}: max_tokens must be >= 1; got {self.max_tokens}.")
+        if self.thinking_budget is not None and (
+            isinstance(self.thinking_budget, bool)
+            or not isinstance(self.thinking_budget, int)
+            or self.thinking_budget < 0
+        ):
+            raise TTCConfigError(
+                f"{self.name}: thinking_budget must be a whole number of tokens >= 0 or None; "
+                f"got {self.thinking_budget!r}."
+            )
         if self.on_failure not in ("partial", "raise"):
             raise TTCConfigError(
                 f"on_failure must be 'partial' or 'raise'; got {self.on_failure!r}."
