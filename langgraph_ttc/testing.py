@@ -10,12 +10,17 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw
 
-__all__ = ["FakeBackend", "NoisyOracle", "stable_uniform"]
+__all__ = ["FakeBackend", "FakeToolCallingModel", "NoisyOracle", "stable_uniform"]
 
 
 def stable_uniform(*parts: object) -> float:
@@ -107,6 +112,73 @@ class FakeBackend(Backend):
 
     async def asample(self, messages, n, params, *, timeout=None) -> Draw:
         return self.sample(messages, n, params, timeout=timeout)  # pure: nothing to await
+
+
+Script = Callable[[Sequence[BaseMessage], "int | None"], "AIMessage | str"]
+
+
+def _words(messages: Sequence[BaseMessage]) -> int:
+    return sum(len(str(m.content).split()) for m in messages) + len(messages)
+
+
+class FakeToolCallingModel(BaseChatModel):
+    """A deterministic chat model with tool calling, for tests and offline examples.
+
+    Its reply is ``script(messages, seed)``: an ``AIMessage`` (with ``tool_calls``, say) or a
+    string. The seed is the call's ``seed`` keyword (``model.bind(seed=3)``, ``bind_tools(...,
+    seed=3)``, or a model setting an agent middleware passes), else the ``seed`` field, so the
+    reply depends on nothing but the messages and the seed. ``bind_tools`` binds the tools in
+    OpenAI's format, as a real provider would; tokens are counted as words (in
+    ``usage_metadata``). ``seeds`` lists the seed of every call made, for assertions.
+
+    Example:
+        >>> def script(messages, seed):
+        ...     return AIMessage("", tool_calls=[{"name": "add", "args": {"a": seed}, "id": "c1"}])
+        >>> model = FakeToolCallingModel(script=script)
+        >>> model.bind_tools([]).invoke("Add.", seed=2).tool_calls[0]["args"]
+        {'a': 2}
+        >>> FakeToolCallingModel().invoke("2+2?", seed=1).content
+        'Let me think. The answer is 4.'
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Any = None
+    """``(messages, seed) -> AIMessage | str``; default: an echo that names a number."""
+    model_name: str = "fake-tool-calling"
+    seed: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seeds: list = Field(default_factory=list, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-tool-calling"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
+        """The model with ``tools`` bound (OpenAI format), like a provider's ``bind_tools``."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        seed = kwargs.get("seed", self.seed)
+        self.seeds.append(seed)
+        reply = (self.script or _echo_reply)(messages, seed)
+        message = reply if isinstance(reply, AIMessage) else AIMessage(str(reply))
+        prompt, completion = _words(messages), max(len(message.text.split()), 1)
+        message = message.model_copy(
+            update={
+                "usage_metadata": {
+                    "input_tokens": prompt,
+                    "output_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+                "response_metadata": {"model_name": self.model_name, "finish_reason": "stop"},
+            }
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 @dataclass(frozen=True)
