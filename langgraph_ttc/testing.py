@@ -7,6 +7,7 @@ give the same reply in every process, so tests over concurrent graphs are reprod
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -117,8 +118,15 @@ class FakeBackend(Backend):
 Script = Callable[[Sequence[BaseMessage], "int | None"], "AIMessage | str"]
 
 
-def _words(messages: Sequence[BaseMessage]) -> int:
-    return sum(len(str(m.content).split()) for m in messages) + len(messages)
+def _size(message: BaseMessage) -> int:
+    """Characters of a message's content and tool calls."""
+    content = message.content if isinstance(message.content, str) else json.dumps(message.content)
+    calls = getattr(message, "tool_calls", None)
+    return len(content) + (len(json.dumps(calls, default=str)) if calls else 0)
+
+
+def _tokens(chars: int) -> int:
+    return -(-chars // 4)  # a token is about four characters of English
 
 
 class FakeToolCallingModel(BaseChatModel):
@@ -128,8 +136,9 @@ class FakeToolCallingModel(BaseChatModel):
     string. The seed is the call's ``seed`` keyword (``model.bind(seed=3)``, ``bind_tools(...,
     seed=3)``, or a model setting an agent middleware passes), else the ``seed`` field, so the
     reply depends on nothing but the messages and the seed. ``bind_tools`` binds the tools in
-    OpenAI's format, as a real provider would; tokens are counted as words (in
-    ``usage_metadata``). ``seeds`` lists the seed of every call made, for assertions.
+    OpenAI's format, as a real provider would; ``usage_metadata`` counts a token per four
+    characters of each message's content and tool calls (at least one per reply). ``seeds``
+    lists the seed of every call made, for assertions.
 
     Example:
         >>> def script(messages, seed):
@@ -167,7 +176,8 @@ class FakeToolCallingModel(BaseChatModel):
         self.seeds.append(seed)
         reply = (self.script or _echo_reply)(messages, seed)
         message = reply if isinstance(reply, AIMessage) else AIMessage(str(reply))
-        prompt, completion = _words(messages), max(len(message.text.split()), 1)
+        prompt = sum(_tokens(_size(m)) for m in messages)
+        completion = max(_tokens(_size(message)), 1)
         message = message.model_copy(
             update={
                 "usage_metadata": {

@@ -83,6 +83,7 @@ class Step:
     ledger: Ledger
     min_agreement: float
     seed: int
+    prompt_chars: int = 0
     ignore_args: IgnoreArgs = ()
     answer_key: Callable[[str], Hashable | None] | None = None
     aggregator: str = "majority"
@@ -117,7 +118,7 @@ class Step:
     # -- drawing ------------------------------------------------------------------------
     def room(self, k: int) -> int:
         """How many of ``k`` more samples the thread's budget allows now."""
-        return room(self.ledger, k)
+        return room(self.ledger, k, self.prompt_chars)
 
     def draw(
         self, k: int, purpose: str = "generate", model: Any = None
@@ -203,7 +204,9 @@ class Step:
                 )
             )
         self.candidates += added
-        self.ledger = record(self.ledger, request.purpose, [c.counters for c in added])
+        self.ledger = record(
+            self.ledger, request.purpose, [c.counters for c in added], self.prompt_chars
+        )
         if not any(c.response is not None for c in self.candidates):
             # Every call failed: the agent gets the error it would have got from one call.
             raise next(o.error for o in outcomes if o.error is not None)

@@ -7,9 +7,10 @@ makes in the thread; when what is left cannot pay for two samples, a step makes 
 agent needs (sampling stops, the agent does not).
 
 A wrapped model call cannot be shrunk (``max_tokens`` belongs to the user's model), so token and
-dollar caps are checked before a draw against the dearest sample seen so far in the thread
-(prompts only grow along an agent run, so each step also draws its first sample alone while no
-sample has been seen and such a cap is set).
+dollar caps are checked before each draw against an estimate of one sample: the prompt's
+characters times the most tokens per prompt character seen in the thread (prompts grow along an
+agent run; a ratio follows them where a fixed per-sample cost would fall behind), plus the
+longest reply seen. The thread's first step draws one sample alone to learn both.
 
 Example:
     >>> ledger = new_ledger(Budget(max_calls=4))
@@ -20,12 +21,22 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
 from langgraph_ttc.budget import Budget, Counters, Prices, Usage
 
-__all__ = ["Ledger", "left", "needs_estimate", "new_ledger", "record", "room", "sample_counters"]
+__all__ = [
+    "Ledger",
+    "estimate",
+    "left",
+    "needs_estimate",
+    "new_ledger",
+    "record",
+    "room",
+    "sample_counters",
+]
 
 
 class Ledger(TypedDict):
@@ -39,8 +50,8 @@ class Ledger(TypedDict):
         single_calls: steps the spent budget left with one call.
         escalations: escalations applied, by kind (``sample_more``, ``fallback``, ``ask_human``).
         decisions: human decisions received, by type (``approve``, ``edit``, ``reject``, ...).
-        dearest_tokens: the most tokens one sample has cost (the estimate for token caps).
-        dearest_usd: the most dollars one sample has cost (the estimate for dollar caps).
+        tokens_per_char: the most prompt tokens per prompt character seen (for the estimate).
+        longest_reply: the most completion tokens one sample has used (for the estimate).
     """
 
     budget: dict
@@ -49,8 +60,8 @@ class Ledger(TypedDict):
     single_calls: int
     escalations: dict
     decisions: dict
-    dearest_tokens: int
-    dearest_usd: float
+    tokens_per_char: float
+    longest_reply: int
 
 
 def new_ledger(budget: Budget | None = None) -> Ledger:
@@ -67,8 +78,8 @@ def new_ledger(budget: Budget | None = None) -> Ledger:
         single_calls=0,
         escalations={},
         decisions={},
-        dearest_tokens=0,
-        dearest_usd=0.0,
+        tokens_per_char=0.0,
+        longest_reply=0,
     )
 
 
@@ -82,28 +93,41 @@ def left(ledger: Mapping) -> Budget:
     return Budget.from_dict(ledger["budget"]).minus(Usage.from_dict(ledger["usage"]))
 
 
-def _fits(left_amount: float | None, dearest: float, k: int) -> int:
-    """How many of ``k`` samples of cost ``dearest`` fit in ``left_amount``."""
+def _fits(left_amount: float | None, each: float, k: int) -> int:
+    """How many of ``k`` samples costing ``each`` fit in ``left_amount``."""
     if left_amount is None:
         return k
-    if dearest <= 0:
+    if each <= 0:
         return k if left_amount > 0 else 0
-    return min(k, int(left_amount // dearest))
+    return min(k, int(left_amount // each))
 
 
-def room(ledger: Mapping, k: int, dearest_tokens: int = 0, dearest_usd: float = 0.0) -> int:
-    """How many of ``k`` more samples the budget allows (0 when it allows none), each costed
-    as the dearest sample seen (the ledger's, or a dearer one seen in the current step).
+def estimate(ledger: Mapping, prompt_chars: int) -> tuple[int, float]:
+    """The tokens and dollars one sample of a ``prompt_chars``-character prompt should cost.
 
     Example:
-        >>> ledger = new_ledger(Budget(max_tokens=100))
-        >>> room(ledger, 5), room(ledger, 5, dearest_tokens=30), room(ledger, 5, 101)
+        >>> ledger = {**new_ledger(), "tokens_per_char": 0.25, "longest_reply": 20}
+        >>> estimate(ledger, 400)
+        (120, 0.0)
+    """
+    prompt = math.ceil(prompt_chars * ledger["tokens_per_char"])
+    prices = Budget.from_dict(ledger["budget"]).prices
+    usd = 0.0 if prices is None else prices.cost(prompt, ledger["longest_reply"])
+    return prompt + ledger["longest_reply"], usd
+
+
+def room(ledger: Mapping, k: int, prompt_chars: int = 0) -> int:
+    """How many of ``k`` more samples the budget allows (0 when it allows none), each costed
+    by :func:`estimate`.
+
+    Example:
+        >>> ledger = {**new_ledger(Budget(max_tokens=100)), "tokens_per_char": 0.5}
+        >>> room(ledger, 5), room(ledger, 5, prompt_chars=60), room(ledger, 5, 202)
         (5, 3, 0)
     """
     rest = left(ledger)
     k = k if rest.max_calls is None else min(k, rest.max_calls)
-    tokens = max(dearest_tokens, ledger["dearest_tokens"])
-    usd = max(dearest_usd, ledger["dearest_usd"])
+    tokens, usd = estimate(ledger, prompt_chars)
     return max(0, min(_fits(rest.max_tokens, tokens, k), _fits(rest.max_usd, usd, k)))
 
 
@@ -116,7 +140,7 @@ def needs_estimate(ledger: Mapping) -> bool:
     """
     budget = Budget.from_dict(ledger["budget"])
     capped = budget.max_tokens is not None or budget.max_usd is not None
-    return capped and ledger["dearest_tokens"] == 0
+    return capped and Usage.from_dict(ledger["usage"]).total().calls == 0
 
 
 def sample_counters(message: Any, seconds: float, prices: Prices | None = None) -> Counters:
@@ -150,10 +174,12 @@ def record(
     ledger: Mapping,
     purpose: str,
     samples: Iterable[Counters],
+    prompt_chars: int = 0,
     **counts: Mapping[str, int] | int,
 ) -> Ledger:
-    """A new ledger with ``samples`` added under ``purpose``; ``counts`` adds to the integer
-    fields (``steps=1``) or to the per-kind dicts (``escalations={"fallback": 1}``).
+    """A new ledger with ``samples`` (of a ``prompt_chars``-character prompt) added under
+    ``purpose``; ``counts`` adds to the integer fields (``steps=1``) or to the per-kind dicts
+    (``escalations={"fallback": 1}``).
 
     Example:
         >>> ledger = record(new_ledger(), "generate", [Counters(calls=1)], steps=1,
@@ -165,10 +191,10 @@ def record(
     out: dict = {**ledger}
     for counters in samples:
         usage.record(purpose, counters)
-        out["dearest_tokens"] = max(
-            out["dearest_tokens"], counters.prompt_tokens + counters.completion_tokens
-        )
-        out["dearest_usd"] = max(out["dearest_usd"], counters.usd)
+        if prompt_chars > 0:
+            ratio = counters.prompt_tokens / prompt_chars
+            out["tokens_per_char"] = max(out["tokens_per_char"], ratio)
+        out["longest_reply"] = max(out["longest_reply"], counters.completion_tokens)
     out["usage"] = usage.to_dict()
     for name, value in counts.items():
         if isinstance(value, Mapping):

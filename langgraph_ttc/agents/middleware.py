@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -44,8 +45,7 @@ from langgraph_ttc.agents.escalation import (
     review_request,
 )
 from langgraph_ttc.agents.ledger import Ledger, new_ledger, record
-from langgraph_ttc.agents.tool_votes import IgnoreArgs, ignored_args
-from langgraph_ttc.aggregators import get_aggregator
+from langgraph_ttc.agents.tool_votes import IgnoreArgs, answers_only, ignored_args
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.extras import require
@@ -120,7 +120,7 @@ class TTCMiddleware(AgentMiddleware):
         escalate = (escalate,) if isinstance(escalate, Escalation) else tuple(escalate)
         _check(n, min_agreement, escalate, budget, max_concurrency)
         ignored_args("", ignore_args)  # fails now, not mid-run, on a malformed value
-        get_aggregator(aggregator)
+        answers_only(aggregator)
         self.n = n
         self.min_agreement = min_agreement
         self.escalate = escalate
@@ -193,6 +193,7 @@ class TTCMiddleware(AgentMiddleware):
             ledger=ledger,
             min_agreement=self.min_agreement,
             seed=secrets.randbits(31) if self.seed is None else self.seed,
+            prompt_chars=_prompt_chars(request),
             ignore_args=self.ignore_args,
             answer_key=self.answer_key,
             aggregator=self.aggregator,
@@ -232,7 +233,21 @@ class TTCMiddleware(AgentMiddleware):
             single_calls=int(step.single),
             escalations=step.escalations,
         )
-        step.emit({"ttc": "step", **summary, "winner": step.vote.key, "review": bool(review)})
+        total = ledger["usage"]
+        spent = {
+            "calls": total["calls"],
+            "tokens": total["prompt_tokens"] + total["completion_tokens"],
+            "usd": total["usd"],
+        }
+        step.emit(
+            {
+                "ttc": "step",
+                **summary,
+                "winner": step.vote.key,
+                "review": bool(review),
+                "spent": spent,
+            }
+        )
         return ExtendedModelResponse(
             model_response=ModelResponse(
                 result=result, structured_response=winner.response.structured_response
@@ -313,6 +328,19 @@ def _outcomes(results: Sequence[Any], seconds: Mapping[int, float]) -> list[Outc
         else Outcome(response=r, seconds=seconds.get(i, 0.0))
         for i, r in enumerate(results)
     ]
+
+
+def _prompt_chars(request: Any) -> int:
+    """The request's size in characters: contents and tool calls (what tokens scale with)."""
+    size = 0
+    for message in [request.system_message, *request.messages]:
+        if message is None:
+            continue
+        content = message.content
+        size += len(content if isinstance(content, str) else json.dumps(content, default=str))
+        if calls := getattr(message, "tool_calls", None):
+            size += len(json.dumps(calls, default=str))
+    return size
 
 
 def _writer(runtime: Any) -> Callable[[dict], None]:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph_ttc.aggregators import Ballots, get_aggregator
+from langgraph_ttc.aggregators import Aggregator, Ballots, get_aggregator
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes.context import tool_call_key
 from langgraph_ttc.stopping import Votes
@@ -193,6 +193,23 @@ class StepVote:
         return len(self.keys)
 
 
+def answers_only(aggregator: str) -> Aggregator:
+    """The registered aggregator ``aggregator``, if it votes on answers alone (an agent step's
+    candidates carry no verdicts or scores).
+
+    Example:
+        >>> answers_only("majority").name
+        'majority'
+    """
+    chosen = get_aggregator(aggregator)
+    if chosen.needs:
+        raise TTCConfigError(
+            f"The {chosen.name!r} aggregator needs {sorted(chosen.needs)} per candidate, which an "
+            "agent step does not have; use aggregator='majority'."
+        )
+    return chosen
+
+
 def vote(keys: Sequence[str | None], aggregator: str = "majority") -> StepVote:
     """Vote over the candidates' keys with a registered aggregator that needs only answers
     (majority: ties go to the key seen first).
@@ -202,14 +219,8 @@ def vote(keys: Sequence[str | None], aggregator: str = "majority") -> StepVote:
         >>> v.winner, v.key, v.agreement
         (2, 'tool:b()', 0.5)
     """
-    chosen = get_aggregator(aggregator)
-    if chosen.needs:
-        raise TTCConfigError(
-            f"The {chosen.name!r} aggregator needs {sorted(chosen.needs)} per candidate, which an "
-            "agent step does not have; use aggregator='majority'."
-        )
     keys = tuple(keys)
-    result = chosen.vote(Ballots(answers=keys))
+    result = answers_only(aggregator).vote(Ballots(answers=keys))
     tally = Votes(keys).counts()
     agreement = Votes(keys).leader_share()
     return StepVote(keys, result.index, result.answer, tally, agreement)
