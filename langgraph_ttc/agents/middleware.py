@@ -29,6 +29,7 @@ import json
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -42,6 +43,7 @@ from langgraph_ttc.agents.escalation import (
     AskHuman,
     Escalation,
     apply_decisions,
+    decisions_of,
     review_request,
 )
 from langgraph_ttc.agents.ledger import Ledger, new_ledger, record
@@ -166,17 +168,11 @@ class TTCMiddleware(AgentMiddleware):
         )
         if message is None or message.id != review["ttc"]["message_id"]:
             return {"ttc_review": None}  # the reviewed message is gone: nothing to apply
-        answer = interrupt(review)
+        decisions = decisions_of(interrupt(review), len(message.tool_calls))
         allowed = review["review_configs"][0]["allowed_decisions"]
-        revised, replies = apply_decisions(message, answer, allowed)
-        kinds: dict[str, int] = {}
-        for call, new in zip(message.tool_calls, revised.tool_calls, strict=True):
-            replied = next((r for r in replies if r.tool_call_id == call["id"]), None)
-            kind = "approve" if replied is None and new == call else "edit"
-            if replied is not None:
-                kind = "respond" if replied.status == "success" else "reject"
-            kinds[kind] = kinds.get(kind, 0) + 1
-        _writer(runtime)({"ttc": "review", "step": review["ttc"]["step"], "decisions": dict(kinds)})
+        revised, replies = apply_decisions(message, {"decisions": decisions}, allowed)
+        kinds = dict(Counter(str(d.get("type")) for d in decisions))
+        _writer(runtime)({"ttc": "review", "step": review["ttc"]["step"], "decisions": kinds})
         ledger = record(state.get("ttc_ledger") or new_ledger(self.budget), "", [], decisions=kinds)
         return {"messages": [revised, *replies], "ttc_review": None, "ttc_ledger": ledger}
 
