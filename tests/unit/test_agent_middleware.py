@@ -31,7 +31,7 @@ from langgraph_ttc.agents import (
     sample_seed,
     tool_calls_key,
 )
-from langgraph_ttc.budget import Budget
+from langgraph_ttc.budget import Budget, Prices
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.testing import FakeToolCallingModel, stable_uniform
 
@@ -362,20 +362,27 @@ def test_a_token_cap_draws_one_sample_first_to_learn_what_a_sample_costs():
     assert samples == [(1, 1), (1, 3), (2, 3), (3, 3)]  # only the thread's first step probes
 
 
-def test_a_token_cap_stops_sampling_not_the_agent():
+PRICES = Prices(prompt=1000.0, completion=1000.0)  # $0.001 a token: dollars track tokens
+
+
+@pytest.mark.parametrize("unit", ["tokens", "usd"])
+def test_a_token_or_dollar_cap_stops_sampling_not_the_agent(unit):
     """Whatever the cap, the run ends; the steps that vote come first and stay within it."""
     voting_steps = []
     for cap in (30, 120, 300, 450, 600):
+        if unit == "tokens":
+            budget = Budget(max_tokens=cap)
+        else:
+            budget = Budget(max_usd=cap / 1000, prices=PRICES)
         model, shop = FakeToolCallingModel(script=shop_script), Shop()
-        middleware = TTCMiddleware(
-            n=3, seed=0, ignore_args=["request_id"], budget=Budget(max_tokens=cap)
-        )
+        middleware = TTCMiddleware(n=3, seed=0, ignore_args=["request_id"], budget=budget)
         agent = create_agent(model, shop.tools, middleware=[middleware])
         steps = [e for e in agent.stream(HUMAN, stream_mode="custom") if e["ttc"] == "step"]
         voted = [s for s in steps if s["samples"] > 1]
         assert len(steps) == 3 and len(shop.bought) == 1  # the agent finished its run
-        assert all(s["spent"]["tokens"] <= cap for s in voted)  # the votes stayed within it
-        assert [s["step"] for s in voted] == list(range(1, len(voted) + 1))  # and came first
+        spent = [s["spent"]["tokens"] if unit == "tokens" else s["spent"]["usd"] for s in voted]
+        assert all(x <= (cap if unit == "tokens" else cap / 1000 + 1e-12) for x in spent)
+        assert [s["step"] for s in voted] == list(range(1, len(voted) + 1))  # votes came first
         assert model.seeds.count(None) == sum(s["single_call"] for s in steps)
         voting_steps.append(len(voted))
     # 30 tokens pay for no vote (one sample of the first step costs 35), 600 for all three.
