@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "TTCError": "langgraph_ttc.errors",
     "TTCInput": "langgraph_ttc.state",
     "TTCInputError": "langgraph_ttc.errors",
+    "TTCMiddleware": "langgraph_ttc.agents",
     "TTCOutput": "langgraph_ttc.state",
     "TTCState": "langgraph_ttc.state",
     "Task": "langgraph_ttc.tasks",
@@ -120,6 +121,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly  # noqa: I001
+    from langgraph_ttc.agents import TTCMiddleware
     from langgraph_ttc.aggregators import (
         AGGREGATORS,
         Aggregate,

@@ -10,14 +10,19 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
+from langgraph_ttc.backends import ChatModelBackend, resolve_backend
+from langgraph_ttc.backends.langchain import _chat_model, _fields
+from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.nodes.prepare import as_question_input
+from langgraph_ttc.strategies import get_strategy
 
 
 def _child_config(run_manager) -> dict:
@@ -44,6 +49,9 @@ def _child_config(run_manager) -> dict:
 def _last_message(output: dict) -> AIMessage:
     return output["messages"][-1]
 
+
+# LangSmith's provider names for the backends that are not LangChain chat models.
+_PROVIDERS = {"OpenAICompatibleBackend": "openai", "EmbeddedBackend": "llama.cpp"}
 
 SUMMARY_KEYS = ("answer", "confidence", "method", "strategy", "model", "tally", "difficulty")
 
@@ -113,6 +121,7 @@ class TTCChatModel(BaseChatModel):
     """Put the whole ``ttc_result`` (every candidate) in each reply's metadata; by default a
     summary, so an agent's history and checkpoints do not grow with ``n``."""
     _compiled: Any = PrivateAttr(default=None)
+    _backend: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -120,8 +129,9 @@ class TTCChatModel(BaseChatModel):
 
     def model_post_init(self, context: Any) -> None:
         # Built once (not per call): the graph is stateless between runs.
+        self._backend = resolve_backend(self.model)
         self._compiled = create_ttc_graph(
-            self.model,
+            self._backend,
             self.strategy,
             n=self.n,
             budget=self.budget,
@@ -132,12 +142,51 @@ class TTCChatModel(BaseChatModel):
     def _graph(self):
         return self._compiled
 
-    def bind_tools(self, tools, **kwargs) -> TTCChatModel:
-        """A copy whose wrapped model has ``tools`` bound (the samples then vote on tool calls)."""
-        inner = self.model.bind_tools(tools, **kwargs)
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """LangSmith's model, provider, temperature, max_tokens and stop: the wrapped model's,
+        with the strategy's temperature and max_tokens where the samples are drawn with them
+        (a chat model class that declares those fields gets them bound per sample)."""
+        strategy = get_strategy(self.strategy, n=self.n)
+        backend = self._backend
+        if isinstance(backend, ChatModelBackend) and isinstance(
+            inner := _chat_model(backend.model), BaseChatModel
+        ):
+            bound = getattr(backend.model, "kwargs", None) or {}
+            params = inner._get_ls_params(stop=stop, **{**bound, **kwargs})
+            drawn_with = _fields(backend.model)
+        else:  # an OpenAI-compatible server, llama.cpp in process, or a custom Backend
+            params = LangSmithParams(
+                ls_provider=_PROVIDERS.get(type(backend).__name__, "langgraph-ttc"),
+                ls_model_name=str(getattr(backend, "model_id", "") or type(backend).__name__),
+                ls_model_type="chat",
+            )
+            drawn_with = frozenset({"temperature", "max_tokens"})
+            if stop:
+                params["ls_stop"] = stop
+        params["ls_model_type"] = "chat"
+        if "temperature" in drawn_with:
+            params["ls_temperature"] = strategy.temperature
+        if "max_tokens" in drawn_with:
+            params["ls_max_tokens"] = strategy.max_tokens
+        if isinstance(kwargs.get("model"), str):  # a per-call override names the model traced
+            params["ls_model_name"] = kwargs["model"]
+        return params
+
+    def bind_tools(self, tools, *, tool_choice: Any = None, **kwargs) -> Runnable:
+        """The wrapped model with ``tools`` bound (the samples then vote on tool calls), as a
+        ``RunnableBinding`` like any chat model's ``bind_tools``; its ``kwargs["tools"]`` lists
+        the tools in OpenAI's format (our samples ignore them: they are bound below)."""
+        if not hasattr(self.model, "bind_tools"):
+            raise TTCConfigError(
+                f"bind_tools needs a LangChain chat model as model=; got {type(self.model).__name__}. "
+                "Pass e.g. TTCChatModel(model=ChatOpenAI(...)) to vote on tool calls."
+            )
+        choice = {} if tool_choice is None else {"tool_choice": tool_choice}
+        inner = self.model.bind_tools(tools, **choice, **kwargs)
         # A new instance (not model_copy): its graph must be built for the bound model.
         fields = {name: getattr(self, name) for name in type(self).model_fields}
-        return type(self)(**{**fields, "model": inner})
+        chat = type(self)(**{**fields, "model": inner})
+        return chat.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **choice)
 
     def _result(self, output: dict) -> ChatResult:
         message = _last_message(output)

@@ -7,16 +7,22 @@ give the same reply in every process, so tests over concurrent graphs are reprod
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw
 
-__all__ = ["FakeBackend", "NoisyOracle", "stable_uniform"]
+__all__ = ["FakeBackend", "FakeToolCallingModel", "NoisyOracle", "stable_uniform"]
 
 
 def stable_uniform(*parts: object) -> float:
@@ -140,6 +146,82 @@ class FakeBackend(Backend):
     ) -> Draw:
         # Pure: nothing to await.
         return self.sample(messages, n, params, timeout=timeout, stop_trace=stop_trace, until=until)
+
+
+Script = Callable[[Sequence[BaseMessage], "int | None"], "AIMessage | str"]
+
+
+def _size(message: BaseMessage) -> int:
+    """Characters of a message's content and tool calls."""
+    content = message.content if isinstance(message.content, str) else json.dumps(message.content)
+    calls = getattr(message, "tool_calls", None)
+    return len(content) + (len(json.dumps(calls, default=str)) if calls else 0)
+
+
+def _tokens(chars: int) -> int:
+    return -(-chars // 4)  # a token is about four characters of English
+
+
+class FakeToolCallingModel(BaseChatModel):
+    """A deterministic chat model with tool calling, for tests and offline examples.
+
+    Its reply is ``script(messages, seed)``: an ``AIMessage`` (with ``tool_calls``, say) or a
+    string. The seed is the call's ``seed`` keyword (``model.bind(seed=3)``, ``bind_tools(...,
+    seed=3)``, or a model setting an agent middleware passes), else the ``seed`` field, so the
+    reply depends on nothing but the messages and the seed. ``bind_tools`` binds the tools in
+    OpenAI's format, as a real provider would; ``usage_metadata`` counts a token per four
+    characters of each message's content and tool calls (at least one per reply). ``seeds``
+    lists the seed of every call made, for assertions.
+
+    Example:
+        >>> def script(messages, seed):
+        ...     return AIMessage("", tool_calls=[{"name": "add", "args": {"a": seed}, "id": "c1"}])
+        >>> model = FakeToolCallingModel(script=script)
+        >>> model.bind_tools([]).invoke("Add.", seed=2).tool_calls[0]["args"]
+        {'a': 2}
+        >>> FakeToolCallingModel().invoke("2+2?", seed=1).content
+        'Let me think. The answer is 4.'
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Any = None
+    """``(messages, seed) -> AIMessage | str``; default: an echo that names a number."""
+    model_name: str = "fake-tool-calling"
+    seed: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seeds: list = Field(default_factory=list, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-tool-calling"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any):
+        """The model with ``tools`` bound (OpenAI format), like a provider's ``bind_tools``."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        seed = kwargs.get("seed", self.seed)
+        self.seeds.append(seed)
+        reply = (self.script or _echo_reply)(messages, seed)
+        message = reply if isinstance(reply, AIMessage) else AIMessage(str(reply))
+        prompt = sum(_tokens(_size(m)) for m in messages)
+        completion = max(_tokens(_size(message)), 1)
+        message = message.model_copy(
+            update={
+                "usage_metadata": {
+                    "input_tokens": prompt,
+                    "output_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+                "response_metadata": {"model_name": self.model_name, "finish_reason": "stop"},
+            }
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 @dataclass(frozen=True)

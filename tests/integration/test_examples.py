@@ -50,6 +50,7 @@ def test_every_example_is_tested():
         "lcel_chain.py",
         "compare_strategies.py",
         "custom_graph.py",
+        "agent_middleware.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
@@ -100,3 +101,22 @@ def test_custom_graph():
             assert verdict == "False"
     assert re.search(r"^answer: .* \(filter_vote(_fallback)?\)$", out, re.M)
     assert re.search(rf"^calls: \d+ of {N}$", out, re.M)
+
+
+def test_agent_middleware():
+    out = run_example("agent_middleware.py")
+
+    tallies = re.findall(r"^step (\d+): (\d+) samples, tally (.*)$", out, re.M)
+    assert [(step, samples) for step, samples, _ in tallies] == [
+        ("1", str(N)),
+        ("2", str(N)),
+        ("2", "4"),  # the first two disagreed: SampleMore drew up to 4
+        ("3", str(N)),
+    ]
+    assert "step 2: agreement 0.5 -> sample_more" in out
+    assert "step 2: agreement 0.5 -> ask_human" in out
+    assert "decision: edit" in out
+    # The voted call ran once, with the person's edit, however many samples voted on it.
+    assert "purchases: ['3 apples'] (buy ran 1 time)" in out
+    calls, steps = map(int, re.search(r"^ledger: (\d+) calls over (\d+) steps", out, re.M).groups())
+    assert (calls, steps) == (N + 4 + N, 3)
