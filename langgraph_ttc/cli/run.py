@@ -123,7 +123,9 @@ def progress_line(event: dict) -> str | None:
     if kind == "revision":
         return f"  revision {number} (chain {event.get('chain')}): {event.get('answer')}"
     if kind == "route":
-        return f"  difficulty bin {event['difficulty']['bin']}: {event['plan']['reason']}"
+        binned = event["difficulty"]["bin"]
+        where = "not binned" if binned is None else f"difficulty bin {binned}"
+        return f"  {where}: {event['plan']['reason']}"
     return None
 
 

@@ -17,6 +17,7 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes.base import TTCNode, emit, require_a_sample
 from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of
 from langgraph_ttc.nodes.verify import score_steps
+from langgraph_ttc.plan import Plan
 from langgraph_ttc.policy import Policy, resolve_policy
 
 __all__ = ["RouteNode"]
@@ -72,7 +73,9 @@ class RouteNode(TTCNode):
         ctx = self.ctx
         probes = state["ttc_plan"]["width"]
         params = ctx.params.with_seed(seed_of(state["ttc_seed"], 0))
-        (draw,) = yield [Sample(ctx.backend, ctx.prompt(state), probes, "probe", params)]
+        affordable = self._below_probes_cost(probes)
+        drawn = probes if affordable is None else affordable
+        (draw,) = yield [Sample(ctx.backend, ctx.prompt(state), drawn, "probe", params)]
         require_a_sample(draw)
         candidates = [
             candidate_from(
@@ -80,6 +83,28 @@ class RouteNode(TTCNode):
             )
             for i, c in enumerate(draw.completions)
         ]
+        if affordable is not None:
+            # The budget cannot pay for the probes and their statistic: answer by the majority
+            # of what it buys (replay sizes these runs the same way: ReplayTable.outcomes).
+            plan = Plan(
+                width=len(candidates),
+                stop=True,
+                reason=f"budget of {ctx.strategy.n} calls is below the probes' "
+                f"{self._probes_cost(probes)}: majority of {len(candidates)}",
+            )
+            difficulty = {
+                "statistic": self.policy.statistic,
+                "agreement": round(agreement([c["answer"] for c in candidates]), 4),
+                "mean_score": None,
+                "bin": None,  # not binned: the statistic was not paid for
+                "probes": len(candidates),
+            }
+            emit("route", difficulty=difficulty, plan=plan.to_state())
+            return {
+                "ttc_candidates": candidates,
+                "ttc_plan": plan.to_state(),
+                "ttc_difficulty": difficulty,
+            }
         agreed = agreement([c["answer"] for c in candidates])
         value, mean = agreed, None
         if self.policy.statistic == "confidence":  # the probes' own confidence: no extra call
@@ -112,3 +137,16 @@ class RouteNode(TTCNode):
             "ttc_plan": plan.to_state(),
             "ttc_difficulty": difficulty,
         }
+
+    def _probes_cost(self, probes: int) -> int:
+        """The probes and, for the verifier statistic, their scores."""
+        per_probe = 1 + (self.ctx.verify_calls if self.policy.statistic == "verifier" else 0)
+        return probes * per_probe
+
+    def _below_probes_cost(self, probes: int) -> int | None:
+        """How many samples to draw when the per-question budget cannot pay for the probes
+        and their statistic (``None``: it can)."""
+        budget = self.ctx.strategy.n
+        if budget >= self._probes_cost(probes):
+            return None
+        return max(min(budget, probes), 1)

@@ -163,3 +163,34 @@ def test_cli_names_follow_the_registries():
     """The command line spells the names out (for a fast --help); they must stay true."""
     assert tuple(STRATEGIES) == STRATEGY_NAMES
     assert CURVE_STRATEGIES == CURVE_NAMES
+
+
+@pytest.mark.parametrize("statistic,budget", [("verifier", 6), ("agreement", 3)])
+def test_a_budget_below_the_probes_cost_is_sized_the_same_live_and_in_replay(statistic, budget):
+    """Four probes scored by a one-call judge cost 8 calls; at 6 (or 3 with no scores) the
+    router draws what the budget buys, scores nothing and answers by their majority."""
+    oracle = NoisyOracle(QUESTIONS, critique_accuracy=0.7)
+    backend = FakeBackend(reply=oracle)
+    policy = Policy(edges=(), plans={1: {24: PlanSpec(width=24)}}, statistic=statistic)
+    judge = LLMJudge() if statistic == "verifier" else None
+    for seed, question in enumerate(QUESTIONS):
+        graph = create_ttc_graph(
+            backend, Adaptive(n=budget, probes=4, policy=policy, seed=seed), verifier=judge
+        )
+        result = graph.invoke({"question": question})["ttc_result"]
+        candidates = result["candidates"]
+        assert result["usage"]["calls"] == len(candidates) == min(budget, 4)
+        assert all(c["score"] is None for c in candidates)
+        if judge is not None:  # (with no scores, prepare already draws min(n, probes) probes)
+            assert result["plan"]["stop"] and result["difficulty"]["bin"] is None
+        reference = QUESTIONS[question][0]
+        problem = ProblemSamples.from_lists(
+            question,
+            [c["answer"] for c in candidates],
+            [float(c["answer"] == reference) for c in candidates],
+            verify_calls=[1.0 if judge else 0.0] * len(candidates),
+        )
+        table = ReplayTable([problem], probes=min(budget, 4), n_orders=1, statistic=statistic)
+        replayed = table.outcomes(PlanSpec(width=24), budget)
+        assert replayed.calls[0, 0] == result["usage"]["calls"]
+        assert replayed.correct[0, 0] == float(result["answer"] == reference)
