@@ -10,7 +10,9 @@ capital cities and word questions. The README's own questions ("What is 7 + 5?",
 For each variant and question it draws ``--samples`` samples with fixed seeds and reports the
 single-sample accuracy (mean over all samples), majority@k (a plurality vote over the k samples,
 ties broken towards the answer seen first; no answer never wins) and, with ``--greedy``, the
-accuracy of the greedy (temperature 0) answer.
+accuracy of the greedy (temperature 0) answer; then each variant's paired difference from the
+first one named, with a 95% bootstrap interval over questions. ``--set confirm`` runs a second
+held-out set, to check the variant chosen on the first without the flattery of selection.
 
 Run (about 2-4 min per variant on two CPU cores)::
 
@@ -29,7 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS
@@ -102,6 +104,72 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("word", "How many sides does a triangle have?", "3"),
 )
 
+# A second held-out set of the same kinds, for an unbiased before/after of the variant chosen on
+# QUESTIONS (choosing the best of several variants on one set flatters it on that set).
+CONFIRM_QUESTIONS: tuple[tuple[str, str, str], ...] = (
+    ("add1", "What is 2 + 7?", "9"),
+    ("add1", "What is 4 + 3?", "7"),
+    ("add1", "What is 6 + 1?", "7"),
+    ("add1", "What is 5 + 4?", "9"),
+    ("add1", "What is 3 + 8?", "11"),
+    ("add1", "What is 9 + 9?", "18"),
+    ("add1", "What is 7 + 6?", "13"),
+    ("add1", "What is 8 + 4?", "12"),
+    ("add1", "What is 2 + 6?", "8"),
+    ("add1", "What is 6 + 9?", "15"),
+    ("sub1", "What is 7 - 4?", "3"),
+    ("sub1", "What is 9 - 5?", "4"),
+    ("sub1", "What is 6 - 2?", "4"),
+    ("sub1", "What is 8 - 7?", "1"),
+    ("sub1", "What is 5 - 3?", "2"),
+    ("sub1", "What is 9 - 1?", "8"),
+    ("sub1", "What is 7 - 6?", "1"),
+    ("sub1", "What is 6 - 4?", "2"),
+    ("mul1", "What is 2 * 3?", "6"),
+    ("mul1", "What is 4 * 5?", "20"),
+    ("mul1", "What is 3 * 3?", "9"),
+    ("mul1", "What is 6 * 2?", "12"),
+    ("mul1", "What is 7 * 4?", "28"),
+    ("mul1", "What is 8 * 2?", "16"),
+    ("mul1", "What is 9 * 3?", "27"),
+    ("mul1", "What is 5 * 4?", "20"),
+    ("add2", "What is 13 + 25?", "38"),
+    ("add2", "What is 31 + 16?", "47"),
+    ("add2", "What is 22 + 34?", "56"),
+    ("add2", "What is 45 + 21?", "66"),
+    ("add2", "What is 17 + 19?", "36"),
+    ("add2", "What is 56 + 32?", "88"),
+    ("add2", "What is 28 + 14?", "42"),
+    ("add2", "What is 61 + 27?", "88"),
+    ("sub2", "What is 48 - 13?", "35"),
+    ("sub2", "What is 67 - 22?", "45"),
+    ("sub2", "What is 90 - 30?", "60"),
+    ("sub2", "What is 75 - 28?", "47"),
+    ("sub2", "What is 52 - 17?", "35"),
+    ("sub2", "What is 99 - 45?", "54"),
+    ("mul2", "What is 14 * 2?", "28"),
+    ("mul2", "What is 10 * 6?", "60"),
+    ("mul2", "What is 13 * 3?", "39"),
+    ("mul2", "What is 25 * 4?", "100"),
+    ("capital", "What is the capital of Portugal?", "Lisbon"),
+    ("capital", "What is the capital of Greece?", "Athens"),
+    ("capital", "What is the capital of China?", "Beijing"),
+    ("capital", "What is the capital of Poland?", "Warsaw"),
+    ("capital", "What is the capital of Ireland?", "Dublin"),
+    ("capital", "What is the capital of Norway?", "Oslo"),
+    ("capital", "What is the capital of Austria?", "Vienna"),
+    ("capital", "What is the capital of Peru?", "Lima"),
+    ("word", "How many legs does a spider have?", "8"),
+    ("word", "How many minutes are in an hour?", "60"),
+    ("word", "What is the opposite of up?", "down"),
+    ("word", "How many wheels does a car have?", "4"),
+    ("word", "What color is grass?", "green"),
+    ("word", "How many days are in a year?", "365"),
+    ("word", "What is the plural of child?", "children"),
+    ("word", "How many sides does a square have?", "4"),
+)
+SETS = {"selection": QUESTIONS, "confirm": CONFIRM_QUESTIONS}
+
 ORIGINAL_EXEMPLARS: tuple[tuple[str, str], ...] = (  # the default before this measurement
     ("What is 12 + 9?", "12 + 9 = 21. The answer is 21."),
     ("What is 6 * 4?", "6 * 4 = 24. The answer is 24."),
@@ -116,10 +184,13 @@ WORKED_8: tuple[tuple[str, str], ...] = (
     ("What is 3 + 6?", "3 + 6 = 9. The answer is 9."),
     ("What is 64 - 31?", "64 - 31 = 33. The answer is 33."),
     ("What is the capital of France?", "The capital of France is Paris. The answer is Paris."),
-    ("What is 7 * 3?", "7 * 3 = 21. The answer is 21."),
+    ("What is 5 * 6?", "5 * 6 = 30. The answer is 30."),
     ("How many wheels does a bicycle have?", "A bicycle has two wheels. The answer is 2."),
 )
 WORKED_5 = WORKED_8[:3] + WORKED_8[5:6] + WORKED_8[7:8]
+
+
+INSTRUCTION = "Answer each question in one line. End with: The answer is <answer>."
 
 
 def answer_only(shots: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -133,6 +204,7 @@ class Variant:
     shots: tuple[tuple[str, str], ...]
     temperature: float = 0.7
     stop: tuple[str, ...] = TRANSCRIPT_STOPS
+    system: str | None = None  # an instruction line before the exemplars
 
 
 VARIANTS = {
@@ -146,14 +218,17 @@ VARIANTS = {
         Variant("8_answer_only", answer_only(WORKED_8)),
         Variant("8_worked_stop_newline", WORKED_8, stop=("\n",)),
         Variant("8_worked_t0.3", WORKED_8, temperature=0.3),
+        Variant("8_worked_instruction", WORKED_8, system=INSTRUCTION),
         Variant("original_3_worked_t0.3", ORIGINAL_EXEMPLARS, temperature=0.3),
     )
 }
 
 
-def messages(shots: tuple[tuple[str, str], ...], question: str) -> list[BaseMessage]:
+def messages(
+    shots: tuple[tuple[str, str], ...], question: str, system: str | None = None
+) -> list[BaseMessage]:
     """What the generate node sends a base model: exemplar turns, then the question."""
-    out: list[BaseMessage] = []
+    out: list[BaseMessage] = [] if system is None else [SystemMessage(system)]
     for q, a in shots:
         out += [HumanMessage(q), AIMessage(a)]
     return [*out, HumanMessage(question)]
@@ -174,20 +249,23 @@ def majority(answers: list[str | None]) -> str | None:
 
 def check_questions() -> None:
     """The arithmetic answers above are right and no exemplar is a held-out question."""
-    for kind, question, answer in QUESTIONS:
+    for kind, question, answer in QUESTIONS + CONFIRM_QUESTIONS:
         if kind[:3] in {"add", "sub", "mul"}:
             expr = question.removeprefix("What is ").rstrip("?")
             assert str(eval(expr)) == answer, (question, answer)  # noqa: S307 - literal table
-    held_out = {q for _, q, _ in QUESTIONS}
+    held_out = {q for _, q, _ in QUESTIONS + CONFIRM_QUESTIONS}
+    assert len(held_out) == len(QUESTIONS) + len(CONFIRM_QUESTIONS)
     assert not held_out & {q for v in VARIANTS.values() for q, _ in v.shots}
     assert not held_out & {"What is 7 + 5?", "What is 2 + 2?", "What is 5 + 7?"}
 
 
-def run_variant(backend, variant: Variant, samples: int, seed: int, greedy: bool) -> dict:
+def run_variant(
+    backend, variant: Variant, questions, samples: int, seed: int, greedy: bool
+) -> dict:
     started = time.perf_counter()
     rows, tokens = [], 0
-    for index, (kind, question, reference) in enumerate(QUESTIONS):
-        prompt = messages(variant.shots, question)
+    for index, (kind, question, reference) in enumerate(questions):
+        prompt = messages(variant.shots, question, variant.system)
         base = SamplingParams(temperature=variant.temperature, max_tokens=64, stop=variant.stop)
         draw = backend.sample(prompt, samples, base.with_seed(seed + 1000 * index))
         answers = [answer_of(c.text) for c in draw.completions]
@@ -227,9 +305,26 @@ def run_variant(backend, variant: Variant, samples: int, seed: int, greedy: bool
     return {"summary": summary, "rows": rows}
 
 
+def paired_difference(
+    base: dict, other: dict, key: str, samples: int
+) -> tuple[float, float, float]:
+    """Mean per-question difference of ``other`` minus ``base`` with a 95% bootstrap interval
+    over questions (paired: both variants saw the same questions and seeds)."""
+    import random
+
+    def score(row):
+        return row["correct"] / samples if key == "single" else float(row["majority_correct"])
+
+    diffs = [score(o) - score(b) for b, o in zip(base["rows"], other["rows"], strict=True)]
+    rng = random.Random(0)
+    means = sorted(sum(rng.choice(diffs) for _ in diffs) / len(diffs) for _ in range(2000))
+    return sum(diffs) / len(diffs), means[50], means[1949]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--set", default="selection", choices=list(SETS), help="question set")
     parser.add_argument("--samples", type=int, default=8, help="samples per question")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--greedy", action="store_true", help="also score the greedy answer")
@@ -243,7 +338,9 @@ def main() -> int:
     backend = EmbeddedBackend(n_threads=args.threads)
     results = []
     for name in args.variants.split(","):
-        result = run_variant(backend, VARIANTS[name], args.samples, args.seed, args.greedy)
+        result = run_variant(
+            backend, VARIANTS[name], SETS[args.set], args.samples, args.seed, args.greedy
+        )
         s = result["summary"]
         line = (
             f"{s['variant']:<26} single={s['single_sample']:.3f} "
@@ -253,6 +350,13 @@ def main() -> int:
             line += f" greedy={s['greedy']:.3f}"
         print(f"{line} ({s['seconds']}s) {s['by_kind']}", flush=True)
         results.append(result)
+    for other in results[1:]:
+        parts = []
+        for key in ("single", "majority"):
+            mean, low, high = paired_difference(results[0], other, key, args.samples)
+            parts.append(f"{key} {mean:+.3f} [{low:+.3f}, {high:+.3f}]")
+        name = other["summary"]["variant"]
+        print(f"{name} vs {results[0]['summary']['variant']}: " + "; ".join(parts))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"args": vars(args), "results": results}, fh, indent=1)

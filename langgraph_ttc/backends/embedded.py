@@ -70,15 +70,33 @@ def default_model_path() -> str:
 
 
 def default_threads() -> int:
-    """CPU threads for llama.cpp: ``$TTC_THREADS`` if set, else every core. On a machine busy
-    with other work, fewer threads than cores avoids llama.cpp's threads waiting on each other."""
+    """CPU threads for llama.cpp: ``$TTC_THREADS`` if set, else half the usable cores (at least 1).
+
+    llama.cpp's threads wait for each other at every step, so one thread delayed by another
+    program stalls them all. On a 2-core machine with other work running, 2 threads sampled
+    10x slower than 1 (benchmarks/embedded_speed.py); half the cores is also llama-cpp-python's
+    own default. The thread count does not change the samples, only their speed.
+
+    Example:
+        >>> import os; os.environ["TTC_THREADS"] = "2"
+        >>> default_threads()
+        2
+        >>> del os.environ["TTC_THREADS"]
+    """
     value = os.environ.get("TTC_THREADS")
     if value:
         try:
             return max(1, int(value))
         except ValueError:
             raise TTCConfigError(f"TTC_THREADS must be a whole number; got {value!r}.") from None
-    return os.cpu_count() or 1
+    return max(1, _usable_cores() // 2)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def silence_native_logs() -> None:
@@ -113,7 +131,7 @@ class EmbeddedBackend(Backend):
     Args:
         model_path: a GGUF file; default: the packaged Gemma 3 270M.
         n_ctx: context length in tokens.
-        n_threads: CPU threads (default: ``$TTC_THREADS`` or all cores).
+        n_threads: CPU threads (default: ``$TTC_THREADS``, else half the cores).
 
     Log-probabilities (``SamplingParams(logprobs=True, top_logprobs=k)``) are read from the
     last position's logits at each step, so they cost no ``logits_all`` evaluation. ``sample``

@@ -78,3 +78,12 @@ def test_default_threads_honours_ttc_threads(monkeypatch):
     monkeypatch.setenv("TTC_THREADS", "many")
     with pytest.raises(TTCConfigError, match="TTC_THREADS"):
         default_threads()
+
+
+def test_default_threads_is_half_the_usable_cores(monkeypatch):
+    import langgraph_ttc.backends.embedded as embedded
+
+    monkeypatch.delenv("TTC_THREADS", raising=False)
+    for cores, expected in ((1, 1), (2, 1), (3, 1), (4, 2), (16, 8)):
+        monkeypatch.setattr(embedded, "_usable_cores", lambda cores=cores: cores)
+        assert default_threads() == expected
