@@ -4,8 +4,10 @@ The embedded backend reads the last position's logits at each sampling step (no 
 and keeps the sampled token's log-probability and the top-k log-probabilities. This script
 samples the same prompts with the same seeds with log-probabilities off and with
 ``top_logprobs=k`` on, alternating the two (off, on, on, off, ...) so that a change in machine
-load hits both alike, and reports generation tokens/s for each and the slowdown. It also checks
-that asking for log-probabilities does not change a single sampled text.
+load hits both alike, and reports generation tokens/s for each and the slowdown (on a shared
+machine the end-to-end numbers carry a few percent of noise, so it also times the log-prob step
+alone on the model's real logits). It also checks that asking for log-probabilities does not
+change a single sampled text.
 
 Two workloads: ``long`` (fixed-length samples with no stop sequence, the per-token cost) and
 ``first`` (the generic few-shot prompt with short answers, as the first command runs).
@@ -63,6 +65,22 @@ def one_pass(backend, jobs, samples: int, top: int | None, seed: int):
     return seconds, tokens, texts
 
 
+def step_cost_ms(backend, top: int, repeats: int = 200) -> float:
+    """Milliseconds per token of the log-prob step alone, on the model's real last logits."""
+    import llama_cpp
+    import numpy as np
+
+    from langgraph_ttc.backends._token_logprobs import step_logprobs
+
+    llama = backend._llama
+    pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+    logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),))
+    started = time.perf_counter()
+    for token in range(repeats):
+        step_logprobs(logits, token, top)
+    return 1000 * (time.perf_counter() - started) / repeats
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--top", type=int, default=20, help="top-k log-probabilities per step")
@@ -97,6 +115,8 @@ def main() -> int:
             f"same_texts={same}",
             flush=True,
         )
+    cost = step_cost_ms(backend, args.top)
+    print(f"log-prob step alone: {cost:.3f} ms per token (vocabulary {backend._llama.n_vocab()})")
     return 0
 
 

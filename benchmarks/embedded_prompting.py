@@ -188,6 +188,14 @@ WORKED_8: tuple[tuple[str, str], ...] = (
     ("How many wheels does a bicycle have?", "A bicycle has two wheels. The answer is 2."),
 )
 WORKED_5 = WORKED_8[:3] + WORKED_8[5:6] + WORKED_8[7:8]
+# The same eight with the word questions first and an arithmetic one last (recency).
+WORKED_8_ARITH_LAST = WORKED_8[5:6] + WORKED_8[7:8] + WORKED_8[:5] + WORKED_8[6:7]
+WORKED_12 = WORKED_8 + (
+    ("What is 7 - 2?", "7 - 2 = 5. The answer is 5."),
+    ("What is the capital of Kenya?", "The capital of Kenya is Nairobi. The answer is Nairobi."),
+    ("What is 5 + 9?", "5 + 9 = 14. The answer is 14."),
+    ("How many legs does a cow have?", "A cow has four legs. The answer is 4."),
+)
 
 
 INSTRUCTION = "Answer each question in one line. End with: The answer is <answer>."
@@ -216,6 +224,8 @@ VARIANTS = {
         Variant("5_worked", WORKED_5),
         Variant("8_worked", WORKED_8),
         Variant("8_answer_only", answer_only(WORKED_8)),
+        Variant("8_worked_arith_last", WORKED_8_ARITH_LAST),
+        Variant("12_worked", WORKED_12),
         Variant("8_worked_stop_newline", WORKED_8, stop=("\n",)),
         Variant("8_worked_t0.3", WORKED_8, temperature=0.3),
         Variant("8_worked_instruction", WORKED_8, system=INSTRUCTION),

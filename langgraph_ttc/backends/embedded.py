@@ -219,6 +219,22 @@ class EmbeddedBackend(Backend):
     def sample(
         self, messages, n, params, *, timeout=None, stop_trace: StopTrace | None = None
     ) -> Draw:
+        """Draw ``n`` samples one after another (sample i uses seed ``params.seed + i``).
+
+        Args:
+            messages: the conversation, rendered as a few-shot transcript.
+            n: number of samples.
+            params: sampling settings; ``logprobs``/``top_logprobs`` fill
+                ``Completion.logprobs`` (one per counted completion token, the token that
+                completed a stop sequence included, end-of-text excluded) and
+                ``Completion.top_logprobs`` (the top-k per position, descending).
+            timeout: seconds for the whole draw; samples not started in time fail.
+            stop_trace: called after each generated token with the sample's log-probabilities
+                so far and its top-k per position (``()`` each when ``top_logprobs`` is 0);
+                returning True ends that sample with ``finish_reason="stopped"``, its
+                tokens counted up to there (e.g. DeepConf online, Fu et al. 2025, Alg. 2).
+                An exception raised by the hook propagates.
+        """
         return self._sample_blocking(messages, n, params, timeout, stop_trace)
 
     def _sample_blocking(
@@ -368,8 +384,7 @@ class _Generation:
                     logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,))
                     logprob, top = step_logprobs(logits, token, self.k)
                     self.logprobs.append(logprob)
-                    if self.keeps_top_logprobs:
-                        self.top_logprobs.append(top)
+                    self.top_logprobs.append(top)  # () per position when k is 0
                 self.text += llama.detokenize([token])
                 cut = _first_stop(self.text, self.stops)
                 if cut is not None:

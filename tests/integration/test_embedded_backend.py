@@ -193,8 +193,15 @@ def test_stop_trace_ends_a_sample_after_the_token_it_saw(backend):
 
 def test_stop_trace_in_async_and_without_logprobs_asked(backend):
     params = SamplingParams(temperature=0.7, max_tokens=64, stop=NEVER, seed=9)
-    draw = asyncio.run(backend.asample(STORY, 1, params, stop_trace=lambda lp, top: len(lp) == 3))
+    seen = []
+
+    def stop_at_three(logprobs, top_logprobs):
+        seen.append(list(top_logprobs))
+        return len(logprobs) == 3
+
+    draw = asyncio.run(backend.asample(STORY, 1, params, stop_trace=stop_at_three))
     c = draw.completions[0]
+    assert seen[-1] == [(), (), ()]
     assert (c.finish_reason, c.completion_tokens, len(c.logprobs)) == ("stopped", 3, 3)
     assert c.top_logprobs is None
 
