@@ -196,6 +196,15 @@ WORKED_12 = WORKED_8 + (
     ("What is 5 + 9?", "5 + 9 = 14. The answer is 14."),
     ("How many legs does a cow have?", "A cow has four legs. The answer is 4."),
 )
+WORKED_16 = WORKED_12 + (
+    ("What is 11 * 4?", "11 * 4 = 44. The answer is 44."),
+    (
+        "What is the capital of Sweden?",
+        "The capital of Sweden is Stockholm. The answer is Stockholm.",
+    ),
+    ("What is 87 - 52?", "87 - 52 = 35. The answer is 35."),
+    ("How many weeks are in a year?", "There are 52 weeks in a year. The answer is 52."),
+)
 
 
 INSTRUCTION = "Answer each question in one line. End with: The answer is <answer>."
@@ -226,6 +235,7 @@ VARIANTS = {
         Variant("8_answer_only", answer_only(WORKED_8)),
         Variant("8_worked_arith_last", WORKED_8_ARITH_LAST),
         Variant("12_worked", WORKED_12),
+        Variant("16_worked", WORKED_16),
         Variant("8_worked_stop_newline", WORKED_8, stop=("\n",)),
         Variant("8_worked_t0.3", WORKED_8, temperature=0.3),
         Variant("8_worked_instruction", WORKED_8, system=INSTRUCTION),
