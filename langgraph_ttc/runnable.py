@@ -99,7 +99,7 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
 
 class TTCChatModel(BaseChatModel):
     """Wraps a chat model with a test-time-compute strategy; drop it in wherever a chat model goes
-    (``create_react_agent``, LCEL chains). When the wrapped model answers with tool calls, the
+    (``create_agent``, LCEL chains). When the wrapped model answers with tool calls, the
     samples vote over the tool calls (name + normalised arguments).
 
     Example:
