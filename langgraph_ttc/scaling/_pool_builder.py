@@ -47,7 +47,7 @@ def _prompt_hash(messages) -> str:
 
 # Sampling fields added after the first pools were written: left out of a pool's identity
 # while at their default, so older pools still resume.
-_LATER_FIELDS = {"top_logprobs": 0}
+_LATER_FIELDS = {"top_logprobs": 0, "thinking_budget": None}
 
 
 def _params_dict(params: SamplingParams) -> dict:
@@ -135,6 +135,8 @@ class _Builder:
             "error": error,
             "created_at": time.time(),
             "confidence": self._confidence(completion if error is None else None),
+            "thinking_tokens": draw.thinking_tokens if draw else 0,
+            "truncated_in_thinking": int(bool(completion and completion.truncated_in_thinking)),
         }
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("problem_id",))
