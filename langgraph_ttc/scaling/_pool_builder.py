@@ -54,9 +54,21 @@ def _params_dict(params: SamplingParams) -> dict:
     data = dataclasses.asdict(params)
     data.pop("seed", None)
     data["stop"] = list(data["stop"])
+    return normal_params(data)
+
+
+def normal_params(data: dict) -> dict:
+    """A pool's sampling params without the later fields at their default, however the pool
+    wrote them (a pool written while ``thinking_budget`` was new stored ``null``).
+
+    Example:
+        >>> normal_params({"max_tokens": 256, "thinking_budget": None, "top_logprobs": 0})
+        {'max_tokens': 256}
+    """
+    data = dict(data)
     for name, default in _LATER_FIELDS.items():
-        if data.get(name) == default:
-            data.pop(name, None)
+        if name in data and data[name] == default:
+            data.pop(name)
     return data
 
 

@@ -51,6 +51,7 @@ from langgraph_ttc.scaling._pool_builder import (
     _prompt_hash,
     _run_jobs,
     critique_messages,
+    normal_params,
     sample_seed,
 )
 from langgraph_ttc.scaling._pool_schema import (
@@ -141,6 +142,8 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 def _check_identity(conn, path: Path, identity: dict) -> dict:
     meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    if isinstance(meta.get("params"), dict):
+        meta["params"] = normal_params(meta["params"])
     for key, value in identity.items():
         if key in meta and meta[key] != value:
             raise TTCConfigError(

@@ -170,7 +170,7 @@ def load_thinking_pools(paths: Sequence[str | Path]) -> ThinkingPools:
             )
         models.add(pool.meta.get("model_id"))
         answers.add(_answer_tokens(pool))
-        task = str(pool.meta.get("task"))
+        task = _label(str(pool.meta.get("task")))
         sources.append({"pool": str(path), "task": task, "thinking_budget": budget})
         labelled = [
             dataclasses.replace(p, problem_id=f"{task}/{p.problem_id}") for p in pool.problems
@@ -193,6 +193,16 @@ def load_thinking_pools(paths: Sequence[str | Path]) -> ThinkingPools:
         pools[budget] = PoolSamples({**members[0][1], "tasks": sorted(tasks)}, problems)
     meta = {"model": models.pop(), "pools": sources}
     return ThinkingPools(pools, answers.pop(), meta)
+
+
+def _label(task: str) -> str:
+    """A task's name as a problem-id prefix (a JSONL task: its file's name, not its path).
+
+    Example:
+        >>> _label("jsonl:/tmp/runs/qa.jsonl"), _label("rg:chain_sum")
+        ('qa.jsonl', 'rg:chain_sum')
+    """
+    return task.removeprefix("jsonl:").rsplit("/", 1)[-1]
 
 
 class ThinkingReplay:
