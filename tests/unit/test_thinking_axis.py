@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 
 from langgraph_ttc import create_ttc_graph
+from langgraph_ttc.backends import OpenAICompatibleBackend
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.cli import main
 from langgraph_ttc.errors import TTCConfigError
@@ -108,8 +109,6 @@ def test_a_pool_refuses_another_thinking_budget(pools):
 def test_samples_cut_off_in_their_thinking_are_counted(tmp_path):
     task = load_task(write_task(tmp_path, TWO))
     with InstantServer(reasoning="vllm") as server:
-        from langgraph_ttc.backends import OpenAICompatibleBackend
-
         backend = OpenAICompatibleBackend(server.base_url, "instant", reasoning=False)
         path = tmp_path / "pool.sqlite"
         build_pool(
@@ -311,11 +310,19 @@ def test_live_router_and_replay_agree_on_thinking_plans(spec):
     assert drawn_after_probes > 0
 
 
-def test_a_token_policy_needs_a_token_budget():
-    policy = Policy(edges=(), plans={1: {100: PlanSpec(width=2)}}, unit="tokens")
+def test_a_token_policy_needs_a_token_budget_and_the_probes_thinking(caplog):
+    policy = Policy(
+        edges=(),
+        plans={1: {100: PlanSpec(width=2)}},
+        unit="tokens",
+        meta={"probe_thinking_budget": SHORT},
+    )
     backend = FakeReasoningBackend(ThinkingOracle(QUESTIONS))
     with pytest.raises(TTCConfigError, match="token_budget"):
         create_ttc_graph(backend, Adaptive(policy=policy))
+    with caplog.at_level("WARNING"):
+        create_ttc_graph(backend, Adaptive(policy=policy, token_budget=100, thinking_budget=64))
+    assert f"pass Adaptive(thinking_budget={SHORT})" in caplog.text
 
 
 def test_plans_carry_their_thinking_budget():
