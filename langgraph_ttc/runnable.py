@@ -53,7 +53,16 @@ def _last_message(output: dict) -> AIMessage:
 # LangSmith's provider names for the backends that are not LangChain chat models.
 _PROVIDERS = {"OpenAICompatibleBackend": "openai", "EmbeddedBackend": "llama.cpp"}
 
-SUMMARY_KEYS = ("answer", "confidence", "method", "strategy", "model", "tally", "difficulty")
+SUMMARY_KEYS = (
+    "answer",
+    "confidence",
+    "method",
+    "strategy",
+    "model",
+    "tally",
+    "difficulty",
+    "truncated_in_thinking",
+)
 
 
 def result_summary(result: dict) -> dict:

@@ -47,16 +47,28 @@ def _prompt_hash(messages) -> str:
 
 # Sampling fields added after the first pools were written: left out of a pool's identity
 # while at their default, so older pools still resume.
-_LATER_FIELDS = {"top_logprobs": 0}
+_LATER_FIELDS = {"top_logprobs": 0, "thinking_budget": None}
 
 
 def _params_dict(params: SamplingParams) -> dict:
     data = dataclasses.asdict(params)
     data.pop("seed", None)
     data["stop"] = list(data["stop"])
+    return normal_params(data)
+
+
+def normal_params(data: dict) -> dict:
+    """A pool's sampling params without the later fields at their default, however the pool
+    wrote them (a pool written while ``thinking_budget`` was new stored ``null``).
+
+    Example:
+        >>> normal_params({"max_tokens": 256, "thinking_budget": None, "top_logprobs": 0})
+        {'max_tokens': 256}
+    """
+    data = dict(data)
     for name, default in _LATER_FIELDS.items():
-        if data.get(name) == default:
-            data.pop(name, None)
+        if name in data and data[name] == default:
+            data.pop(name)
     return data
 
 
@@ -135,6 +147,8 @@ class _Builder:
             "error": error,
             "created_at": time.time(),
             "confidence": self._confidence(completion if error is None else None),
+            "thinking_tokens": draw.thinking_tokens if draw else 0,
+            "truncated_in_thinking": int(bool(completion and completion.truncated_in_thinking)),
         }
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("problem_id",))
