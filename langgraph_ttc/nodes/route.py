@@ -101,6 +101,7 @@ class RouteNode(TTCNode):
             )
             for i, c in enumerate(draw.completions)
         ]
+        agreed = agreement([c["answer"] for c in candidates])
         if affordable is not None:
             # The budget cannot pay for the probes and their statistic: answer by the majority
             # of what it buys (replay sizes these runs the same way: ReplayTable.outcomes).
@@ -110,20 +111,7 @@ class RouteNode(TTCNode):
                 reason=f"budget of {ctx.strategy.n} calls is below the probes' "
                 f"{self._probes_cost(probes)}: majority of {len(candidates)}",
             )
-            difficulty = {
-                "statistic": self.policy.statistic,
-                "agreement": round(agreement([c["answer"] for c in candidates]), 4),
-                "mean_score": None,
-                "bin": None,  # not binned: the statistic was not paid for
-                "probes": len(candidates),
-            }
-            emit("route", difficulty=difficulty, plan=plan.to_state())
-            return {
-                "ttc_candidates": candidates,
-                "ttc_plan": plan.to_state(),
-                "ttc_difficulty": difficulty,
-            }
-        agreed = agreement([c["answer"] for c in candidates])
+            return self._routed(candidates, plan, agreed, None, None)  # not binned: not paid for
         value, mean = agreed, None
         if self.policy.statistic == "confidence":  # the probes' own confidence: no extra call
             known = [c["confidence"] or 0.0 for c in candidates]
@@ -143,11 +131,14 @@ class RouteNode(TTCNode):
         if self.policy.unit == "tokens":  # a plan per token budget: width and thinking length
             budget = ctx.strategy.token_budget
         plan = self.policy.choose(value, len(candidates), budget, calls_left, ctx.verify_calls)
+        return self._routed(candidates, plan, agreed, mean, self.policy.bin(value))
+
+    def _routed(self, candidates, plan: Plan, agreed: float, mean, difficulty_bin) -> dict:
         difficulty = {
             "statistic": self.policy.statistic,
             "agreement": round(agreed, 4),
             "mean_score": None if mean is None else round(mean, 4),  # score or confidence
-            "bin": self.policy.bin(value),
+            "bin": difficulty_bin,
             "probes": len(candidates),
         }
         emit("route", difficulty=difficulty, plan=plan.to_state())
