@@ -21,6 +21,7 @@ from langgraph_ttc.errors import BackendError
 from langgraph_ttc.extras import require
 from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.tasks.base import Problem
+from langgraph_ttc.verifiers import parse_verdict
 
 MAX_CONSECUTIVE_FAILURES = 20
 
@@ -182,7 +183,6 @@ class _Builder:
         return None if trace is None else json.dumps(trace.to_dict())
 
     async def _critique(self, job: _Job) -> None:
-        from langgraph_ttc.verifiers import parse_verdict
 
         messages = critique_messages(self.backend, job.problem.question, job.text or "")
         params = self.params.with_seed(
