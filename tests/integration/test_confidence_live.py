@@ -70,7 +70,9 @@ def check_deepconf_run(
     for candidate, whole in stopped:
         assert candidate["answer"] is None  # a stopped trace does not vote
         assert candidate["lowest_group"] < result["plan"]["trace_threshold"]
-        assert SPEC.window <= candidate["completion_tokens"] < whole.completion_tokens
+        # Stopped at the first full window below the threshold: shorter than the same sample
+        # to its end, or as long when that window ended on its last token.
+        assert SPEC.window <= candidate["completion_tokens"] <= whole.completion_tokens
     assert all(c["finish_reason"] != "stopped" for c in candidates[: strategy.warmup])
     assert usage["completion_tokens"] <= sum(f.completion_tokens for f in full)
     return {"result": result, "stopped": len(stopped), "full": full}
@@ -103,10 +105,13 @@ def test_deepconf_online_on_the_embedded_model(embedded):
     strategy = DeepConfOnline(n=10, warmup=4, eta=50, tau=0.95, step=3, seed=3, max_tokens=32)
     run = check_deepconf_run(embedded, ARITHMETIC, strategy)
     assert run["stopped"] >= 1  # with the median as threshold, later traces do get stopped
-    # The embedded model is reproducible: traces that were not stopped are the full samples.
+    # The embedded model is reproducible: a trace that was not stopped is the full sample, and
+    # a stopped one is its beginning.
     for candidate, whole in zip(run["result"]["candidates"], run["full"], strict=True):
         if candidate["finish_reason"] != "stopped":
             assert candidate["completion_tokens"] == whole.completion_tokens
+        else:
+            assert whole.text.strip().startswith(candidate["text"])
 
 
 def test_adaptive_consistency_on_the_embedded_model(embedded):
@@ -131,7 +136,7 @@ def test_deepconf_online_on_the_llama_server(llama_server):
     backend = server_backend(llama_server)
     # Three warm-up traces and the median as threshold: two of them vote, and the second
     # question's answers scatter, so the run goes on past the warm-up and stops traces.
-    strategy = DeepConfOnline(n=5, warmup=3, eta=50, tau=0.95, step=2, seed=3, max_tokens=24)
+    strategy = DeepConfOnline(n=4, warmup=3, eta=50, tau=0.95, step=1, seed=3, max_tokens=24)
     # The full draws are redrawn without log-probabilities (fast on this server; same seeds,
     # same samples: log-probabilities do not change what is sampled).
     run = check_deepconf_run(backend, ARITHMETIC, strategy, problem=1, redraw_logprobs=False)
