@@ -65,6 +65,7 @@ def build_ttc_graph(
     policy=None,
     keep_thinking: bool = False,
     judges_see_thinking: bool = False,
+    confidence: ConfidenceSpec | None = None,
 ) -> StateGraph:
     """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`).
 
@@ -85,7 +86,8 @@ def build_ttc_graph(
             f"Strategy {config.name!r} needs a verifier: pass verifier=LLMJudge() or "
             "verifier=ProgrammaticVerifier(fn) (from langgraph_ttc.verifiers)."
         )
-    confidence = ConfidenceSpec() if config.needs_confidence else None
+    if confidence is None and config.needs_confidence:
+        confidence = ConfidenceSpec()
     ctx = TTCContext(
         backend=backend,
         strategy=config,
@@ -215,6 +217,7 @@ def create_ttc_graph(
     name: str | None = None,
     keep_thinking: bool = False,
     judges_see_thinking: bool = False,
+    confidence: ConfidenceSpec | None = None,
 ):
     """A compiled test-time-compute graph for ``strategy``.
 
@@ -233,6 +236,11 @@ def create_ttc_graph(
         keep_thinking: keep each candidate's thinking text in the result (a reasoning model's
             thinking tokens and length are always kept).
         judges_see_thinking: show critiques and LLM judges the thinking before the answer.
+        confidence: which token confidence the samples carry (measure, group window, top-k);
+            default: :class:`~langgraph_ttc.confidence.ConfidenceSpec` for strategies that read
+            confidence, none otherwise. Scale the window to the traces (DeepConf's 2048 suits
+            long reasoning; a short answer needs a few tokens). Given for another strategy, the
+            samples carry it anyway (and the backend must report log-probabilities).
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -250,6 +258,7 @@ def create_ttc_graph(
         policy=policy,
         keep_thinking=keep_thinking,
         judges_see_thinking=judges_see_thinking,
+        confidence=confidence,
     )
     config = get_strategy(strategy, n=n)
     return builder.compile(checkpointer=checkpointer, name=name or f"ttc_{config.name}")
