@@ -64,6 +64,10 @@ def start_llama_server(model_path: str, *, threads: int = 2) -> Iterator[ServerI
         "False",
         "--verbose",
         "False",
+        # By default this server ends a running stream when another request arrives, so
+        # concurrent streamed samples (DeepConf online, Adaptive-Consistency) would cut each other.
+        "--interrupt_requests",
+        "False",
     ]
     with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:
         log_path = os.path.join(tmp, "server.log")

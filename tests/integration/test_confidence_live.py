@@ -7,8 +7,8 @@ answer and fewer tokens than the same sample (same seed) drawn to its end; a run
 Bayesian stop fired exactly where the run stopped. Seeds are fixed, so each run is reproducible.
 
 llama.cpp's server notes: its ``interrupt_requests`` setting (default on) ends a stream in
-progress when another request arrives, so streamed draws go one request at a time here
-(``max_concurrency=1``); and it computes log-probabilities by sorting the whole 262k-token
+progress when another request arrives, so the fixture starts it with ``--interrupt_requests
+False`` and two streams are in flight here (the server queues the second); and it computes log-probabilities by sorting the whole 262k-token
 vocabulary in Python per token (``logits_all`` for unstreamed ones), about 0.4 s a token on two
 cores, so the confidence runs are kept small.
 """
@@ -127,7 +127,7 @@ def server_backend(llama_server) -> OpenAICompatibleBackend:
         llama_server.base_url,
         llama_server.model,
         mode="completion",
-        max_concurrency=1,  # llama.cpp's server interrupts a stream when another request comes
+        max_concurrency=2,  # needs --interrupt_requests False (the fixture sets it)
         timeout_s=120,
     )
 
