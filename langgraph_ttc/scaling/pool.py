@@ -248,8 +248,9 @@ def build_pool(
         if not getattr(backend, "gives_logprobs", False):
             raise TTCConfigError(
                 f"{type(backend).__name__} reports no log-probabilities, so a pool with "
-                "confidence cannot be built from it; use an OpenAI-compatible server or the "
-                "embedded model."
+                "confidence cannot be built from it; use an OpenAI-compatible server, the "
+                "embedded model, or a LangChain chat model that reports them "
+                "(ChatOpenAI(logprobs=True))."
             )
         params = dataclasses.replace(params, top_logprobs=confidence.top_k)
     with _exclusive_lock(path):
