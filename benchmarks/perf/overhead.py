@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from perf.servers import checkout_env
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE.parent / "peers"
 PEER_PYTHON = PEERS / ".venv" / "bin" / "python"
@@ -46,15 +48,17 @@ def run_contender(name: str, spec: dict, on_warm=None, timeout_s: float = 1800) 
     """Run one contender; ``on_warm`` is called between its warm-up and its timed part."""
     if name in PEER_DRIVERS:
         command = [str(PEER_PYTHON), str(PEERS / PEER_DRIVERS[name])]
+        env = dict(os.environ, BENCH_HANDSHAKE="1")
     else:
         command = [sys.executable, str(HERE / "contenders.py"), name]
+        env = checkout_env(BENCH_HANDSHAKE="1")
     process = subprocess.Popen(
         [*command, json.dumps(spec)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, BENCH_HANDSHAKE="1"),
+        env=env,
     )
     first = process.stdout.readline()
     if first.strip() == "warm":
