@@ -113,12 +113,18 @@ def _median_run(results: list[dict]) -> dict:
     out["wall_s"] = statistics.median(walls)
     cpus = [r["cpu_s"] for r in good if r.get("cpu_s") is not None]
     out["cpu_s"] = statistics.median(cpus) if cpus else None
+    out["cpu_s_runs"] = [round(c, 4) for c in cpus]
+    gcs = [r["gc_s"] for r in good if r.get("gc_s") is not None]
+    out["gc_s"] = statistics.median(gcs) if gcs else None
     out["answers"] = median.get("answers")
     return out
 
 
 def with_ratios(results: dict, samples: int) -> dict:
-    """Ratios to the floor, and overhead per sample in ms (wall and CPU)."""
+    """CPU ms per sample; ratios to the floor, and overhead per sample in ms (wall and CPU)."""
+    for result in results.values():
+        if "error" not in result and result.get("cpu_s") is not None:
+            result["cpu_ms_per_sample"] = round(1000 * result["cpu_s"] / samples, 3)
     floor = results.get("floor")
     if not floor or "error" in floor:
         return results

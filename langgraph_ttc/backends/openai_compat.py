@@ -665,8 +665,8 @@ class OpenAICompatibleBackend(Backend):
     def _post(self, client: OpenAI, payload: dict, deadline: float | None) -> bytes:
         """One attempt: the JSON posted through the client's documented ``post`` (its auth,
         base URL, timeouts and error types) and the reply's bytes. ``create`` would first walk
-        the whole body through the SDK's typed-dict transform (about a third of the SDK's CPU
-        per request) and wrap the reply in a raw-response object; neither is needed here."""
+        the whole body through the SDK's typed-dict transform and wrap the reply in a
+        raw-response object (together about 0.3 ms of CPU per request); neither is needed."""
         try:
             content = client.post(
                 self._path,
@@ -876,6 +876,8 @@ class OpenAICompatibleBackend(Backend):
         """
         client, _ = self._aclient()
         shared = self._shared
+        if shared.async_closer is not None:  # the usual case: this loop's client has one
+            return
         with shared.lock:
             if shared.async_closer is not None or shared.async_client is not client:
                 return
