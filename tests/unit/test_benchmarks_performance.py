@@ -18,6 +18,7 @@ from langgraph_ttc.testing_server import InstantServer, ServerStats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+import protocol_layers  # noqa: E402
 from perf import overhead, report, sections  # noqa: E402
 from perf.servers import InstantProcess  # noqa: E402
 
@@ -91,6 +92,12 @@ def test_the_gate_holds_requests_sent_one_after_another():
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             replies = list(pool.map(lambda _: urllib.request.urlopen(url, body, 10).read(), [0, 1]))
         assert len(replies) == 2 and server.stats.max_in_flight == 2
+
+
+def test_protocol_layers_measure_every_layer():
+    table = protocol_layers.main(["--rounds", "1", "--questions", "2", "--n", "2"])
+    assert {"sdk create (pydantic)", "sdk post, httpx", "httpx bare"} <= table.keys()
+    assert all(row["cpu_ms_per_request"] > 0 for row in table.values())
 
 
 def test_scale_rows_grow_linearly_in_requests():
