@@ -1,5 +1,5 @@
 """The instant server's reasoning mode: replies of a model that thinks before it answers, shaped
-as the servers that serve such models return them (non-streamed).
+as the servers that serve such models return them, whole and streamed.
 
 Shapes (cited by the tests that check them):
 
@@ -13,6 +13,17 @@ Shapes (cited by the tests that check them):
   hidden, ``content`` is the answer (``""`` when ``max_completion_tokens`` ran out while
   thinking, ``finish_reason: "length"``) and ``usage.completion_tokens_details.reasoning_tokens``
   counts it.
+
+Streamed (``stream=True``, :func:`stream_pieces`): vLLM with a parser sends the thinking as
+``choices[].delta.reasoning`` (``reasoning_content`` before PR #27752) and the answer as
+``delta.content`` (docs: "Reasoning Outputs", section "Streaming chat completions"); the
+``<think>`` and ``</think>`` tokens themselves send no chunk (the parser returns no delta for
+them, and vLLM's ``serving_chat.py`` skips a token whose delta message is ``None``), so their
+log-probabilities are not streamed either. Without a parser every token is ``delta.content``.
+OpenAI reasoning models stream only the answer; the hidden thinking sends nothing and is
+counted in the last chunk's ``usage.completion_tokens_details.reasoning_tokens`` (API reference,
+"The chat completion chunk object": ``usage`` is present only in the last chunk, with
+``stream_options: {"include_usage": true}``).
 
 The text-completion endpoint (``/v1/completions``) runs no reasoning parser in any mode: its
 ``text`` is the raw trace, and a prompt that ends inside a trace is continued (prefix
@@ -108,6 +119,40 @@ def split_raw(raw: str) -> tuple[str | None, str]:
     if OPEN in raw:
         return raw.split(OPEN, 1)[1].strip(), ""
     return None, raw.strip()
+
+
+def stream_pieces(raw: str, mode: str | None) -> list[tuple[str | None, str]]:
+    """Each generated word of a streamed chat reply as ``(delta field, text)``; the field is
+    ``None`` for a token the server generates but sends no chunk for.
+
+    Example:
+        >>> stream_pieces("<think> a </think> 4.", "vllm")
+        [(None, '<think>'), ('reasoning', 'a'), (None, ' </think>'), ('content', '4.')]
+        >>> [field for field, _ in stream_pieces("<think> a </think> 4.", "openai")]
+        [None, None, None, 'content']
+    """
+    words = raw.split(" ")
+    pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+    if mode in (None, "vllm-raw"):
+        return [("content", piece) for piece in pieces]
+    field = {"vllm": "reasoning", "vllm-legacy": "reasoning_content"}.get(mode)
+    out: list[tuple[str | None, str]] = []
+    state = "answer"  # a continuation that never opens a thought is all answer
+    if OPEN in words:
+        state = "before"
+    fresh = False  # the first piece of a field: no leading space (as in the whole reply)
+    for word, piece in zip(words, pieces, strict=True):
+        if word == OPEN and state == "before":
+            state, fresh = "thinking", True
+            out.append((None, piece))
+        elif word == CLOSE and state == "thinking":
+            state, fresh = "answer", True
+            out.append((None, piece))
+        else:
+            name = field if state == "thinking" else "content"  # None for OpenAI: hidden
+            out.append((name, piece.lstrip(" ") if fresh and name else piece))
+            fresh = fresh and not name
+    return out
 
 
 def chat_message(raw: str, mode: str) -> tuple[dict[str, Any], int]:

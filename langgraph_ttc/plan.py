@@ -13,6 +13,8 @@ Example:
     (True, False, 8)
     >>> Plan.from_state(plan.to_state()) == plan
     True
+    >>> Plan(width=2, thinking_budget=1024).describe()
+    'majority over 2, thinking <= 1024 tokens'
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class Plan:
             whose lowest group confidence is below the ``(100 - eta)``-th percentile of the
             warm-up's stop mid-generation, and only traces at or above it vote.
         trace_threshold: that percentile, once the warm-up has set it.
+        thinking_budget: most tokens a reasoning model may think per sample drawn under this
+            plan (``None``: the strategy's own): the router trades width against thinking
+            length (Snell et al. 2024's parallel vs sequential compute, in its reasoning-model
+            form; s1, Muennighoff et al. 2025, scales by thinking length).
         reason: why this plan (shown in results).
     """
 
@@ -59,6 +65,7 @@ class Plan:
     until: StopRule | None = None
     trace_eta: float | None = None
     trace_threshold: float | None = None
+    thinking_budget: int | None = None
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -67,6 +74,10 @@ class Plan:
             raise TTCConfigError(
                 f"A plan needs width >= 0, depth >= 1 and step >= 1; got {self.width}, "
                 f"{self.depth}, {self.step}."
+            )
+        if self.thinking_budget is not None and self.thinking_budget < 0:
+            raise TTCConfigError(
+                f"A plan's thinking_budget must be >= 0 tokens or None; got {self.thinking_budget}."
             )
 
     @property
@@ -115,6 +126,8 @@ class Plan:
             text += f", all at once, cancelled when {self.until.describe()}"
         if self.trace_eta is not None:
             text += f", traces below the warm-up's top {self.trace_eta:g}% confidence stop"
+        if self.thinking_budget is not None:
+            text += f", thinking <= {self.thinking_budget} tokens"
         return text
 
     def widened(self, width: int) -> Plan:
@@ -138,6 +151,7 @@ class Plan:
             "until": None if self.until is None else self.until.to_dict(),
             "trace_eta": self.trace_eta,
             "trace_threshold": self.trace_threshold,
+            "thinking_budget": self.thinking_budget,
             "reason": self.reason,
             "critique": self.critique,
             "verify": self.verify,
@@ -158,5 +172,6 @@ class Plan:
             until=stop_rule_from_dict(data.get("until")),
             trace_eta=data.get("trace_eta"),
             trace_threshold=data.get("trace_threshold"),
+            thinking_budget=data.get("thinking_budget"),
             reason=data.get("reason", ""),
         )

@@ -7,6 +7,12 @@ probe produced an answer (those look hopeless, and Chen et al. 2024 show more ca
 Calibrated policies are fitted from sample pools (``langgraph-ttc calibrate``,
 :mod:`langgraph_ttc.scaling.calibrate`) and saved as JSON with a record of the model, tasks and
 problems they were fitted on.
+
+A policy's budgets are calls per question (``unit="calls"``), or, for a reasoning model whose
+plans also choose how long each sample may think, tokens per question (``unit="tokens"``:
+generated tokens, thinking included; fitted from pools drawn at several thinking budgets,
+:mod:`langgraph_ttc.scaling.thinking_axis`): longer thinking costs no extra call, so only a
+token budget can trade width against thinking length.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ logger = logging.getLogger(__name__)
 # Easiness statistics a router can see at run time: probe agreement, mean verifier score, and
 # the probes' mean token confidence (no extra call).
 STATISTICS = ("agreement", "verifier", "confidence")
+# What a policy's budgets count: calls per question, or generated tokens per question.
+UNITS = ("calls", "tokens")
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,14 @@ class PlanSpec:
     drawing stops once the rule fires on the samples so far (e.g. :class:`AgreementAtLeast`,
     adaptive consistency); ``width`` is then the most it may draw.
 
+    ``thinking_budget`` caps the thinking of every sample drawn after the probes (``None``: the
+    strategy's own, which the probes use too).
+
     Example:
         >>> PlanSpec(fraction=0.5).resolve(probes=4, calls_left=12).width
         10
+        >>> PlanSpec(width=3, thinking_budget=1024).resolve(probes=2, calls_left=None).reason
+        'majority width=3 depth=1 thinking<=1024'
     """
 
     width: int | None = None
@@ -51,8 +64,13 @@ class PlanSpec:
     stop: bool = False
     stop_rule: StopRule | None = None
     step: int = 1
+    thinking_budget: int | None = None
 
     def __post_init__(self) -> None:
+        if self.thinking_budget is not None and self.thinking_budget < 0:
+            raise TTCConfigError(
+                f"PlanSpec thinking_budget must be >= 0 or None; got {self.thinking_budget}."
+            )
         if self.aggregator not in AGGREGATORS:
             raise TTCConfigError(
                 f"Unknown aggregator {self.aggregator!r}; use one of {sorted(AGGREGATORS)}."
@@ -104,6 +122,7 @@ class PlanSpec:
             probe_calls = probes * (per_chain - 1)
             extra = min(extra, max(calls_left - probe_calls, 0) // per_chain)
         width = probes + extra
+        thinks = "" if self.thinking_budget is None else f" thinking<={self.thinking_budget}"
         if self.stop_rule is not None:
             # Start from the probes; the generate node draws `step` more until the rule fires.
             return Plan(
@@ -112,13 +131,16 @@ class PlanSpec:
                 stop_rule=self.stop_rule,
                 step=self.step,
                 aggregator=self.aggregator,
-                reason=f"{self.aggregator} up to {width}, stop at {self.stop_rule.describe()}",
+                thinking_budget=self.thinking_budget,
+                reason=f"{self.aggregator} up to {width}, stop at {self.stop_rule.describe()}"
+                + thinks,
             )
         return Plan(
             width=width,
             depth=self.depth,
             aggregator=self.aggregator,
-            reason=f"{self.aggregator} width={width} depth={self.depth}",
+            thinking_budget=self.thinking_budget,
+            reason=f"{self.aggregator} width={width} depth={self.depth}{thinks}",
         )
 
     def to_dict(self) -> dict:
@@ -140,6 +162,10 @@ class PlanSpec:
 class Policy:
     """Bin edges and a plan per bin (and per budget: the largest budget key <= the run's budget).
 
+    ``unit`` says what the budget keys count: ``"calls"`` per question (the strategy's ``n``),
+    or ``"tokens"`` per question (``Adaptive(token_budget=...)``), for a policy whose plans
+    also choose a thinking budget.
+
     Example:
         >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12).stop
         True
@@ -149,6 +175,7 @@ class Policy:
     plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
     statistic: str = "agreement"
     meta: dict = field(default_factory=dict)
+    unit: str = "calls"
 
     @property
     def needs_confidence(self) -> bool:
@@ -163,6 +190,8 @@ class Policy:
             raise TTCConfigError(
                 f"Policy statistic must be one of {STATISTICS}; got {self.statistic!r}."
             )
+        if self.unit not in UNITS:
+            raise TTCConfigError(f"Policy unit must be one of {UNITS}; got {self.unit!r}.")
 
     @classmethod
     def default(cls) -> Policy:
@@ -203,6 +232,7 @@ class Policy:
         data = {
             "edges": list(self.edges),
             "statistic": self.statistic,
+            "unit": self.unit,
             "meta": self.meta,
             "plans": {
                 str(b): {str(k): s.to_dict() for k, s in v.items()} for b, v in self.plans.items()
@@ -223,6 +253,7 @@ class Policy:
                 plans,
                 data.get("statistic", "agreement"),
                 data.get("meta", {}),
+                data.get("unit", "calls"),  # policies written before token budgets
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TTCConfigError(

@@ -46,11 +46,25 @@ def revision_messages(query: str, attempts: list[str], feedback: str) -> list[Ba
 
 
 # Few-shot examples for base models when no task supplies its own (they have no chat template
-# and only learn the answer format from examples).
+# and only learn the answer format from examples). Chosen by measurement on the embedded Gemma 3
+# 270M (benchmarks/embedded_prompting.py, 60 held-out simple questions, 8 seeded samples each):
+# twelve worked exemplars of the kinds a first question takes (sums, differences, products, a
+# capital, a count) beat the former three (single-sample accuracy 0.41 vs 0.21, majority@8 0.57
+# vs 0.35); answers without the worked step, an instruction line, a newline stop, or sixteen
+# exemplars did no better. None of them is a question the README asks.
 GENERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
     ("What is 12 + 9?", "12 + 9 = 21. The answer is 21."),
+    ("What is 8 - 5?", "8 - 5 = 3. The answer is 3."),
     ("What is 6 * 4?", "6 * 4 = 24. The answer is 24."),
+    ("What is 3 + 6?", "3 + 6 = 9. The answer is 9."),
+    ("What is 64 - 31?", "64 - 31 = 33. The answer is 33."),
     ("What is the capital of France?", "The capital of France is Paris. The answer is Paris."),
+    ("What is 5 * 6?", "5 * 6 = 30. The answer is 30."),
+    ("How many wheels does a bicycle have?", "A bicycle has two wheels. The answer is 2."),
+    ("What is 7 - 2?", "7 - 2 = 5. The answer is 5."),
+    ("What is the capital of Kenya?", "The capital of Kenya is Nairobi. The answer is Nairobi."),
+    ("What is 5 + 9?", "5 + 9 = 14. The answer is 14."),
+    ("How many legs does a cow have?", "A cow has four legs. The answer is 4."),
 )
 
 # The same examples with the thinking a reasoning transcript shows before each answer: a base

@@ -53,7 +53,16 @@ def _last_message(output: dict) -> AIMessage:
 # LangSmith's provider names for the backends that are not LangChain chat models.
 _PROVIDERS = {"OpenAICompatibleBackend": "openai", "EmbeddedBackend": "llama.cpp"}
 
-SUMMARY_KEYS = ("answer", "confidence", "method", "strategy", "model", "tally", "difficulty")
+SUMMARY_KEYS = (
+    "answer",
+    "confidence",
+    "method",
+    "strategy",
+    "model",
+    "tally",
+    "difficulty",
+    "truncated_in_thinking",
+)
 
 
 def result_summary(result: dict) -> dict:
@@ -99,7 +108,7 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
 
 class TTCChatModel(BaseChatModel):
     """Wraps a chat model with a test-time-compute strategy; drop it in wherever a chat model goes
-    (``create_react_agent``, LCEL chains). When the wrapped model answers with tool calls, the
+    (``create_agent``, LCEL chains). When the wrapped model answers with tool calls, the
     samples vote over the tool calls (name + normalised arguments).
 
     Example:

@@ -22,7 +22,14 @@ from pydantic import ConfigDict, Field
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw
 
-__all__ = ["FakeBackend", "FakeToolCallingModel", "NoisyOracle", "stable_uniform"]
+__all__ = [
+    "FakeBackend",
+    "FakeReasoningBackend",
+    "FakeToolCallingModel",
+    "NoisyOracle",
+    "ThinkingOracle",
+    "stable_uniform",
+]
 
 
 def stable_uniform(*parts: object) -> float:
@@ -285,3 +292,104 @@ class NoisyOracle:
         truthful = stable_uniform("critique", text, seed) < self.critique_accuracy
         says_right = bool(is_right) == truthful
         return "Checking the steps. " + ("[[correct]]" if says_right else "[[wrong]]")
+
+
+Think = Callable[[Sequence[BaseMessage], "int | None", "int | None"], tuple[int, str]]
+
+
+class FakeReasoningBackend(Backend):
+    """A reasoning model whose thinking length and answer are scripted: ``think(messages, seed,
+    thinking_budget) -> (thinking tokens, answer text)``, pure; the thinking is that many
+    words, cut at the budget (the backend honours ``thinking_budget`` exactly, as vLLM's
+    ``thinking_token_budget`` does). Tokens are words. ``budgets`` lists the thinking budget of
+    every request, for assertions.
+
+    Example:
+        >>> from langgraph_ttc import SamplingParams
+        >>> backend = FakeReasoningBackend(lambda m, seed, budget: (40, "The answer is 4."))
+        >>> c = backend.sample([("human", "2+2?")], 1, SamplingParams(thinking_budget=8)).completions[0]
+        >>> c.text, c.thinking_tokens, c.completion_tokens
+        ('The answer is 4.', 8, 12)
+    """
+
+    reasoning = True
+    takes_thinking_budget = True
+
+    def __init__(self, think: Think, *, model_id: str = "fake-reasoning") -> None:
+        self.think = think
+        self.model_id = model_id
+        self.honours_n = True
+        self.budgets: list[int | None] = []
+
+    def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        return sum(len(str(m.content).split()) for m in messages) + len(messages)
+
+    def sample(self, messages, n, params, *, timeout=None, stop_trace=None, until=None) -> Draw:
+        messages = convert_to_messages(messages)
+        budget = params.thinking_budget
+        self.budgets.append(budget)
+        prompt_tokens = self.count_prompt_tokens(messages)
+        completions = []
+        for i in range(n):
+            seed = params.seed_for(i)
+            thought, answer = self.think(messages, seed, budget)
+            thought = thought if budget is None else min(thought, budget)
+            words = answer.split()[: params.max_tokens]
+            completions.append(
+                Completion(
+                    text=" ".join(words),
+                    finish_reason="stop",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=thought + len(words),
+                    seed=seed,
+                    thinking=" ".join(["hmm"] * thought),
+                    thinking_tokens=thought,
+                )
+            )
+        return Draw(
+            completions=tuple(completions),
+            requests=1,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=sum(c.completion_tokens for c in completions),
+        )
+
+    async def asample(
+        self, messages, n, params, *, timeout=None, stop_trace=None, until=None
+    ) -> Draw:
+        return self.sample(messages, n, params, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class ThinkingOracle:
+    """A reasoning model that answers each known question right only when it may think long
+    enough: ``questions`` maps a question to ``(answer, tokens it needs to think)``. With a
+    thinking budget of at least that, a sample is right with probability ``p_thought``; cut
+    shorter, with ``p_rushed``; wrong answers are answer+1..+3. It thinks ``needed`` tokens plus
+    a stable jitter of up to a quarter more, or the budget if smaller. Use it as
+    ``FakeReasoningBackend(ThinkingOracle(...))``.
+
+    Example:
+        >>> oracle = ThinkingOracle({"7+5?": ("12", 256)}, p_thought=1.0, p_rushed=0.0)
+        >>> oracle([("human", "7+5?")], 0, 512)[1], oracle([("human", "7+5?")], 0, 64)[1]
+        ('The answer is 12.', 'The answer is 13.')
+    """
+
+    questions: Mapping[str, tuple[str, int]]
+    p_thought: float = 0.9
+    p_rushed: float = 0.1
+
+    def __call__(self, messages, seed, budget) -> tuple[int, str]:
+        text = _last_text(convert_to_messages(messages))
+        question = next(
+            (q for q in sorted(self.questions, key=len, reverse=True) if q in text), None
+        )
+        if question is None:
+            return 1, "I do not know."
+        answer, needed = self.questions[question]
+        natural = needed + int(stable_uniform("length", question, seed) * (needed // 4 + 1))
+        thought = natural if budget is None else min(natural, budget)
+        p_right = self.p_thought if thought >= needed else self.p_rushed
+        if stable_uniform(question, seed) < p_right:
+            return thought, f"The answer is {answer}."
+        wrong = int(answer) + 1 + int(stable_uniform("wrong", question, seed) * 3)
+        return thought, f"The answer is {wrong}."

@@ -24,7 +24,7 @@ Example:
 
 Reasoning mode (``reasoning="vllm"``, ``"vllm-legacy"``, ``"vllm-raw"`` or ``"openai"``): the
 model thinks before it answers, and replies carry the thinking as vLLM (with and without a
-reasoning parser) and OpenAI's reasoning models return it (see
+reasoning parser) and OpenAI's reasoning models return it, whole and streamed (see
 :mod:`langgraph_ttc._instant_reasoning`).
 
 Faults (see :meth:`InstantServer.inject`):
@@ -320,7 +320,7 @@ class InstantServer(LoopbackServer):
         stops = [stops] if isinstance(stops, str) else list(stops)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         tools = body.get("tools") or []
-        choices, completion_tokens, reasoning_tokens = [], 0, 0
+        choices, raws, completion_tokens, reasoning_tokens = [], [], 0, 0
         for index in range(n):
             if self.reasoning:
                 text = thinking.raw_reply(
@@ -345,6 +345,7 @@ class InstantServer(LoopbackServer):
                 text, finish = lead + " ".join(words[:max_tokens]), "length"
             tokens = len(text.split())
             completion_tokens += tokens
+            raws.append(text)  # what the model generated, for a streamed reply
             choice: dict[str, Any] = {"index": index, "finish_reason": finish}
             rows = [
                 _logprob_row(seed_key, index, i, int(body.get("top_logprobs") or 0) if chat
@@ -421,6 +422,7 @@ class InstantServer(LoopbackServer):
             "model": body.get("model", self.model),
             "choices": choices,
             "usage": usage,
+            "_raw": raws,  # not sent: each choice's generated text (thinking included)
         }
 
 
@@ -520,6 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             elif kind == "empty":
                 answer = app._completion_body(self.path, body)
+                answer.pop("_raw")
                 answer["choices"] = []
                 self._send_json(200, answer)
                 return
@@ -544,14 +547,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if app.delay_s:
             app._closing.wait(app.delay_s)
+        answer = app._completion_body(self.path, body)
+        raws = answer.pop("_raw")
         if body.get("stream"):
-            self._stream(app, app._completion_body(self.path, body), body)
+            self._stream(app, answer, raws, body)
             return
-        self._send_json(200, app._completion_body(self.path, body))
+        self._send_json(200, answer)
 
-    def _stream(self, app: InstantServer, answer: dict, body: dict) -> None:
+    def _stream(self, app: InstantServer, answer: dict, raws: list[str], body: dict) -> None:
         """The reply as server-sent events, one token per chunk (``token_delay_s`` apart), then
-        the usage chunk when ``stream_options.include_usage``; stops when the client leaves."""
+        the usage chunk when ``stream_options.include_usage``; stops when the client leaves.
+        A reasoning model's tokens go out as its server streams them
+        (:func:`~langgraph_ttc._instant_reasoning.stream_pieces`)."""
         chat = answer["object"] == "chat.completion"
         self.close_connection = True
         try:
@@ -559,23 +566,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for choice in answer["choices"]:
-                words = (choice["message"]["content"] if chat else choice["text"]).split(" ")
+            for choice, raw in zip(answer["choices"], raws, strict=True):
+                if chat:
+                    pieces = thinking.stream_pieces(raw, app.reasoning)
+                else:  # the completions endpoint runs no reasoning parser
+                    pieces = [("text", piece) for _, piece in thinking.stream_pieces(raw, None)]
                 entries = _logprob_entries(choice, chat)
-                for i, word in enumerate(words):
+                for i, (field_name, piece) in enumerate(pieces):
                     if app.token_delay_s and app._closing.wait(app.token_delay_s):
                         return
-                    piece = word if i == 0 else " " + word
-                    delta: dict[str, Any] = {"index": choice["index"], "finish_reason": None}
-                    if chat:
-                        delta["delta"] = {"content": piece}
-                        if entries is not None:
-                            delta["logprobs"] = {"content": entries[i : i + 1]}
-                    else:
-                        delta["text"] = piece
-                        if entries is not None:
-                            delta["logprobs"] = {k: v[i : i + 1] for k, v in entries.items()}
-                    self._event({"choices": [delta]})
+                    if field_name is not None:  # else generated but not sent (a think tag)
+                        delta: dict[str, Any] = {"index": choice["index"], "finish_reason": None}
+                        if chat:
+                            delta["delta"] = {field_name: piece}
+                            if entries is not None:
+                                delta["logprobs"] = {"content": entries[i : i + 1]}
+                        else:
+                            delta["text"] = piece
+                            if entries is not None:
+                                delta["logprobs"] = {k: v[i : i + 1] for k, v in entries.items()}
+                        self._event({"choices": [delta]})
                     with app._lock:
                         app.stats.streamed_tokens += 1
                 end = {"index": choice["index"], "finish_reason": choice["finish_reason"]}

@@ -102,6 +102,8 @@ class Draw:
 
     ``prompt_tokens`` counts prompt tokens actually processed (a prompt shared by an n-request is
     counted once); ``requests`` is the number of HTTP requests or local generations made.
+    ``cancelled_thinking_tokens`` counts the thinking of samples cancelled mid-stream (``until``):
+    they are not returned, but what they generated is in ``completion_tokens``.
     """
 
     completions: tuple[Completion, ...] = ()
@@ -110,6 +112,7 @@ class Draw:
     completion_tokens: int = 0
     cached_tokens: int = 0
     extra: dict = field(default_factory=dict)
+    cancelled_thinking_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -117,8 +120,15 @@ class Draw:
 
     @property
     def thinking_tokens(self) -> int:
-        """Completion tokens spent thinking (part of ``completion_tokens``)."""
-        return sum(c.thinking_tokens for c in self.completions)
+        """Completion tokens spent thinking (part of ``completion_tokens``), cancelled samples'
+        included.
+
+        Example:
+            >>> Draw((Completion("4", completion_tokens=9, thinking_tokens=6),),
+            ...      completion_tokens=12, cancelled_thinking_tokens=3).thinking_tokens
+            9
+        """
+        return sum(c.thinking_tokens for c in self.completions) + self.cancelled_thinking_tokens
 
 
 TraceWatch = Callable[[float, Sequence[float]], bool]

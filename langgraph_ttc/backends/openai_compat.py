@@ -112,6 +112,7 @@ class _Result:
     cached_tokens: int = 0
     failed: bool = False
     cancelled: bool = False  # ended by the draw's `until` before it finished: not returned
+    cancelled_thinking: int = 0  # the thinking tokens a cancelled stream generated
     prompt_known: bool = True  # False: a cut stream, whose prompt count the server never sent
 
 
@@ -415,6 +416,7 @@ class OpenAICompatibleBackend(Backend):
             completion_tokens=sum(r.completion_tokens for r in results),
             cached_tokens=sum(r.cached_tokens for r in results),
             extra=extra,
+            cancelled_thinking_tokens=sum(r.cancelled_thinking for r in results if r.cancelled),
         )
 
     # -- streamed samples: each may end early -------------------------------------------------
@@ -549,12 +551,23 @@ class OpenAICompatibleBackend(Backend):
         return self._streamed_result(reply, ended, index, params, attempts, began)
 
     def _streamed_result(self, reply, ended, index, params, attempts, began) -> _Result:
+        # A trace its watch stopped is "stopped", not cut off inside its thinking.
+        found, thinking_tokens = reply.split(stopped=ended in ("stopped", "cancelled"))
         if ended == "cancelled":
             return _Result(
-                index, 1, attempts, [], 0, reply.tokens, 0, cancelled=True, prompt_known=False
+                index,
+                1,
+                attempts,
+                [],
+                0,
+                reply.tokens,
+                0,
+                cancelled=True,
+                cancelled_thinking=thinking_tokens,
+                prompt_known=False,
             )
         completion = Completion(
-            text=reply.text,
+            text=found.answer,
             finish_reason="stopped" if ended == "stopped" else reply.finish_reason,
             prompt_tokens=reply.prompt_tokens or 0,
             completion_tokens=reply.tokens,
@@ -563,7 +576,11 @@ class OpenAICompatibleBackend(Backend):
             seed=params.seed_for(index),
             logprobs=tuple(reply.logprobs) or None,
             top_logprobs=tuple(reply.top_logprobs) or None,
+            thinking=found.thinking,
+            thinking_tokens=thinking_tokens,
+            truncated_in_thinking=found.truncated,
         )
+        self._learn_reasoning([completion], params)
         return _Result(
             index,
             1,
@@ -758,20 +775,25 @@ class OpenAICompatibleBackend(Backend):
     ) -> _Result:
         seeds = [params.seed_for(start + j) for j in range(count)]
         completions = completions_from(reply, count, seeds, time.monotonic() - began)
+        self._learn_reasoning(completions, params)
+        usage = usage_from(reply)
+        return _Result(
+            start, count, attempts, completions, usage.prompt, usage.completion, usage.cached
+        )
+
+    def _learn_reasoning(self, completions: Sequence[Completion], params: SamplingParams) -> None:
+        """A first reply that carries thinking tells a backend not told otherwise that it
+        serves a reasoning model: later requests leave room to think (said once)."""
         if self._shared.reasoning is None and any(
             c.thinking is not None or c.thinking_tokens for c in completions
         ):
-            self._shared.reasoning = True  # later requests leave room to think
+            self._shared.reasoning = True
             logger.warning(
                 "%s serves a reasoning model (its reply carried thinking); later requests ask "
                 "for max_tokens + %d tokens to think. Pass reasoning=True to start that way.",
                 self.base_url,
                 self.thinking_room(params) or self.default_thinking_tokens,
             )
-        usage = usage_from(reply)
-        return _Result(
-            start, count, attempts, completions, usage.prompt, usage.completion, usage.cached
-        )
 
     def _failed(
         self, exc: BaseException, start: int, count: int, params: SamplingParams, attempts, began

@@ -19,7 +19,11 @@ its ``thinking`` the thought that preceded it:
 
 A sample whose thinking never reached an answer (``max_tokens`` or a stop string ended it inside
 the thinking) is marked ``truncated_in_thinking``: its missing answer is a truncation, not a
-model that had nothing to say.
+model that had nothing to say. A trace that a watch ended on purpose (DeepConf's confidence
+stop, ``finish_reason="stopped"``) is not: it was stopped, wherever it stood, and the result
+counts it as stopped; nor is a sample cancelled mid-stream (never returned; its thinking tokens
+are still counted, :attr:`Draw.cancelled_thinking_tokens
+<langgraph_ttc.backends.base.Draw.cancelled_thinking_tokens>`).
 """
 
 from __future__ import annotations
@@ -179,7 +183,7 @@ def with_thinking(completion: Completion) -> Completion:
         thinking_tokens=estimate_thinking_tokens(
             completion.completion_tokens, found.thinking, found.answer
         ),
-        truncated_in_thinking=found.truncated,
+        truncated_in_thinking=found.truncated and completion.finish_reason != "stopped",
     )
 
 

@@ -48,6 +48,10 @@ CURVE_STRATEGIES = (
     "deepconf_high",
 )
 DEFAULT_CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n")
+# backends/reasoning.py THINKING_CONTROLS, plus "force" (s1 budget forcing); pinned by a test.
+THINKING_CONTROLS = ("vllm", "llama.cpp", "openai", "force")
+# What a curves plot puts on its x axis: calls, total tokens, or thinking tokens per problem.
+X_AXES = ("calls", "tokens", "thinking-tokens")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -67,6 +71,22 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0.
+
+    Example:
+        >>> non_negative_int("0")
+        0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
@@ -131,6 +151,35 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="endpoint protocol: chat completions, or text completions with a few-shot "
         "transcript (for base models without a chat template)",
     )
+    parser.add_argument(
+        "--reasoning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the model thinks before it answers (DeepSeek-R1, Qwen3, gpt-oss, o-series): "
+        "requests leave room to think on top of --max-tokens; default: found out from the "
+        "first reply that carries thinking. With --model local: the embedded model thinks by "
+        "s1 budget forcing",
+    )
+    parser.add_argument(
+        "--thinking-control",
+        choices=THINKING_CONTROLS,
+        default=None,
+        help="how --thinking-budget reaches the model: vllm (thinking_token_budget), llama.cpp "
+        "(thinking_budget_tokens), openai (reasoning_effort), or force (s1 budget forcing of a "
+        "text endpoint, --mode completion, or the local model); default: openai for "
+        "api.openai.com, else the budget only caps the total (said once)",
+    )
+
+
+def add_thinking_budget(parser: argparse.ArgumentParser) -> None:
+    """``--thinking-budget``: the most tokens a reasoning model may think per sample."""
+    parser.add_argument(
+        "--thinking-budget",
+        type=non_negative_int,
+        default=None,
+        help="most tokens a reasoning model may think per sample, on top of --max-tokens for "
+        "the answer (see --thinking-control); default: the backend's room (16384)",
+    )
 
 
 def add_run(subparsers) -> argparse.ArgumentParser:
@@ -177,6 +226,7 @@ def add_run(subparsers) -> argparse.ArgumentParser:
     run.add_argument(
         "--max-tokens", type=positive_int, default=None, help="tokens per sample (256)"
     )
+    add_thinking_budget(run)
     run.add_argument("--seed", type=int, default=None, help="fix the seeds for a reproducible run")
     run.add_argument(
         "--task",
@@ -258,6 +308,14 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     )
     curves.add_argument("--top-p", type=float, default=None, help="nucleus sampling (0.95)")
     curves.add_argument("--max-tokens", type=positive_int, default=None, help="per sample (256)")
+    add_thinking_budget(curves)
+    curves.add_argument(
+        "--x",
+        choices=X_AXES,
+        default="calls",
+        help="the plot's x axis: mean calls, mean total tokens (thinking included) or mean "
+        "thinking tokens per problem",
+    )
     curves.add_argument(
         "--verifier",
         choices=("critique", "judge"),
@@ -302,6 +360,7 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
     plot.add_argument(
         "--strategies", default=None, help="recompute for these strategies (comma-separated)"
     )
+    plot.add_argument("--x", choices=X_AXES, default="calls", help="the plot's x axis")
     plot.set_defaults(command="curves", replot=True)
     return plot
 
@@ -319,7 +378,9 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
         help="fit a routing policy (plan per difficulty bin and budget) from sample pools",
         description="Replay the router on pool samples, bin runs by what their probes show, and "
         "keep the best plan per (bin, budget), cheapest within --tolerance. Prints the policy "
-        "and its cross-validated accuracy; writes the policy JSON for Adaptive(policy=...).",
+        "and its cross-validated accuracy; writes the policy JSON for Adaptive(policy=...). "
+        "Pools of one model drawn at several thinking budgets (curves --thinking-budget T, one "
+        "pool per T) fit plans that choose the thinking budget too, at --token-budgets.",
         formatter_class=_Formatter,
     )
     cal.add_argument(
@@ -333,6 +394,20 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
         "--budgets", type=budgets, default=[1, 2, 4, 8, 16, 32], help="calls per question"
     )
     cal.add_argument("--out", required=True, type=Path, help="policy JSON to write")
+    cal.add_argument(
+        "--token-budgets",
+        type=budgets,
+        default=None,
+        help="pools at several thinking budgets (the thinking axis): generated tokens per "
+        "question, thinking included; default 1, 2, 4, 8, 16 times what the probes cost",
+    )
+    cal.add_argument(
+        "--probe-thinking-budget",
+        type=non_negative_int,
+        default=None,
+        help="the thinking axis: the probes' thinking budget (default the pools' smallest; "
+        "run with Adaptive(thinking_budget=...) at it)",
+    )
     cal.add_argument("--probes", type=positive_int, default=4, help="router probes")
     cal.add_argument(
         "--statistic",

@@ -28,7 +28,7 @@ __all__ = ["main"]
 
 def _params(args: argparse.Namespace) -> SamplingParams:
     params = SamplingParams()
-    for name in ("temperature", "top_p", "max_tokens"):
+    for name in ("temperature", "top_p", "max_tokens", "thinking_budget"):
         value = getattr(args, name)
         if value is not None:
             params = replace(params, **{name: value})
@@ -78,6 +78,7 @@ def _curves(args: argparse.Namespace) -> int:
         plot=not args.no_plot,
         live=live or None,
         confidence=ConfidenceSpec(window=args.confidence_window) if args.confidence else None,
+        x=args.x,
     )
     print(format_table(summary))
     print(_fit_lines(summary))
@@ -117,11 +118,18 @@ def _fit_lines(summary: dict) -> str:
         f"\npool: {pool['samples']} samples ({pool['failed']} failed), "
         f"built in {pool['build_seconds']:.1f}s"
     )
+    thinking = summary.get("thinking") or {}
+    if thinking.get("mean_thinking_tokens") or thinking.get("thinking_budget") is not None:
+        line += (
+            f"\nthinking: {thinking['mean_thinking_tokens']:.0f} tokens per sample on average "
+            f"(budget {thinking['thinking_budget']}), {thinking['truncated_in_thinking']} "
+            "samples cut off inside their thinking"
+        )
     return line
 
 
 def _plot(args: argparse.Namespace) -> int:
     strategies = args.strategies.split(",") if args.strategies else None
-    replot(args.dir, strategies=strategies)
+    replot(args.dir, strategies=strategies, x=args.x)
     print(f"wrote {args.dir}/curves.png", file=sys.stdout)
     return 0

@@ -10,6 +10,13 @@ from langgraph_ttc.extras import require_extra
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.calibrate import calibrate, format_policy, load_pools, split_problems
 from langgraph_ttc.scaling.compare import compare_policy, format_comparison, write_comparison
+from langgraph_ttc.scaling.samples import PoolSamples
+from langgraph_ttc.scaling.thinking_axis import (
+    calibrate_thinking,
+    load_thinking_pools,
+    spans_thinking_budgets,
+)
+from langgraph_ttc.scaling.thinking_compare import compare_thinking
 
 __all__ = ["main"]
 
@@ -21,20 +28,31 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    pool = load_pools(args.pool)
-    fit, held = split_problems(pool, args.holdout, seed=args.seed)
-    result = calibrate(
-        pool,
-        args.budgets,
+    options = dict(
         probes=args.probes,
         statistic=args.statistic,
-        problem_ids=fit,
-        heldout_ids=held,
         n_orders=args.orders,
         folds=args.folds,
         tolerance=args.tolerance,
         seed=args.seed,
     )
+    if spans_thinking_budgets(args.pool):
+        # Pools at several thinking budgets: plans choose width and thinking, at token budgets.
+        pools = load_thinking_pools(args.pool)
+        first = PoolSamples({}, next(iter(pools.pools.values())).problems)
+        fit, held = split_problems(first, args.holdout, seed=args.seed)
+        result = calibrate_thinking(
+            pools,
+            args.token_budgets,
+            probe_budget=args.probe_thinking_budget,
+            problem_ids=fit,
+            heldout_ids=held,
+            **options,
+        )
+    else:
+        pool = load_pools(args.pool)
+        fit, held = split_problems(pool, args.holdout, seed=args.seed)
+        result = calibrate(pool, args.budgets, problem_ids=fit, heldout_ids=held, **options)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.policy.save(args.out)
     print(format_policy(result))  # result.warnings were logged to stderr as they arose
@@ -44,7 +62,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
-    pool = load_pools(args.pool)
+    pool = load_thinking_pools(args.pool) if policy.unit == "tokens" else load_pools(args.pool)
     if args.problems == "heldout":
         held = policy.meta.get("heldout_problems") or []
         if not held:
@@ -59,7 +77,11 @@ def _compare(args: argparse.Namespace) -> int:
                 f"{sorted(missing)[0]!r}); pass the pools the policy was calibrated on."
             )
         pool = pool.subset(held)
-    result = compare_policy(pool, policy, n_orders=args.orders, n_boot=args.n_boot, seed=args.seed)
+    options = dict(n_orders=args.orders, n_boot=args.n_boot, seed=args.seed)
+    if policy.unit == "tokens":  # the thinking axis: accuracy vs tokens for width and thinking
+        result = compare_thinking(pool, policy, **options)
+    else:
+        result = compare_policy(pool, policy, **options)
     write_comparison(result, args.out, plot=not args.no_plot)
     print(format_comparison(result))
     print(f"wrote {args.out}/compare.json" + ("" if args.no_plot else ", compare.png"))

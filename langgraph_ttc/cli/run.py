@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from langgraph_ttc.backends import resolve_backend
+from langgraph_ttc.backends import BudgetForcingBackend, resolve_backend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.graph import create_ttc_graph
@@ -20,10 +20,33 @@ __all__ = ["backend_from_args", "main", "print_result"]
 
 
 def backend_from_args(args: argparse.Namespace):
-    """The backend named by ``--model``/``--base-url``/``--mode``."""
+    """The backend named by ``--model``/``--base-url``/``--mode``, told by ``--reasoning`` and
+    ``--thinking-control`` whether the model thinks and how a thinking budget reaches it
+    (``force``: s1 budget forcing around a text backend; the local model thinks only so)."""
+    reasoning = getattr(args, "reasoning", None)
+    control = getattr(args, "thinking_control", None)
+    force = control == "force" or (reasoning and args.model == "local" and not args.base_url)
+    options: dict = {}
+    if not force:
+        if reasoning is not None:
+            options["reasoning"] = reasoning
+        if control is not None:
+            options["thinking_control"] = control
     if args.base_url:
-        return resolve_backend(args.model, base_url=args.base_url, mode=args.mode)
-    return resolve_backend(args.model)
+        backend = resolve_backend(args.model, base_url=args.base_url, mode=args.mode, **options)
+    elif args.model == "local":
+        if control is not None and not force:
+            raise TTCConfigError(
+                f"--thinking-control {control} is for a server; the local model thinks by s1 "
+                "budget forcing: pass --reasoning (or --thinking-control force)."
+            )
+        backend = resolve_backend(args.model)
+    else:
+        backend = resolve_backend(args.model, **options)
+    if force:
+        # Budget forcing does the thinking itself, around a backend that continues text.
+        return BudgetForcingBackend(backend)
+    return backend
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         seed=args.seed,
         on_failure=args.on_failure,
+        thinking_budget=args.thinking_budget,
     )
     if args.policy and not isinstance(strategy, Adaptive):
         raise TTCConfigError(
@@ -172,11 +196,32 @@ def print_result(result: dict) -> None:
         )
     print(
         f"\nusage: {usage['calls']} calls, {usage['requests']} requests, "
-        f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens, "
-        f"{usage['wall_seconds']:.1f}s"
+        f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+        f"{thinking_note(usage)}, {usage['wall_seconds']:.1f}s"
     )
     for purpose, counters in usage.get("by_purpose", {}).items():
         print(
             f"  {purpose:<9} {counters['calls']} calls, "
-            f"{counters['completion_tokens']} completion tokens"
+            f"{counters['completion_tokens']} completion tokens{thinking_note(counters)}"
         )
+    if result.get("truncated_in_thinking"):
+        print(
+            f"{result['truncated_in_thinking']} samples were cut off inside their thinking "
+            "(no answer): raise --max-tokens or --thinking-budget"
+        )
+
+
+def thinking_note(counters: dict) -> str:
+    """`` (N thinking + M answer)`` when a reasoning model thought, else nothing.
+
+    Example:
+        >>> thinking_note({"completion_tokens": 90, "thinking_tokens": 70, "answer_tokens": 20})
+        ' (70 thinking + 20 answer)'
+        >>> thinking_note({"completion_tokens": 90})
+        ''
+    """
+    thinking = counters.get("thinking_tokens") or 0
+    if not thinking:
+        return ""
+    answer = counters.get("answer_tokens", counters["completion_tokens"] - thinking)
+    return f" ({thinking} thinking + {answer} answer)"

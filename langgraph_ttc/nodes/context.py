@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
@@ -103,6 +103,24 @@ class TTCContext:
             top_logprobs=0 if self.confidence is None else self.confidence.top_k,
             thinking_budget=getattr(self.strategy, "thinking_budget", None),
         )
+
+    def params_for(self, plan: Mapping | None) -> SamplingParams:
+        """The sampling params of a plan's samples: the plan's thinking budget, when the
+        router's plan sets one (a plan state dict or a :class:`~langgraph_ttc.plan.Plan`).
+
+        Example:
+            >>> from langgraph_ttc.testing import FakeBackend
+            >>> ctx = TTCContext.create(FakeBackend(), "adaptive")
+            >>> ctx.params_for({"width": 4, "thinking_budget": 512}).thinking_budget
+            512
+        """
+        params = self.params
+        budget = (
+            plan.get("thinking_budget")
+            if isinstance(plan, Mapping)
+            else getattr(plan, "thinking_budget", None)
+        )
+        return params if budget is None else replace(params, thinking_budget=budget)
 
     @property
     def verify_calls(self) -> int:

@@ -109,7 +109,10 @@ class GenerateNode(TTCNode):
             chains = list(range(have, have + count))
         candidates = []
         if count > 0:
-            params = self.ctx.params.with_seed(seed_of(state["ttc_seed"], index))
+            # The router's plan may set how long these samples think (the probes did not).
+            params = self.ctx.params_for(state.get("ttc_plan")).with_seed(
+                seed_of(state["ttc_seed"], index)
+            )
             watch = {} if plan is None else self.watch(plan, first_attempts(state))
             prompt = self.ctx.prompt(state)
             if "until" in watch and not getattr(self.ctx.backend, "cancels", False):

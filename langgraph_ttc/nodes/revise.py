@@ -75,7 +75,7 @@ class ReviseNode(TTCNode):
         for _, attempts, index in jobs:
             recent = [a["text"] or "(no answer)" for a in attempts[-self.context :]]
             prompt = revision_messages(state["ttc_question"], recent, feedback_for(attempts[-1]))
-            params = ctx.params.with_seed(seed_of(state["ttc_seed"], index))
+            params = ctx.params_for(state["ttc_plan"]).with_seed(seed_of(state["ttc_seed"], index))
             calls.append(Sample(ctx.backend, ctx.prompt(state)[:-1] + prompt, 1, "revise", params))
         draws = (yield calls) if calls else []
         new = []

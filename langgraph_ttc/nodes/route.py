@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 class RouteNode(TTCNode):
     """Draws the strategy's probes (purpose ``probe``), bins the question's difficulty by what
     they show (their answer agreement, or their mean verifier score) and writes the plan the
-    policy gives that bin at this budget.
+    policy gives that bin at this budget (calls, or tokens for a policy whose plans also set
+    the thinking budget of the samples after the probes).
 
     Args:
         ctx: the context; its strategy's ``n`` is the per-question call budget and ``probes``
@@ -54,6 +55,23 @@ class RouteNode(TTCNode):
             raise TTCConfigError(
                 f"This policy uses {', '.join(scored)} in some cells, which need verifier "
                 "scores: pass a verifier (e.g. verifier=LLMJudge())."
+            )
+        if policy.unit == "tokens" and getattr(ctx.strategy, "token_budget", None) is None:
+            raise TTCConfigError(
+                "This policy's budgets are tokens per question (it trades width against "
+                "thinking length): pass Adaptive(token_budget=...), the generated tokens a "
+                "question may use, thinking included."
+            )
+        fitted_thinking = policy.meta.get("probe_thinking_budget")
+        thinking = getattr(ctx.strategy, "thinking_budget", None)
+        if fitted_thinking is not None and thinking != fitted_thinking:
+            # The bins are edges on what probes at that thinking budget show.
+            logger.warning(
+                "policy was calibrated with probes thinking up to %s tokens but the strategy "
+                "thinks up to %s; pass Adaptive(thinking_budget=%s)",
+                fitted_thinking,
+                thinking,
+                fitted_thinking,
             )
         probes = getattr(ctx.strategy, "probes", None)
         fitted_probes = policy.meta.get("probes")
@@ -83,6 +101,7 @@ class RouteNode(TTCNode):
             )
             for i, c in enumerate(draw.completions)
         ]
+        agreed = agreement([c["answer"] for c in candidates])
         if affordable is not None:
             # The budget cannot pay for the probes and their statistic: answer by the majority
             # of what it buys (replay sizes these runs the same way: ReplayTable.outcomes).
@@ -92,20 +111,7 @@ class RouteNode(TTCNode):
                 reason=f"budget of {ctx.strategy.n} calls is below the probes' "
                 f"{self._probes_cost(probes)}: majority of {len(candidates)}",
             )
-            difficulty = {
-                "statistic": self.policy.statistic,
-                "agreement": round(agreement([c["answer"] for c in candidates]), 4),
-                "mean_score": None,
-                "bin": None,  # not binned: the statistic was not paid for
-                "probes": len(candidates),
-            }
-            emit("route", difficulty=difficulty, plan=plan.to_state())
-            return {
-                "ttc_candidates": candidates,
-                "ttc_plan": plan.to_state(),
-                "ttc_difficulty": difficulty,
-            }
-        agreed = agreement([c["answer"] for c in candidates])
+            return self._routed(candidates, plan, agreed, None, None)  # not binned: not paid for
         value, mean = agreed, None
         if self.policy.statistic == "confidence":  # the probes' own confidence: no extra call
             known = [c["confidence"] or 0.0 for c in candidates]
@@ -121,14 +127,18 @@ class RouteNode(TTCNode):
         budget_left = meter.remaining().max_calls
         if budget_left is not None:
             calls_left = min(calls_left, budget_left)
-        plan = self.policy.choose(
-            value, len(candidates), ctx.strategy.n, calls_left, ctx.verify_calls
-        )
+        budget = ctx.strategy.n
+        if self.policy.unit == "tokens":  # a plan per token budget: width and thinking length
+            budget = ctx.strategy.token_budget
+        plan = self.policy.choose(value, len(candidates), budget, calls_left, ctx.verify_calls)
+        return self._routed(candidates, plan, agreed, mean, self.policy.bin(value))
+
+    def _routed(self, candidates, plan: Plan, agreed: float, mean, difficulty_bin) -> dict:
         difficulty = {
             "statistic": self.policy.statistic,
             "agreement": round(agreed, 4),
             "mean_score": None if mean is None else round(mean, 4),  # score or confidence
-            "bin": self.policy.bin(value),
+            "bin": difficulty_bin,
             "probes": len(candidates),
         }
         emit("route", difficulty=difficulty, plan=plan.to_state())

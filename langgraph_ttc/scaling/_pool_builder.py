@@ -21,6 +21,7 @@ from langgraph_ttc.errors import BackendError
 from langgraph_ttc.extras import require
 from langgraph_ttc.prompts import critique_messages
 from langgraph_ttc.tasks.base import Problem
+from langgraph_ttc.verifiers import parse_verdict
 
 MAX_CONSECUTIVE_FAILURES = 20
 
@@ -47,16 +48,28 @@ def _prompt_hash(messages) -> str:
 
 # Sampling fields added after the first pools were written: left out of a pool's identity
 # while at their default, so older pools still resume.
-_LATER_FIELDS = {"top_logprobs": 0}
+_LATER_FIELDS = {"top_logprobs": 0, "thinking_budget": None}
 
 
 def _params_dict(params: SamplingParams) -> dict:
     data = dataclasses.asdict(params)
     data.pop("seed", None)
     data["stop"] = list(data["stop"])
+    return normal_params(data)
+
+
+def normal_params(data: dict) -> dict:
+    """A pool's sampling params without the later fields at their default, however the pool
+    wrote them (a pool written while ``thinking_budget`` was new stored ``null``).
+
+    Example:
+        >>> normal_params({"max_tokens": 256, "thinking_budget": None, "top_logprobs": 0})
+        {'max_tokens': 256}
+    """
+    data = dict(data)
     for name, default in _LATER_FIELDS.items():
-        if data.get(name) == default:
-            data.pop(name, None)
+        if name in data and data[name] == default:
+            data.pop(name)
     return data
 
 
@@ -135,6 +148,8 @@ class _Builder:
             "error": error,
             "created_at": time.time(),
             "confidence": self._confidence(completion if error is None else None),
+            "thinking_tokens": draw.thinking_tokens if draw else 0,
+            "truncated_in_thinking": int(bool(completion and completion.truncated_in_thinking)),
         }
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("problem_id",))
@@ -168,7 +183,6 @@ class _Builder:
         return None if trace is None else json.dumps(trace.to_dict())
 
     async def _critique(self, job: _Job) -> None:
-        from langgraph_ttc.verifiers import parse_verdict
 
         messages = critique_messages(self.backend, job.problem.question, job.text or "")
         params = self.params.with_seed(

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS samples (
     verify_completion_tokens INTEGER,
     verify_error TEXT,
     confidence TEXT,               -- JSON TraceConfidence summary; NULL without log-probs
+    thinking_tokens INTEGER,       -- of completion_tokens, those a reasoning model thought
+    truncated_in_thinking INTEGER, -- 1: cut off inside its thinking (no answer for that reason)
     UNIQUE (problem_id, sample_index)
 );
 """
@@ -67,11 +69,20 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# Columns added after the first pools were written, with their types.
+LATER_COLUMNS = {
+    "confidence": "TEXT",
+    "thinking_tokens": "INTEGER",
+    "truncated_in_thinking": "INTEGER",
+}
+
+
 def add_missing_columns(conn: sqlite3.Connection) -> None:
     """Pools written before a column existed gain it (NULL), so they still load and resume."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(samples)")}
-    if have and "confidence" not in have:
-        conn.execute("ALTER TABLE samples ADD COLUMN confidence TEXT")
+    for column, kind in LATER_COLUMNS.items():
+        if have and column not in have:
+            conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
 
 
 def has_column(conn: sqlite3.Connection, column: str) -> bool:

@@ -162,18 +162,28 @@ def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
 class Candidates:
     """Every plan worth trying at each budget (:func:`candidate_specs`), replayed on every run
     once, as rows of one matrix: fits on different problems (folds, one plan vs per bin) only
-    sum its columns differently."""
+    sum its columns differently.
 
-    def __init__(self, table: ReplayTable, budgets: Sequence[int]) -> None:
+    A table whose budgets are tokens (``unit="tokens"``, the thinking axis) gives its own
+    plans (``table.candidate_specs``) and its smallest budget (``table.probes_cost()``); the
+    cost of a plan is then its generated tokens, where it is otherwise its calls."""
+
+    def __init__(self, table, budgets: Sequence[int]) -> None:
         self.table = table
-        self.specs = {b: candidate_specs(b, table) for b in sorted(budgets) if b >= table.probes}
+        self.unit = getattr(table, "unit", "calls")
+        if self.unit == "tokens":
+            floor, specs_for = table.probes_cost(), table.candidate_specs
+        else:
+            floor, specs_for = table.probes, lambda b: candidate_specs(b, table)
+        self.specs = {b: specs_for(b) for b in sorted(budgets) if b >= floor}
         self.ids = {
             b: np.array([table.outcome_id(spec, b) for spec in specs])
             for b, specs in self.specs.items()
         }
-        matrix = table.outcome_matrix()
+        matrix = table.outcome_matrix(tokens=self.unit == "tokens")
+        cost = matrix.tokens if self.unit == "tokens" else matrix.calls
         self.correct = matrix.correct.reshape(len(matrix.correct), table.n_problems, -1)
-        self.calls = matrix.calls.reshape(len(matrix.calls), table.n_problems, -1)
+        self.calls = cost.reshape(len(cost), table.n_problems, -1)  # calls, or tokens
 
     def bin_means(self, rows: np.ndarray, bins: np.ndarray, n_bins: int):
         """Mean correctness and calls of every outcome over each bin's runs (runs of the
@@ -211,6 +221,7 @@ def fit_policy(
     if rows.size == 0:
         raise TTCConfigError("No problems to fit a policy on.")
     candidates = candidates or Candidates(table, budgets)
+    cost = "tokens" if candidates.unit == "tokens" else "calls"
     statistics = table.statistics[rows]
     edges = () if pooled else quantile_edges(statistics.ravel(), n_bins)
     bins = np.vectorize(lambda v: bin_of(v, edges), otypes=[int])(statistics)
@@ -238,11 +249,11 @@ def fit_policy(
                     "runs": runs,
                     "plan": _describe(specs[choice]),
                     "accuracy": _mean(by_bin[ids[choice], b - 1], runs),
-                    "calls": _mean(by_bin_calls[ids[choice], b - 1], runs),
+                    cost: _mean(by_bin_calls[ids[choice], b - 1], runs),
                     "majority_at_budget": _mean(by_bin[majority_at_budget, b - 1], runs),
                 }
             )
-    return Policy(edges=edges, plans=plans, statistic=table.statistic), cells
+    return Policy(edges=edges, plans=plans, statistic=table.statistic, unit=candidates.unit), cells
 
 
 def _majority_at(specs: Sequence[PlanSpec]) -> int:
@@ -260,13 +271,21 @@ def _mean(value: float, runs: int) -> float | None:
 
 
 def _describe(spec: PlanSpec) -> str:
+    """One cell's plan in a few words.
+
+    Example:
+        >>> _describe(PlanSpec(width=4, thinking_budget=1024))
+        'majority width=4 think<=1024'
+    """
+    thinks = "" if spec.thinking_budget is None else f" think<={spec.thinking_budget}"
     if spec.stop:
         return "stop"
     if spec.stop_rule is not None:
         return (
             f"{spec.aggregator} <={spec.width} until {spec.stop_rule.describe()} step {spec.step}"
+            + thinks
         )
-    return f"{spec.aggregator} width={spec.width}"
+    return f"{spec.aggregator} width={spec.width}{thinks}"
 
 
 def _prefer(first: tuple[float, float], second: tuple[float, float], tolerance: float) -> bool:
@@ -295,10 +314,12 @@ def cross_validate(
     pooled: bool = False,
     candidates: Candidates | None = None,
 ) -> list[dict]:
-    """Per budget: the accuracy and calls of a policy fitted without the fold it is scored on."""
+    """Per budget: the accuracy and calls (tokens, for a token policy) of a policy fitted
+    without the fold it is scored on."""
     n = table.n_problems
     if folds < 2 or n < folds:
         raise TTCConfigError(f"Cross-validation needs 2 <= folds <= problems ({n}).")
+    cost = "tokens" if getattr(table, "unit", "calls") == "tokens" else "calls"
     fold_of = np.random.default_rng(seed).permutation(n) % folds
     accuracy = {b: np.zeros(n) for b in budgets}
     calls = {b: np.zeros(n) for b in budgets}
@@ -316,7 +337,7 @@ def cross_validate(
         {
             "budget": b,
             "cv_accuracy": round(float(accuracy[b].mean()), 4),
-            "cv_calls": round(float(calls[b].mean()), 3),
+            f"cv_{cost}": round(float(calls[b].mean()), 3),
         }
         for b in budgets
     ]
@@ -386,27 +407,9 @@ def calibrate(
         )
     for warning in warnings:
         logger.warning(warning)
-    candidates = Candidates(table, budgets)
-    policy, cells = fit_policy(table, budgets, tolerance=tolerance, candidates=candidates)
-    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
-    options = dict(folds=folds, tolerance=tolerance, seed=seed, candidates=candidates)
-    cv = cross_validate(table, budgets, **options)
-    cv_single = cross_validate(table, budgets, pooled=True, **options)
-    # Per-bin plans must earn their keep out of sample (as the paper selects per bin by CV):
-    # where one plan for all bins does as well for no more calls, every bin gets that plan.
-    for row, alone in zip(cv, cv_single, strict=True):
-        row["cv_accuracy_one_plan"] = alone["cv_accuracy"]
-        row["cv_calls_one_plan"] = alone["cv_calls"]
-        per_bin = (row["cv_accuracy"], row["cv_calls"])
-        one = (alone["cv_accuracy"], alone["cv_calls"])
-        row["chosen"] = "per bin" if _prefer(per_bin, one, tolerance) else "one plan"
-        if row["chosen"] == "one plan" and row["budget"] >= probes:
-            spec = single.spec(1, row["budget"])
-            for by_budget in policy.plans.values():
-                by_budget[row["budget"]] = spec
-            for cell in cells:
-                if cell["budget"] == row["budget"]:
-                    cell["plan"] = f"{_describe(spec)} (one plan)"
+    policy, cells, cv = fit_and_validate(
+        table, budgets, folds=folds, tolerance=tolerance, seed=seed, floor=probes
+    )
     meta = {
         "source": "calibrated",
         "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -426,24 +429,57 @@ def calibrate(
     return Calibration(policy, cells, cv, warnings)
 
 
+def fit_and_validate(
+    table, budgets: Sequence[int], *, folds: int, tolerance: float, seed: int, floor: int
+) -> tuple[Policy, list[dict], list[dict]]:
+    """The policy fitted per bin, its cells, and its cross-validation against one plan for
+    every bin: where one plan does as well out of sample for no more cost, every bin gets it
+    (per-bin plans must earn their keep, as Snell et al. select per bin by cross-validation).
+    Budgets below ``floor`` (the probes' cost) keep their cells as fitted."""
+    candidates = Candidates(table, budgets)
+    cost = "tokens" if candidates.unit == "tokens" else "calls"
+    policy, cells = fit_policy(table, budgets, tolerance=tolerance, candidates=candidates)
+    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
+    options = dict(folds=folds, tolerance=tolerance, seed=seed, candidates=candidates)
+    cv = cross_validate(table, budgets, **options)
+    cv_single = cross_validate(table, budgets, pooled=True, **options)
+    for row, alone in zip(cv, cv_single, strict=True):
+        row["cv_accuracy_one_plan"] = alone["cv_accuracy"]
+        row[f"cv_{cost}_one_plan"] = alone[f"cv_{cost}"]
+        per_bin = (row["cv_accuracy"], row[f"cv_{cost}"])
+        one = (alone["cv_accuracy"], alone[f"cv_{cost}"])
+        row["chosen"] = "per bin" if _prefer(per_bin, one, tolerance) else "one plan"
+        if row["chosen"] == "one plan" and row["budget"] >= floor:
+            spec = single.spec(1, row["budget"])
+            for by_budget in policy.plans.values():
+                by_budget[row["budget"]] = spec
+            for cell in cells:
+                if cell["budget"] == row["budget"]:
+                    cell["plan"] = f"{_describe(spec)} (one plan)"
+    return policy, cells, cv
+
+
 def format_policy(result: Calibration) -> str:
     """The learned plan per (bin, budget) and the cross-validated accuracy per budget."""
     policy = result.policy
+    cost = "tokens" if policy.unit == "tokens" else "calls"
     edges = ", ".join(f"{e:g}" for e in policy.edges)
     lines = [f"bins on probe {policy.statistic} (lower edges of bins 1..): {edges}"]
-    lines.append("budget  bin  runs  plan                          accuracy  calls  majority@B")
+    lines.append(
+        f"budget  bin  runs  plan                          accuracy  {cost:>5}  majority@B"
+    )
     for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"])):
         lines.append(
             f"{cell['budget']:>6}  {cell['bin']:>3}  {cell['runs']:>4}  {cell['plan']:<28}"
-            f"  {_num(cell['accuracy']):>8}  {_num(cell['calls']):>5}  "
+            f"  {_num(cell['accuracy']):>8}  {_num(cell[cost]):>5}  "
             f"{_num(cell['majority_at_budget']):>10}"
         )
     lines.append("cross-validated (fitted without the fold it is scored on): per bin | one plan")
     for row in result.cross_validation:
         lines.append(
             f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} at "
-            f"{row['cv_calls']:.2f} calls | {row['cv_accuracy_one_plan']:.3f} at "
-            f"{row['cv_calls_one_plan']:.2f} calls -> {row['chosen']}"
+            f"{row[f'cv_{cost}']:.2f} {cost} | {row['cv_accuracy_one_plan']:.3f} at "
+            f"{row[f'cv_{cost}_one_plan']:.2f} {cost} -> {row['chosen']}"
         )
     return "\n".join(lines)
 

@@ -37,12 +37,15 @@ FIXED = tuple(AGGREGATORS)  # every registered aggregator the pool can replay
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything ``langgraph-ttc compare`` prints, plots and saves."""
+    """Everything ``langgraph-ttc compare`` prints, plots and saves: the fixed strategies'
+    curves (over width), the policy's points, and for a policy on the thinking axis the
+    curves over thinking budget (``thinking``; costs then in tokens, ``meta["unit"]``)."""
 
     problems: int
     fixed: dict[str, list[dict]] = field(default_factory=dict)
     adaptive: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    thinking: dict[str, list[dict]] = field(default_factory=dict)  # the thinking axis
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +53,7 @@ class Comparison:
             "fixed": self.fixed,
             "adaptive": self.adaptive,
             "meta": self.meta,
+            "thinking": self.thinking,
         }
 
 
@@ -147,33 +151,59 @@ def compare_policy(
     for strategy in strategies:
         prefix = table.prefix(strategy)
         fixed_runs[strategy] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
+    adaptive = adaptive_rows(replays, fixed_runs, n_boot=n_boot, seed=seed)
+    fixed = {
+        s: curve_rows(acc, calls, ks, n_boot=n_boot, seed=seed)
+        for s, (acc, calls) in fixed_runs.items()
+    }
+    meta = {
+        "score_source": source,
+        "probes": probes,
+        "n_orders": n_orders,
+        "n_boot": n_boot,
+        "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
+    }
+    return Comparison(table.n_problems, fixed, adaptive, meta)
 
+
+def adaptive_rows(
+    replays: Mapping[int, tuple[np.ndarray, np.ndarray]],
+    fixed_runs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    n_boot: int,
+    seed: int,
+    cost: str = "calls",
+) -> list[dict]:
+    """One row per budget: the policy's accuracy (with a bootstrap interval), its mean cost,
+    and the compute ratio against the fixed curves (``fixed_runs[s]``: per-problem accuracy
+    and cost, shape (problems, points), cost increasing along the points). ``cost`` names the
+    unit (``"calls"``, or ``"tokens"``)."""
+    n_problems = len(next(iter(replays.values()))[0])
     everyone = {s: (calls.mean(0), acc.mean(0)) for s, (acc, calls) in fixed_runs.items()}
     rng = np.random.default_rng(seed)
-    resamples = rng.integers(0, table.n_problems, size=(n_boot, table.n_problems))
-    # Every fixed curve under every resample at once: (resamples, ks) per strategy.
+    resamples = rng.integers(0, n_problems, size=(n_boot, n_problems))
+    # Every fixed curve under every resample at once: (resamples, points) per strategy.
     resampled = {
         s: (calls[resamples].mean(1), acc[resamples].mean(1))
         for s, (acc, calls) in fixed_runs.items()
     }
     largest = max(float(c[-1]) for c, _ in everyone.values())
-    adaptive = []
-    for budget in budgets:
-        accuracy, calls = replays[budget]
+    rows = []
+    for budget, (accuracy, calls) in replays.items():
         needed, best = _fixed_needed(accuracy.mean(), everyone)
         targets = accuracy[resamples].mean(1)
         fewest = np.min([calls_to_reach_each(targets, c, a) for c, a in resampled.values()], axis=0)
         ratios = fewest / calls[resamples].mean(1)
         low, high = bootstrap_ci(accuracy[:, None], n_boot=n_boot, seed=seed)
-        adaptive.append(
+        rows.append(
             {
                 "budget": budget,
                 "accuracy": round(float(accuracy.mean()), 4),
                 "ci_low": round(float(low[0]), 4),
                 "ci_high": round(float(high[0]), 4),
-                "mean_calls": round(float(calls.mean()), 3),
+                f"mean_{cost}": round(float(calls.mean()), 3),
                 "best_fixed": best,
-                "fixed_calls_needed": None if math.isinf(needed) else round(needed, 3),
+                f"fixed_{cost}_needed": None if math.isinf(needed) else round(needed, 3),
                 "compute_ratio": _ratio(needed, calls.mean()),
                 "ratio_lower_bound": round(largest / calls.mean(), 3)
                 if math.isinf(needed)
@@ -183,27 +213,32 @@ def compare_policy(
                 "ratio_ci_high": _ratio(np.quantile(ratios, 0.975, method="higher"), 1.0),
             }
         )
-    fixed = {}
-    for s, (acc, calls) in fixed_runs.items():
-        lows, highs = bootstrap_ci(acc, n_boot=n_boot, seed=seed)
-        fixed[s] = [
-            {
-                "k": k,
-                "mean_calls": round(float(calls[:, j].mean()), 3),
-                "accuracy": round(float(acc[:, j].mean()), 4),
-                "ci_low": round(float(lows[j]), 4),
-                "ci_high": round(float(highs[j]), 4),
-            }
-            for j, k in enumerate(ks)
-        ]
-    meta = {
-        "score_source": source,
-        "probes": probes,
-        "n_orders": n_orders,
-        "n_boot": n_boot,
-        "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
-    }
-    return Comparison(table.n_problems, fixed, adaptive, meta)
+    return rows
+
+
+def curve_rows(
+    accuracy: np.ndarray,
+    cost: np.ndarray,
+    ks: Sequence[int],
+    *,
+    n_boot: int,
+    seed: int,
+    key: str = "k",
+    cost_name: str = "calls",
+) -> list[dict]:
+    """The points of one fixed curve: per-problem ``accuracy`` and ``cost`` of shape
+    (problems, points), one point per entry of ``ks`` (named ``key``)."""
+    lows, highs = bootstrap_ci(accuracy, n_boot=n_boot, seed=seed)
+    return [
+        {
+            key: k,
+            f"mean_{cost_name}": round(float(cost[:, j].mean()), 3),
+            "accuracy": round(float(accuracy[:, j].mean()), 4),
+            "ci_low": round(float(lows[j]), 4),
+            "ci_high": round(float(highs[j]), 4),
+        }
+        for j, k in enumerate(ks)
+    ]
 
 
 def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
@@ -223,21 +258,24 @@ def _ratio(needed: float, calls: float) -> float | None:
 
 
 def format_comparison(result: Comparison) -> str:
-    """The compute-ratio table, one row per adaptive budget."""
+    """The compute-ratio table, one row per adaptive budget (in calls, or in tokens for a
+    policy on the thinking axis)."""
+    cost = result.meta.get("unit", "calls")
     lines = [
         f"{result.problems} held-out problems; fixed strategies: {', '.join(result.fixed)}",
-        "budget  adaptive acc [95% CI]   calls   best fixed          calls needed  ratio [95% CI]",
+        f"budget  adaptive acc [95% CI]  {cost:>6}   best fixed          {cost} needed  "
+        "ratio [95% CI]",
     ]
     for row in result.adaptive:
         if row["compute_ratio"] is None:
             needed, ratio = "not reached", f"> {row['ratio_lower_bound']}"
         else:
-            needed, ratio = f"{row['fixed_calls_needed']:.2f}", f"{row['compute_ratio']:.2f}"
+            needed, ratio = f"{row[f'fixed_{cost}_needed']:.2f}", f"{row['compute_ratio']:.2f}"
         high = "inf" if row["ratio_ci_high"] is None else f"{row['ratio_ci_high']:.2f}"
         low = "inf" if row["ratio_ci_low"] is None else f"{row['ratio_ci_low']:.2f}"
         lines.append(
             f"{row['budget']:>6}  {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-            f"  {row['mean_calls']:>6.2f}   {str(row['best_fixed'] or '-'):<18}  {needed:>12}"
+            f"  {row[f'mean_{cost}']:>6.2f}   {str(row['best_fixed'] or '-'):<18}  {needed:>12}"
             f"  {ratio} [{low}, {high}]"
         )
     return "\n".join(lines)

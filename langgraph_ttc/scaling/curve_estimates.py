@@ -7,8 +7,8 @@ interval covers the variability from which problems were drawn; it does not add 
 sampling noise of a finite pool (the exact estimators have none of their own; the Monte Carlo one
 adds at most ``0.5/sqrt(n_sub)`` per problem, which the bootstrap partly absorbs).
 
-Costs (the x axis) are the mean ACTUAL calls and tokens per problem: k times the pool's mean per
-generated sample, plus the strategy's extra calls per sample: one filter call per ANSWERED
+Costs (the x axis) are the mean ACTUAL calls and tokens per problem (and, for a reasoning model,
+the samples' thinking tokens among them): k times the pool's mean per generated sample, plus the strategy's extra calls per sample: one filter call per ANSWERED
 sample for filter-vote (Chen et al. 2024: a budget of K calls is K/2 generations + K/2 filter
 calls; a sample with no answer cannot be kept, so it is not judged, as in the critique node),
 the same filter call for best-of-N when the scores are critique verdicts, the verifier's calls
@@ -89,6 +89,7 @@ class CurvePoint:
     method: str
     n_problems: int
     bin: str = "all"
+    mean_thinking_tokens: float = 0.0  # of the samples' tokens, those a reasoning model thought
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,6 +137,7 @@ class CurveSet:
                             point.method,
                             int(rows.sum()),
                             bin=str(bin_id),
+                            mean_thinking_tokens=point.mean_thinking_tokens,
                         )
                     )
         return out
@@ -269,6 +271,7 @@ def estimate_curves(
         matrix = np.array([[estimate(p, k) for k in ks] for p in pool.problems])
         costs = np.array([_per_sample_cost(p, strategy, source) for p in pool.problems])
         calls_per, tokens_per = costs.mean(axis=0)
+        thinking_per = float(np.mean([np.mean(p.thinking_tokens) for p in pool.problems]))
         lows, highs = bootstrap_ci(matrix, n_boot=n_boot, seed=seed)
         exact = strategy == "coverage" or get_aggregator(strategy).estimate == "exact"
         method = "exact" if exact else f"monte_carlo({n_sub})"
@@ -283,6 +286,7 @@ def estimate_curves(
                 float(highs[j]),
                 method,
                 len(pool.problems),
+                mean_thinking_tokens=float(k * thinking_per),
             )
             for j, k in enumerate(ks)
         )

@@ -126,6 +126,7 @@ def run_curves(
     live: Mapping[str, LiveRunner] | None = None,
     plot: bool = True,
     confidence: ConfidenceSpec | None = None,
+    x: str = "calls",
 ) -> dict:
     """Build (or resume) the pool in ``out_dir`` and write curves.csv, summary.json, curves.png.
 
@@ -145,6 +146,7 @@ def run_curves(
         plot: also write curves.png (skipped with a warning when matplotlib is missing).
         confidence: store each sample's token confidence in the pool (needed by the confidence
             votes; default: when one of ``strategies`` needs it).
+        x: the plot's x axis: ``"calls"``, ``"tokens"`` or ``"thinking-tokens"`` per problem.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -193,7 +195,7 @@ def run_curves(
     }
     if live:
         summary["live"] = _run_live(task, backend, live, ks, n_boot=n_boot, seed=seed)
-    write_outputs(out, summary, plot=plot)
+    write_outputs(out, summary, plot=plot, x=x)
     return summary
 
 
@@ -269,6 +271,7 @@ def summarize_pool(
     vote = fit_vote_model(pool, k_pred_max=max(1000, 10 * n_min))
     errors = sum(p.errors for p in pool.problems)
     meta = dict(pool.meta)
+    samples = max(sum(p.n for p in pool.problems), 1)
     return {
         "version": SUMMARY_VERSION,
         "task": meta.get("task"),
@@ -286,6 +289,12 @@ def summarize_pool(
             "critique": bool(meta.get("critique")),
             "verifier": meta.get("verifier"),
             "build_seconds": float(meta.get("build_seconds", 0.0)),
+        },
+        "thinking": {  # a reasoning model's thinking: its budget, mean length, truncations
+            "thinking_budget": (meta.get("params") or {}).get("thinking_budget"),
+            "mean_thinking_tokens": float(sum(p.thinking_tokens.sum() for p in pool.problems))
+            / samples,
+            "truncated_in_thinking": int(sum(p.truncated_in_thinking for p in pool.problems)),
         },
         "strategies": {s: [p.to_dict() for p in pts] for s, pts in curves.points.items()},
         "per_bin": {kind: [p.to_dict() for p in pts] for kind, pts in per_bin.items()},
@@ -313,11 +322,13 @@ def _observed_best(points: Sequence[CurvePoint]) -> dict:
     return {"k": best.k, "mean_calls": best.mean_calls, "accuracy": best.accuracy}
 
 
-def replot(out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = None) -> dict:
+def replot(
+    out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = None, x: str = "calls"
+) -> dict:
     """Re-plot ``out_dir`` without sampling: from summary.json, or recomputed from pool.sqlite.
 
-    Recomputes (and rewrites summary.json and curves.csv) when the summary is missing or
-    ``strategies`` differ from it.
+    Recomputes (and rewrites summary.json and curves.csv) when the summary is missing,
+    ``strategies`` differ from it, or it predates what the x axis ``x`` needs (thinking tokens).
 
     Example:
         >>> replot("no-such-dir")  # doctest: +ELLIPSIS
@@ -328,10 +339,9 @@ def replot(out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = Non
     out = Path(out_dir)
     pool_path = out / POOL_FILE
     summary = read_summary(out)
-    if summary is not None and (
-        strategies is None or list(strategies) == list(summary["strategies"])
-    ):
-        plot_summary(summary, out / PLOT_FILE)
+    current = summary is not None and (x != "thinking-tokens" or "thinking" in summary)
+    if current and (strategies is None or list(strategies) == list(summary["strategies"])):
+        plot_summary(summary, out / PLOT_FILE, x=x)
         return summary
     if not pool_path.exists():
         raise TTCConfigError(
@@ -343,7 +353,7 @@ def replot(out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = Non
     k_max = int(pool.meta.get("k_max", pool.n_min))
     ks = [k for k in default_ks(k_max) if k <= pool.n_min]
     summary = summarize_pool(pool, list(chosen), ks, seed=int(pool.meta.get("seed") or 0))
-    write_outputs(out, summary)
+    write_outputs(out, summary, x=x)
     return summary
 
 

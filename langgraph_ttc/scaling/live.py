@@ -15,6 +15,7 @@ from dataclasses import fields
 
 from langgraph_ttc.backends.base import Backend, SamplingParams
 from langgraph_ttc.budget import Budget
+from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.scaling.curves import LiveResult, LiveRunner
 from langgraph_ttc.strategies import Revise, Strategy, get_strategy
 from langgraph_ttc.tasks.base import Task
@@ -50,7 +51,6 @@ def graph_runner(
 ) -> LiveRunner:
     """A live runner: each problem answered by the ``name`` graph within ``k`` calls, scored by
     the task against its reference."""
-    from langgraph_ttc.graph import create_ttc_graph
 
     def run(task: Task, backend: Backend, k: int) -> LiveResult:
         graph = create_ttc_graph(

@@ -32,6 +32,7 @@ CSV_COLUMNS = (
     "k",
     "mean_calls",
     "mean_tokens",
+    "mean_thinking_tokens",
     "accuracy",
     "ci_low",
     "ci_high",
@@ -46,14 +47,17 @@ def read_summary(out_dir: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def plot_summary(summary: dict, path: Path) -> None:
-    """Draw ``curves.png`` (needs matplotlib, from the ``eval`` extra)."""
+def plot_summary(summary: dict, path: Path, *, x: str = "calls") -> None:
+    """Draw ``curves.png`` (needs matplotlib, from the ``eval`` extra) with ``x`` on the x axis
+    (``"calls"``, ``"tokens"`` or ``"thinking-tokens"``)."""
     from langgraph_ttc.scaling.plots import plot_summary as draw  # optional: matplotlib
 
-    draw(summary, path)
+    draw(summary, path, x=x)
 
 
-def write_outputs(out_dir: str | os.PathLike, summary: dict, *, plot: bool = True) -> None:
+def write_outputs(
+    out_dir: str | os.PathLike, summary: dict, *, plot: bool = True, x: str = "calls"
+) -> None:
     """Write summary.json, curves.csv and (if ``plot``) curves.png into ``out_dir``."""
     out = Path(out_dir)
     summary = {**summary, "written_at": time.time()}
@@ -69,7 +73,7 @@ def write_outputs(out_dir: str | os.PathLike, summary: dict, *, plot: bool = Tru
                 writer.writerow({**row, "bin_kind": kind})
     if plot:
         try:
-            plot_summary(summary, out / PLOT_FILE)
+            plot_summary(summary, out / PLOT_FILE, x=x)
         except ImportError as error:
             logger.warning("%s; skipped %s", error, out / PLOT_FILE)
 

@@ -2,7 +2,8 @@
 
 One figure, four panels:
 
-1. accuracy vs mean calls per problem (log x), one line per strategy, 95% CI bands;
+1. accuracy vs mean calls per problem (log x), one line per strategy, 95% CI bands (or vs mean
+   tokens, or vs mean thinking tokens, per problem: ``x``);
 2. coverage with the fitted power law exp(a k^b) (Brown et al. 2024) and its extrapolation band;
 3. majority (solid) and coverage (dashed) per Snell et al. difficulty bin (1 = easiest);
 4. observed majority accuracy vs Chen et al.'s fitted vote model, with the predicted optimal K.
@@ -38,9 +39,30 @@ def _series(points, key):
     return np.array([np.nan if p.get(key) is None else p[key] for p in points], dtype=float)
 
 
-def _curve(ax, points, *, color, label, style="-", alpha=0.15, **line):
-    """Accuracy vs mean calls with its 95% CI band."""
-    x = _series(points, "mean_calls")
+# What a curve's x axis can be: the point's key and the axis label.
+X_AXES = {
+    "calls": ("mean_calls", "mean calls per problem (generate + critique/verify)"),
+    "tokens": ("mean_tokens", "mean tokens per problem (prompt + completion, thinking included)"),
+    "thinking-tokens": ("mean_thinking_tokens", "mean thinking tokens per problem"),
+}
+
+
+def _x_key(x: str) -> str:
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}; got {x!r}")
+    return X_AXES[x][0]
+
+
+def _log_if_positive(ax, values) -> None:
+    """A log x axis, unless some point is at zero (thinking tokens of a model that does not
+    think): then linear."""
+    finite = [v for v in values if np.isfinite(v)]
+    ax.set_xscale("log" if finite and min(finite) > 0 else "linear")
+
+
+def _curve(ax, points, *, color, label, style="-", alpha=0.15, x="mean_calls", **line):
+    """Accuracy vs mean calls (or ``x``, another cost per point) with its 95% CI band."""
+    x = _series(points, x)
     line = {"marker": "o", "ms": 3, **line}
     ax.plot(x, _series(points, "accuracy"), style, color=color, label=label, **line)
     ax.fill_between(
@@ -48,16 +70,17 @@ def _curve(ax, points, *, color, label, style="-", alpha=0.15, **line):
     )
 
 
-def _panel_strategies(ax, summary):
+def _panel_strategies(ax, summary, x="calls"):
+    key, label_x = X_AXES[x]
     groups = {**summary["strategies"], **summary.get("live", {})}
     for name, points in groups.items():
         style = "--" if name == "coverage" else "-"
         label = f"{name} (oracle)" if name == "coverage" else name
-        _curve(ax, points, color=COLORS.get(name), label=label, style=style)
-    ax.set_xscale("log")
-    ax.set_xlabel("mean calls per problem (generate + critique/verify)")
+        _curve(ax, points, color=COLORS.get(name), label=label, style=style, x=key)
+    _log_if_positive(ax, [v for pts in groups.values() for v in _series(pts, key)])
+    ax.set_xlabel(label_x)
     ax.set_ylabel("accuracy")
-    ax.set_title("Accuracy vs calls (95% CI over problems)")
+    ax.set_title(f"Accuracy vs {x.replace('-', ' ')} (95% CI over problems)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
 
@@ -103,7 +126,8 @@ def _values(values):
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _panel_bins(ax, summary):
+def _panel_bins(ax, summary, x="calls"):
+    key, label_x = X_AXES[x]
     rows = summary["per_bin"].get("oracle", [])
     voting = next(
         (s for s in ("majority", "filter_vote", "best_of_n") if s in summary["strategies"]), None
@@ -119,7 +143,7 @@ def _panel_bins(ax, summary):
             n = pts[0]["n_problems"]
             label = f"bin {bin_id} (n={n})" if style == "-" or voting is None else None
             ax.plot(
-                _series(pts, "mean_calls"),
+                _series(pts, key),
                 _series(pts, "accuracy"),
                 style,
                 color=color,
@@ -127,8 +151,8 @@ def _panel_bins(ax, summary):
                 ms=2,
                 label=label,
             )
-    ax.set_xscale("log")
-    ax.set_xlabel("mean calls per problem")
+    _log_if_positive(ax, _series(rows, key))
+    ax.set_xlabel(label_x)
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Per difficulty bin (oracle pass@1): {voting or ''} solid, coverage dashed")
@@ -181,12 +205,14 @@ def _panel_vote_model(ax, summary):
     ax.legend(fontsize=8)
 
 
-def plot_summary(summary: dict, path: str | os.PathLike) -> Path:
+def plot_summary(summary: dict, path: str | os.PathLike, *, x: str = "calls") -> Path:
     """Draw the four panels of a curves summary into ``path`` (PNG).
 
     Args:
         summary: the dict :func:`~langgraph_ttc.scaling.curves.run_curves` returns / writes.
         path: output file.
+        x: the x axis of the strategy and bin panels: ``"calls"``, ``"tokens"`` (prompt and
+            completion, thinking included) or ``"thinking-tokens"``, per problem.
 
     Raises:
         ImportError: matplotlib is missing (the message says how to install it).
@@ -195,11 +221,12 @@ def plot_summary(summary: dict, path: str | os.PathLike) -> Path:
         >>> from langgraph_ttc.scaling.curves import replot
         >>> replot("runs/arith")  # doctest: +SKIP
     """
+    _x_key(x)
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
-    _panel_strategies(axes[0, 0], summary)
+    _panel_strategies(axes[0, 0], summary, x)
     _panel_coverage(axes[0, 1], summary)
-    _panel_bins(axes[1, 0], summary)
+    _panel_bins(axes[1, 0], summary, x)
     _panel_vote_model(axes[1, 1], summary)
     pool = summary.get("pool", {})
     fig.suptitle(
@@ -218,34 +245,48 @@ def plot_summary(summary: dict, path: str | os.PathLike) -> Path:
 
 def plot_comparison(result, path: str | os.PathLike) -> Path:
     """Accuracy vs mean calls: the fixed strategies' curves and the adaptive policy's points,
-    each labelled with its compute ratio (see :mod:`~langgraph_ttc.scaling.compare`)."""
+    each labelled with its compute ratio (see :mod:`~langgraph_ttc.scaling.compare`). For a
+    policy on the thinking axis, accuracy vs mean generated tokens: a curve over width per
+    thinking budget (solid), a curve over thinking budget per width (dashed), and the policy."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 6))
-    for name, points in result.fixed.items():
-        _curve(ax, points, color=COLORS.get(name), label=name, alpha=0.12)
+    tokens = result.meta.get("unit") == "tokens"
+    x = "mean_tokens" if tokens else "mean_calls"
+    shades = plt.get_cmap("viridis", max(len(result.fixed), 2))
+    for i, (name, points) in enumerate(result.fixed.items()):
+        color = shades(i) if tokens else COLORS.get(name)
+        _curve(ax, points, color=color, label=name, alpha=0.12, x=x)
+    thinks = plt.get_cmap("autumn", max(len(result.thinking), 2))
+    for i, (name, points) in enumerate(result.thinking.items()):  # longer thinking, same width
+        _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.05, x=x, marker="s")
     rows = result.adaptive
     adaptive = {"marker": "D", "ms": 6, "lw": 2}
-    _curve(ax, rows, color="#ff7f0e", label="adaptive (calibrated policy)", alpha=0.2, **adaptive)
+    _curve(
+        ax, rows, color="#ff7f0e", label="adaptive (calibrated policy)", alpha=0.2, x=x, **adaptive
+    )
     for row in rows:
         ratio = row["compute_ratio"]
         text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
         ax.annotate(
             f"B={row['budget']}: {text}",
-            (row["mean_calls"], row["accuracy"]),
+            (row[x], row["accuracy"]),
             textcoords="offset points",
             xytext=(4, -12),
             fontsize=8,
             color="#b35900",
         )
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("mean actual calls per question")
+    unit = "generated tokens (thinking included)" if tokens else "calls"
+    ax.set_xlabel(f"mean actual {unit} per question")
     ax.set_ylabel("accuracy (held-out problems)")
     # Zoom to the data: a weak model's curves are unreadable on a 0..1 axis.
-    highs = [p["ci_high"] for pts in [*result.fixed.values(), rows] for p in pts]
+    curves = [*result.fixed.values(), *result.thinking.values(), rows]
+    highs = [p["ci_high"] for pts in curves for p in pts]
     ax.set_ylim(-0.01, min(1.02, max(highs, default=1.0) * 1.1 + 0.02))
+    cost = "tokens" if tokens else "calls"
     ax.set_title(
         f"Adaptive vs fixed strategies on {result.problems} held-out problems "
-        "(ratio = calls the best fixed strategy needs / adaptive calls)",
+        f"(ratio = {cost} the best fixed strategy needs / adaptive {cost})",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper left")

@@ -2,7 +2,10 @@
 
 One row per (problem, sample index) holds the sample and everything the curves need later: the
 extracted answer, its correctness, the filter critique (Chen et al. 2024 prompt, purpose
-``"critique"``), an optional verifier score (purpose ``"verify"``), tokens, latency, errors.
+``"critique"``), an optional verifier score (purpose ``"verify"``), tokens (a reasoning model's
+thinking tokens apart, and whether it was cut off inside its thinking), latency, errors. A
+pool's thinking budget is part of its sampling params: the thinking axis of the router is
+calibrated from one pool per thinking budget over the same problems.
 A curve for every k <= K then costs one pool, not a run per k.
 
 Durability and resumption:
@@ -48,9 +51,11 @@ from langgraph_ttc.scaling._pool_builder import (
     _prompt_hash,
     _run_jobs,
     critique_messages,
+    normal_params,
     sample_seed,
 )
 from langgraph_ttc.scaling._pool_schema import (
+    LATER_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
     add_missing_columns,
@@ -137,6 +142,8 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 def _check_identity(conn, path: Path, identity: dict) -> dict:
     meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    if isinstance(meta.get("params"), dict):
+        meta["params"] = normal_params(meta["params"])
     for key, value in identity.items():
         if key in meta and meta[key] != value:
             raise TTCConfigError(
@@ -360,14 +367,17 @@ def load_pool(path: str | os.PathLike) -> PoolSamples:
             "SELECT problem_id, question, reference FROM problems ORDER BY position"
         ).fetchall()
         by_problem: dict[str, list] = {pid: [] for pid, _, _ in problems}
-        confidence_column = "confidence" if has_column(conn, "confidence") else "NULL"
+        # Columns an older pool may lack (read as NULL: no confidence, no thinking).
+        later = {c: c if has_column(conn, c) else "NULL" for c in LATER_COLUMNS}
         for row in conn.execute(
             "SELECT problem_id, answer, correct, critique_verdict, verifier_score, "
             "prompt_tokens + completion_tokens, "
             "COALESCE(critique_prompt_tokens, 0) + COALESCE(critique_completion_tokens, 0), "
             "COALESCE(verify_prompt_tokens, 0) + COALESCE(verify_completion_tokens, 0), "
             "COALESCE(verify_calls, 0), COALESCE(critique_calls, 0), error, "
-            f"COALESCE(completion_tokens, 0), {confidence_column} "
+            f"COALESCE(completion_tokens, 0), {later['confidence']}, "
+            f"COALESCE({later['thinking_tokens']}, 0), "
+            f"COALESCE({later['truncated_in_thinking']}, 0) "
             "FROM samples ORDER BY problem_id, sample_index"
         ):
             by_problem.setdefault(row[0], []).append(row[1:])
@@ -377,7 +387,7 @@ def load_pool(path: str | os.PathLike) -> PoolSamples:
     out = []
     for pid, question, reference in problems:
         rows = by_problem[pid]
-        columns = list(zip(*rows, strict=False)) if rows else [()] * 12
+        columns = list(zip(*rows, strict=False)) if rows else [()] * 14
         traces = [
             None if t is None else TraceConfidence.from_dict(json.loads(t)) for t in columns[11]
         ]
@@ -394,6 +404,8 @@ def load_pool(path: str | os.PathLike) -> PoolSamples:
                 verify_calls=list(columns[7]),
                 critique_calls=list(columns[8]),
                 completion_tokens=list(columns[10]),
+                thinking_tokens=list(columns[12]),
+                truncated_in_thinking=int(sum(columns[13])),
                 confidences=[spec.value(t) for t in traces],
                 traces=tuple(None if t is None else t.to_dict() for t in traces),
                 question=question,

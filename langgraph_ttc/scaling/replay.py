@@ -18,7 +18,13 @@ outcome is then a lookup. The same registry objects decide live runs, so replay 
 
 Calls are counted as the graph counts them: one per sample, one critique per answered sample
 when the aggregator needs verdicts, the verifier's calls per scored sample when it needs scores
-(and for the probes when difficulty is their mean verifier score).
+(and for the probes when difficulty is their mean verifier score). Tokens are the samples'
+generated tokens, thinking included.
+
+A router whose plans set a thinking budget draws its probes at one thinking budget and the
+samples after them at another: ``probe_problems`` replays that, each order taking its first
+``probes`` samples from the probe pool (in that pool's order) and the rest from this one
+(:mod:`~langgraph_ttc.scaling.thinking_axis`).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class ReplayTable:
         statistic: ``"agreement"`` or ``"verifier"`` (the probes' mean verifier score).
         score_source: best-of-N scores from the ``"verifier"``, or from ``"critique"`` verdicts.
         seed: seeds the orders (with each problem's id, so every problem gets its own).
+        probe_problems: the same problems drawn at the probes' thinking budget: the first
+            ``probes`` samples of every order come from them (their answers coded with these).
 
     Example:
         >>> p = ProblemSamples.from_lists("q", ["4", "4", "5", "4"], [1, 1, 0, 1])
@@ -78,16 +86,25 @@ class ReplayTable:
         statistic: str = "agreement",
         score_source: str = "verifier",
         seed: int = 0,
+        probe_problems: Sequence[ProblemSamples] | None = None,
     ) -> None:
         if not problems:
             raise TTCConfigError("No problems to replay.")
-        for problem in problems:
+        for problem in [*problems, *(probe_problems or ())]:
             if problem.n < probes:
                 raise TTCConfigError(
                     f"Problem {problem.problem_id!r} has {problem.n} samples, fewer than the "
                     f"{probes} probes; build the pool with a larger --k-max."
                 )
+        if probe_problems is not None and [p.problem_id for p in probe_problems] != [
+            p.problem_id for p in problems
+        ]:
+            raise TTCConfigError(
+                "The probes' pool must hold the same problems, in the same order; build every "
+                "thinking budget's pool from the same task."
+            )
         self.problems = tuple(problems)
+        self.spliced = probe_problems is not None
         self.probes = probes
         self.statistic = statistic
         self.score_source = score_source  # best-of-N scores: "verifier", or "critique" verdicts
@@ -95,7 +112,10 @@ class ReplayTable:
         # Every problem is replayed on its first `width` samples per order (the pool's
         # smallest problem): plans never draw more than that.
         self.width = min(p.n for p in problems)
-        columns = [_Columns(p, n_orders, self.width, seed) for p in problems]
+        columns = [
+            _Columns(p, n_orders, self.width, seed, probe, probes)
+            for p, probe in zip(problems, probe_problems or [None] * len(problems), strict=True)
+        ]
         self.codes = np.stack([c.codes for c in columns])  # (problems, orders, width)
         self.grades = np.stack([c.grades for c in columns])
         self.scores = np.stack([c.scores for c in columns])
@@ -198,6 +218,8 @@ class ReplayTable:
         <langgraph_ttc.confidence.TraceConfidence.stop_position>`, so it costs only the tokens
         up to there and does not vote), and drawing ends when the consensus of the samples at or
         above the threshold reaches ``tau``, or at ``n``. Needs a pool built with confidence."""
+        if self.spliced:
+            raise TTCConfigError("DeepConf online replays one pool, not probes from another.")
         n = min(n, self.width)
         warmup = min(warmup, n)
         correct = np.zeros((self.n_problems, self.n_orders))
@@ -243,10 +265,13 @@ class ReplayTable:
             self._rows.append(self.outcomes(spec, budget))
         return self._ids[key]
 
-    def outcome_matrix(self) -> Outcome:
-        """Every outcome numbered by :meth:`outcome_id` so far: (outcomes, problems, orders)."""
+    def outcome_matrix(self, tokens: bool = False) -> Outcome:
+        """Every outcome numbered by :meth:`outcome_id` so far: (outcomes, problems, orders),
+        with their generated tokens when ``tokens``."""
         return Outcome(
-            np.stack([o.correct for o in self._rows]), np.stack([o.calls for o in self._rows])
+            np.stack([o.correct for o in self._rows]),
+            np.stack([o.calls for o in self._rows]),
+            np.stack([o.tokens for o in self._rows]) if tokens else None,
         )
 
     def _resolved_key(self, spec: PlanSpec, budget: int) -> tuple:
@@ -276,6 +301,7 @@ class ReplayTable:
                 outcome = Outcome(
                     np.where(runs, this.correct, outcome.correct),
                     np.where(runs, this.calls, outcome.calls),
+                    np.where(runs, this.tokens, outcome.tokens),
                 )
         return outcome
 
@@ -326,22 +352,49 @@ class ReplayTable:
 
 
 class _Columns:
-    """One problem's samples in ``n_orders`` orders of its first ``width`` draws."""
+    """One problem's samples in ``n_orders`` orders of its first ``width`` draws; with a
+    ``probe`` problem, each order's first ``probes`` positions are the probe problem's (in its
+    own order) and the rest this problem's."""
 
-    def __init__(self, problem: ProblemSamples, n_orders: int, width: int, seed: int) -> None:
-        rng = np.random.default_rng(sample_seed(seed, problem.problem_id, 0))
-        orders = [np.arange(problem.n)]
-        orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
-        rows = np.array(orders)[:, :width]
+    def __init__(
+        self,
+        problem: ProblemSamples,
+        n_orders: int,
+        width: int,
+        seed: int,
+        probe: ProblemSamples | None = None,
+        probes: int = 0,
+    ) -> None:
+        rows = _orders(problem, n_orders, seed)[:, :width]
         self.rows = rows  # which pool sample each position of each order is
-        self.codes = _codes(problem.answers)[rows]
-        self.grades = problem.correct[rows]
-        self.scores = problem.verifier_scores[rows]
-        self.verdicts = problem.verdicts[rows]
-        self.critique_calls = problem.critique_calls[rows]
-        self.verify_calls = problem.verify_calls[rows]
-        self.confidences = problem.confidences[rows]
-        self.tokens = problem.completion_tokens[rows]
+        if probe is None:
+            self.codes = _codes(problem.answers)[rows]
+        else:  # answers coded over both pools, so equal answers get equal codes
+            joint = _codes([*probe.answers, *problem.answers])
+            first, rest = _orders(probe, n_orders, seed)[:, :probes], rows[:, probes:]
+            self.codes = np.concatenate([joint[first], joint[probe.n + rest]], axis=1)
+
+        def column(name: str) -> np.ndarray:
+            own = getattr(problem, name)
+            if probe is None:
+                return own[rows]
+            return np.concatenate([getattr(probe, name)[first], own[rest]], axis=1)
+
+        self.grades = column("correct")
+        self.scores = column("verifier_scores")
+        self.verdicts = column("verdicts")
+        self.critique_calls = column("critique_calls")
+        self.verify_calls = column("verify_calls")
+        self.confidences = column("confidences")
+        self.tokens = column("completion_tokens")
+
+
+def _orders(problem: ProblemSamples, n_orders: int, seed: int) -> np.ndarray:
+    """Order 0 (the pool's) and ``n_orders - 1`` seeded permutations of a problem's samples."""
+    rng = np.random.default_rng(sample_seed(seed, problem.problem_id, 0))
+    orders = [np.arange(problem.n)]
+    orders += [rng.permutation(problem.n) for _ in range(n_orders - 1)]
+    return np.array(orders)
 
 
 def _codes(answers: Sequence[Hashable | None]) -> np.ndarray:
@@ -377,7 +430,9 @@ def replay_policy(
     table: ReplayTable, policy: Policy, budget: int, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-problem mean correctness and mean calls of ``policy`` at ``budget`` calls (of the
-    problems ``rows``, default all).
+    problems ``rows``, default all); mean generated tokens instead of calls for a token policy
+    (``policy.unit == "tokens"``, replayed on a :class:`~langgraph_ttc.scaling.thinking_axis.
+    ThinkingReplay`).
 
     Example:
         >>> p = ProblemSamples.from_lists("q", ["4", "4", "5", "4"], [1, 1, 0, 1])
@@ -392,8 +447,9 @@ def replay_policy(
     for difficulty_bin in np.unique(bins):
         runs = bins == difficulty_bin
         outcome = table.outcomes(policy.spec(int(difficulty_bin), budget), budget)
+        cost = outcome.tokens if policy.unit == "tokens" else outcome.calls
         correct[runs] = outcome.correct[rows][runs]
-        calls[runs] = outcome.calls[rows][runs]
+        calls[runs] = cost[rows][runs]
     return correct.mean(axis=1), calls.mean(axis=1)
 
 

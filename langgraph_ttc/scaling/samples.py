@@ -39,6 +39,9 @@ class ProblemSamples:
         verify_calls: model calls the verifier made per sample (0 for a programmatic verifier).
         confidences: each sample's confidence (the pool's measure), NaN where it has none.
         completion_tokens: tokens each sample generated (its reply, thinking included).
+        thinking_tokens: of those, the tokens a reasoning model spent thinking.
+        truncated_in_thinking: samples cut off inside their thinking (no answer for that
+            reason).
         traces: each sample's confidence summary (``TraceConfidence.to_dict()``), or ``None``;
             DeepConf online's stopping point is replayed from it.
 
@@ -64,6 +67,8 @@ class ProblemSamples:
     confidences: np.ndarray | None = None
     completion_tokens: np.ndarray | None = None
     traces: tuple = ()
+    thinking_tokens: np.ndarray | None = None
+    truncated_in_thinking: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.answers)
@@ -71,6 +76,8 @@ class ProblemSamples:
             object.__setattr__(self, "confidences", np.full(n, np.nan))
         if self.completion_tokens is None:
             object.__setattr__(self, "completion_tokens", np.zeros(n))
+        if self.thinking_tokens is None:
+            object.__setattr__(self, "thinking_tokens", np.zeros(n))
         if not self.traces:
             object.__setattr__(self, "traces", (None,) * n)
 
@@ -91,6 +98,8 @@ class ProblemSamples:
         confidences: Sequence[float | None] | None = None,
         completion_tokens: Sequence[float] | None = None,
         traces: Sequence[dict | None] | None = None,
+        thinking_tokens: Sequence[float] | None = None,
+        truncated_in_thinking: int = 0,
         question: str = "",
         reference: str | None = None,
         errors: int = 0,
@@ -116,6 +125,8 @@ class ProblemSamples:
             confidences=_floats(confidences, n, np.nan),
             completion_tokens=_floats(completion_tokens, n, 0.0),
             traces=tuple(traces) if traces is not None else (None,) * n,
+            thinking_tokens=_floats(thinking_tokens, n, 0.0),
+            truncated_in_thinking=truncated_in_thinking,
             question=question,
             reference=reference,
             errors=errors,

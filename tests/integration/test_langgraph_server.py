@@ -188,3 +188,16 @@ async def test_concurrent_stateless_runs_all_complete(langgraph_url):
         assert human["content"] == question  # each reply belongs to its own request
         assert ai["type"] == "ai" and ai["response_metadata"]["ttc"]["answer"] == result["answer"]
     assert len({out["messages"][-1]["id"] for out in outs}) == CONCURRENT_RUNS
+
+
+def test_readme_sdk_example_runs_as_written(langgraph_url, capsys):
+    """The README's `langgraph dev` example, pointed at this server's port."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    (code,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "get_sync_client" in b
+    ]
+    code = code.replace("http://127.0.0.1:2024", langgraph_url)
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert capsys.readouterr().out.strip()  # the answer (the weak model may be wrong: data)

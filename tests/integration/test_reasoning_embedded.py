@@ -9,7 +9,6 @@ see the numbers (thinking tokens and answers with and without the cap).
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import replace
 
 import pytest
@@ -22,8 +21,8 @@ from langgraph_ttc.prompts import THINKING_EXEMPLARS
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = 2
-FREE_BUDGET = 48  # room the model does not use up: it ends its thinking on its own
+SAMPLES = 4
+FREE_BUDGET = 48  # room the model mostly does not use up: it ends its thinking on its own
 CAP = 4
 MIN_THINKING = 32  # above the free thought on this question, so "Wait" has work to do
 ANSWER_TOKENS = 8
@@ -76,13 +75,25 @@ def test_a_cap_stops_the_thinking_and_yields_an_answer(runs):
 
 
 def test_wait_extends_the_thinking(runs):
+    """Paired by seed: a sample that ended its thinking early on its own thinks longer when
+    "Wait" is appended; one that ran into the budget runs into it the same way."""
     free, wait = runs["free"], runs["wait"]
-    assert not any(f["capped"] for f in free.extra["budget_forcing"])  # it ended on its own
-    assert all(c.thinking_tokens < MIN_THINKING for c in free.completions)
-    assert all(f["waits"] >= 1 for f in wait.extra["budget_forcing"])
-    assert all("Wait" in c.thinking for c in wait.completions)
-    longer = [c.thinking_tokens for c in wait.completions]
-    assert statistics.mean(longer) > statistics.mean(c.thinking_tokens for c in free.completions)
-    for c, how in zip(wait.completions, wait.extra["budget_forcing"], strict=True):
+    pairs = list(
+        zip(
+            free.completions,
+            free.extra["budget_forcing"],
+            wait.completions,
+            wait.extra["budget_forcing"],
+            strict=True,
+        )
+    )
+    early = [p for p in pairs if not p[1]["capped"] and p[0].thinking_tokens < MIN_THINKING]
+    assert early, "no sample ended its thinking early on its own: nothing for Wait to extend"
+    for free_c, _, wait_c, how in early:
+        assert how["waits"] >= 1 and "Wait" in wait_c.thinking
+        assert wait_c.thinking_tokens > free_c.thinking_tokens
         # Kept thinking until the minimum, unless the waits or the budget ran out first.
-        assert c.thinking_tokens >= MIN_THINKING or how["waits"] == 4 or how["capped"]
+        assert wait_c.thinking_tokens >= MIN_THINKING or how["waits"] == 4 or how["capped"]
+    for free_c, free_how, wait_c, how in pairs:
+        if free_how["capped"]:  # the same seed reaches the budget before any end of thinking
+            assert how["capped"] and wait_c.thinking_tokens == free_c.thinking_tokens
