@@ -6,6 +6,7 @@ bash benchmarks/peers/setup.sh && python benchmarks/performance.py --out runs/be
 Sections (``--sections``, default all): overhead, concurrency, coalescing, pool, scale.
 ``--quick`` shrinks every size (a smoke run of a minute or two); ``--no-llama`` skips the real
 llama.cpp server; the peers (its_hub, optillm) run when ``benchmarks/peers/.venv`` exists.
+What each HTTP layer under the ``openai`` client costs per request: ``protocol_layers.py``.
 """
 
 from __future__ import annotations

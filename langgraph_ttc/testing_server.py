@@ -209,6 +209,10 @@ class InstantServer(LoopbackServer):
             field), ``"vllm-legacy"`` (``reasoning_content``), ``"vllm-raw"`` (``<think>`` in
             the text) or ``"openai"`` (hidden, ``reasoning_tokens`` in usage); replaces
             ``reply``.
+        gate: hold every answer until this many requests have been in flight at once (since
+            the stats were last reset), for at most ``gate_timeout_s``: requests sent in
+            parallel pass at once, requests sent one after another wait out the timeout and
+            ``stats.max_in_flight`` stays below ``gate``, however fast the machine. 0: no gate.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``base_url`` ends with
     ``/v1``. Token counts are whitespace-separated words.
@@ -226,6 +230,8 @@ class InstantServer(LoopbackServer):
         cached_tokens: int = 0,
         port: int = 0,
         reasoning: str | None = None,
+        gate: int = 0,
+        gate_timeout_s: float = 30.0,
     ) -> None:
         if reasoning is not None and reasoning not in thinking.REASONING_MODES:
             raise ValueError(
@@ -241,8 +247,11 @@ class InstantServer(LoopbackServer):
         self.token_delay_s = token_delay_s
         self.cached_tokens = cached_tokens
         self.stats = ServerStats()
+        self.gate = gate
+        self.gate_timeout_s = gate_timeout_s
         self._faults: deque[tuple[str, dict]] = deque()
         self._lock = threading.Lock()
+        self._in_flight_changed = threading.Condition(self._lock)
         self._unseeded = 0
         self._bind(port, _Handler)
 
@@ -279,6 +288,16 @@ class InstantServer(LoopbackServer):
             return self._faults.popleft() if self._faults else None
 
     # -- answering ------------------------------------------------------------------------
+    def _wait_for_gate(self) -> None:
+        """Hold a request until ``gate`` requests have been in flight at once (see ``gate``)."""
+        deadline = time.monotonic() + self.gate_timeout_s
+        with self._in_flight_changed:
+            while self.stats.max_in_flight < self.gate and not self._closing.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._in_flight_changed.wait(min(left, 0.05))
+
     def _completion_body(self, path: str, body: dict) -> dict[str, Any]:
         chat = path.endswith("/chat/completions")
         if chat:
@@ -475,7 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
             app.stats.faults.append(fault[0] if fault else "")
             app.stats.in_flight += 1
             app.stats.max_in_flight = max(app.stats.max_in_flight, app.stats.in_flight)
+            app._in_flight_changed.notify_all()
         try:
+            if app.gate:
+                app._wait_for_gate()
             self._answer(app, body, fault)
         finally:
             with app._lock:

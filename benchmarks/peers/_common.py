@@ -3,6 +3,7 @@ contenders (``benchmarks/perf/contenders.py``): standard library only, so both e
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -37,11 +38,35 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class _GcClock:
+    """Seconds spent in the cyclic garbage collector since the last reset: a full collection
+    walks every object the imports left on the heap, so it costs more the bigger the process."""
+
+    def __init__(self) -> None:
+        self.total, self._began = 0.0, 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._began
+
+
+GC_CLOCK = _GcClock()
+
+
+def gc_s() -> float:
+    """Seconds in the garbage collector since :func:`warmed_up` (the timed part)."""
+    return round(GC_CLOCK.total, 4)
+
+
 def warmed_up() -> None:
     """Tell the parent the warm-up is done and wait for its go (it resets server counters)."""
     if os.environ.get("BENCH_HANDSHAKE"):
         print("warm", flush=True)
         sys.stdin.readline()
+    GC_CLOCK.total = 0.0
 
 
 def spec_from_argv() -> dict:
@@ -51,4 +76,5 @@ def spec_from_argv() -> dict:
 def emit(result: dict, started: float) -> None:
     result.setdefault("setup_s", round(time.perf_counter() - started - result["wall_s"], 4))
     result.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+    result.setdefault("gc_s", gc_s())
     print(json.dumps(result))

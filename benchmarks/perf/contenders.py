@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
 import re
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # Measurement helpers shared with the peer drivers (stdlib only, so both environments load it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
-from _common import WARM_UP, cpu_s, peak_rss_mb, warmed_up  # noqa: E402
+from _common import WARM_UP, cpu_s, gc_s, peak_rss_mb, warmed_up  # noqa: E402
 
 
 def seed_of(run_seed: int, index: int) -> int:
@@ -100,6 +101,32 @@ def _usage_totals(results: list[dict]) -> dict:
     return {k: sum(r["usage"][k] for r in results) for k in keys}
 
 
+def _async_http() -> str:
+    """The async client's transport: the backend takes openai's aiohttp one when installed."""
+    return "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
+
+
+class _LoopCounter:
+    """Counts the event loops created while it is on (a sync run should create none)."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self._original = asyncio.BaseEventLoop.__init__
+
+    def __enter__(self) -> _LoopCounter:
+        original = self._original
+
+        def counting(loop, *args, **kwargs):
+            self.made += 1
+            original(loop, *args, **kwargs)
+
+        asyncio.BaseEventLoop.__init__ = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncio.BaseEventLoop.__init__ = self._original
+
+
 async def run_graph(spec: dict) -> dict:
     _, _, graph = _ours(spec)
     await graph.ainvoke({"question": WARM_UP})
@@ -108,7 +135,13 @@ async def run_graph(spec: dict) -> dict:
     results = [(await graph.ainvoke({"question": q}))["ttc_result"] for q in spec["questions"]]
     wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
     answers = [r["answer"] for r in results]
-    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, **_usage_totals(results)}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "answers": answers,
+        "async_http": _async_http(),
+        **_usage_totals(results),
+    }
 
 
 def run_graph_sync(spec: dict) -> dict:
@@ -116,10 +149,17 @@ def run_graph_sync(spec: dict) -> dict:
     graph.invoke({"question": WARM_UP})
     warmed_up()
     setup_done, cpu0 = time.perf_counter(), cpu_s()
-    results = [graph.invoke({"question": q})["ttc_result"] for q in spec["questions"]]
+    with _LoopCounter() as loops:
+        results = [graph.invoke({"question": q})["ttc_result"] for q in spec["questions"]]
     wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
     answers = [r["answer"] for r in results]
-    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, **_usage_totals(results)}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "answers": answers,
+        "event_loops": loops.made,
+        **_usage_totals(results),
+    }
 
 
 def run_runnable(spec: dict) -> dict:
@@ -130,11 +170,19 @@ def run_runnable(spec: dict) -> dict:
     chain.invoke(WARM_UP)
     warmed_up()
     setup_done, cpu0 = time.perf_counter(), cpu_s()
-    messages = [chain.invoke(q) for q in spec["questions"]]
+    with _LoopCounter() as loops:
+        messages = [chain.invoke(q) for q in spec["questions"]]
     wall, cpu = time.perf_counter() - setup_done, cpu_s() - cpu0
     # The Runnable returns only the AIMessage: its usage is read from the server's counters.
     answers = [m.response_metadata["ttc"]["answer"] for m in messages]
-    return {"wall_s": wall, "cpu_s": cpu, "answers": answers, "calls": None, "requests": None}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "answers": answers,
+        "event_loops": loops.made,
+        "calls": None,
+        "requests": None,
+    }
 
 
 CONTENDERS = {
@@ -156,6 +204,7 @@ def main() -> None:
         setup_s=round(total - result["wall_s"], 4),
         peak_rss_mb=round(peak_rss_mb(), 1),
         start_rss_mb=round(before, 1),
+        gc_s=gc_s(),
     )
     print(json.dumps(result))
 

@@ -3,7 +3,8 @@
 python benchmarks/perf/instant_main.py [--honour-n] [--delay-s S]
 
 Prints ``READY <base_url>`` and then answers one line per stdin command: ``stats`` (JSON of
-what the server saw since the last reset) or ``reset``. Exits on EOF or ``quit``.
+what the server saw since the last reset), ``reset`` or ``gate N`` (hold answers until N
+requests are in flight at once; see ``InstantServer``'s ``gate``). Exits on EOF or ``quit``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main() -> None:
                 tally = Tally()
                 with server._lock:
                     server.stats = ServerStats()
+                print("{}", flush=True)
+            elif command.startswith("gate "):
+                server.gate = int(command.split()[1])
                 print("{}", flush=True)
             elif command == "quit":
                 break

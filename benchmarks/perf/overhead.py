@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from perf.servers import checkout_env
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE.parent / "peers"
 PEER_PYTHON = PEERS / ".venv" / "bin" / "python"
@@ -46,15 +48,17 @@ def run_contender(name: str, spec: dict, on_warm=None, timeout_s: float = 1800) 
     """Run one contender; ``on_warm`` is called between its warm-up and its timed part."""
     if name in PEER_DRIVERS:
         command = [str(PEER_PYTHON), str(PEERS / PEER_DRIVERS[name])]
+        env = dict(os.environ, BENCH_HANDSHAKE="1")
     else:
         command = [sys.executable, str(HERE / "contenders.py"), name]
+        env = checkout_env(BENCH_HANDSHAKE="1")
     process = subprocess.Popen(
         [*command, json.dumps(spec)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, BENCH_HANDSHAKE="1"),
+        env=env,
     )
     first = process.stdout.readline()
     if first.strip() == "warm":
@@ -109,12 +113,18 @@ def _median_run(results: list[dict]) -> dict:
     out["wall_s"] = statistics.median(walls)
     cpus = [r["cpu_s"] for r in good if r.get("cpu_s") is not None]
     out["cpu_s"] = statistics.median(cpus) if cpus else None
+    out["cpu_s_runs"] = [round(c, 4) for c in cpus]
+    gcs = [r["gc_s"] for r in good if r.get("gc_s") is not None]
+    out["gc_s"] = statistics.median(gcs) if gcs else None
     out["answers"] = median.get("answers")
     return out
 
 
 def with_ratios(results: dict, samples: int) -> dict:
-    """Ratios to the floor, and overhead per sample in ms (wall and CPU)."""
+    """CPU ms per sample; ratios to the floor, and overhead per sample in ms (wall and CPU)."""
+    for result in results.values():
+        if "error" not in result and result.get("cpu_s") is not None:
+            result["cpu_ms_per_sample"] = round(1000 * result["cpu_s"] / samples, 3)
     floor = results.get("floor")
     if not floor or "error" in floor:
         return results

@@ -27,7 +27,9 @@ OVERHEAD_COLUMNS = [
     ("x floor", "wall_ratio"),
     ("ms/sample over floor", "overhead_ms_per_sample"),
     ("cpu s", "cpu_s"),
+    ("cpu ms/sample", "cpu_ms_per_sample"),
     ("cpu ms/sample over floor", "cpu_overhead_ms_per_sample"),
+    ("gc s", "gc_s"),
     ("calls", "calls"),
     ("requests (server)", "server_requests"),
     ("requests (client)", "requests"),
@@ -36,6 +38,8 @@ OVERHEAD_COLUMNS = [
     ("peak RSS MB", "peak_rss_mb"),
     ("RSS x floor", "rss_ratio"),
     ("setup s", "setup_s"),
+    ("async http", "async_http"),
+    ("event loops", "event_loops"),
 ]
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from perf.overhead import run_contender, with_ratios
-from perf.servers import InstantProcess
+from perf.servers import InstantProcess, checkout_env
 
 HERE = Path(__file__).resolve().parent
 QUESTION = "What is 17 + 25?"
@@ -38,8 +38,13 @@ def _timed_invoke(graph, sync: bool, config: dict | None = None) -> tuple[float,
     return time.perf_counter() - began, out["ttc_result"]["usage"]
 
 
-def concurrency(widths=(1, 4, 16), delay_s: float = 0.25, log=print) -> dict:
-    """N branches against a server answering requests in parallel after ``delay_s`` each."""
+def concurrency(widths=(1, 4, 16), delay_s: float = 0.25, log=print, gated: bool = False) -> dict:
+    """N branches against a server answering requests in parallel after ``delay_s`` each.
+
+    ``gated``: the server also holds each timed request until N are in flight at once, so
+    ``max_in_flight == N`` shows the branches ran in parallel whatever the machine's speed (the
+    wall times then measure nothing).
+    """
     rows = []
     with InstantProcess(delay_s=delay_s) as server:
         # Sync invoke runs branches on LangGraph's thread pool, min(32, cpus + 4) threads
@@ -52,7 +57,11 @@ def concurrency(widths=(1, 4, 16), delay_s: float = 0.25, log=print) -> dict:
                 config = {"max_concurrency": n} if bound else None
                 _timed_invoke(graph, sync, config)  # warm: imports, first connection
                 server.reset()
+                if gated:
+                    server.gate(n)
                 wall, usage = _timed_invoke(graph, sync, config)
+                if gated:
+                    server.gate(0)
                 seen = server.stats()
                 rows.append(
                     {
@@ -62,7 +71,8 @@ def concurrency(widths=(1, 4, 16), delay_s: float = 0.25, log=print) -> dict:
                         "max_in_flight": seen["max_in_flight"],
                         "wall_s": round(wall, 4),
                         "request_latency_s": delay_s,
-                        "latencies": round(wall / delay_s, 2),  # ~1 when parallel, N when serial
+                        # ~1 when parallel, N when serial
+                        "latencies": round(wall / delay_s, 2) if delay_s else None,
                         "calls": usage["calls"],
                     }
                 )
@@ -101,6 +111,7 @@ def coalescing(widths=(4, 16, 64), log=print) -> dict:
 def _pool_main(mode: str, spec: dict, timeout_s: float = 7200) -> dict:
     done = subprocess.run(
         [sys.executable, str(HERE / "pool_main.py"), mode, json.dumps(spec)],
+        env=checkout_env(),
         capture_output=True,
         text=True,
         timeout=timeout_s,

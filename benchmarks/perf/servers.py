@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,14 @@ from langgraph_ttc.testing_server import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANT_MODEL = "instant"
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment for our benchmark subprocesses: this checkout first on ``PYTHONPATH``,
+    so they import its ``langgraph_ttc`` rather than an editable install of another checkout
+    (a git worktree would otherwise measure the main tree's code)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
 
 
 class InstantProcess:
@@ -31,6 +40,7 @@ class InstantProcess:
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            env=checkout_env(),
         )
         ready = self.process.stdout.readline().split()
         if not ready or ready[0] != "READY":
@@ -50,6 +60,10 @@ class InstantProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def gate(self, in_flight: int) -> None:
+        """Hold answers until ``in_flight`` requests are in flight at once (0: no gate)."""
+        self._ask(f"gate {in_flight}")
 
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):

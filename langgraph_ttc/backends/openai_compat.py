@@ -9,7 +9,8 @@ endpoint share one concurrency limit (``max_concurrency``).
 Blocking and async callers each get a real body: :meth:`~OpenAICompatibleBackend.sample` uses the
 ``openai`` package's ``OpenAI`` client (concurrent requests on a small thread pool),
 :meth:`~OpenAICompatibleBackend.asample` its ``AsyncOpenAI`` client; neither starts an event loop.
-Replies are read as raw JSON (``with_raw_response``), not as a pydantic model per choice.
+Non-streamed requests post their JSON through the client's ``post`` and read the reply as raw
+JSON, not as a pydantic model per choice.
 
 Seeds: request ``i`` carries ``params.seed_for(i)`` where ``i`` is the index of its first sample,
 so every sample of a draw has a distinct, reproducible seed. With a server that honours ``n``
@@ -44,6 +45,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import openai
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from openai import APIStatusError, AsyncOpenAI, OpenAI, Timeout
@@ -84,6 +86,7 @@ from langgraph_ttc.backends.retry import (
     retry_after_seconds,
 )
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
+from langgraph_ttc.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +130,12 @@ class _Shared:
     client: OpenAI | None = None
     slots: threading.BoundedSemaphore | None = None
     pool: concurrent.futures.ThreadPoolExecutor | None = None
-    # An AsyncOpenAI client and its semaphore belong to the event loop that made them.
+    # An AsyncOpenAI client and its semaphore belong to the event loop that made them; the
+    # closer is an async generator that closes the client when that loop shuts down.
     async_loop: Any = None
     async_client: AsyncOpenAI | None = None
     async_slots: asyncio.Semaphore | None = None
+    async_closer: Any = None
 
 
 class OpenAICompatibleBackend(Backend):
@@ -162,6 +167,12 @@ class OpenAICompatibleBackend(Backend):
             ``"openai"`` (``reasoning_effort``); default: ``"openai"`` for api.openai.com,
             ``"vllm"`` with ``vllm_extras``, else the budget only caps the total (said once).
             See :mod:`langgraph_ttc.backends.reasoning`.
+        aiohttp: the async client's transport. ``None`` (default): aiohttp when it is installed
+            (``pip install 'langgraph-ttc[aiohttp]'``; the ``openai`` client's
+            ``DefaultAioHttpClient``), which spends about a third less CPU per request than
+            httpx; else httpx. ``True`` requires aiohttp; ``False`` keeps httpx. Blocking calls
+            always use httpx. Either way the client is closed when its event loop shuts down
+            (``asyncio.run`` closes it), or by :meth:`aclose`.
 
     Example:
         >>> from langgraph_ttc.testing_server import InstantServer
@@ -193,6 +204,7 @@ class OpenAICompatibleBackend(Backend):
         include_stop_str_in_output: bool = False,
         reasoning: bool | None = None,
         thinking_control: ThinkingControl | None = None,
+        aiohttp: bool | None = None,
     ) -> None:
         if mode not in ("chat", "completion"):
             raise TTCConfigError(f'mode must be "chat" or "completion"; got {mode!r}.')
@@ -222,6 +234,14 @@ class OpenAICompatibleBackend(Backend):
             raise TTCConfigError('Tools need mode="chat"; the completions endpoint has no tools.')
         self.tools: tuple[dict, ...] = _convert_tools(tools)
         self.thinking_control = detect_control(base_url, thinking_control, vllm_extras=vllm_extras)
+        if aiohttp:
+            require("aiohttp", "aiohttp", "OpenAICompatibleBackend(aiohttp=True)")
+            if not hasattr(openai, "DefaultAioHttpClient"):
+                raise TTCConfigError(
+                    f"aiohttp=True needs openai>=1.89 (DefaultAioHttpClient); this is openai "
+                    f"{openai.__version__}: pip install -U 'langgraph-ttc[aiohttp]'."
+                )
+        self.aiohttp = aiohttp
         self._shared = _Shared(
             honours_n=honours_n, model=model, max_concurrency=max_concurrency, reasoning=reasoning
         )
@@ -363,6 +383,7 @@ class OpenAICompatibleBackend(Backend):
         if n <= 0:
             return Draw()
         deadline = _deadline(timeout)
+        await self._aopen()
         listed = await self._aresolve_model(deadline)
         if stop_trace is not None or until is not None:
             return await self._asample_streamed(
@@ -607,8 +628,7 @@ class OpenAICompatibleBackend(Backend):
     ) -> _Result:
         """One logical request for ``count`` samples (indices ``start``...), with retries."""
         client, slots = self._client()
-        endpoint = client.chat.completions if self.mode == "chat" else client.completions
-        payload = self._payload(body, start, count, params)
+        payload = self._json_payload(body, start, count, params)
         attempts, began = 0, time.monotonic()
         try:
             for attempt in Retrying(**self._retry_options(deadline, began)):
@@ -617,14 +637,10 @@ class OpenAICompatibleBackend(Backend):
                         raise DeadlineExceeded()
                     try:
                         attempts += 1
-                        raw = self._first_contact(
-                            endpoint.with_raw_response.create,
-                            payload,
-                            timeout=_attempt_timeout(self.timeout_s, deadline),
-                        )
+                        content = self._post(client, payload, deadline)
                     finally:
                         slots.release()
-                    reply = _reply_json(raw.http_response.content)
+                    reply = _reply_json(content)
         except BackendUnavailable:
             raise
         except Exception as exc:
@@ -636,31 +652,69 @@ class OpenAICompatibleBackend(Backend):
     ) -> _Result:
         """Async :meth:`_request`."""
         client, slots = self._aclient()
-        endpoint = client.chat.completions if self.mode == "chat" else client.completions
-        payload = self._payload(body, start, count, params)
+        payload = self._json_payload(body, start, count, params)
         attempts, began = 0, time.monotonic()
         try:
             async for attempt in AsyncRetrying(**self._retry_options(deadline, began)):
                 with attempt:
-                    try:
-                        await asyncio.wait_for(slots.acquire(), _remaining(deadline))
-                    except asyncio.TimeoutError:
-                        raise DeadlineExceeded() from None
+                    await _acquire(slots, deadline)
                     try:
                         attempts += 1
-                        raw = await self._afirst_contact(
-                            endpoint.with_raw_response.create,
-                            payload,
-                            timeout=_attempt_timeout(self.timeout_s, deadline),
-                        )
+                        content = await self._apost(client, payload, deadline)
                     finally:
                         slots.release()
-                    reply = _reply_json(raw.http_response.content)
+                    reply = _reply_json(content)
         except BackendUnavailable:
             raise
         except Exception as exc:
             return self._failed(exc, start, count, params, attempts, began)
         return self._result(reply, start, count, params, attempts, began)
+
+    def _json_payload(self, body: dict, start: int, count: int, params: SamplingParams) -> dict:
+        """The JSON a non-streamed request posts: :meth:`_payload` with ``extra_body`` merged
+        into the top level, as the ``openai`` client's ``create`` would merge it."""
+        payload = self._payload(body, start, count, params)
+        extra = payload.pop("extra_body", None)
+        if extra:
+            payload.update(extra)
+        return payload
+
+    def _post(self, client: OpenAI, payload: dict, deadline: float | None) -> bytes:
+        """One attempt: the JSON posted through the client's documented ``post`` (its auth,
+        base URL, timeouts and error types) and the reply's bytes. ``create`` would first walk
+        the whole body through the SDK's typed-dict transform and wrap the reply in a
+        raw-response object (together about 0.3 ms of CPU per request); neither is needed."""
+        try:
+            content = client.post(
+                self._path,
+                body=payload,
+                cast_to=bytes,
+                options={"timeout": _attempt_timeout(self.timeout_s, deadline)},
+            )
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        return content
+
+    async def _apost(self, client: AsyncOpenAI, payload: dict, deadline: float | None) -> bytes:
+        """Async :meth:`_post`."""
+        try:
+            content = await client.post(
+                self._path,
+                body=payload,
+                cast_to=bytes,
+                options={"timeout": _attempt_timeout(self.timeout_s, deadline)},
+            )
+        except Exception as exc:
+            self._check_endpoint(exc)
+            raise
+        self._shared.verified = True
+        return content
+
+    @property
+    def _path(self) -> str:
+        return "/chat/completions" if self.mode == "chat" else "/completions"
 
     def _payload(self, body: dict, start: int, count: int, params: SamplingParams) -> dict:
         payload = dict(body, model=self._shared.model)
@@ -682,24 +736,6 @@ class OpenAICompatibleBackend(Backend):
             before_sleep=self._log_retry,
             reraise=True,
         )
-
-    def _first_contact(self, create, payload: dict, **options) -> Any:
-        try:
-            raw = create(**payload, **options)
-        except Exception as exc:
-            self._check_endpoint(exc)
-            raise
-        self._shared.verified = True
-        return raw
-
-    async def _afirst_contact(self, create, payload: dict, **options) -> Any:
-        try:
-            raw = await create(**payload, **options)
-        except Exception as exc:
-            self._check_endpoint(exc)
-            raise
-        self._shared.verified = True
-        return raw
 
     @contextlib.contextmanager
     def _contact(self, stream):
@@ -843,17 +879,52 @@ class OpenAICompatibleBackend(Backend):
         with shared.lock:
             if shared.async_client is None or shared.async_loop is not loop:
                 # Another event loop (say a second asyncio.run) cannot reuse the old client's
-                # connections; they close with their loop.
-                shared.async_client = AsyncOpenAI(**self._client_options())
+                # connections; the old loop's shutdown closed them (see _aopen).
+                shared.async_client = AsyncOpenAI(
+                    **self._client_options(), **self._async_transport()
+                )
                 shared.async_slots = asyncio.Semaphore(shared.max_concurrency)
                 shared.async_loop = loop
+                shared.async_closer = None
             return shared.async_client, shared.async_slots
+
+    async def _aopen(self) -> None:
+        """Make the running loop's client and have the loop close it when it shuts down.
+
+        ``asyncio.run`` (and ``asyncio.Runner``, pytest-asyncio) close every live async
+        generator of the loop before closing it (``loop.shutdown_asyncgens``); the closer is
+        one, so an aiohttp session never outlives its loop unclosed (aiohttp would print
+        "Unclosed client session" at exit).
+        """
+        client, _ = self._aclient()
+        shared = self._shared
+        if shared.async_closer is not None:  # the usual case: this loop's client has one
+            return
+        with shared.lock:
+            if shared.async_closer is not None or shared.async_client is not client:
+                return
+            shared.async_closer = closer = _close_with_loop(client)
+        await closer.__anext__()  # runs to its yield: the loop now tracks it
+
+    def _async_transport(self) -> dict[str, Any]:
+        """``http_client=`` for the async client: openai's aiohttp transport when wanted and
+        installed (see the ``aiohttp`` argument), else nothing (openai's httpx default)."""
+        factory = getattr(openai, "DefaultAioHttpClient", None)
+        if self.aiohttp is False or factory is None:
+            return {}
+        try:
+            return {"http_client": factory()}
+        except (ImportError, RuntimeError):  # openai's stand-in raises this without aiohttp
+            if self.aiohttp:
+                raise
+            return {}
 
     async def aclose(self) -> None:
         """Close the async client's connections (call from the loop that used it)."""
         shared = self._shared
         with shared.lock:
             client, shared.async_client, shared.async_loop = shared.async_client, None, None
+            shared.async_closer = None
         if client is not None:
             await client.close()
 
@@ -936,6 +1007,14 @@ def _read_line(reply: StreamedReply, line, watch, cancel) -> str | None:
     return None
 
 
+async def _close_with_loop(client: AsyncOpenAI):
+    """Yields once; closes ``client`` when closed, i.e. when its loop shuts down."""
+    try:
+        yield
+    finally:
+        await client.close()
+
+
 def _close_shared(shared: _Shared) -> None:
     with shared.lock:
         client, pool = shared.client, shared.pool
@@ -966,6 +1045,19 @@ def _remaining(deadline: float | None) -> float | None:
     if left <= 0:
         raise DeadlineExceeded()
     return left
+
+
+async def _acquire(slots: asyncio.Semaphore, deadline: float | None) -> None:
+    """Take a concurrency slot before ``deadline``; a free slot is taken without the timer task
+    that ``asyncio.wait_for`` would start."""
+    left = _remaining(deadline)  # past the deadline, the attempt is not sent
+    if not slots.locked():
+        await slots.acquire()  # does not suspend: a slot is free and nobody waits
+        return
+    try:
+        await asyncio.wait_for(slots.acquire(), left)
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded() from None
 
 
 def _attempt_timeout(timeout_s: float, deadline: float | None) -> float:

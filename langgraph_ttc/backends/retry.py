@@ -7,6 +7,7 @@ async request loops of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend`.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import random
@@ -45,12 +46,33 @@ class DeadlineExceeded(Exception):
     """The caller's time budget ran out before the request could be sent or retried."""
 
 
+# aiohttp's errors that mean no connection was made (refused, unknown host, TLS, connect timeout).
+_AIOHTTP_CONNECT_ERRORS = ("ClientConnectorError", "ConnectionTimeoutError")
+
+
+def _aiohttp_origin(exc: BaseException) -> BaseException | None:
+    """The aiohttp error under ``exc``, when openai's aiohttp transport raised it: openai wraps
+    an httpx exception, which the transport raised from aiohttp's own."""
+    cause = exc.__cause__ or exc.__context__
+    origin = cause.__cause__ if cause is not None else None
+    if origin is not None and type(origin).__module__.split(".")[0] == "aiohttp":
+        return origin
+    return None
+
+
 def is_connect_failure(exc: BaseException) -> bool:
     """Connection refused, unknown host or connect timeout: nothing listens at the URL."""
     if not isinstance(exc, APIConnectionError):
         return False
     cause = exc.__cause__ or exc.__context__
-    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
+    if type(cause).__name__ not in ("ConnectError", "ConnectTimeout"):
+        return False
+    origin = _aiohttp_origin(exc)
+    if origin is None:
+        return True
+    # openai's aiohttp transport maps every aiohttp connection error to ConnectTimeout, a
+    # keep-alive connection the server dropped too: only a failure to connect counts here.
+    return any(k.__name__ in _AIOHTTP_CONNECT_ERRORS for k in type(origin).__mro__)
 
 
 def is_endpoint_failure(exc: BaseException) -> bool:
@@ -125,6 +147,10 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, APIStatusError):
         message = re.sub(r"^Error code: \d+ - ", "", str(exc.message))
         return f"HTTP {exc.status_code}: {message}"
+    origin = _aiohttp_origin(exc)
+    if origin is not None and not isinstance(origin, asyncio.TimeoutError):
+        # openai's aiohttp transport reports a refused or dropped connection as a timeout.
+        return f"connection error: {origin}"
     if isinstance(exc, APITimeoutError):
         return f"timed out after {timeout_s:g}s"
     if isinstance(exc, APIConnectionError):

@@ -5,13 +5,20 @@ Timings are printed (``-s``) but only asserted where the gap is an order of magn
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from langgraph_ttc.testing_server import InstantServer, ServerStats
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+import protocol_layers  # noqa: E402
 from perf import overhead, report, sections  # noqa: E402
 from perf.servers import InstantProcess  # noqa: E402
 
@@ -60,15 +67,37 @@ def test_coalescing_sends_one_request_and_one_prefill():
 
 
 def test_branches_run_in_parallel_not_one_after_another():
-    delay = 0.2
-    result = sections.concurrency(widths=(1, 8), delay_s=delay, log=print)
+    # The server holds each request until 8 are in flight at once: branches sent in parallel
+    # reach 8, branches sent one after another would each wait out the gate's timeout and
+    # reach 1. No wall-clock comparison, so a slow or busy machine cannot change the verdict.
+    result = sections.concurrency(widths=(1, 8), delay_s=0.0, log=print, gated=True)
     rows = {(r["path"], r["branches"]): r for r in result["rows"]}
-    for path in ("ainvoke", "invoke max_concurrency=N"):
+    for path in ("ainvoke", "invoke", "invoke max_concurrency=N"):
         wide = rows[(path, 8)]
         assert wide["requests"] == wide["calls"] == 8
         assert wide["max_in_flight"] == 8
-        assert wide["wall_s"] < 8 * delay  # far below the sum of the 8 latencies
-    assert rows[("invoke", 8)]["requests"] == 8
+
+
+def test_the_gate_holds_requests_sent_one_after_another():
+    """The gate the test above relies on: one request at a time never opens it."""
+    body = json.dumps({"model": "m", "prompt": "Q: 1+1?\nA:"}).encode()
+    with InstantServer(gate=2, gate_timeout_s=0.3) as server:
+        url = server.base_url + "/completions"
+        began = time.monotonic()
+        for _ in range(2):
+            urllib.request.urlopen(urllib.request.Request(url, body), timeout=10).read()
+        alone = time.monotonic() - began
+        assert server.stats.max_in_flight == 1 and alone >= 2 * 0.3  # each waited the gate out
+        server.stats = ServerStats()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(lambda _: urllib.request.urlopen(url, body, 10).read(), [0, 1]))
+        assert len(replies) == 2 and server.stats.max_in_flight == 2
+
+
+def test_protocol_layers_measure_every_layer():
+    table = protocol_layers.main(["--rounds", "1", "--questions", "2", "--n", "2"])
+    assert {"sdk create (pydantic)", "sdk post, httpx", "httpx bare"} <= table.keys()
+    assert all(row["cpu_ms_per_request"] > 0 for row in table.values())
 
 
 def test_scale_rows_grow_linearly_in_requests():
