@@ -2,8 +2,9 @@
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
 plots), ``[agents]`` (``create_agent`` middleware) and ``[serve]`` (``langgraph dev``).
-``[aiohttp]`` is no feature but a faster transport for async requests to OpenAI-compatible
-servers, used when installed (see ``OpenAICompatibleBackend``); it is not in :data:`EXTRAS`.
+``[aiohttp]`` is no feature but another transport for the async ``openai`` client (streamed
+requests to OpenAI-compatible servers), used when installed (see ``OpenAICompatibleBackend``);
+it is not in :data:`EXTRAS`.
 
 A missing extra fails where it is used, never at ``import langgraph_ttc``.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import json
 import re
 import sys
@@ -101,11 +100,6 @@ def _usage_totals(results: list[dict]) -> dict:
     return {k: sum(r["usage"][k] for r in results) for k in keys}
 
 
-def _async_http() -> str:
-    """The async client's transport: the backend takes openai's aiohttp one when installed."""
-    return "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
-
-
 class _LoopCounter:
     """Counts the event loops created while it is on (a sync run should create none)."""
 
@@ -139,7 +133,6 @@ async def run_graph(spec: dict) -> dict:
         "wall_s": wall,
         "cpu_s": cpu,
         "answers": answers,
-        "async_http": _async_http(),
         **_usage_totals(results),
     }
 

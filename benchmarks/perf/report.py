@@ -38,7 +38,6 @@ OVERHEAD_COLUMNS = [
     ("peak RSS MB", "peak_rss_mb"),
     ("RSS x floor", "rss_ratio"),
     ("setup s", "setup_s"),
-    ("async http", "async_http"),
     ("event loops", "event_loops"),
 ]
 

@@ -6,11 +6,13 @@ samples are topped up with concurrent single-choice requests, and the backend re
 server ignores ``n`` so later calls go straight to concurrent single requests. All requests to the
 endpoint share one concurrency limit (``max_concurrency``).
 
-Blocking and async callers each get a real body: :meth:`~OpenAICompatibleBackend.sample` uses the
-``openai`` package's ``OpenAI`` client (concurrent requests on a small thread pool),
-:meth:`~OpenAICompatibleBackend.asample` its ``AsyncOpenAI`` client; neither starts an event loop.
-Non-streamed requests post their JSON through the client's ``post`` and read the reply as raw
-JSON, not as a pydantic model per choice.
+Blocking and async callers each get a real body; neither starts an event loop or a thread per
+request. Non-streamed requests go through :mod:`~langgraph_ttc.backends.http_transport` (pooled
+keep-alive connections, the JSON read raw, not as a pydantic model per choice):
+:meth:`~OpenAICompatibleBackend.sample` sends a draw's concurrent requests at once from the
+calling thread, :meth:`~OpenAICompatibleBackend.asample` as asyncio protocol exchanges. Streamed
+requests, the model listing and requests through an HTTP proxy use the ``openai`` package's
+``OpenAI`` / ``AsyncOpenAI`` clients (blocking streams on a small thread pool).
 
 Seeds: request ``i`` carries ``params.seed_for(i)`` where ``i`` is the index of its first sample,
 so every sample of a draw has a distinct, reproducible seed. With a server that honours ``n``
@@ -65,6 +67,12 @@ from langgraph_ttc.backends.base import (
     SamplingParams,
     StopTrace,
     Until,
+)
+from langgraph_ttc.backends.http_transport import (
+    AsyncHTTPTransport,
+    HTTPStatusFailure,
+    HTTPTransport,
+    proxied,
 )
 from langgraph_ttc.backends.openai_stream import StreamedReply, sse_data
 from langgraph_ttc.backends.openai_wire import completions_from, request_body, usage_from
@@ -128,12 +136,15 @@ class _Shared:
     verified: bool = False  # a request has succeeded: the URL, key and model are right
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: OpenAI | None = None
+    transport: HTTPTransport | None = None  # non-streamed requests (None: not made yet)
+    proxied: bool = False  # an HTTP proxy applies: non-streamed requests use `client`
     slots: threading.BoundedSemaphore | None = None
     pool: concurrent.futures.ThreadPoolExecutor | None = None
     # An AsyncOpenAI client and its semaphore belong to the event loop that made them; the
     # closer is an async generator that closes the client when that loop shuts down.
     async_loop: Any = None
     async_client: AsyncOpenAI | None = None
+    async_transport: AsyncHTTPTransport | None = None
     async_slots: asyncio.Semaphore | None = None
     async_closer: Any = None
 
@@ -167,12 +178,12 @@ class OpenAICompatibleBackend(Backend):
             ``"openai"`` (``reasoning_effort``); default: ``"openai"`` for api.openai.com,
             ``"vllm"`` with ``vllm_extras``, else the budget only caps the total (said once).
             See :mod:`langgraph_ttc.backends.reasoning`.
-        aiohttp: the async client's transport. ``None`` (default): aiohttp when it is installed
-            (``pip install 'langgraph-ttc[aiohttp]'``; the ``openai`` client's
-            ``DefaultAioHttpClient``), which spends about a third less CPU per request than
-            httpx; else httpx. ``True`` requires aiohttp; ``False`` keeps httpx. Blocking calls
-            always use httpx. Either way the client is closed when its event loop shuts down
-            (``asyncio.run`` closes it), or by :meth:`aclose`.
+        aiohttp: the transport of the async ``openai`` client (streamed requests, requests
+            through a proxy, the model listing). ``None`` (default): aiohttp when it is
+            installed (``pip install 'langgraph-ttc[aiohttp]'``; the ``openai`` client's
+            ``DefaultAioHttpClient``), else httpx. ``True`` requires aiohttp; ``False`` keeps
+            httpx. Either way each event loop's connections are closed when the loop shuts
+            down (``asyncio.run`` closes them), or by :meth:`aclose`.
 
     Example:
         >>> from langgraph_ttc.testing_server import InstantServer
@@ -361,9 +372,7 @@ class OpenAICompatibleBackend(Backend):
             if len(specs) == 1:
                 results = [self._request(body, *specs[0], params, deadline)]
             else:
-                pool = self._pool()
-                futures = [pool.submit(self._request, body, *s, params, deadline) for s in specs]
-                results = [f.result() for f in futures]
+                results = self._request_round(body, specs, params, deadline)
             try:
                 specs = rounds.send(results)
             except StopIteration as done:
@@ -623,21 +632,80 @@ class OpenAICompatibleBackend(Backend):
         )
 
     # -- one request, with retries: a blocking and an async body around shared steps ---------
+    def _request_round(
+        self, body: dict, specs: list[Spec], params: SamplingParams, deadline: float | None
+    ) -> list[_Result]:
+        """Concurrent requests from one thread: their first attempts go out together on the
+        transport's connections (one ``selectors`` wait, no thread each); a request whose
+        first attempt failed goes on retrying in :meth:`_request` on the backend's threads.
+        Without free concurrency slots for all of them (or through a proxy) every request
+        runs in :meth:`_request` on the threads."""
+        _, slots = self._client()
+        transport = self._transport()
+        taken = 0
+        while transport is not None and taken < len(specs) and slots.acquire(blocking=False):
+            taken += 1
+        if taken < len(specs):
+            for _ in range(taken):
+                slots.release()
+            pool = self._pool()
+            futures = [pool.submit(self._request, body, *s, params, deadline) for s in specs]
+            return [f.result() for f in futures]
+        began = time.monotonic()
+        try:
+            payloads = [self._json_payload(body, *spec, params) for spec in specs]
+            timeout = _attempt_timeout(self.timeout_s, deadline)
+            outcomes = transport.post_all(self._path, payloads, timeout)
+        finally:
+            for _ in specs:
+                slots.release()
+        replies: list[dict | Exception] = []
+        for outcome in outcomes:
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                replies.append(_reply_json(outcome))
+                self._shared.verified = True
+            except Exception as exc:
+                replies.append(exc)
+        failures = [r for r in replies if isinstance(r, Exception)]
+        for failure in failures:
+            self._check_endpoint(failure)
+        results: list[_Result | concurrent.futures.Future] = []
+        for spec, reply in zip(specs, replies, strict=True):
+            if isinstance(reply, Exception):
+                retry = self._pool().submit(self._request, body, *spec, params, deadline, reply)
+                results.append(retry)
+            else:
+                results.append(self._result(reply, *spec, params, 1, began))
+        return [r.result() if isinstance(r, concurrent.futures.Future) else r for r in results]
+
     def _request(
-        self, body: dict, start: int, count: int, params: SamplingParams, deadline: float | None
+        self,
+        body: dict,
+        start: int,
+        count: int,
+        params: SamplingParams,
+        deadline: float | None,
+        failed_first: Exception | None = None,
     ) -> _Result:
-        """One logical request for ``count`` samples (indices ``start``...), with retries."""
-        client, slots = self._client()
+        """One logical request for ``count`` samples (indices ``start``...), with retries.
+        ``failed_first``: how its first attempt, already sent, failed (see
+        :meth:`_request_round`); the retries go on from there."""
+        _, slots = self._client()
         payload = self._json_payload(body, start, count, params)
         attempts, began = 0, time.monotonic()
         try:
             for attempt in Retrying(**self._retry_options(deadline, began)):
                 with attempt:
+                    if failed_first is not None:
+                        attempts, failure, failed_first = 1, failed_first, None
+                        raise failure
                     if not slots.acquire(timeout=_remaining(deadline)):
                         raise DeadlineExceeded()
                     try:
                         attempts += 1
-                        content = self._post(client, payload, deadline)
+                        content = self._post(payload, deadline)
                     finally:
                         slots.release()
                     reply = _reply_json(content)
@@ -651,16 +719,21 @@ class OpenAICompatibleBackend(Backend):
         self, body: dict, start: int, count: int, params: SamplingParams, deadline: float | None
     ) -> _Result:
         """Async :meth:`_request`."""
-        client, slots = self._aclient()
+        _, slots = self._aclient()
         payload = self._json_payload(body, start, count, params)
         attempts, began = 0, time.monotonic()
+        # tenacity's blocking iterator decides, this loop sleeps without blocking: half the
+        # CPU of AsyncRetrying, which re-inspects its callbacks on every attempt.
+        waits: list[float] = []
         try:
-            async for attempt in AsyncRetrying(**self._retry_options(deadline, began)):
+            for attempt in Retrying(sleep=waits.append, **self._retry_options(deadline, began)):
+                if waits:
+                    await asyncio.sleep(waits.pop())
                 with attempt:
                     await _acquire(slots, deadline)
                     try:
                         attempts += 1
-                        content = await self._apost(client, payload, deadline)
+                        content = await self._apost(payload, deadline)
                     finally:
                         slots.release()
                     reply = _reply_json(content)
@@ -679,38 +752,49 @@ class OpenAICompatibleBackend(Backend):
             payload.update(extra)
         return payload
 
-    def _post(self, client: OpenAI, payload: dict, deadline: float | None) -> bytes:
-        """One attempt: the JSON posted through the client's documented ``post`` (its auth,
-        base URL, timeouts and error types) and the reply's bytes. ``create`` would first walk
-        the whole body through the SDK's typed-dict transform and wrap the reply in a
-        raw-response object (together about 0.3 ms of CPU per request); neither is needed."""
+    def _post(self, payload: dict, deadline: float | None) -> bytes:
+        """One attempt: the JSON posted and the reply's bytes. A first failure that means the
+        endpoint is wrong is final; a success marks the endpoint as verified."""
         try:
-            content = client.post(
-                self._path,
-                body=payload,
-                cast_to=bytes,
-                options={"timeout": _attempt_timeout(self.timeout_s, deadline)},
-            )
+            content = self._send(payload, _attempt_timeout(self.timeout_s, deadline))
         except Exception as exc:
             self._check_endpoint(exc)
             raise
         self._shared.verified = True
         return content
 
-    async def _apost(self, client: AsyncOpenAI, payload: dict, deadline: float | None) -> bytes:
+    async def _apost(self, payload: dict, deadline: float | None) -> bytes:
         """Async :meth:`_post`."""
         try:
-            content = await client.post(
-                self._path,
-                body=payload,
-                cast_to=bytes,
-                options={"timeout": _attempt_timeout(self.timeout_s, deadline)},
-            )
+            content = await self._asend(payload, _attempt_timeout(self.timeout_s, deadline))
         except Exception as exc:
             self._check_endpoint(exc)
             raise
         self._shared.verified = True
         return content
+
+    def _send(self, payload: dict, timeout: float) -> bytes:
+        """Post over the backend's :class:`~langgraph_ttc.backends.http_transport.HTTPTransport`
+        or, through an HTTP proxy, the ``openai`` client's documented ``post`` (which speaks to
+        proxies). Neither walks the body through ``create``'s typed-dict transform or builds
+        pydantic models of the reply."""
+        transport = self._transport()
+        if transport is not None:
+            return transport.post(self._path, payload, timeout)
+        client, _ = self._client()
+        return client.post(self._path, body=payload, cast_to=bytes, options={"timeout": timeout})
+
+    async def _asend(self, payload: dict, timeout: float) -> bytes:
+        """Async :meth:`_send`: the loop's
+        :class:`~langgraph_ttc.backends.http_transport.AsyncHTTPTransport`, else (proxied) the
+        async ``openai`` client."""
+        client, _ = self._aclient()
+        transport = self._shared.async_transport
+        if transport is not None:
+            return await transport.post(self._path, payload, timeout)
+        return await client.post(
+            self._path, body=payload, cast_to=bytes, options={"timeout": timeout}
+        )
 
     @property
     def _path(self) -> str:
@@ -873,9 +957,43 @@ class OpenAICompatibleBackend(Backend):
                 )
             return shared.pool
 
+    def _transport(self) -> HTTPTransport | None:
+        """The pooled HTTP transport of non-streamed requests; ``None`` when an HTTP proxy
+        applies to the URL (the ``openai`` client handles proxies)."""
+        shared = self._shared
+        if shared.transport is None and not shared.proxied:
+            headers = self._wire_headers()
+            with shared.lock:
+                if shared.transport is None:
+                    shared.proxied = proxied(self.base_url)
+                    if not shared.proxied:
+                        shared.transport = HTTPTransport(
+                            self.base_url, headers, connect_timeout=CONNECT_TIMEOUT_S
+                        )
+        return shared.transport
+
+    def _wire_headers(self) -> dict[str, str]:
+        """The headers the ``openai`` client would send: auth, organization, project, identity."""
+        client, _ = self._client()
+        headers = {**client.default_headers, **client.auth_headers}
+        return {k: v for k, v in headers.items() if isinstance(v, str)}
+
+    def _loop_transport(self) -> AsyncHTTPTransport | None:
+        """A new event loop's transport of non-streamed requests (``None`` when proxied).
+        Called under the lock, after :meth:`_transport` made the blocking one."""
+        transport = self._shared.transport
+        if transport is None:
+            return None
+        return AsyncHTTPTransport(
+            self.base_url, transport.headers, connect_timeout=CONNECT_TIMEOUT_S
+        )
+
     def _aclient(self) -> tuple[AsyncOpenAI, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         shared = self._shared
+        if shared.async_client is not None and shared.async_loop is loop:
+            return shared.async_client, shared.async_slots
+        self._transport()  # made first: it takes the lock
         with shared.lock:
             if shared.async_client is None or shared.async_loop is not loop:
                 # Another event loop (say a second asyncio.run) cannot reuse the old client's
@@ -883,6 +1001,7 @@ class OpenAICompatibleBackend(Backend):
                 shared.async_client = AsyncOpenAI(
                     **self._client_options(), **self._async_transport()
                 )
+                shared.async_transport = self._loop_transport()
                 shared.async_slots = asyncio.Semaphore(shared.max_concurrency)
                 shared.async_loop = loop
                 shared.async_closer = None
@@ -903,7 +1022,7 @@ class OpenAICompatibleBackend(Backend):
         with shared.lock:
             if shared.async_closer is not None or shared.async_client is not client:
                 return
-            shared.async_closer = closer = _close_with_loop(client)
+            shared.async_closer = closer = _close_with_loop(client, shared.async_transport)
         await closer.__anext__()  # runs to its yield: the loop now tracks it
 
     def _async_transport(self) -> dict[str, Any]:
@@ -924,7 +1043,10 @@ class OpenAICompatibleBackend(Backend):
         shared = self._shared
         with shared.lock:
             client, shared.async_client, shared.async_loop = shared.async_client, None, None
+            transport, shared.async_transport = shared.async_transport, None
             shared.async_closer = None
+        if transport is not None:
+            await transport.aclose()
         if client is not None:
             await client.close()
 
@@ -934,7 +1056,7 @@ class OpenAICompatibleBackend(Backend):
 
     # -- errors ------------------------------------------------------------------------------
     def _unavailable(self, exc: BaseException) -> BackendUnavailable:
-        if isinstance(exc, APIStatusError):
+        if isinstance(exc, (APIStatusError, HTTPStatusFailure)):
             return BackendUnavailable(
                 f"The server at {self.base_url} refused the first request ({self._describe(exc)}). "
                 f"Check the model name ({self.model!r}; the server's /models lists what it serves), "
@@ -1007,20 +1129,25 @@ def _read_line(reply: StreamedReply, line, watch, cancel) -> str | None:
     return None
 
 
-async def _close_with_loop(client: AsyncOpenAI):
-    """Yields once; closes ``client`` when closed, i.e. when its loop shuts down."""
+async def _close_with_loop(client: AsyncOpenAI, transport: AsyncHTTPTransport | None):
+    """Yields once; closes ``client`` and ``transport`` when closed, i.e. when their loop
+    shuts down."""
     try:
         yield
     finally:
+        if transport is not None:
+            await transport.aclose()
         await client.close()
 
 
 def _close_shared(shared: _Shared) -> None:
     with shared.lock:
-        client, pool = shared.client, shared.pool
-        shared.client = shared.pool = None
+        client, pool, transport = shared.client, shared.pool, shared.transport
+        shared.client = shared.pool = shared.transport = None
     if pool is not None:
         pool.shutdown(wait=False)
+    if transport is not None:
+        transport.close()
     if client is not None:
         client.close()
 

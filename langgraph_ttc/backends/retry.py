@@ -1,8 +1,9 @@
 """What to do when a request to an OpenAI-compatible server fails: retry it, give up on it, or
 give up on the endpoint; how long to wait; and how to describe the failure without secrets.
 
-Pure functions over the ``openai`` package's exception types, shared by the blocking and the
-async request loops of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend`.
+Pure functions over the ``openai`` package's exception types and those of
+:mod:`~langgraph_ttc.backends.http_transport`, shared by the blocking and the async request loops
+of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from openai import (
     APITimeoutError,
 )
 
+from langgraph_ttc.backends.http_transport import (
+    ConnectFailure,
+    ConnectionDropped,
+    HTTPStatusFailure,
+    ReadTimeout,
+)
+
 MAX_RETRY_AFTER_S = 60.0  # Never sleep longer than this on a server's Retry-After hint.
 MAX_ERROR_CHARS = 500
 
@@ -35,6 +43,7 @@ __all__ = [
     "is_retryable",
     "redact",
     "retry_after_seconds",
+    "status_code",
 ]
 
 
@@ -60,8 +69,22 @@ def _aiohttp_origin(exc: BaseException) -> BaseException | None:
     return None
 
 
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status of an error reply (either client's), else ``None``.
+
+    Example:
+        >>> status_code(HTTPStatusFailure(503, {}, b"busy")), status_code(ValueError())
+        (503, None)
+    """
+    if isinstance(exc, (APIStatusError, HTTPStatusFailure)):
+        return exc.status_code
+    return None
+
+
 def is_connect_failure(exc: BaseException) -> bool:
     """Connection refused, unknown host or connect timeout: nothing listens at the URL."""
+    if isinstance(exc, ConnectFailure):
+        return True
     if not isinstance(exc, APIConnectionError):
         return False
     cause = exc.__cause__ or exc.__context__
@@ -77,8 +100,9 @@ def is_connect_failure(exc: BaseException) -> bool:
 
 def is_endpoint_failure(exc: BaseException) -> bool:
     """Before any success: nothing listens, or the URL, key or model name is wrong."""
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (401, 403, 404)
+    status = status_code(exc)
+    if status is not None:
+        return status in (401, 403, 404)
     return is_connect_failure(exc)
 
 
@@ -90,10 +114,12 @@ def is_retryable(exc: BaseException) -> bool:
         >>> is_retryable(EmptyReply()), is_retryable(ValueError())
         (True, False)
     """
-    if isinstance(exc, (EmptyReply, APIConnectionError, APIResponseValidationError)):
+    retried = (EmptyReply, APIConnectionError, APIResponseValidationError)
+    if isinstance(exc, (*retried, ConnectFailure, ReadTimeout, ConnectionDropped)):
         return True
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    status = status_code(exc)
+    if status is not None:
+        return status in (408, 409, 429) or status >= 500
     return isinstance(exc, json.JSONDecodeError)
 
 
@@ -131,7 +157,8 @@ def backoff_seconds(exc: BaseException | None, attempt: int, initial: float) -> 
         (0.0, 0.0)
     """
     response = getattr(exc, "response", None)
-    hinted = retry_after_seconds(getattr(response, "headers", None)) if response else None
+    headers = getattr(response if response is not None else exc, "headers", None)
+    hinted = retry_after_seconds(headers)
     if hinted is not None:
         return min(hinted, MAX_RETRY_AFTER_S)
     return initial * 2 ** min(attempt - 1, 4) + random.uniform(0, initial)
@@ -144,9 +171,15 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
         >>> describe_failure(EmptyReply(), 60)
         'the server replied with no choices'
     """
+    if isinstance(exc, HTTPStatusFailure):
+        return str(exc)
     if isinstance(exc, APIStatusError):
         message = re.sub(r"^Error code: \d+ - ", "", str(exc.message))
         return f"HTTP {exc.status_code}: {message}"
+    if isinstance(exc, ReadTimeout):
+        return f"timed out after {timeout_s:g}s"
+    if isinstance(exc, (ConnectFailure, ConnectionDropped)):
+        return f"connection error: {exc}"
     origin = _aiohttp_origin(exc)
     if origin is not None and not isinstance(origin, asyncio.TimeoutError):
         # openai's aiohttp transport reports a refused or dropped connection as a timeout.

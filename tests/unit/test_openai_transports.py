@@ -1,6 +1,6 @@
-"""The non-streamed request path of OpenAICompatibleBackend on both async transports (httpx,
-the openai client's aiohttp transport): the JSON it posts is what ``create`` would send, the
-failures read the same, and each event loop's client is closed when the loop shuts down."""
+"""OpenAICompatibleBackend's async path with either transport of its async ``openai`` client
+(httpx, or aiohttp with the extra): the JSON it posts is what ``create`` would send, the
+failures read the same, and each event loop's clients are closed when the loop shuts down."""
 
 from __future__ import annotations
 

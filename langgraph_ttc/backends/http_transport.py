@@ -1,0 +1,476 @@
+"""JSON POSTs to an OpenAI-compatible server over pooled keep-alive connections.
+
+The non-streamed requests of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend` go here.
+The ``openai`` client's cheapest call (``post`` with ``cast_to=bytes``) spends 0.7-1.8 ms of
+client CPU per request in its own layers, aiohttp about 0.25 ms, the standard library's
+``http.client`` on threads 0.25-0.3 ms; this module spends about 0.09 ms
+(``python benchmarks/protocol_layers.py``). With tens of samples per question against a fast
+server, that is most of the client's cost.
+
+One protocol, two drivers, as the rest of the library has one body in a blocking and an async
+shell: the reply is parsed by httptools (the parser uvicorn uses) in :class:`_Reply`; the blocking
+:class:`HTTPTransport` sends a round of requests on as many connections and waits for all of
+them with one ``selectors`` loop (no thread per request, no event loop); the async
+:class:`AsyncHTTPTransport` runs the same exchange as an asyncio protocol. Streams and the model
+listing go through the ``openai`` client, and so does everything when an HTTP proxy applies.
+
+Failures are raised (or returned, by :meth:`HTTPTransport.post_all`) as :class:`TransportError`
+subclasses, which :mod:`langgraph_ttc.backends.retry` classifies next to the ``openai`` client's
+own errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import select
+import selectors
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+import httptools
+
+try:  # the CA bundle older openai clients (httpx) trust; the system's CAs are always loaded
+    import certifi
+except ImportError:  # pragma: no cover
+    certifi = None
+
+__all__ = [
+    "AsyncHTTPTransport",
+    "ConnectFailure",
+    "ConnectionDropped",
+    "HTTPStatusFailure",
+    "HTTPTransport",
+    "ReadTimeout",
+    "TransportError",
+    "proxied",
+]
+
+MAX_IDLE_S = 4.0  # Below uvicorn's 5 s keep-alive (vLLM, llama.cpp's Python server).
+READ_SIZE = 65536
+
+
+class TransportError(Exception):
+    """A request that got no usable HTTP reply, or an error status."""
+
+
+class ConnectFailure(TransportError):
+    """No connection could be made: refused, unknown host, TLS failure or connect timeout."""
+
+
+class ReadTimeout(TransportError):
+    """The server did not send (the rest of) its reply within the attempt's timeout."""
+
+
+class ConnectionDropped(TransportError):
+    """The connection closed, or broke, before a whole reply arrived."""
+
+
+class HTTPStatusFailure(TransportError):
+    """The server answered with a status outside 2xx.
+
+    Example:
+        >>> error = HTTPStatusFailure(429, {"Retry-After": "2"}, b'{"error": {"message": "slow"}}')
+        >>> error.status_code, error.headers["retry-after"], error.message
+        (429, '2', 'slow')
+    """
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.message = _error_message(content) or http.client.responses.get(status_code, "")
+        super().__init__(f"HTTP {status_code}: {self.message}")
+
+
+def _error_message(content: bytes) -> str:
+    """What an error body says: OpenAI's ``{"error": {"message": ...}}``, else the text."""
+    text = content.decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return str(error)
+
+
+def proxied(base_url: str) -> bool:
+    """Whether the environment routes ``base_url`` through an HTTP proxy (``HTTP_PROXY``,
+    ``HTTPS_PROXY``, ``ALL_PROXY`` unless ``NO_PROXY`` exempts the host); such requests are
+    left to the ``openai`` client, which speaks to proxies."""
+    parts = urllib.parse.urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+class _Reply:
+    """One HTTP response being read: fed bytes as they arrive, complete at the message's end.
+
+    Example:
+        >>> reply = _Reply()
+        >>> reply.feed(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\n{}")
+        True
+        >>> reply.content(), reply.keep_alive
+        (b'{}', True)
+    """
+
+    __slots__ = ("_parser", "chunks", "complete", "headers", "keep_alive", "status")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.complete = False
+        self.keep_alive = False
+
+    def feed(self, data: bytes) -> bool:
+        """Read ``data``; whether the response is now complete."""
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise ConnectionDropped(f"malformed HTTP reply: {exc}") from None
+        return self.complete
+
+    def content(self) -> bytes:
+        """The 2xx reply's body, else :class:`HTTPStatusFailure`."""
+        content = b"".join(self.chunks)
+        if not 200 <= self.status < 300:
+            raise HTTPStatusFailure(self.status, self.headers, content)
+        return content
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self.keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class _Endpoint:
+    """What both drivers share: where to connect, TLS, and the bytes of a request."""
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], connect_timeout: float):
+        parts = urllib.parse.urlsplit(base_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.headers = dict(headers)
+        self.connect_timeout = connect_timeout
+        default_port = self.port == (443 if self.https else 80)
+        host = self.host if default_port else f"{self.host}:{self.port}"
+        fixed = {
+            "Host": host,
+            **headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Connection": "keep-alive",
+        }
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
+        self._tls: ssl.SSLContext | None = None
+
+    def request(self, path: str, payload: Mapping) -> bytes:
+        body = json.dumps(payload).encode()
+        target = (self.prefix + path).encode()
+        return b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            target,
+            self._head,
+            len(body),
+            body,
+        )
+
+    def tls(self) -> ssl.SSLContext | None:
+        if self.https and self._tls is None:
+            self._tls = ssl.create_default_context()  # the system's CAs, SSL_CERT_FILE
+            if certifi is not None:
+                self._tls.load_verify_locations(certifi.where())
+        return self._tls
+
+
+class HTTPTransport:
+    """Blocking JSON POSTs; thread-safe. Idle connections are kept and reused by any thread;
+    one idle longer than ``MAX_IDLE_S`` or already closed by the server is dropped instead.
+
+    Example:
+        >>> from langgraph_ttc.testing_server import InstantServer
+        >>> body = {"model": "instant", "messages": [{"role": "user", "content": "2+2?"}]}
+        >>> with InstantServer() as server:
+        ...     transport = HTTPTransport(server.base_url, {"Authorization": "Bearer EMPTY"})
+        ...     replies = transport.post_all("/chat/completions", [body, body], timeout=10)
+        ...     transport.close()
+        >>> [len(json.loads(reply)["choices"]) for reply in replies]
+        [1, 1]
+    """
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], *, connect_timeout: float = 5.0
+    ) -> None:
+        self._endpoint = _Endpoint(base_url, headers, connect_timeout)
+        self.headers = self._endpoint.headers
+        self._idle: list[tuple[socket.socket, float]] = []
+        self._lock = threading.Lock()
+
+    def post(self, path: str, payload: Mapping, timeout: float) -> bytes:
+        """POST ``payload`` as JSON to ``base_url + path``; the 2xx reply's body.
+
+        Raises:
+            ConnectFailure, ReadTimeout, ConnectionDropped, HTTPStatusFailure.
+        """
+        (outcome,) = self.post_all(path, [payload], timeout)
+        if isinstance(outcome, TransportError):
+            raise outcome
+        return outcome
+
+    def post_all(
+        self, path: str, payloads: Sequence[Mapping], timeout: float
+    ) -> list[bytes | TransportError]:
+        """POST every payload at once, each on its own connection; each one's reply body or
+        failure, in order. ``timeout`` bounds the whole round."""
+        deadline = time.monotonic() + timeout
+        outcomes: list[bytes | TransportError | None] = [None] * len(payloads)
+        waiting: dict[socket.socket, tuple[int, _Reply]] = {}
+        for index, payload in enumerate(payloads):
+            try:
+                sock = self._take(deadline)
+            except ConnectFailure as exc:
+                outcomes[index] = exc
+                continue
+            try:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock.sendall(self._endpoint.request(path, payload))
+            except OSError as exc:
+                sock.close()
+                outcomes[index] = _broken(exc)
+                continue
+            waiting[sock] = (index, _Reply())
+        if waiting:
+            self._read_all(waiting, outcomes, deadline)
+        return outcomes  # type: ignore[return-value]
+
+    def _read_all(self, waiting, outcomes, deadline: float) -> None:
+        with selectors.DefaultSelector() as selector:
+            for sock in waiting:
+                selector.register(sock, selectors.EVENT_READ)
+            while waiting:
+                ready = selector.select(max(deadline - time.monotonic(), 0))
+                if not ready:
+                    break
+                for key, _ in ready:
+                    sock = key.fileobj
+                    index, reply = waiting[sock]
+                    try:
+                        data = sock.recv(READ_SIZE)
+                        while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                            data += sock.recv(sock.pending())  # decrypted, so never "ready"
+                        if not data:
+                            raise ConnectionDropped("the server closed the connection")
+                        done = reply.feed(data)
+                    except (OSError, ConnectionDropped) as exc:
+                        done, outcomes[index] = False, _broken(exc)
+                    if done or outcomes[index] is not None:
+                        selector.unregister(sock)
+                        del waiting[sock]
+                        if done:
+                            outcomes[index] = self._finish(sock, reply)
+                        else:
+                            sock.close()
+        for sock, (index, _) in waiting.items():  # no (whole) reply before the deadline
+            sock.close()
+            outcomes[index] = ReadTimeout("no reply within the attempt's timeout")
+
+    def _finish(self, sock: socket.socket, reply: _Reply) -> bytes | TransportError:
+        if reply.keep_alive:
+            with self._lock:
+                self._idle.append((sock, time.monotonic()))
+        else:
+            sock.close()
+        try:
+            return reply.content()
+        except HTTPStatusFailure as exc:
+            return exc
+
+    def close(self) -> None:
+        """Close the idle connections (the transport stays usable)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for sock, _ in idle:
+            sock.close()
+
+    def _take(self, deadline: float) -> socket.socket:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                sock, since = self._idle.pop()
+            if now - since < MAX_IDLE_S and not _closed_by_peer(sock):
+                return sock
+            sock.close()
+        return self._connect(min(deadline - now, self._endpoint.connect_timeout))
+
+    def _connect(self, timeout: float) -> socket.socket:
+        endpoint = self._endpoint
+        try:
+            sock = socket.create_connection((endpoint.host, endpoint.port), max(timeout, 0.001))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls = endpoint.tls()
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_hostname=endpoint.host)
+        except OSError as exc:  # refused, DNS, TLS (ssl.SSLError), connect timeout
+            raise ConnectFailure(f"{type(exc).__name__}: {exc}") from exc
+        return sock
+
+
+class AsyncHTTPTransport:
+    """:class:`HTTPTransport` for one event loop, as an asyncio protocol (close it with
+    :meth:`aclose` on that loop)."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], *, connect_timeout: float = 5.0
+    ) -> None:
+        self._endpoint = _Endpoint(base_url, headers, connect_timeout)
+        self._idle: list[tuple[_Connection, float]] = []
+        self._open: set[_Connection] = set()
+
+    async def post(self, path: str, payload: Mapping, timeout: float) -> bytes:
+        """Async :meth:`HTTPTransport.post`; ``timeout`` bounds the whole attempt."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        connection = self._take() or await self._connect(loop, timeout)
+        reply, done = _Reply(), loop.create_future()
+        connection.expect(reply, done)
+        timer = loop.call_at(deadline, _expire, done)
+        try:
+            connection.transport.write(self._endpoint.request(path, payload))
+            await done
+        except BaseException:
+            connection.close()  # a reply may still be on its way: the connection is spent
+            raise
+        finally:
+            timer.cancel()
+        if reply.keep_alive and not connection.closed:
+            self._idle.append((connection, loop.time()))
+        else:
+            connection.close()
+        return reply.content()
+
+    async def aclose(self) -> None:
+        """Close every connection (the transport stays usable)."""
+        self._idle = []
+        open_now, self._open = list(self._open), set()
+        for connection in open_now:
+            connection.close()
+        await asyncio.sleep(0)  # the transports finish closing on the next loop iteration
+
+    def _take(self) -> _Connection | None:
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            connection, since = self._idle.pop()
+            if not connection.closed and now - since < MAX_IDLE_S:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Connection:
+        endpoint = self._endpoint
+        tls = endpoint.tls()
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(self._open),
+                    endpoint.host,
+                    endpoint.port,
+                    ssl=tls,
+                    server_hostname=endpoint.host if tls else None,
+                ),
+                min(timeout, endpoint.connect_timeout),
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise ConnectFailure(f"{type(exc).__name__}: {exc}") from exc
+        return connection
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection of :class:`AsyncHTTPTransport`; one exchange at a time."""
+
+    def __init__(self, registry: set) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._registry = registry
+        self._reply: _Reply | None = None
+        self._done: asyncio.Future | None = None
+
+    def expect(self, reply: _Reply, done: asyncio.Future) -> None:
+        self._reply, self._done = reply, done
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self._registry.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        reply, done = self._reply, self._done
+        if reply is None or done is None or done.done():
+            self.close()  # bytes nobody asked for: the connection cannot be trusted
+            return
+        try:
+            if reply.feed(data):
+                self._reply = self._done = None
+                done.set_result(None)
+        except ConnectionDropped as exc:
+            done.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._registry.discard(self)
+        done = self._done
+        if done is not None and not done.done():
+            done.set_exception(_broken(exc or ConnectionDropped("the server closed it")))
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+
+def _expire(done: asyncio.Future) -> None:
+    if not done.done():
+        done.set_exception(ReadTimeout("no reply within the attempt's timeout"))
+
+
+def _broken(exc: BaseException) -> TransportError:
+    """A failure while sending or reading, as the retry layer understands it."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ReadTimeout("no reply within the attempt's timeout")
+    return ConnectionDropped(f"{type(exc).__name__}: {exc}")
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """An idle keep-alive socket that is readable has been closed (or is broken)."""
+    try:
+        if hasattr(select, "poll"):  # no FD_SETSIZE limit
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
