@@ -6,9 +6,11 @@ python benchmarks/protocol_layers.py [--rounds 7] [--questions 20] [--n 16]
 Every layer sends the same chat bodies (questions one after another, ``n`` requests of a
 question concurrently, as majority@n on a server that ignores ``n``) and parses the reply JSON.
 Rows: the SDK's ``create`` (a pydantic model per reply), ``with_raw_response.create`` (its
-typed-dict transform, no model), ``post`` with ``cast_to=bytes`` (what ``OpenAICompatibleBackend``
-sends), the SDK's transports used bare (httpx; aiohttp when installed), and the blocking client
-on threads. Rounds are interleaved; medians are reported.
+typed-dict transform, no model), ``post`` with ``cast_to=bytes``, the SDK's transports used bare
+(httpx; aiohttp when installed), the SDK's blocking client on threads, and the library's own
+transport (``langgraph_ttc.backends.http_transport``, what ``OpenAICompatibleBackend`` sends
+non-streamed requests through): async, and blocking with a question's requests sent at once from
+one thread. Rounds are interleaved; medians are reported.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ except ImportError:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from perf.servers import InstantProcess  # noqa: E402
+
+from langgraph_ttc.backends.http_transport import AsyncHTTPTransport, HTTPTransport  # noqa: E402
 
 HEADERS = {"Authorization": "Bearer EMPTY", "Content-Type": "application/json"}
 
@@ -104,7 +108,16 @@ def async_layers(url: str) -> dict:
 
         return send, client.aclose
 
+    async def ours():
+        transport = AsyncHTTPTransport(url, {"Authorization": "Bearer EMPTY"})
+
+        async def send(b):
+            return json.loads(await transport.post("/chat/completions", b, 60))
+
+        return send, transport.aclose
+
     layers = {
+        "ttc transport, async": ours,
         "sdk create (pydantic)": create,
         "sdk with_raw_response": raw_create,
         "sdk post, httpx": post_on(lambda: None),
@@ -161,6 +174,28 @@ def run_sync_post(url: str, questions: int, n: int) -> tuple[float, float]:
     return measured
 
 
+def run_sync_ours(url: str, questions: int, n: int) -> tuple[float, float]:
+    transport = HTTPTransport(url, {"Authorization": "Bearer EMPTY"})
+
+    def ask(q: int) -> list:
+        replies = transport.post_all("/chat/completions", [body(q, i) for i in range(n)], 60)
+        return [json.loads(r) for r in replies]
+
+    ask(0)
+    began, cpu0 = time.perf_counter(), cpu_s()
+    for q in range(questions):
+        ask(q)
+    measured = time.perf_counter() - began, cpu_s() - cpu0
+    transport.close()
+    return measured
+
+
+SYNC_LAYERS = {
+    "sdk post, blocking on threads": run_sync_post,
+    "ttc transport, blocking round": run_sync_ours,
+}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -170,7 +205,7 @@ def main(argv=None) -> dict:
     requests = args.questions * args.n
     with InstantProcess() as server:
         layers = async_layers(server.base_url)
-        names = [*layers, "sdk post, blocking on threads"]
+        names = [*layers, *SYNC_LAYERS]
         runs: dict[str, list] = {name: [] for name in names}
         for round_index in range(args.rounds):
             shift = round_index % len(names)
@@ -178,7 +213,7 @@ def main(argv=None) -> dict:
                 if name in layers:
                     result = asyncio.run(run_async(layers[name], args.questions, args.n))
                 else:
-                    result = run_sync_post(server.base_url, args.questions, args.n)
+                    result = SYNC_LAYERS[name](server.base_url, args.questions, args.n)
                 runs[name].append(result)
     print(f"{requests} requests ({args.questions} x {args.n}), median of {args.rounds} rounds")
     print(f"{'layer':32} {'wall s':>7} {'cpu s':>7} {'cpu ms/request':>15}")

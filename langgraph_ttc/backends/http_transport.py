@@ -236,64 +236,87 @@ class HTTPTransport:
         (outcome,) = self.post_all(path, [payload], timeout)
         if isinstance(outcome, TransportError):
             raise outcome
-        return outcome
+        return outcome  # type: ignore[return-value]  # never None without `until`
 
     def post_all(
-        self, path: str, payloads: Sequence[Mapping], timeout: float
-    ) -> list[bytes | TransportError]:
-        """POST every payload at once, each on its own connection; each one's reply body or
-        failure, in order. ``timeout`` bounds the whole round."""
-        deadline = time.monotonic() + timeout
+        self,
+        path: str,
+        payloads: Sequence[Mapping],
+        timeout: float,
+        window: int | None = None,
+        until: float | None = None,
+    ) -> list[bytes | TransportError | None]:
+        """POST the payloads concurrently from this thread, at most ``window`` at a time (all
+        by default), each on its own connection; each one's reply body or failure, in order.
+        ``timeout`` bounds each request from when it is sent, ``until`` (a ``time.monotonic``
+        instant) all of them: a payload still queued then is not sent (its outcome: ``None``)."""
         outcomes: list[bytes | TransportError | None] = [None] * len(payloads)
-        waiting: dict[socket.socket, tuple[int, _Reply]] = {}
-        for index, payload in enumerate(payloads):
-            try:
-                sock = self._take(deadline)
-            except ConnectFailure as exc:
-                outcomes[index] = exc
-                continue
-            try:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                sock.sendall(self._endpoint.request(path, payload))
-            except OSError as exc:
-                sock.close()
-                outcomes[index] = _broken(exc)
-                continue
-            waiting[sock] = (index, _Reply())
-        if waiting:
-            self._read_all(waiting, outcomes, deadline)
-        return outcomes  # type: ignore[return-value]
-
-    def _read_all(self, waiting, outcomes, deadline: float) -> None:
+        queue = list(enumerate(payloads))[::-1]
+        window = len(payloads) if window is None else max(window, 1)
+        in_flight: dict[socket.socket, tuple[int, _Reply, float]] = {}
         with selectors.DefaultSelector() as selector:
-            for sock in waiting:
-                selector.register(sock, selectors.EVENT_READ)
-            while waiting:
-                ready = selector.select(max(deadline - time.monotonic(), 0))
-                if not ready:
-                    break
-                for key, _ in ready:
+            while queue or in_flight:
+                while queue and len(in_flight) < window:
+                    now = time.monotonic()
+                    if until is not None and now >= until:
+                        queue = []  # out of time: the rest stay unsent
+                        break
+                    index, payload = queue.pop()
+                    limit = timeout if until is None else min(timeout, until - now)
+                    sent = self._send(path, payload, limit)
+                    if isinstance(sent, TransportError):
+                        outcomes[index] = sent
+                        continue
+                    in_flight[sent] = (index, _Reply(), now + limit)
+                    selector.register(sent, selectors.EVENT_READ)
+                if not in_flight:
+                    continue
+                first_deadline = min(deadline for _, _, deadline in in_flight.values())
+                for key, _ in selector.select(max(first_deadline - time.monotonic(), 0)):
                     sock = key.fileobj
-                    index, reply = waiting[sock]
-                    try:
-                        data = sock.recv(READ_SIZE)
-                        while isinstance(sock, ssl.SSLSocket) and sock.pending():
-                            data += sock.recv(sock.pending())  # decrypted, so never "ready"
-                        if not data:
-                            raise ConnectionDropped("the server closed the connection")
-                        done = reply.feed(data)
-                    except (OSError, ConnectionDropped) as exc:
-                        done, outcomes[index] = False, _broken(exc)
-                    if done or outcomes[index] is not None:
+                    index, reply, _ = in_flight[sock]
+                    outcome = self._read(sock, reply)
+                    if outcome is not None:
                         selector.unregister(sock)
-                        del waiting[sock]
-                        if done:
-                            outcomes[index] = self._finish(sock, reply)
-                        else:
-                            sock.close()
-        for sock, (index, _) in waiting.items():  # no (whole) reply before the deadline
+                        del in_flight[sock]
+                        outcomes[index] = outcome
+                now = time.monotonic()
+                for sock, (index, _, deadline) in list(in_flight.items()):
+                    if now >= deadline:  # no (whole) reply in time
+                        selector.unregister(sock)
+                        del in_flight[sock]
+                        sock.close()
+                        outcomes[index] = ReadTimeout("no reply within the attempt's timeout")
+        return outcomes
+
+    def _send(self, path: str, payload: Mapping, timeout: float) -> socket.socket | TransportError:
+        """A connection with the request written to it, or why there is none."""
+        try:
+            sock = self._take(timeout)
+        except ConnectFailure as exc:
+            return exc
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(self._endpoint.request(path, payload))
+        except OSError as exc:
             sock.close()
-            outcomes[index] = ReadTimeout("no reply within the attempt's timeout")
+            return _broken(exc)
+        return sock
+
+    def _read(self, sock: socket.socket, reply: _Reply) -> bytes | TransportError | None:
+        """Read what arrived; the outcome once the reply is whole or the connection broke."""
+        try:
+            data = sock.recv(READ_SIZE)
+            while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                data += sock.recv(sock.pending())  # decrypted already, so never "ready"
+            if not data:
+                raise ConnectionDropped("the server closed the connection")
+            if not reply.feed(data):
+                return None
+        except (OSError, ConnectionDropped) as exc:
+            sock.close()
+            return _broken(exc)
+        return self._finish(sock, reply)
 
     def _finish(self, sock: socket.socket, reply: _Reply) -> bytes | TransportError:
         if reply.keep_alive:
@@ -313,7 +336,7 @@ class HTTPTransport:
         for sock, _ in idle:
             sock.close()
 
-    def _take(self, deadline: float) -> socket.socket:
+    def _take(self, timeout: float) -> socket.socket:
         now = time.monotonic()
         while True:
             with self._lock:
@@ -323,7 +346,7 @@ class HTTPTransport:
             if now - since < MAX_IDLE_S and not _closed_by_peer(sock):
                 return sock
             sock.close()
-        return self._connect(min(deadline - now, self._endpoint.connect_timeout))
+        return self._connect(min(timeout, self._endpoint.connect_timeout))
 
     def _connect(self, timeout: float) -> socket.socket:
         endpoint = self._endpoint

@@ -635,45 +635,46 @@ class OpenAICompatibleBackend(Backend):
     def _request_round(
         self, body: dict, specs: list[Spec], params: SamplingParams, deadline: float | None
     ) -> list[_Result]:
-        """Concurrent requests from one thread: their first attempts go out together on the
-        transport's connections (one ``selectors`` wait, no thread each); a request whose
-        first attempt failed goes on retrying in :meth:`_request` on the backend's threads.
-        Without free concurrency slots for all of them (or through a proxy) every request
-        runs in :meth:`_request` on the threads."""
+        """Concurrent requests from one thread: their first attempts go out on the transport's
+        connections, as many at once as there are free concurrency slots (one ``selectors``
+        wait, no thread each); a request whose first attempt failed goes on retrying in
+        :meth:`_request` on the backend's threads. With no free slot (or through a proxy)
+        every request runs in :meth:`_request` on the threads."""
         _, slots = self._client()
         transport = self._transport()
         taken = 0
         while transport is not None and taken < len(specs) and slots.acquire(blocking=False):
             taken += 1
-        if taken < len(specs):
-            for _ in range(taken):
-                slots.release()
+        if not taken:
             pool = self._pool()
             futures = [pool.submit(self._request, body, *s, params, deadline) for s in specs]
             return [f.result() for f in futures]
         began = time.monotonic()
         try:
             payloads = [self._json_payload(body, *spec, params) for spec in specs]
-            timeout = _attempt_timeout(self.timeout_s, deadline)
-            outcomes = transport.post_all(self._path, payloads, timeout)
+            outcomes = transport.post_all(
+                self._path, payloads, self.timeout_s, window=taken, until=deadline
+            )
         finally:
-            for _ in specs:
+            for _ in range(taken):
                 slots.release()
-        replies: list[dict | Exception] = []
+        replies: list[dict | Exception | None] = []
         for outcome in outcomes:
             try:
                 if isinstance(outcome, Exception):
                     raise outcome
-                replies.append(_reply_json(outcome))
-                self._shared.verified = True
+                replies.append(None if outcome is None else _reply_json(outcome))
+                self._shared.verified = self._shared.verified or outcome is not None
             except Exception as exc:
                 replies.append(exc)
-        failures = [r for r in replies if isinstance(r, Exception)]
-        for failure in failures:
-            self._check_endpoint(failure)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                self._check_endpoint(reply)
         results: list[_Result | concurrent.futures.Future] = []
         for spec, reply in zip(specs, replies, strict=True):
-            if isinstance(reply, Exception):
+            if reply is None:  # the draw's time ran out before it was sent
+                results.append(self._failed(DeadlineExceeded(), *spec, params, 0, began))
+            elif isinstance(reply, Exception):
                 retry = self._pool().submit(self._request, body, *spec, params, deadline, reply)
                 results.append(retry)
             else:

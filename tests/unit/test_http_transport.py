@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -254,3 +255,29 @@ def test_a_proxied_url_goes_through_the_openai_client(monkeypatch):
         assert direct._shared.transport is not None  # our transport, not the openai client
         direct.close()
     assert all(c.ok for c in draw.completions)
+
+
+def test_a_round_larger_than_the_concurrency_limit_slides_a_window_over_it():
+    with InstantServer(honour_n=False, delay_s=0.02) as server:
+        backend = OpenAICompatibleBackend(
+            server.base_url, "instant", honours_n=False, max_concurrency=4
+        )
+        before = request_threads()
+        draw = backend.sample(QUESTION, 10, SamplingParams(seed=2))
+        assert request_threads() == before
+        backend.close()
+        assert server.stats.max_in_flight <= 4 and server.stats.requests == 10
+    assert draw.requests == 10 and all(c.ok for c in draw.completions)
+
+
+def test_payloads_still_queued_when_the_time_is_up_are_not_sent():
+    with InstantServer(honour_n=False, delay_s=0.3) as server:
+        transport = HTTPTransport(server.base_url, HEADERS)
+        began = time.monotonic()
+        outcomes = transport.post_all(
+            "/chat/completions", [BODY] * 4, timeout=30, window=2, until=began + 0.15
+        )
+        transport.close()
+        assert server.stats.requests == 2
+    assert outcomes[2:] == [None, None]
+    assert all(isinstance(o, ReadTimeout) for o in outcomes[:2])
