@@ -695,12 +695,29 @@ class OpenAICompatibleBackend(Backend):
         :meth:`_request_round`); the retries go on from there."""
         _, slots = self._client()
         payload = self._json_payload(body, start, count, params)
-        attempts, began = 0, time.monotonic()
+        began = time.monotonic()
+        if failed_first is None:  # the first attempt; tenacity takes over once it failed
+            try:
+                if not slots.acquire(timeout=_remaining(deadline)):
+                    raise DeadlineExceeded()
+            except DeadlineExceeded as exc:
+                return self._failed(exc, start, count, params, 0, began)
+            try:
+                reply = _reply_json(self._post(payload, deadline))
+            except BackendUnavailable:
+                raise
+            except Exception as exc:
+                failed_first = exc
+            else:
+                return self._result(reply, start, count, params, 1, began)
+            finally:
+                slots.release()
+        attempts = 1
         try:
             for attempt in Retrying(**self._retry_options(deadline, began)):
                 with attempt:
                     if failed_first is not None:
-                        attempts, failure, failed_first = 1, failed_first, None
+                        failure, failed_first = failed_first, None
                         raise failure
                     if not slots.acquire(timeout=_remaining(deadline)):
                         raise DeadlineExceeded()
@@ -722,7 +739,22 @@ class OpenAICompatibleBackend(Backend):
         """Async :meth:`_request`."""
         _, slots = self._aclient()
         payload = self._json_payload(body, start, count, params)
-        attempts, began = 0, time.monotonic()
+        began = time.monotonic()
+        try:  # the first attempt; tenacity takes over once it failed
+            await _acquire(slots, deadline)
+        except DeadlineExceeded as exc:
+            return self._failed(exc, start, count, params, 0, began)
+        try:
+            reply = _reply_json(await self._apost(payload, deadline))
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            failed_first: Exception | None = exc
+        else:
+            return self._result(reply, start, count, params, 1, began)
+        finally:
+            slots.release()
+        attempts = 1
         # tenacity's blocking iterator decides, this loop sleeps without blocking: half the
         # CPU of AsyncRetrying, which re-inspects its callbacks on every attempt.
         waits: list[float] = []
@@ -731,6 +763,9 @@ class OpenAICompatibleBackend(Backend):
                 if waits:
                     await asyncio.sleep(waits.pop())
                 with attempt:
+                    if failed_first is not None:
+                        failure, failed_first = failed_first, None
+                        raise failure
                     await _acquire(slots, deadline)
                     try:
                         attempts += 1

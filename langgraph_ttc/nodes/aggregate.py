@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage
 
 from langgraph_ttc.aggregators import Aggregate, Ballots, get_aggregator
 from langgraph_ttc.errors import SampleFailed
+from langgraph_ttc.nodes.base import StateNode
 from langgraph_ttc.nodes.context import TTCContext
 
 __all__ = ["AggregateNode", "check_failures", "final_message", "run_result"]
@@ -38,7 +39,7 @@ RESULT_CANDIDATE_KEYS = (
 )
 
 
-class AggregateNode:
+class AggregateNode(StateNode):
     """Builds the result; raises :class:`SampleFailed` under ``on_failure="raise"``.
 
     Example:

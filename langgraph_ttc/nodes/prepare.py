@@ -13,6 +13,7 @@ from langgraph.types import Overwrite
 from langgraph_ttc.backends.transcript import message_text
 from langgraph_ttc.budget import Usage
 from langgraph_ttc.errors import TTCInputError
+from langgraph_ttc.nodes.base import StateNode
 from langgraph_ttc.nodes.context import TTCContext
 
 __all__ = ["PrepareNode", "as_question_input", "question_of"]
@@ -38,7 +39,7 @@ def question_of(state: dict) -> str:
     return question.strip()
 
 
-class PrepareNode:
+class PrepareNode(StateNode):
     """Start of a run: resets candidates and usage (so a checkpointed thread can ask again),
     fixes the seed, builds the prompt and makes the plan from the strategy and the budget.
 

@@ -16,7 +16,7 @@ from langgraph_ttc.backends.base import Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
 from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.nodes.aggregate import check_failures, final_message, run_result
-from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.base import StateNode, TTCNode, emit
 from langgraph_ttc.nodes.context import TTCContext, seed_of
 from langgraph_ttc.nodes.prepare import PrepareNode
 from langgraph_ttc.parsing import extract_answer, normalize_answer
@@ -102,7 +102,7 @@ def reformat_exemplars(messages: Sequence[BaseMessage], segmentation: Segmentati
     return out
 
 
-class SearchPrepareNode:
+class SearchPrepareNode(StateNode):
     """Start of a run: the usual prepare, plus a fresh tree holding only the root."""
 
     def __init__(self, sctx: SearchContext) -> None:
@@ -122,7 +122,7 @@ def node_score(node: Mapping, index: Mapping[str, Mapping], how: str) -> float:
     return reduce_scores(scores or [node.get("score") or 0.0], how)  # type: ignore[arg-type]
 
 
-class SelectNode:
+class SelectNode(StateNode):
     """Plans the next round: which open steps get children and how many, within the budget."""
 
     def __init__(self, sctx: SearchContext) -> None:
@@ -338,7 +338,7 @@ RESULT_NODE_KEYS = (
 )  # fmt: skip
 
 
-class SearchAggregateNode:
+class SearchAggregateNode(StateNode):
     """Weighted best-of-N over the finished solutions (their scores reduced per ``reduce``);
     writes ``ttc_result`` (with the tree) and one AIMessage."""
 
