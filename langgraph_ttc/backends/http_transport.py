@@ -32,7 +32,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import httptools
 
@@ -246,31 +246,45 @@ class HTTPTransport:
         window: int | None = None,
         until: float | None = None,
     ) -> list[bytes | TransportError | None]:
-        """POST the payloads concurrently from this thread, at most ``window`` at a time (all
-        by default), each on its own connection; each one's reply body or failure, in order.
-        ``timeout`` bounds each request from when it is sent, ``until`` (a ``time.monotonic``
-        instant) all of them: a payload still queued then is not sent (its outcome: ``None``)."""
+        """Every outcome of :meth:`post_each`, in the payloads' order."""
         outcomes: list[bytes | TransportError | None] = [None] * len(payloads)
+        for index, outcome in self.post_each(path, payloads, timeout, window, until):
+            outcomes[index] = outcome
+        return outcomes
+
+    def post_each(
+        self,
+        path: str,
+        payloads: Sequence[Mapping],
+        timeout: float,
+        window: int | None = None,
+        until: float | None = None,
+    ) -> Iterator[tuple[int, bytes | TransportError | None]]:
+        """POST the payloads concurrently from this thread, at most ``window`` at a time (all
+        by default), each on its own connection; yields ``(index, outcome)`` as each ends: the
+        reply body or the failure. ``timeout`` bounds each request from when it is sent,
+        ``until`` (a ``time.monotonic`` instant) all of them: a payload still queued then is
+        not sent (outcome ``None``). Closing the iterator early drops the requests in flight."""
         queue = list(enumerate(payloads))[::-1]
         window = len(payloads) if window is None else max(window, 1)
         in_flight: dict[socket.socket, tuple[int, _Reply, float]] = {}
-        with selectors.DefaultSelector() as selector:
+        selector = selectors.DefaultSelector()
+        try:
             while queue or in_flight:
                 while queue and len(in_flight) < window:
                     now = time.monotonic()
                     if until is not None and now >= until:
-                        queue = []  # out of time: the rest stay unsent
                         break
                     index, payload = queue.pop()
                     limit = timeout if until is None else min(timeout, until - now)
                     sent = self._send(path, payload, limit)
                     if isinstance(sent, TransportError):
-                        outcomes[index] = sent
+                        yield index, sent
                         continue
                     in_flight[sent] = (index, _Reply(), now + limit)
                     selector.register(sent, selectors.EVENT_READ)
                 if not in_flight:
-                    continue
+                    break  # out of time: the rest stay unsent
                 first_deadline = min(deadline for _, _, deadline in in_flight.values())
                 for key, _ in selector.select(max(first_deadline - time.monotonic(), 0)):
                     sock = key.fileobj
@@ -279,15 +293,20 @@ class HTTPTransport:
                     if outcome is not None:
                         selector.unregister(sock)
                         del in_flight[sock]
-                        outcomes[index] = outcome
+                        yield index, outcome
                 now = time.monotonic()
                 for sock, (index, _, deadline) in list(in_flight.items()):
                     if now >= deadline:  # no (whole) reply in time
                         selector.unregister(sock)
                         del in_flight[sock]
                         sock.close()
-                        outcomes[index] = ReadTimeout("no reply within the attempt's timeout")
-        return outcomes
+                        yield index, ReadTimeout("no reply within the attempt's timeout")
+            for index, _ in queue:
+                yield index, None
+        finally:
+            for sock in in_flight:
+                sock.close()
+            selector.close()
 
     def _send(self, path: str, payload: Mapping, timeout: float) -> socket.socket | TransportError:
         """A connection with the request written to it, or why there is none."""

@@ -650,36 +650,36 @@ class OpenAICompatibleBackend(Backend):
             futures = [pool.submit(self._request, body, *s, params, deadline) for s in specs]
             return [f.result() for f in futures]
         began = time.monotonic()
+        results: list[_Result | concurrent.futures.Future | None] = [None] * len(specs)
+        payloads = [self._json_payload(body, *spec, params) for spec in specs]
         try:
-            payloads = [self._json_payload(body, *spec, params) for spec in specs]
-            outcomes = transport.post_all(
+            for index, outcome in transport.post_each(
                 self._path, payloads, self.timeout_s, window=taken, until=deadline
-            )
+            ):
+                results[index] = self._round_result(
+                    outcome, body, specs[index], params, deadline, began
+                )
         finally:
             for _ in range(taken):
                 slots.release()
-        replies: list[dict | Exception | None] = []
-        for outcome in outcomes:
-            try:
-                if isinstance(outcome, Exception):
-                    raise outcome
-                replies.append(None if outcome is None else _reply_json(outcome))
-                self._shared.verified = self._shared.verified or outcome is not None
-            except Exception as exc:
-                replies.append(exc)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                self._check_endpoint(reply)
-        results: list[_Result | concurrent.futures.Future] = []
-        for spec, reply in zip(specs, replies, strict=True):
-            if reply is None:  # the draw's time ran out before it was sent
-                results.append(self._failed(DeadlineExceeded(), *spec, params, 0, began))
-            elif isinstance(reply, Exception):
-                retry = self._pool().submit(self._request, body, *spec, params, deadline, reply)
-                results.append(retry)
-            else:
-                results.append(self._result(reply, *spec, params, 1, began))
         return [r.result() if isinstance(r, concurrent.futures.Future) else r for r in results]
+
+    def _round_result(
+        self, outcome, body, spec: Spec, params, deadline, began
+    ) -> _Result | concurrent.futures.Future:
+        """What one request of a round came to, read as soon as it arrived (while the server
+        still works on the others): a result, or its retries running on the threads."""
+        if outcome is None:  # the draw's time ran out before it was sent
+            return self._failed(DeadlineExceeded(), *spec, params, 0, began)
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            reply = _reply_json(outcome)
+        except Exception as exc:
+            self._check_endpoint(exc)
+            return self._pool().submit(self._request, body, *spec, params, deadline, exc)
+        self._shared.verified = True
+        return self._result(reply, *spec, params, 1, began)
 
     def _request(
         self,
