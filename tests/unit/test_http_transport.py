@@ -281,3 +281,75 @@ def test_payloads_still_queued_when_the_time_is_up_are_not_sent():
         assert server.stats.requests == 2
     assert outcomes[2:] == [None, None]
     assert all(isinstance(o, ReadTimeout) for o in outcomes[:2])
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """The instant server behind TLS, with a self-signed certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server = InstantServer(honour_n=False)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    with server:
+        yield server, server.base_url.replace("http://", "https://"), cert_file
+
+
+async def test_tls_both_drivers_verify_the_certificate_and_answer(tls_server, monkeypatch):
+    server, url, cert_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust the test's own certificate
+    backend = OpenAICompatibleBackend(url, "instant", honours_n=False)
+    draw = await asyncio.to_thread(backend.sample, QUESTION, 6, SamplingParams(seed=1))
+    again = await backend.asample(QUESTION, 6, SamplingParams(seed=1))
+    await backend.aclose()
+    backend.close()
+    assert server.stats.requests == 12
+    assert [c.text for c in draw.completions] == [c.text for c in again.completions]
+    assert all(c.ok for c in draw.completions)
+
+
+def test_tls_with_an_untrusted_certificate_names_the_url(tls_server, monkeypatch):
+    server, url, _ = tls_server
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    backend = OpenAICompatibleBackend(url, "instant", honours_n=False)
+    with pytest.raises(BackendUnavailable, match="CERTIFICATE_VERIFY_FAILED") as info:
+        backend.sample(QUESTION, 3, SamplingParams())
+    assert url in str(info.value) and server.stats.requests == 0
