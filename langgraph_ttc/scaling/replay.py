@@ -209,7 +209,13 @@ class ReplayTable:
         return self._at(self.prefix(aggregator), widths)
 
     def deepconf_online(
-        self, n: int, *, warmup: int = 16, eta: float = 10.0, tau: float = 0.95, step: int = 1
+        self,
+        n: int,
+        *,
+        warmup: int = 16,
+        eta: float = 10.0,
+        tau: float | None = 0.95,
+        step: int = 1,
     ) -> Outcome:
         """DeepConf online (Fu et al. 2025, Algorithm 2) replayed from the stored confidence
         summaries: the first ``warmup`` samples of each order set the threshold from their
@@ -217,7 +223,8 @@ class ReplayTable:
         falls below it (:meth:`TraceConfidence.stop_position
         <langgraph_ttc.confidence.TraceConfidence.stop_position>`, so it costs only the tokens
         up to there and does not vote), and drawing ends when the consensus of the samples at or
-        above the threshold reaches ``tau``, or at ``n``. Needs a pool built with confidence."""
+        above the threshold reaches ``tau`` (``None``: no such stop), or at ``n``. Needs a pool
+        built with confidence."""
         if self.spliced:
             raise TTCConfigError("DeepConf online replays one pool, not probes from another.")
         n = min(n, self.width)
@@ -475,7 +482,7 @@ def _online_run(table, p, o, traces, n, warmup, eta, tau, step) -> tuple[float, 
             if stop is None and code >= 0 and votes:
                 voters.append((i, code, table.confidences[p, o, i]))
         drawn = batch.stop
-        if voters and drawn < n and _consensus(voters) >= tau:
+        if tau is not None and voters and drawn < n and _consensus(voters) >= tau:
             break
     if not voters:
         return 0.0, float(drawn), spent

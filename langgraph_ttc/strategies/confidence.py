@@ -21,7 +21,7 @@ from langgraph_ttc.aggregators import AGGREGATORS, DeepConfOffline, register_agg
 from langgraph_ttc.aggregators.deepconf import DEFAULT_TAU, DEFAULT_WARMUP
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plan import Plan
-from langgraph_ttc.stopping import BayesianStop, ConsensusAtLeast
+from langgraph_ttc.stopping import BayesianStop, ConsensusAtLeast, SamplesAtLeast
 from langgraph_ttc.strategies.base import Strategy
 from langgraph_ttc.verifiers import Verifier
 
@@ -77,11 +77,18 @@ class DeepConfOnline(Strategy):
     traces are drawn ``step`` at a time, each stopped the moment its group confidence falls below
     ``s``, until the confidence-weighted consensus of the traces at or above ``s`` reaches
     ``tau`` (0.95) or ``n`` traces are drawn. Only those traces vote, weighted by confidence.
+    ``tau=None`` drops the consensus stop and draws all ``n`` (each trace still stopped below
+    ``s``), as the authors' released script does (facebookresearch/deepconf,
+    deepconf-online.py: the warm-up, then the rest of the budget in one batch); with a small
+    warm-up and ``eta=10`` the paper's stop often ends the run right after the warm-up, since
+    only the top tenth of it votes.
 
     Example:
         >>> plan = DeepConfOnline(n=32, warmup=8).plan()
         >>> plan.width, plan.max_width, plan.trace_eta
         (8, 32, 10.0)
+        >>> DeepConfOnline(n=32, warmup=8, tau=None).plan().stop_rule.describe()
+        '32 samples'
     """
 
     name: ClassVar[str] = "deepconf_online"
@@ -90,7 +97,7 @@ class DeepConfOnline(Strategy):
     n: int = 64
     warmup: int = DEFAULT_WARMUP
     eta: float = 10.0
-    tau: float = DEFAULT_TAU
+    tau: float | None = DEFAULT_TAU
     step: int = 4
 
     def __post_init__(self) -> None:
@@ -107,14 +114,15 @@ class DeepConfOnline(Strategy):
             width=min(self.warmup, cap),
             max_width=cap,
             step=self.step,
-            stop_rule=ConsensusAtLeast(self.tau),
+            stop_rule=SamplesAtLeast(cap) if self.tau is None else ConsensusAtLeast(self.tau),
             trace_eta=float(self.eta),
             aggregator=self.aggregator,
             reason=self.describe(),
         )
 
     def describe(self) -> str:
-        return f"deepconf_online n={self.n} warmup={self.warmup} eta={self.eta:g} tau={self.tau:g}"
+        tau = "none" if self.tau is None else f"{self.tau:g}"
+        return f"deepconf_online n={self.n} warmup={self.warmup} eta={self.eta:g} tau={tau}"
 
 
 @dataclass(frozen=True)

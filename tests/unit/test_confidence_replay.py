@@ -92,13 +92,14 @@ def round_seeds(run_seed: int, n: int, first: int, step: int) -> list[int]:
     return seeds
 
 
+@pytest.mark.parametrize("tau", [0.9, None], ids=["consensus-stop", "whole-budget"])
 @pytest.mark.parametrize("eta", [10.0, 90.0], ids=["deepconf-low", "deepconf-high"])
-def test_deepconf_online_replay_equals_the_live_run(eta):
+def test_deepconf_online_replay_equals_the_live_run(eta, tau):
     checked = stopped_seen = after_warmup = 0
     for question, (reference, _) in QUESTIONS.items():
         for run_seed in range(6):
             backend = Recording(reply=reply, confidence=confidence)
-            strategy = DeepConfOnline(n=16, warmup=4, eta=eta, tau=0.9, step=3, seed=run_seed)
+            strategy = DeepConfOnline(n=16, warmup=4, eta=eta, tau=tau, step=3, seed=run_seed)
             graph = create_ttc_graph(backend, strategy, confidence=SPEC)
             result = graph.invoke({"question": question})["ttc_result"]
             live = result["candidates"]
@@ -118,6 +119,9 @@ def test_deepconf_online_replay_equals_the_live_run(eta):
             assert replayed.tokens[0, 0] == result["usage"]["completion_tokens"], key
             checked += 1
     assert checked == 18
+    if tau is None:  # the whole budget, every time
+        assert after_warmup == 0 and stopped_seen > 0
+        return
     # DeepConf-low keeps ~10% of the warm-up as voters, whose consensus is then ~1: it mostly
     # stops after the warm-up. DeepConf-high keeps drawing, and stops low-confidence traces.
     assert (stopped_seen > 0) if eta == 90.0 else (after_warmup > 0)
