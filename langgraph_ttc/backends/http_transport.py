@@ -164,7 +164,21 @@ class _Reply:
 
 
 class _Endpoint:
-    """What both drivers share: where to connect, TLS, and the bytes of a request."""
+    """What both drivers share: where to connect, TLS, and the bytes of a request.
+
+    Example:
+        >>> endpoint = _Endpoint("http://[::1]:8000/v1?api-version=2", {"Authorization": "x"}, 5)
+        >>> print(endpoint.request("/chat/completions", {}).decode())  # doctest: +NORMALIZE_WHITESPACE
+        POST /v1/chat/completions?api-version=2 HTTP/1.1
+        Host: [::1]:8000
+        Authorization: x
+        Content-Type: application/json
+        Accept: application/json
+        Connection: keep-alive
+        Content-Length: 2
+        <BLANKLINE>
+        {}
+    """
 
     def __init__(self, base_url: str, headers: Mapping[str, str], connect_timeout: float):
         parts = urllib.parse.urlsplit(base_url)
@@ -172,10 +186,12 @@ class _Endpoint:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
+        self.query = f"?{parts.query}" if parts.query else ""  # e.g. an api-version
         self.headers = dict(headers)
         self.connect_timeout = connect_timeout
-        default_port = self.port == (443 if self.https else 80)
-        host = self.host if default_port else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        if self.port != (443 if self.https else 80):
+            host = f"{host}:{self.port}"
         fixed = {
             "Host": host,
             **headers,
@@ -188,7 +204,7 @@ class _Endpoint:
 
     def request(self, path: str, payload: Mapping) -> bytes:
         body = json.dumps(payload).encode()
-        target = (self.prefix + path).encode()
+        target = (self.prefix + path + self.query).encode()
         return b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
             target,
             self._head,
