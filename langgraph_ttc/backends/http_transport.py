@@ -22,6 +22,7 @@ own errors.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.client
 import json
 import select
@@ -32,7 +33,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 import httptools
 
@@ -283,6 +285,7 @@ class HTTPTransport:
         not sent (outcome ``None``). Closing the iterator early drops the requests in flight."""
         queue = list(enumerate(payloads))[::-1]
         window = len(payloads) if window is None else max(window, 1)
+        self._open_at_once(min(window, len(payloads)), timeout)
         in_flight: dict[socket.socket, tuple[int, _Reply, float]] = {}
         selector = selectors.DefaultSelector()
         try:
@@ -371,6 +374,23 @@ class HTTPTransport:
         for sock, _ in idle:
             sock.close()
 
+    def _open_at_once(self, wanted: int, timeout: float) -> None:
+        """Open the connections a round lacks side by side (each connect and TLS handshake is
+        a round trip or two to a distant server); a failure here is left for the request that
+        needs the connection to meet and report."""
+        with self._lock:
+            missing = wanted - len(self._idle)
+        if missing < 2:
+            return
+        limit = min(timeout, self._endpoint.connect_timeout)
+        with concurrent.futures.ThreadPoolExecutor(missing, "ttc-connect") as pool:
+            opened = [pool.submit(self._connect, limit) for _ in range(missing)]
+        now = time.monotonic()
+        for future in opened:
+            if future.exception() is None:
+                with self._lock:
+                    self._idle.append((future.result(), now))
+
     def _take(self, timeout: float) -> socket.socket:
         now = time.monotonic()
         while True:
@@ -428,6 +448,96 @@ class AsyncHTTPTransport:
         else:
             connection.close()
         return reply.content()
+
+    async def post_each(
+        self,
+        path: str,
+        payloads: Sequence[Mapping],
+        timeout: float,
+        window: int | None = None,
+        until: float | None = None,
+    ) -> AsyncIterator[tuple[int, bytes | TransportError | None]]:
+        """Async :meth:`HTTPTransport.post_each` (``until`` on the loop's clock, which is
+        ``time.monotonic``): one coroutine for the round, no task per request. Close it early
+        (``contextlib.aclosing``) to drop the requests in flight."""
+        loop = asyncio.get_running_loop()
+        queue = deque(enumerate(payloads))
+        window = len(payloads) if window is None else max(window, 1)
+        await self._open_at_once(loop, min(window, len(payloads)), timeout)
+        pending: dict[asyncio.Future, tuple[int, _Connection, _Reply, asyncio.TimerHandle]] = {}
+        finished: deque[asyncio.Future] = deque()
+        woken: list[asyncio.Future] = []
+
+        def on_done(done: asyncio.Future) -> None:
+            finished.append(done)
+            if woken and not woken[0].done():
+                woken[0].set_result(None)
+
+        try:
+            while queue or pending:
+                while queue and len(pending) < window:
+                    now = loop.time()
+                    if until is not None and now >= until:
+                        break
+                    index, payload = queue.popleft()
+                    limit = timeout if until is None else min(timeout, until - now)
+                    try:
+                        connection = self._take() or await self._connect(loop, limit)
+                    except ConnectFailure as exc:
+                        yield index, exc
+                        continue
+                    reply, done = _Reply(), loop.create_future()
+                    connection.expect(reply, done)
+                    timer = loop.call_at(now + limit, _expire, done)
+                    done.add_done_callback(on_done)
+                    connection.transport.write(self._endpoint.request(path, payload))
+                    pending[done] = (index, connection, reply, timer)
+                if not pending:
+                    break  # out of time: the rest stay unsent
+                if not finished:
+                    woken[:] = [loop.create_future()]
+                    await woken[0]
+                while finished:
+                    done = finished.popleft()
+                    index, connection, reply, timer = pending.pop(done)
+                    timer.cancel()
+                    yield index, self._outcome(loop, done, connection, reply)
+            for index, _ in queue:
+                yield index, None
+        finally:
+            for _, connection, _, timer in pending.values():
+                timer.cancel()
+                connection.close()
+
+    def _outcome(
+        self, loop, done: asyncio.Future, connection: _Connection, reply: _Reply
+    ) -> bytes | TransportError:
+        """What an exchange that ended came to; its connection goes back to the pool if the
+        reply was whole and the server keeps it open."""
+        failure = done.exception()
+        if failure is not None:
+            connection.close()
+            return _broken(failure)
+        if reply.keep_alive and not connection.closed:
+            self._idle.append((connection, loop.time()))
+        else:
+            connection.close()
+        try:
+            return reply.content()
+        except HTTPStatusFailure as exc:
+            return exc
+
+    async def _open_at_once(self, loop, wanted: int, timeout: float) -> None:
+        """Async :meth:`HTTPTransport._open_at_once`."""
+        missing = wanted - len(self._idle)
+        if missing < 2:
+            return
+        limit = min(timeout, self._endpoint.connect_timeout)
+        opened = await asyncio.gather(
+            *(self._connect(loop, limit) for _ in range(missing)), return_exceptions=True
+        )
+        now = loop.time()
+        self._idle += [(c, now) for c in opened if isinstance(c, _Connection)]
 
     async def aclose(self) -> None:
         """Close every connection (the transport stays usable)."""

@@ -402,7 +402,10 @@ class OpenAICompatibleBackend(Backend):
         rounds = self._draw_rounds(n)
         specs = next(rounds)
         while True:
-            results = await _gather([self._arequest(body, *s, params, deadline) for s in specs])
+            if len(specs) == 1:
+                results = [await self._arequest(body, *specs[0], params, deadline)]
+            else:
+                results = await self._arequest_round(body, specs, params, deadline)
             try:
                 specs = rounds.send(results)
             except StopIteration as done:
@@ -657,18 +660,17 @@ class OpenAICompatibleBackend(Backend):
                 self._path, payloads, self.timeout_s, window=taken, until=deadline
             ):
                 results[index] = self._round_result(
-                    outcome, body, specs[index], params, deadline, began
+                    outcome, body, specs[index], params, deadline, began, self._retry
                 )
         finally:
             for _ in range(taken):
                 slots.release()
         return [r.result() if isinstance(r, concurrent.futures.Future) else r for r in results]
 
-    def _round_result(
-        self, outcome, body, spec: Spec, params, deadline, began
-    ) -> _Result | concurrent.futures.Future:
+    def _round_result(self, outcome, body, spec: Spec, params, deadline, began, retry):
         """What one request of a round came to, read as soon as it arrived (while the server
-        still works on the others): a result, or its retries running on the threads."""
+        still works on the others): a result, or its retries (started by ``retry``: on the
+        threads, or as a task) running."""
         if outcome is None:  # the draw's time ran out before it was sent
             return self._failed(DeadlineExceeded(), *spec, params, 0, began)
         try:
@@ -677,7 +679,7 @@ class OpenAICompatibleBackend(Backend):
             reply = _reply_json(outcome)
         except Exception as exc:
             self._check_endpoint(exc)
-            return self._pool().submit(self._request, body, *spec, params, deadline, exc)
+            return retry(body, spec, params, deadline, exc)
         self._shared.verified = True
         return self._result(reply, *spec, params, 1, began)
 
@@ -733,27 +735,78 @@ class OpenAICompatibleBackend(Backend):
             return self._failed(exc, start, count, params, attempts, began)
         return self._result(reply, start, count, params, attempts, began)
 
+    async def _arequest_round(
+        self, body: dict, specs: list[Spec], params: SamplingParams, deadline: float | None
+    ) -> list[_Result]:
+        """Async :meth:`_request_round`: the first attempts as one round on the loop's
+        transport (one coroutine, no task each); retries of failed ones run as tasks."""
+        _, slots = self._aclient()
+        transport = self._shared.async_transport
+        taken = 0
+        while transport is not None and taken < len(specs) and not slots.locked():
+            await slots.acquire()  # does not suspend: a slot is free
+            taken += 1
+        if not taken:
+            return await _gather([self._arequest(body, *s, params, deadline) for s in specs])
+        began = time.monotonic()
+        results: list[_Result | asyncio.Future | None] = [None] * len(specs)
+        payloads = [self._json_payload(body, *spec, params) for spec in specs]
+        round_ = transport.post_each(
+            self._path, payloads, self.timeout_s, window=taken, until=deadline
+        )
+        try:
+            async with contextlib.aclosing(round_) as outcomes:
+                async for index, outcome in outcomes:
+                    results[index] = self._round_result(
+                        outcome, body, specs[index], params, deadline, began, self._aretry
+                    )
+        except BaseException:  # the endpoint is wrong, or the run was cancelled
+            for started in results:
+                if isinstance(started, asyncio.Future):
+                    started.cancel()
+            raise
+        finally:
+            for _ in range(taken):
+                slots.release()
+        retries = [r for r in results if isinstance(r, asyncio.Future)]
+        if retries:
+            await _gather(retries)
+        return [r.result() if isinstance(r, asyncio.Future) else r for r in results]
+
+    def _aretry(self, body, spec: Spec, params, deadline, failure) -> asyncio.Future:
+        return asyncio.ensure_future(self._arequest(body, *spec, params, deadline, failure))
+
+    def _retry(self, body, spec: Spec, params, deadline, failure) -> concurrent.futures.Future:
+        return self._pool().submit(self._request, body, *spec, params, deadline, failure)
+
     async def _arequest(
-        self, body: dict, start: int, count: int, params: SamplingParams, deadline: float | None
+        self,
+        body: dict,
+        start: int,
+        count: int,
+        params: SamplingParams,
+        deadline: float | None,
+        failed_first: Exception | None = None,
     ) -> _Result:
         """Async :meth:`_request`."""
         _, slots = self._aclient()
         payload = self._json_payload(body, start, count, params)
         began = time.monotonic()
-        try:  # the first attempt; tenacity takes over once it failed
-            await _acquire(slots, deadline)
-        except DeadlineExceeded as exc:
-            return self._failed(exc, start, count, params, 0, began)
-        try:
-            reply = _reply_json(await self._apost(payload, deadline))
-        except BackendUnavailable:
-            raise
-        except Exception as exc:
-            failed_first: Exception | None = exc
-        else:
-            return self._result(reply, start, count, params, 1, began)
-        finally:
-            slots.release()
+        if failed_first is None:  # the first attempt; tenacity takes over once it failed
+            try:
+                await _acquire(slots, deadline)
+            except DeadlineExceeded as exc:
+                return self._failed(exc, start, count, params, 0, began)
+            try:
+                reply = _reply_json(await self._apost(payload, deadline))
+            except BackendUnavailable:
+                raise
+            except Exception as exc:
+                failed_first = exc
+            else:
+                return self._result(reply, start, count, params, 1, began)
+            finally:
+                slots.release()
         attempts = 1
         # tenacity's blocking iterator decides, this loop sleeps without blocking: half the
         # CPU of AsyncRetrying, which re-inspects its callbacks on every attempt.

@@ -6,6 +6,7 @@ times out and cancels cleanly, and a proxied URL is left to the openai client.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -222,6 +223,66 @@ async def test_an_async_hang_times_out_and_a_cancelled_post_spends_its_connectio
         reply = await transport.post("/chat/completions", BODY, 30)
         await transport.aclose()
     assert json.loads(reply)["choices"]
+
+
+async def test_an_async_round_slides_its_window_and_reports_each_request():
+    with InstantServer(honour_n=False, delay_s=0.02) as server:
+        server.inject("500", times=1)
+        transport = AsyncHTTPTransport(server.base_url, HEADERS)
+        seen = [
+            pair
+            async for pair in transport.post_each("/chat/completions", [BODY] * 7, 30, window=3)
+        ]
+        await transport.aclose()
+        assert server.stats.max_in_flight <= 3 and server.stats.requests == 7
+    assert sorted(index for index, _ in seen) == list(range(7))
+    failures = [o for _, o in seen if isinstance(o, Exception)]
+    assert [type(f).__name__ for f in failures] == ["HTTPStatusFailure"]
+
+
+async def test_an_async_round_out_of_time_leaves_the_rest_unsent_and_closing_drops_the_rest():
+    loop = asyncio.get_running_loop()
+    with InstantServer(honour_n=False, delay_s=0.3) as server:
+        transport = AsyncHTTPTransport(server.base_url, HEADERS)
+        outcomes = dict(
+            [
+                pair
+                async for pair in transport.post_each(
+                    "/chat/completions", [BODY] * 4, 30, window=2, until=loop.time() + 0.15
+                )
+            ]
+        )
+        assert server.stats.requests == 2
+        assert [outcomes[i] for i in (2, 3)] == [None, None]
+        assert all(isinstance(outcomes[i], ReadTimeout) for i in (0, 1))
+        server.inject("hang", times=3, hang_s=10)
+
+        async def first_reply():
+            round_ = transport.post_each("/chat/completions", [BODY] * 3, 30)
+            async with contextlib.aclosing(round_) as replies:
+                async for pair in replies:
+                    return pair
+
+        waiting = asyncio.ensure_future(first_reply())
+        await asyncio.sleep(0.3)
+        waiting.cancel()  # the run is cancelled while all three hang
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        for _ in range(3):
+            await asyncio.sleep(0)  # the closed connections report their loss
+        assert not transport._idle and not transport._open  # none is handed out again
+        await transport.aclose()
+
+
+async def test_an_async_draw_retries_only_the_failed_requests_and_counts_every_attempt():
+    with InstantServer(honour_n=False) as server:
+        server.inject("503", times=2)
+        backend = OpenAICompatibleBackend(server.base_url, "instant", honours_n=False)
+        backend.backoff_s = 0.01
+        draw = await backend.asample(QUESTION, 6, SamplingParams(seed=5))
+        await backend.aclose()
+        assert draw.requests == server.stats.requests == 8
+    assert all(c.ok for c in draw.completions)
 
 
 async def test_an_async_refused_connection_is_a_connect_failure():
