@@ -283,19 +283,15 @@ class HTTPTransport:
         reply body or the failure. ``timeout`` bounds each request from when it is sent,
         ``until`` (a ``time.monotonic`` instant) all of them: a payload still queued then is
         not sent (outcome ``None``). Closing the iterator early drops the requests in flight."""
-        queue = list(enumerate(payloads))[::-1]
+        queue = deque(enumerate(payloads))
         window = len(payloads) if window is None else max(window, 1)
         self._open_at_once(min(window, len(payloads)), timeout)
         in_flight: dict[socket.socket, tuple[int, _Reply, float]] = {}
         selector = selectors.DefaultSelector()
         try:
             while queue or in_flight:
-                while queue and len(in_flight) < window:
-                    now = time.monotonic()
-                    if until is not None and now >= until:
-                        break
-                    index, payload = queue.pop()
-                    limit = timeout if until is None else min(timeout, until - now)
+                while due := _due(queue, len(in_flight), window, timeout, until, time.monotonic()):
+                    index, payload, limit, now = due
                     sent = self._send(path, payload, limit)
                     if isinstance(sent, TransportError):
                         yield index, sent
@@ -475,12 +471,8 @@ class AsyncHTTPTransport:
 
         try:
             while queue or pending:
-                while queue and len(pending) < window:
-                    now = loop.time()
-                    if until is not None and now >= until:
-                        break
-                    index, payload = queue.popleft()
-                    limit = timeout if until is None else min(timeout, until - now)
+                while due := _due(queue, len(pending), window, timeout, until, loop.time()):
+                    index, payload, limit, now = due
                     try:
                         connection = self._take() or await self._connect(loop, limit)
                     except ConnectFailure as exc:
@@ -615,6 +607,15 @@ class _Connection(asyncio.Protocol):
         if not self.closed and self.transport is not None:
             self.closed = True
             self.transport.close()
+
+
+def _due(queue: deque, busy: int, window: int, timeout: float, until: float | None, now: float):
+    """The next ``(index, payload, time limit, now)`` of a round to send, or ``None``: the
+    window is full, nothing is queued, or the round's time is up."""
+    if not queue or busy >= window or (until is not None and now >= until):
+        return None
+    index, payload = queue.popleft()
+    return index, payload, timeout if until is None else min(timeout, until - now), now
 
 
 def _expire(done: asyncio.Future) -> None:
