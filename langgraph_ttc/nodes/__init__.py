@@ -26,7 +26,7 @@ Example: generate, critique, a node of your own, aggregate::
 """
 
 from langgraph_ttc.nodes.aggregate import AggregateNode
-from langgraph_ttc.nodes.base import TTCNode, emit
+from langgraph_ttc.nodes.base import StateNode, TTCNode, emit
 from langgraph_ttc.nodes.conditions import (
     attempts_condition,
     judged_condition,
@@ -50,6 +50,7 @@ __all__ = [
     "PrepareNode",
     "ReviseNode",
     "RouteNode",
+    "StateNode",
     "TTCContext",
     "TTCNode",
     "VerifyNode",
