@@ -139,6 +139,7 @@ def test_public_building_blocks():
         "PrepareNode",
         "ReviseNode",
         "RouteNode",
+        "StateNode",
         "TTCContext",
         "TTCNode",
         "VerifyNode",
