@@ -25,6 +25,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from langchain_core.messages import BaseMessage
+
+from langgraph_ttc.backends.langchain import reasoning_text
+from langgraph_ttc.backends.thinking import estimate_thinking_tokens, split_reply
 from langgraph_ttc.budget import Budget, Counters, Prices, Usage
 
 __all__ = [
@@ -145,7 +149,9 @@ def needs_estimate(ledger: Mapping) -> bool:
 
 def sample_counters(message: Any, seconds: float, prices: Prices | None = None) -> Counters:
     """One sample's cost from its reply's ``usage_metadata`` (zero tokens when the model
-    reports none).
+    reports none). Its thinking tokens are the ones the reply counts
+    (``output_token_details["reasoning"]``), else the thinking's share of the text, as
+    :class:`~langgraph_ttc.backends.ChatModelBackend` counts them.
 
     Example:
         >>> from langchain_core.messages import AIMessage
@@ -153,11 +159,23 @@ def sample_counters(message: Any, seconds: float, prices: Prices | None = None) 
         ...                                        "total_tokens": 12})
         >>> sample_counters(reply, 0.5, Prices(prompt=1.0, completion=2.0)).usd
         1.4e-05
+        >>> thought = AIMessage("<think>2 and 2 make 4</think>4", usage_metadata={
+        ...     "input_tokens": 10, "output_tokens": 8, "total_tokens": 18})
+        >>> sample_counters(thought, 0.5).thinking_tokens
+        7
     """
     usage = getattr(message, "usage_metadata", None) or {}
     prompt = int(usage.get("input_tokens") or 0)
     completion = int(usage.get("output_tokens") or 0)
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    counted = int((usage.get("output_token_details") or {}).get("reasoning") or 0)
+    if counted:
+        thinking = min(counted, completion)
+    elif isinstance(message, BaseMessage):
+        found = split_reply(message.text, reasoning_text(message))
+        thinking = estimate_thinking_tokens(completion, found.thinking, found.answer)
+    else:
+        thinking = 0
     usd = 0.0 if prices is None else prices.cost(prompt, completion, cached)
     return Counters(
         calls=1,
@@ -167,6 +185,7 @@ def sample_counters(message: Any, seconds: float, prices: Prices | None = None) 
         cached_tokens=cached,
         usd=usd,
         seconds=round(seconds, 4),
+        thinking_tokens=thinking,
     )
 
 

@@ -188,3 +188,27 @@ def test_escalation_configs_fail_early():
         Fallback("gpt-4.1")
     with pytest.raises(TTCConfigError, match="subset"):
         AskHuman(allowed_decisions=("ok",))
+
+
+def test_the_ledger_splits_a_reasoning_models_thinking_tokens():
+    counted = AIMessage(
+        "4",
+        usage_metadata={
+            "input_tokens": 9,
+            "output_tokens": 40,
+            "total_tokens": 49,
+            "output_token_details": {"reasoning": 36},
+        },
+    )
+    blocks = AIMessage(
+        [{"type": "reasoning", "reasoning": "x" * 90}, {"type": "text", "text": "y" * 10}],
+        usage_metadata={"input_tokens": 9, "output_tokens": 20, "total_tokens": 29},
+    )
+    plain = AIMessage(
+        "4", usage_metadata={"input_tokens": 9, "output_tokens": 2, "total_tokens": 11}
+    )
+    samples = [sample_counters(m, 0.1) for m in (counted, blocks, plain)]
+    assert [s.thinking_tokens for s in samples] == [36, 18, 0]
+    ledger = record(new_ledger(), "generate", samples)
+    usage = ledger["usage"]
+    assert usage["thinking_tokens"] == 54 and usage["answer_tokens"] == 62 - 54
