@@ -11,12 +11,9 @@ from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.calibrate import calibrate, format_policy, load_pools, split_problems
 from langgraph_ttc.scaling.compare import compare_policy, format_comparison, write_comparison
 from langgraph_ttc.scaling.samples import PoolSamples
-from langgraph_ttc.scaling.thinking_axis import (
-    calibrate_thinking,
-    load_thinking_pools,
-    spans_thinking_budgets,
-)
+from langgraph_ttc.scaling.thinking_axis import calibrate_thinking
 from langgraph_ttc.scaling.thinking_compare import compare_thinking
+from langgraph_ttc.scaling.thinking_pools import load_thinking_pools, spans_thinking_budgets
 
 __all__ = ["main"]
 

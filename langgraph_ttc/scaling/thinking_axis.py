@@ -14,7 +14,8 @@ hard cap on thinking). Calibration keeps, per (bin, token budget), the most accu
 worst case fits, the cheapest in mean tokens within the tolerance.
 
 The data are pools of one model over the same problems, one pool per thinking budget (``langgraph-
-ttc curves --thinking-budget T`` once per T). A live run draws its probes at the probe budget and
+ttc curves --thinking-budget T`` once per T; :mod:`langgraph_ttc.scaling.thinking_pools` loads
+them). A live run draws its probes at the probe budget and
 the rest at the plan's; the replay does the same (:class:`ThinkingReplay`: every order's first
 ``probes`` samples from the probe pool, the others from the plan's pool), so a bin depends only on
 what the probes show, whatever the plan.
@@ -28,181 +29,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
 from langgraph_ttc.aggregators import AGGREGATORS
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec
-from langgraph_ttc.scaling._pool_schema import connect
 from langgraph_ttc.scaling.calibrate import (
     STEPS,
     STOP_AT,
     Calibration,
     fit_and_validate,
 )
-from langgraph_ttc.scaling.pool import load_pool
 from langgraph_ttc.scaling.replay import Outcome, ReplayTable
-from langgraph_ttc.scaling.samples import PoolSamples
+from langgraph_ttc.scaling.thinking_pools import ThinkingPools
 from langgraph_ttc.stopping import AgreementAtLeast
 
-__all__ = [
-    "ThinkingPools",
-    "ThinkingReplay",
-    "calibrate_thinking",
-    "load_thinking_pools",
-    "spans_thinking_budgets",
-    "thinking_budget_of",
-]
+__all__ = ["BUDGET_MULTIPLES", "ThinkingReplay", "calibrate_thinking"]
 
-DEFAULT_ANSWER_TOKENS = 256  # SamplingParams.max_tokens: the answer's room in a pool's params
 BUDGET_MULTIPLES = (1, 2, 4, 8, 16)  # default token budgets, in units of the probes' cost
-
-
-def thinking_budget_of(pool: PoolSamples) -> int | None:
-    """The thinking budget a pool was drawn at (its sampling params), ``None`` if none was set.
-
-    Example:
-        >>> thinking_budget_of(PoolSamples({"params": {"thinking_budget": 512}}))
-        512
-        >>> thinking_budget_of(PoolSamples({}))  # a pool written before thinking budgets
-    """
-    return (pool.meta.get("params") or {}).get("thinking_budget")
-
-
-def _answer_tokens(pool: PoolSamples) -> int:
-    return int((pool.meta.get("params") or {}).get("max_tokens") or DEFAULT_ANSWER_TOKENS)
-
-
-@dataclass(frozen=True, eq=False)
-class ThinkingPools:
-    """Pools of one model over the same problems, one per thinking budget.
-
-    Attributes:
-        pools: thinking budget -> the pool drawn at it (problems in the same order).
-        answer_tokens: the answer's room per sample (the pools' ``max_tokens``).
-        meta: the model, tasks and pool files.
-
-    Example:
-        >>> from langgraph_ttc.scaling.samples import ProblemSamples
-        >>> one = PoolSamples({}, (ProblemSamples.from_lists("q", ["4"], [1]),))
-        >>> ThinkingPools({64: one, 512: one}, answer_tokens=32).budgets
-        [64, 512]
-    """
-
-    pools: Mapping[int, PoolSamples]
-    answer_tokens: int = DEFAULT_ANSWER_TOKENS
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if len(self.pools) < 2:
-            raise TTCConfigError(
-                "The thinking axis needs pools drawn at two or more thinking budgets (one pool "
-                "per budget, `langgraph-ttc curves --thinking-budget T`)."
-            )
-        ids = [p.problem_ids for p in self.pools.values()]
-        if any(sorted(i) != sorted(ids[0]) for i in ids):
-            raise TTCConfigError(
-                "The pools of the thinking budgets hold different problems: build every "
-                "budget's pool from the same task, size and seed."
-            )
-        order = {pid: i for i, pid in enumerate(ids[0])}
-        pools = {
-            int(t): PoolSamples(
-                pool.meta, tuple(sorted(pool.problems, key=lambda p: order[p.problem_id]))
-            )
-            for t, pool in sorted(self.pools.items())
-        }
-        object.__setattr__(self, "pools", pools)
-
-    @property
-    def budgets(self) -> list[int]:
-        return sorted(self.pools)
-
-    @property
-    def problem_ids(self) -> list[str]:
-        return next(iter(self.pools.values())).problem_ids
-
-    def subset(self, problem_ids: Sequence[str]) -> ThinkingPools:
-        return ThinkingPools(
-            {t: p.subset(problem_ids) for t, p in self.pools.items()}, self.answer_tokens, self.meta
-        )
-
-
-def spans_thinking_budgets(paths: Sequence[str | Path]) -> bool:
-    """Whether these pools were drawn at two or more thinking budgets (reads only their meta).
-
-    Example:
-        >>> spans_thinking_budgets([])
-        False
-    """
-    budgets = set()
-    for path in paths:
-        if not Path(path).exists():
-            continue  # load_pool says so, with a hint
-        conn = connect(Path(path), readonly=True)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'params'").fetchone()
-        finally:
-            conn.close()
-        budgets.add((json.loads(row[0]) if row else {}).get("thinking_budget"))
-    return len(budgets) > 1
-
-
-def load_thinking_pools(paths: Sequence[str | Path]) -> ThinkingPools:
-    """Pools at several thinking budgets (grouped by the budget in their params) as one
-    :class:`ThinkingPools`; problem ids get their task's name as a prefix, so each budget's
-    pools name the same problems alike. All pools must come from one model and one answer room.
-    """
-    groups: dict[int, list] = {}
-    models, answers, sources = set(), set(), []
-    for path in paths:
-        pool = load_pool(path)
-        budget = thinking_budget_of(pool)
-        if budget is None:
-            raise TTCConfigError(
-                f"{path} was drawn without a thinking budget; on the thinking axis every pool "
-                "needs one: build it with `langgraph-ttc curves --thinking-budget T`."
-            )
-        models.add(pool.meta.get("model_id"))
-        answers.add(_answer_tokens(pool))
-        task = _label(str(pool.meta.get("task")))
-        sources.append({"pool": str(path), "task": task, "thinking_budget": budget})
-        labelled = [
-            dataclasses.replace(p, problem_id=f"{task}/{p.problem_id}") for p in pool.problems
-        ]
-        groups.setdefault(budget, []).append((task, pool.meta, labelled))
-    if len(models) > 1 or len(answers) > 1:
-        raise TTCConfigError(
-            f"These pools differ in model {sorted(map(str, models))} or max_tokens "
-            f"{sorted(answers)}; the thinking axis compares one model at one answer room."
-        )
-    pools = {}
-    for budget, members in groups.items():
-        tasks = [task for task, _, _ in members]
-        if len(set(tasks)) < len(tasks):
-            raise TTCConfigError(
-                f"Two pools of task {tasks[0]!r} at thinking budget {budget}: pass one per "
-                "(task, thinking budget)."
-            )
-        problems = tuple(p for _, _, labelled in members for p in labelled)
-        pools[budget] = PoolSamples({**members[0][1], "tasks": sorted(tasks)}, problems)
-    meta = {"model": models.pop(), "pools": sources}
-    return ThinkingPools(pools, answers.pop(), meta)
-
-
-def _label(task: str) -> str:
-    """A task's name as a problem-id prefix (a JSONL task: its file's name, not its path).
-
-    Example:
-        >>> _label("jsonl:/tmp/runs/qa.jsonl"), _label("rg:chain_sum")
-        ('qa.jsonl', 'rg:chain_sum')
-    """
-    return task.removeprefix("jsonl:").rsplit("/", 1)[-1]
 
 
 class ThinkingReplay:
@@ -215,7 +61,7 @@ class ThinkingReplay:
     ``unit = "tokens"``.
 
     Example:
-        >>> from langgraph_ttc.scaling.samples import ProblemSamples
+        >>> from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
         >>> short = PoolSamples({}, (ProblemSamples.from_lists("q", ["3", "5", "4", "5"],
         ...     [0, 0, 1, 0], completion_tokens=[40] * 4),))
         >>> long = PoolSamples({}, (ProblemSamples.from_lists("q", ["4", "4", "4", "5"],
@@ -294,7 +140,7 @@ class ThinkingReplay:
         """The most generated tokens ``spec`` can spend, probes included.
 
         Example:
-            >>> from langgraph_ttc.scaling.samples import ProblemSamples
+            >>> from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
             >>> one = PoolSamples({}, (ProblemSamples.from_lists("q", ["4"] * 4, [1] * 4),))
             >>> replay = ThinkingReplay(ThinkingPools({64: one, 512: one}, answer_tokens=32),
             ...                         probes=2, n_orders=1)
@@ -419,7 +265,7 @@ def calibrate_thinking(
             :func:`~langgraph_ttc.scaling.calibrate.calibrate`.
 
     Example:
-        >>> from langgraph_ttc.scaling.samples import ProblemSamples
+        >>> from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
         >>> def pool(p):
         ...     return PoolSamples({}, tuple(ProblemSamples.from_lists(f"q{i}", ["4"] * 8,
         ...         [1.0 if j < 8 * p else 0.0 for j in range(8)]) for i in range(8)))

@@ -20,7 +20,8 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.compare import Comparison, adaptive_rows, curve_rows
 from langgraph_ttc.scaling.replay import replay_policy
-from langgraph_ttc.scaling.thinking_axis import BUDGET_MULTIPLES, ThinkingPools, ThinkingReplay
+from langgraph_ttc.scaling.thinking_axis import BUDGET_MULTIPLES, ThinkingReplay
+from langgraph_ttc.scaling.thinking_pools import ThinkingPools
 
 __all__ = ["compare_thinking", "thinking_widths"]
 

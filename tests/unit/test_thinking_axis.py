@@ -21,14 +21,13 @@ from langgraph_ttc.scaling.compare import write_comparison
 from langgraph_ttc.scaling.curves import summarize_pool
 from langgraph_ttc.scaling.pool import build_pool, load_pool, sample_seed
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
-from langgraph_ttc.scaling.thinking_axis import (
+from langgraph_ttc.scaling.thinking_axis import ThinkingReplay, calibrate_thinking
+from langgraph_ttc.scaling.thinking_compare import compare_thinking
+from langgraph_ttc.scaling.thinking_pools import (
     ThinkingPools,
-    ThinkingReplay,
-    calibrate_thinking,
     load_thinking_pools,
     thinking_budget_of,
 )
-from langgraph_ttc.scaling.thinking_compare import compare_thinking
 from langgraph_ttc.stopping import AgreementAtLeast
 from langgraph_ttc.strategies import Adaptive
 from langgraph_ttc.tasks import load_task
