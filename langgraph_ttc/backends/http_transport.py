@@ -1,17 +1,18 @@
 """JSON POSTs to an OpenAI-compatible server over pooled keep-alive connections.
 
 The non-streamed requests of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend` go here.
-The ``openai`` client's cheapest call (``post`` with ``cast_to=bytes``) spends 0.7-1.8 ms of
-client CPU per request in its own layers, aiohttp about 0.25 ms, the standard library's
-``http.client`` on threads 0.25-0.3 ms; this module spends about 0.09 ms
+The ``openai`` client's cheapest call (``post`` with ``cast_to=bytes``) spends 0.6-1.7 ms of
+client CPU per request in its own layers, bare aiohttp 0.17-0.24 ms, the standard library's
+``http.client`` on threads 0.25-0.3 ms; this module spends 0.08-0.14 ms
 (``python benchmarks/protocol_layers.py``). With tens of samples per question against a fast
 server, that is most of the client's cost.
 
 One protocol, two drivers, as the rest of the library has one body in a blocking and an async
-shell: the reply is parsed by httptools (the parser uvicorn uses) in :class:`_Reply`; the blocking
-:class:`HTTPTransport` sends a round of requests on as many connections and waits for all of
-them with one ``selectors`` loop (no thread per request, no event loop); the async
-:class:`AsyncHTTPTransport` runs the same exchange as an asyncio protocol. Streams and the model
+shell: the reply is parsed by httptools (the parser uvicorn uses) in :class:`_Reply`; a round of
+requests goes out on as many connections, paced by one window (:func:`_due`), and its replies
+are yielded as they arrive (``post_each``): the blocking :class:`HTTPTransport` waits on them
+with one ``selectors`` loop (no thread per request, no event loop), the async
+:class:`AsyncHTTPTransport` as asyncio protocol exchanges (no task per request). Streams and the model
 listing go through the ``openai`` client, and so does everything when an HTTP proxy applies.
 
 Failures are raised (or returned, by :meth:`HTTPTransport.post_all`) as :class:`TransportError`
