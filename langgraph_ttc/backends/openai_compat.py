@@ -140,13 +140,25 @@ class _Shared:
     proxied: bool = False  # an HTTP proxy applies: non-streamed requests use `client`
     slots: threading.BoundedSemaphore | None = None
     pool: concurrent.futures.ThreadPoolExecutor | None = None
-    # An AsyncOpenAI client and its semaphore belong to the event loop that made them; the
-    # closer is an async generator that closes the client when that loop shuts down.
-    async_loop: Any = None
-    async_client: AsyncOpenAI | None = None
-    async_transport: AsyncHTTPTransport | None = None
-    async_slots: asyncio.Semaphore | None = None
-    async_closer: Any = None
+    on_loop: _LoopClients | None = None  # the current event loop's semaphore and clients
+
+
+@dataclass
+class _LoopClients:
+    """What one event loop's requests use (asyncio objects belong to the loop that made them);
+    closed together when that loop shuts down (see ``OpenAICompatibleBackend._aopen``)."""
+
+    loop: Any
+    slots: asyncio.Semaphore
+    transport: AsyncHTTPTransport | None  # non-streamed requests; None when proxied
+    client: AsyncOpenAI | None = None  # made on first use: streams, the model listing, proxies
+    closer: Any = None
+
+    async def aclose(self) -> None:
+        if self.transport is not None:
+            await self.transport.aclose()
+        if self.client is not None:
+            await self.client.close()
 
 
 class OpenAICompatibleBackend(Backend):
@@ -740,8 +752,8 @@ class OpenAICompatibleBackend(Backend):
     ) -> list[_Result]:
         """Async :meth:`_request_round`: the first attempts as one round on the loop's
         transport (one coroutine, no task each); retries of failed ones run as tasks."""
-        _, slots = self._aclient()
-        transport = self._shared.async_transport
+        held = self._on_loop()
+        slots, transport = held.slots, held.transport
         taken = 0
         while transport is not None and taken < len(specs) and not slots.locked():
             await slots.acquire()  # does not suspend: a slot is free
@@ -789,7 +801,7 @@ class OpenAICompatibleBackend(Backend):
         failed_first: Exception | None = None,
     ) -> _Result:
         """Async :meth:`_request`."""
-        _, slots = self._aclient()
+        slots = self._on_loop().slots
         payload = self._json_payload(body, start, count, params)
         began = time.monotonic()
         if failed_first is None:  # the first attempt; tenacity takes over once it failed
@@ -877,10 +889,10 @@ class OpenAICompatibleBackend(Backend):
         """Async :meth:`_send`: the loop's
         :class:`~langgraph_ttc.backends.http_transport.AsyncHTTPTransport`, else (proxied) the
         async ``openai`` client."""
-        client, _ = self._aclient()
-        transport = self._shared.async_transport
+        transport = self._on_loop().transport
         if transport is not None:
             return await transport.post(self._path, payload, timeout)
+        client, _ = self._aclient()
         return await client.post(
             self._path, body=payload, cast_to=bytes, options={"timeout": timeout}
         )
@@ -1077,41 +1089,45 @@ class OpenAICompatibleBackend(Backend):
             self.base_url, transport.headers, connect_timeout=CONNECT_TIMEOUT_S
         )
 
-    def _aclient(self) -> tuple[AsyncOpenAI, asyncio.Semaphore]:
+    def _on_loop(self) -> _LoopClients:
+        """The running event loop's semaphore and clients (another loop, say a second
+        ``asyncio.run``, cannot reuse the last one's connections: its shutdown closed them)."""
         loop = asyncio.get_running_loop()
         shared = self._shared
-        if shared.async_client is not None and shared.async_loop is loop:
-            return shared.async_client, shared.async_slots
+        held = shared.on_loop
+        if held is not None and held.loop is loop:
+            return held
         self._transport()  # made first: it takes the lock
         with shared.lock:
-            if shared.async_client is None or shared.async_loop is not loop:
-                # Another event loop (say a second asyncio.run) cannot reuse the old client's
-                # connections; the old loop's shutdown closed them (see _aopen).
-                shared.async_client = AsyncOpenAI(
-                    **self._client_options(), **self._async_transport()
+            if shared.on_loop is None or shared.on_loop.loop is not loop:
+                shared.on_loop = _LoopClients(
+                    loop, asyncio.Semaphore(shared.max_concurrency), self._loop_transport()
                 )
-                shared.async_transport = self._loop_transport()
-                shared.async_slots = asyncio.Semaphore(shared.max_concurrency)
-                shared.async_loop = loop
-                shared.async_closer = None
-            return shared.async_client, shared.async_slots
+            return shared.on_loop
+
+    def _aclient(self) -> tuple[AsyncOpenAI, asyncio.Semaphore]:
+        """The running loop's ``AsyncOpenAI`` client, made on first use (making one costs
+        20-75 ms, which a run that needs none should not pay on every ``asyncio.run``)."""
+        held = self._on_loop()
+        if held.client is None:
+            held.client = AsyncOpenAI(**self._client_options(), **self._async_transport())
+        return held.client, held.slots
 
     async def _aopen(self) -> None:
-        """Make the running loop's client and have the loop close it when it shuts down.
+        """Have the running loop close its clients when it shuts down.
 
         ``asyncio.run`` (and ``asyncio.Runner``, pytest-asyncio) close every live async
         generator of the loop before closing it (``loop.shutdown_asyncgens``); the closer is
-        one, so an aiohttp session never outlives its loop unclosed (aiohttp would print
-        "Unclosed client session" at exit).
+        one, so no connection or aiohttp session outlives its loop unclosed (aiohttp would
+        print "Unclosed client session" at exit).
         """
-        client, _ = self._aclient()
-        shared = self._shared
-        if shared.async_closer is not None:  # the usual case: this loop's client has one
+        held = self._on_loop()
+        if held.closer is not None:  # the usual case: this loop's clients have one
             return
-        with shared.lock:
-            if shared.async_closer is not None or shared.async_client is not client:
+        with self._shared.lock:
+            if held.closer is not None:
                 return
-            shared.async_closer = closer = _close_with_loop(client, shared.async_transport)
+            held.closer = closer = _close_with_loop(held)
         await closer.__anext__()  # runs to its yield: the loop now tracks it
 
     def _async_transport(self) -> dict[str, Any]:
@@ -1128,16 +1144,12 @@ class OpenAICompatibleBackend(Backend):
             return {}
 
     async def aclose(self) -> None:
-        """Close the async client's connections (call from the loop that used it)."""
+        """Close the async connections and client (call from the loop that used them)."""
         shared = self._shared
         with shared.lock:
-            client, shared.async_client, shared.async_loop = shared.async_client, None, None
-            transport, shared.async_transport = shared.async_transport, None
-            shared.async_closer = None
-        if transport is not None:
-            await transport.aclose()
-        if client is not None:
-            await client.close()
+            held, shared.on_loop = shared.on_loop, None
+        if held is not None:
+            await held.aclose()
 
     def close(self) -> None:
         """Close the blocking client and its threads (the backend stays usable: they reopen)."""
@@ -1218,15 +1230,12 @@ def _read_line(reply: StreamedReply, line, watch, cancel) -> str | None:
     return None
 
 
-async def _close_with_loop(client: AsyncOpenAI, transport: AsyncHTTPTransport | None):
-    """Yields once; closes ``client`` and ``transport`` when closed, i.e. when their loop
-    shuts down."""
+async def _close_with_loop(held: _LoopClients):
+    """Yields once; closes a loop's clients when closed, i.e. when the loop shuts down."""
     try:
         yield
     finally:
-        if transport is not None:
-            await transport.aclose()
-        await client.close()
+        await held.aclose()
 
 
 def _close_shared(shared: _Shared) -> None:

@@ -39,8 +39,14 @@ def make(server: InstantServer, aiohttp: bool, **kwargs) -> OpenAICompatibleBack
 
 
 def uses_aiohttp(backend: OpenAICompatibleBackend) -> bool:
-    http_client = backend._shared.async_client._client  # the openai client's transport
+    http_client = backend._shared.on_loop.client._client  # the openai client's transport
     return any("aiohttp" in k.__module__ for k in type(http_client).__mro__)
+
+
+def never(done) -> bool:
+    """An ``until`` that never fires: every sample becomes a streamed request, which goes
+    through the async ``openai`` client (non-streamed ones use the library's transport)."""
+    return False
 
 
 # -- the JSON posted ----------------------------------------------------------------------------
@@ -83,10 +89,13 @@ async def test_the_transport_asked_for_answers_like_the_blocking_client(aiohttp)
     with InstantServer(honour_n=False) as server:
         backend = make(server, aiohttp)
         params = SamplingParams(seed=3, max_tokens=20)
-        done = await backend.asample(QUESTION, 4, params)
-        blocking = await asyncio.to_thread(backend.sample, QUESTION, 4, params)
+        plain = await backend.asample(QUESTION, 4, params)
+        assert backend._shared.on_loop.client is None  # not made for non-streamed requests
+        done = await backend.asample(QUESTION, 4, params, until=never)
+        blocking = await asyncio.to_thread(backend.sample, QUESTION, 4, params, until=never)
     assert uses_aiohttp(backend) is aiohttp
-    assert [c.text for c in done.completions] == [c.text for c in blocking.completions]
+    texts = [c.text for c in done.completions]
+    assert texts == [c.text for c in blocking.completions] == [c.text for c in plain.completions]
     assert all(c.ok for c in done.completions) and done.requests == 4
 
 
@@ -133,7 +142,10 @@ def test_each_loops_client_is_closed_when_the_loop_shuts_down(aiohttp):
             backend = OpenAICompatibleBackend(
                 server.base_url, "instant", aiohttp=sys.argv[1] == "True")
             async def draw():
-                return len((await backend.asample([("human", "hi")], 3, SamplingParams())).completions)
+                plain = await backend.asample([("human", "hi")], 3, SamplingParams())
+                streamed = await backend.asample(
+                    [("human", "hi")], 3, SamplingParams(), until=lambda done: False)
+                return len(plain.completions) + len(streamed.completions)
             print(asyncio.run(draw()), asyncio.run(draw()))
         """
     )
@@ -141,7 +153,7 @@ def test_each_loops_client_is_closed_when_the_loop_shuts_down(aiohttp):
         [sys.executable, "-c", code, str(aiohttp)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["3", "3"]
+    assert done.stdout.split() == ["6", "6"]
     assert "Unclosed" not in done.stderr and "Exception" not in done.stderr, done.stderr
 
 
