@@ -27,7 +27,7 @@ from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.curve_estimates import bootstrap_ci, score_source
-from langgraph_ttc.scaling.replay import ReplayTable, replay_policy
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
 from langgraph_ttc.scaling.samples import PoolSamples
 
 __all__ = ["Comparison", "calls_to_reach", "compare_policy", "format_comparison"]
@@ -144,18 +144,26 @@ def compare_policy(
         score_source=source,
         seed=seed,
     )
-    replays = {b: replay_policy(table, policy, b) for b in budgets}
+    outcomes = {b: replay_policy_outcome(table, policy, b) for b in budgets}
+    replays = {b: (o.correct, o.calls) for b, o in outcomes.items()}
     # fixed_runs[s] = (accuracy, calls), each of shape (problems, len(ks)): the strategy on
     # the first k samples of each replayed order (filter-vote's k counts generations).
-    fixed_runs = {}
+    fixed_runs, fixed_tokens = {}, {}
     for strategy in strategies:
         prefix = table.prefix(strategy)
         fixed_runs[strategy] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
+        fixed_tokens[strategy] = _mean_tokens(prefix.tokens, len(ks))
     adaptive = adaptive_rows(replays, fixed_runs, n_boot=n_boot, seed=seed)
+    for row, outcome in zip(adaptive, outcomes.values(), strict=True):
+        counted = outcome.tokens[np.isfinite(outcome.tokens)]
+        row["mean_tokens"] = _rounded(counted.mean() if counted.size else None)
     fixed = {
         s: curve_rows(acc, calls, ks, n_boot=n_boot, seed=seed)
         for s, (acc, calls) in fixed_runs.items()
     }
+    for strategy, rows in fixed.items():  # the tokens axis beside the calls
+        for row, tokens in zip(rows, fixed_tokens[strategy], strict=True):
+            row["mean_tokens"] = _rounded(tokens)
     meta = {
         "score_source": source,
         "probes": probes,
@@ -251,6 +259,20 @@ def _available(pool: PoolSamples, strategy: str, source: str) -> bool:
     return "scores" not in needs or pool.all_have("verifier_scores")
 
 
+def _mean_tokens(tokens: np.ndarray | None, points: int) -> list[float | None]:
+    """Mean generated tokens per point of a prefix outcome (problems, orders, points)."""
+    if tokens is None:
+        return [None] * points
+    return [float(v) for v in tokens.mean(axis=(0, 1))[:points]]
+
+
+def _rounded(value: float | None) -> float | None:
+    """Tokens for a table: one decimal; ``None`` where the pool counted none."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 1)
+
+
 def _ratio(needed: float, calls: float) -> float | None:
     if not math.isfinite(needed) or calls <= 0:
         return None
@@ -263,8 +285,8 @@ def format_comparison(result: Comparison) -> str:
     cost = result.meta.get("unit", "calls")
     lines = [
         f"{result.problems} held-out problems; fixed strategies: {', '.join(result.fixed)}",
-        f"budget  adaptive acc [95% CI]  {cost:>6}   best fixed          {cost} needed  "
-        "ratio [95% CI]",
+        f"budget  adaptive acc [95% CI]  {cost:>6}  {'tokens' if cost == 'calls' else '':>7}"
+        f"   best fixed          {cost} needed  ratio [95% CI]",
     ]
     for row in result.adaptive:
         if row["compute_ratio"] is None:
@@ -273,10 +295,12 @@ def format_comparison(result: Comparison) -> str:
             needed, ratio = f"{row[f'fixed_{cost}_needed']:.2f}", f"{row['compute_ratio']:.2f}"
         high = "inf" if row["ratio_ci_high"] is None else f"{row['ratio_ci_high']:.2f}"
         low = "inf" if row["ratio_ci_low"] is None else f"{row['ratio_ci_low']:.2f}"
+        tokens = row.get("mean_tokens") if cost == "calls" else ""  # else it is the cost
+        tokens = "-" if tokens is None else tokens if tokens == "" else f"{tokens:.0f}"
         lines.append(
             f"{row['budget']:>6}  {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-            f"  {row[f'mean_{cost}']:>6.2f}   {str(row['best_fixed'] or '-'):<18}  {needed:>12}"
-            f"  {ratio} [{low}, {high}]"
+            f"  {row[f'mean_{cost}']:>6.2f}  {tokens:>7}   {str(row['best_fixed'] or '-'):<18}"
+            f"  {needed:>12}  {ratio} [{low}, {high}]"
         )
     return "\n".join(lines)
 

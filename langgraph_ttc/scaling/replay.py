@@ -447,17 +447,35 @@ def replay_policy(
         >>> acc.tolist(), calls.tolist()
         ([1.0], [4.0])
     """
+    done = replay_policy_outcome(table, policy, budget, rows)
+    return done.correct, done.tokens if policy.unit == "tokens" else done.calls
+
+
+def replay_policy_outcome(
+    table: ReplayTable, policy: Policy, budget: int, rows: np.ndarray | None = None
+) -> Outcome:
+    """Per-problem means (over the orders) of correctness, calls and generated tokens of
+    ``policy`` at ``budget``; tokens are NaN where the pool counted none.
+
+    Example:
+        >>> p = ProblemSamples.from_lists("q", ["4", "4", "5", "4"], [1, 1, 0, 1],
+        ...                               completion_tokens=[10, 20, 30, 40])
+        >>> replay_policy_outcome(ReplayTable([p], probes=2, n_orders=1), Policy(), 4).tokens
+        array([100.])
+    """
     rows = np.arange(table.n_problems) if rows is None else np.asarray(rows)
     bins = np.vectorize(policy.bin, otypes=[int])(table.statistics[rows])
     correct = np.zeros(bins.shape)
     calls = np.zeros(bins.shape)
+    tokens = np.full(bins.shape, np.nan)
     for difficulty_bin in np.unique(bins):
         runs = bins == difficulty_bin
         outcome = table.outcomes(policy.spec(int(difficulty_bin), budget), budget)
-        cost = outcome.tokens if policy.unit == "tokens" else outcome.calls
         correct[runs] = outcome.correct[rows][runs]
-        calls[runs] = cost[rows][runs]
-    return correct.mean(axis=1), calls.mean(axis=1)
+        calls[runs] = outcome.calls[rows][runs]
+        if outcome.tokens is not None:
+            tokens[runs] = outcome.tokens[rows][runs]
+    return Outcome(correct.mean(axis=1), calls.mean(axis=1), tokens.mean(axis=1))
 
 
 def _online_run(table, p, o, traces, n, warmup, eta, tau, step) -> tuple[float, float, float]:

@@ -268,3 +268,31 @@ def test_budgets_beyond_the_pool_are_named(caplog):
     assert len(result.warnings) == 1
     assert "budgets 8, 16 exceed the 6 samples" in result.warnings[0]
     assert "--k-max 16" in result.warnings[0] and "--k-max 16" in caplog.text
+
+
+def test_compare_reports_tokens_beside_calls():
+    """Curves and the compare table gain a tokens axis: the fixed curves' mean generated tokens
+    at k samples, and the policy's mean tokens per budget (the same replay as its calls)."""
+    from langgraph_ttc.scaling.replay import replay_policy_outcome
+    from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
+
+    problems = tuple(
+        ProblemSamples.from_lists(
+            f"q{i}",
+            ["4", "4", "5", "4"] if i % 2 else ["7", "8", "7", "9"],
+            [1, 1, 0, 1] if i % 2 else [1, 0, 1, 0],
+            completion_tokens=[10 * (i + 1)] * 4,  # problem i: 10(i+1) tokens a sample
+        )
+        for i in range(4)
+    )
+    pool = PoolSamples({}, problems)
+    policy = Policy(meta={"probes": 2})
+    comparison = compare_policy(pool, policy, budgets=[2, 4], n_orders=3, n_boot=20)
+    per_problem = np.array([10.0, 20.0, 30.0, 40.0])
+    for row in comparison.fixed["majority"]:
+        assert row["mean_tokens"] == pytest.approx(row["k"] * per_problem.mean())
+    table = ReplayTable(problems, probes=2, n_orders=3, statistic=policy.statistic)
+    for row in comparison.adaptive:
+        replayed = replay_policy_outcome(table, policy, row["budget"])
+        assert row["mean_tokens"] == pytest.approx(round(float(replayed.tokens.mean()), 1))
+        assert row["mean_calls"] == pytest.approx(round(float(replayed.calls.mean()), 3))
