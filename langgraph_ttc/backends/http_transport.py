@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import select
@@ -425,26 +426,13 @@ class AsyncHTTPTransport:
         self._open: set[_Connection] = set()
 
     async def post(self, path: str, payload: Mapping, timeout: float) -> bytes:
-        """Async :meth:`HTTPTransport.post`; ``timeout`` bounds the whole attempt."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        connection = self._take() or await self._connect(loop, timeout)
-        reply, done = _Reply(), loop.create_future()
-        connection.expect(reply, done)
-        timer = loop.call_at(deadline, _expire, done)
-        try:
-            connection.transport.write(self._endpoint.request(path, payload))
-            await done
-        except BaseException:
-            connection.close()  # a reply may still be on its way: the connection is spent
-            raise
-        finally:
-            timer.cancel()
-        if reply.keep_alive and not connection.closed:
-            self._idle.append((connection, loop.time()))
-        else:
-            connection.close()
-        return reply.content()
+        """Async :meth:`HTTPTransport.post`: a round of one; ``timeout`` bounds the whole
+        attempt, and a cancelled post spends its connection (a reply may still be coming)."""
+        async with contextlib.aclosing(self.post_each(path, [payload], timeout)) as outcomes:
+            ((_, outcome),) = [pair async for pair in outcomes]
+        if isinstance(outcome, TransportError):
+            raise outcome
+        return outcome  # type: ignore[return-value]  # never None without `until`
 
     async def post_each(
         self,
