@@ -108,7 +108,22 @@ def _error_message(content: bytes) -> str:
 def proxied(base_url: str) -> bool:
     """Whether the environment routes ``base_url`` through an HTTP proxy (``HTTP_PROXY``,
     ``HTTPS_PROXY``, ``ALL_PROXY`` unless ``NO_PROXY`` exempts the host); such requests are
-    left to the ``openai`` client, which speaks to proxies."""
+    left to the ``openai`` client, which speaks to proxies.
+
+    Example:
+        >>> import os
+        >>> names = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+        >>> saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+        >>> os.environ["HTTP_PROXY"] = "http://proxy.internal:3128"
+        >>> proxied("http://10.0.0.5:8000/v1"), proxied("https://10.0.0.5:8000/v1")
+        (True, False)
+        >>> os.environ["NO_PROXY"] = "10.0.0.5"
+        >>> proxied("http://10.0.0.5:8000/v1")
+        False
+        >>> for name in ("HTTP_PROXY", "NO_PROXY"):
+        ...     del os.environ[name]
+        >>> os.environ.update(saved)
+    """
     parts = urllib.parse.urlsplit(base_url)
     proxies = urllib.request.getproxies()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
@@ -416,7 +431,21 @@ class HTTPTransport:
 
 class AsyncHTTPTransport:
     """:class:`HTTPTransport` for one event loop, as an asyncio protocol (close it with
-    :meth:`aclose` on that loop)."""
+    :meth:`aclose` on that loop).
+
+    Example:
+        >>> import asyncio
+        >>> from langgraph_ttc.testing_server import InstantServer
+        >>> body = {"model": "instant", "messages": [{"role": "user", "content": "2+2?"}]}
+        >>> async def ask(url):
+        ...     transport = AsyncHTTPTransport(url, {"Authorization": "Bearer EMPTY"})
+        ...     replies = [r async for _, r in transport.post_each("/chat/completions", [body] * 2, 10)]
+        ...     await transport.aclose()
+        ...     return [len(json.loads(r)["choices"]) for r in replies]
+        >>> with InstantServer() as server:
+        ...     asyncio.run(ask(server.base_url))
+        [1, 1]
+    """
 
     def __init__(
         self, base_url: str, headers: Mapping[str, str], *, connect_timeout: float = 5.0

@@ -28,7 +28,18 @@ __all__ = ["StateNode", "TTCNode", "emit", "require_a_sample"]
 
 class StateNode(Runnable[dict, dict]):
     """Base of the nodes that never wait (no model call): subclasses write ``__call__(state)``,
-    the state update; both shells run it inline."""
+    the state update; both shells run it inline.
+
+    Example:
+        >>> class Shout(StateNode):
+        ...     def __call__(self, state):
+        ...         return {"question": state["question"].upper()}
+        >>> Shout().invoke({"question": "what is two plus two?"})
+        {'question': 'WHAT IS TWO PLUS TWO?'}
+        >>> import asyncio
+        >>> asyncio.run(Shout().ainvoke({"question": "hi"}))
+        {'question': 'HI'}
+    """
 
     def __call__(self, state: dict) -> dict:
         raise NotImplementedError
