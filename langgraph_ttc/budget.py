@@ -32,8 +32,18 @@ from langgraph_ttc.backends.reasoning import warn_once, within_tokens
 from langgraph_ttc.backends.thinking import split_draw
 from langgraph_ttc.errors import TTCConfigError
 
-Purpose = Literal["generate", "critique", "revise", "verify", "probe"]
-PURPOSES: tuple[str, ...] = ("generate", "critique", "revise", "verify", "probe")
+# "select": a model naming the best of several candidates (GenSelect); "aggregate": a model
+# writing a new solution from several (RSA). Any other string a method uses is counted too.
+Purpose = Literal["generate", "critique", "revise", "verify", "probe", "select", "aggregate"]
+PURPOSES: tuple[str, ...] = (
+    "generate",
+    "critique",
+    "revise",
+    "verify",
+    "probe",
+    "select",
+    "aggregate",
+)
 MIN_USEFUL_TOKENS = (
     8  # Below this a shrunk request cannot hold an answer: send fewer samples instead.
 )

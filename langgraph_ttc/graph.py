@@ -6,13 +6,20 @@ Static strategies are plain chains, so each drawing shows the algorithm::
     filter_vote         prepare -> generate -> critique -> aggregate
     best_of_n           prepare -> generate -> verify -> aggregate
     revise              prepare -> generate [-> verify] -> (revise [-> verify])* -> aggregate
+    genselect           prepare -> generate -> select -> aggregate
+    rsa                 prepare -> generate -> recombine* -> aggregate
+
+The stages between ``generate`` and ``aggregate`` are the plan's (:attr:`Plan.stages
+<langgraph_ttc.plan.Plan.stages>`, from its aggregator), each the node registered under its
+name (:mod:`langgraph_ttc.nodes.stages`); a stage that runs in rounds loops on itself.
 
 The router decides at run time, so only its graph has conditional edges (one per decision,
 see :mod:`langgraph_ttc.nodes.conditions`)::
 
     adaptive            prepare -> route -> generate* -> [critique | verify] -> (revise ...)* -> aggregate
 
-The step-level searches have a graph of their own (:mod:`langgraph_ttc.search.graph`).
+The step-level searches (particle filtering among them) have a graph of their own
+(:mod:`langgraph_ttc.search.graph`).
 Every graph reads ``messages`` (or ``question``) and writes one AIMessage plus ``ttc_result``;
 its private ``ttc_*`` channels never reach a parent graph.
 """
@@ -39,10 +46,12 @@ from langgraph_ttc.nodes import (
     TTCContext,
     VerifyNode,
     attempts_condition,
+    get_stage,
     judged_condition,
     revise_condition,
     rounds_condition,
     route_condition,
+    stage_condition,
 )
 from langgraph_ttc.policy import resolve_policy
 from langgraph_ttc.search.graph import build_search_graph
@@ -163,12 +172,18 @@ def _static_graph(ctx: TTCContext) -> StateGraph:
         builder.add_conditional_edges("generate", rounds_condition)
         return builder
     last = "generate"
-    for stage, node in (("critique", CritiqueNode), ("verify", VerifyNode)):
-        if getattr(plan, stage):
-            builder.add_node(stage, node(ctx))
-            builder.add_edge(last, stage)
-            last = stage
-    if plan.depth > 1:
+    for name in plan.stages:
+        stage = get_stage(name)
+        builder.add_node(name, stage.node(ctx))
+        if last != "generate" and get_stage(last).again is not None:
+            builder.add_conditional_edges(last, stage_condition(last), [last, name])
+        else:
+            builder.add_edge(last, name)
+        last = name
+    if last != "generate" and get_stage(last).again is not None:
+        # A stage in rounds decides when it is done; after it, the vote (no revisions).
+        builder.add_conditional_edges(last, stage_condition(last), [last, "aggregate"])
+    elif plan.depth > 1:
         context = ctx.strategy.context if isinstance(ctx.strategy, Revise) else 4
         builder.add_node("revise", ReviseNode(ctx, context))
         builder.add_conditional_edges(last, revise_condition)

@@ -3,14 +3,16 @@
 A :class:`Plan` is made in one place per strategy (:meth:`Strategy.plan
 <langgraph_ttc.strategies.Strategy.plan>`) or by the router's policy (:meth:`PlanSpec.resolve
 <langgraph_ttc.policy.PlanSpec.resolve>`); the nodes read it and the edge conditions route on
-it. Which stages run follows from the aggregator: a critique of every attempt when it needs
-verdicts (filter-vote), a verifier score when it needs scores (best-of-N), revision rounds when
-``depth > 1``. It travels in graph state as a plain dict (:meth:`Plan.to_state`).
+it. Which stages run follows from the aggregator (:attr:`Plan.stages`): a critique of every
+attempt when it needs verdicts (filter-vote), a verifier score when it needs scores (best-of-N),
+then the stages of a method that aggregates with the model (GenSelect's ``select``, RSA's
+``recombine``), revision rounds when ``depth > 1``. A method's own knobs travel in
+``options`` (plain values). It travels in graph state as a plain dict (:meth:`Plan.to_state`).
 
 Example:
     >>> plan = Plan(width=4, aggregator="filter_vote")
-    >>> plan.critique, plan.verify, plan.worst_case_calls()
-    (True, False, 8)
+    >>> plan.critique, plan.verify, plan.stages, plan.worst_case_calls()
+    (True, False, ('critique',), 8)
     >>> Plan.from_state(plan.to_state()) == plan
     True
     >>> Plan(width=2, thinking_budget=1024).describe()
@@ -19,7 +21,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langgraph_ttc.aggregators import get_aggregator
@@ -52,6 +55,9 @@ class Plan:
             plan (``None``: the strategy's own): the router trades width against thinking
             length (Snell et al. 2024's parallel vs sequential compute, in its reasoning-model
             form; s1, Muennighoff et al. 2025, scales by thinking length).
+        options: the method's own knobs, plain JSON values (GenSelect's group size, RSA's
+            steps and K), read by its stages and its cost (:meth:`Aggregator.run_calls
+            <langgraph_ttc.aggregators.Aggregator.run_calls>`).
         reason: why this plan (shown in results).
     """
 
@@ -67,6 +73,7 @@ class Plan:
     trace_threshold: float | None = None
     thinking_budget: int | None = None
     reason: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         get_aggregator(self.aggregator)  # fail early on an unknown name
@@ -91,6 +98,15 @@ class Plan:
         return "scores" in get_aggregator(self.aggregator).needs
 
     @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages between the first attempts and the vote, in order (from the aggregator)."""
+        return get_aggregator(self.aggregator).stages
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """One of the method's options (``default`` when the plan does not set it)."""
+        return self.options.get(name, default)
+
+    @property
     def is_open(self) -> bool:
         """Whether a sequential plan still draws more rounds."""
         return self.stop_rule is not None
@@ -105,7 +121,10 @@ class Plan:
             12
         """
         width = self.width if self.max_width is None or not self.is_open else self.max_width
-        return width * self.depth * get_aggregator(self.aggregator).attempt_calls(verify_calls)
+        aggregator = get_aggregator(self.aggregator)
+        return width * self.depth * aggregator.attempt_calls(verify_calls) + aggregator.run_calls(
+            width, self.options
+        )
 
     def describe(self) -> str:
         """One line: what runs.
@@ -120,6 +139,8 @@ class Plan:
             f"{self.width} chains x {self.depth} attempts" if self.depth > 1 else f"{self.width}"
         )
         text = f"{self.aggregator} over {shape}"
+        if self.options:
+            text += " (" + ", ".join(f"{k}={v}" for k, v in sorted(self.options.items())) + ")"
         if self.is_open:
             text += f", up to {self.max_width} until {self.stop_rule.describe()}"
         if self.until is not None:
@@ -153,8 +174,10 @@ class Plan:
             "trace_threshold": self.trace_threshold,
             "thinking_budget": self.thinking_budget,
             "reason": self.reason,
+            "options": dict(self.options),
             "critique": self.critique,
             "verify": self.verify,
+            "stages": list(self.stages),
         }
 
     @classmethod
@@ -174,4 +197,5 @@ class Plan:
             trace_threshold=data.get("trace_threshold"),
             thinking_budget=data.get("thinking_budget"),
             reason=data.get("reason", ""),
+            options=dict(data.get("options") or {}),
         )

@@ -23,7 +23,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
+from langgraph_ttc.aggregators import get_aggregator
 from langgraph_ttc.difficulty import DEFAULT_AGREEMENT_EDGES, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plan import Plan
@@ -71,10 +71,7 @@ class PlanSpec:
             raise TTCConfigError(
                 f"PlanSpec thinking_budget must be >= 0 or None; got {self.thinking_budget}."
             )
-        if self.aggregator not in AGGREGATORS:
-            raise TTCConfigError(
-                f"Unknown aggregator {self.aggregator!r}; use one of {sorted(AGGREGATORS)}."
-            )
+        get_aggregator(self.aggregator)  # an unknown name raises, listing the known ones
         if not 0.0 <= self.fraction <= 1.0 or self.depth < 1 or self.step < 1:
             raise TTCConfigError("PlanSpec needs 0 <= fraction <= 1, depth >= 1 and step >= 1.")
         if self.stop_rule is not None and self.depth != 1:

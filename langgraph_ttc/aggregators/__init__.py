@@ -5,17 +5,24 @@ answers, scores, verdicts or confidences), what it needs the candidates to carry
 attempt costs in calls, its vectorised replay over pool samples and its exact (or Monte Carlo)
 estimator at k samples. The aggregate node, the strategies, the router's budget arithmetic, the
 replay, calibrate, compare and the scaling curves all read this registry, so a live run and its
-replay cannot drift apart. Adding an aggregator is one module plus :func:`register_aggregator`.
+replay cannot drift apart. Adding an aggregator is one module plus :func:`register_aggregator`;
+a vote that calls the model when it aggregates (GenSelect, RSA) says so in ``not_replayable``
+and names its own stages, and the pool tools skip it with that reason (:func:`replayable`).
 
 Example:
     >>> get_aggregator("filter_vote").vote(Ballots(("4", "5", "5"), verdicts=(True, False, False)))
     Aggregate(answer='4', index=0, tally={'4': 1.0}, confidence=1.0, method='filter_vote')
-    >>> sorted(AGGREGATORS)  # doctest: +NORMALIZE_WHITESPACE
+    >>> sorted(replayable()[0])  # doctest: +NORMALIZE_WHITESPACE
     ['best_of_n', 'confidence_weighted', 'deepconf_high', 'deepconf_low', 'filter_vote',
      'majority', 'weighted_best_of_n']
+    >>> sorted(replayable()[1])  # the methods that call the model to aggregate
+    ['genselect', 'rsa']
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
 
 from langgraph_ttc.aggregators.base import (
     Aggregate,
@@ -37,6 +44,7 @@ from langgraph_ttc.aggregators.confidence import ConfidenceWeighted, DeepConfOff
 from langgraph_ttc.aggregators.filter_vote import FilterVote, filter_vote, filter_vote_at_k
 from langgraph_ttc.aggregators.majority import Majority, majority_at_k, majority_vote
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.plugins import load_methods
 
 __all__ = [
     "AGGREGATORS",
@@ -52,6 +60,7 @@ __all__ = [
     "majority_at_k",
     "majority_vote",
     "register_aggregator",
+    "replayable",
     "tied",
     "weighted_best_of_n",
     "weighted_best_of_n_at_k",
@@ -59,6 +68,9 @@ __all__ = [
 ]
 
 AGGREGATORS: dict[str, Aggregator] = {}
+# Parameterised families (``deepconf_<eta>``): made on demand by name, never registered when
+# read, so reading a strategy's vote changes no global table.
+_FAMILIES: dict[str, Callable[[str], Aggregator]] = {}
 
 
 def register_aggregator(aggregator: Aggregator) -> Aggregator:
@@ -78,9 +90,42 @@ def get_aggregator(name: str | Aggregator) -> Aggregator:
     """
     if isinstance(name, Aggregator):
         return name
-    if name not in AGGREGATORS:
-        raise TTCConfigError(f"Unknown aggregator {name!r}; use one of {sorted(AGGREGATORS)}.")
-    return AGGREGATORS[name]
+    if name in AGGREGATORS:
+        return AGGREGATORS[name]
+    load_methods()  # a method's aggregator registers when its module is imported
+    if name in AGGREGATORS:
+        return AGGREGATORS[name]
+    prefix, _, rest = str(name).rpartition("_")
+    if prefix in _FAMILIES:
+        with contextlib.suppress(ValueError):
+            return _FAMILIES[prefix](rest)
+    raise TTCConfigError(f"Unknown aggregator {name!r}; use one of {sorted(AGGREGATORS)}.")
+
+
+def replayable(names: Iterable[str] | None = None) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Of ``names`` (default: every registered aggregator), those a pool of independent samples
+    can replay, and for the others why not (read from the registry at call time, so methods
+    registered later count).
+
+    Example:
+        >>> names, skipped = replayable(["majority", "filter_vote"])
+        >>> names, skipped
+        (('majority', 'filter_vote'), {})
+    """
+    load_methods()
+    chosen = list(AGGREGATORS) if names is None else list(names)
+    ok = tuple(n for n in chosen if not get_aggregator(n).not_replayable)
+    return ok, {n: get_aggregator(n).not_replayable for n in chosen if n not in ok}
+
+
+def _deepconf(eta: str) -> Aggregator:
+    value = float(eta)
+    if not 0 < value <= 100:
+        raise ValueError(eta)
+    return DeepConfOffline(value)
+
+
+_FAMILIES["deepconf"] = _deepconf
 
 
 for _aggregator in (

@@ -72,16 +72,32 @@ class Ballots:
     scores: tuple[float, ...] = ()
     verdicts: tuple[bool | None, ...] = ()
     confidences: tuple[float | None, ...] = ()
+    # Columns a method of its own reads (``Aggregator.columns``): (name, values) pairs.
+    columns: tuple[tuple[str, tuple], ...] = field(default=(), repr=False)
 
     @classmethod
-    def of(cls, candidates: Sequence[Mapping]) -> Ballots:
-        """Ballots from candidate dicts: failed samples have no answer, a missing score is 0."""
+    def of(cls, candidates: Sequence[Mapping], columns: Sequence[str] = ()) -> Ballots:
+        """Ballots from candidate dicts: failed samples have no answer, a missing score is 0;
+        ``columns`` names further candidate fields to carry (``None`` where absent).
+
+        Example:
+            >>> Ballots.of([{"answer": "4", "ok": True, "step": 2}], columns=["step"]).column("step")
+            (2,)
+        """
         return cls(
             answers=tuple(c.get("answer") if c.get("ok") else None for c in candidates),
             scores=tuple(float(c.get("score") or 0.0) for c in candidates),
             verdicts=tuple(c.get("verdict") for c in candidates),
             confidences=tuple(c.get("confidence") for c in candidates),
+            columns=tuple((name, tuple(c.get(name) for c in candidates)) for name in columns),
         )
+
+    def column(self, name: str) -> tuple:
+        """A method's own column (see :meth:`of`); every value ``None`` when it was not read."""
+        for key, values in self.columns:
+            if key == name:
+                return values
+        return (None,) * len(self.answers)
 
 
 @dataclass(frozen=True)
@@ -125,12 +141,43 @@ class Aggregator:
         needs: what the candidates must carry: ``"verdicts"`` (a self-critique per sample, the
             filter of filter-vote), ``"scores"`` (a verifier score per sample) or
             ``"confidences"`` (the model's token confidence per sample).
+        extra_stages: stages of a method of its own that run after the samples (and their
+            critique and scores) and before the vote, in order; each is a node registered
+            under that name (:func:`langgraph_ttc.nodes.stages.register_stage`), e.g.
+            GenSelect's ``"select"``.
+        columns: candidate fields beyond the fixed ones that :meth:`vote` reads
+            (:meth:`Ballots.column`).
+        not_replayable: why a pool of independent samples cannot replay this vote (it calls
+            the model when it aggregates); empty for a vote the replay, curves from a pool,
+            calibrate and compare can read. Those skip the others and say why.
         estimate: whether :meth:`at_k` is ``"exact"`` or ``"monte_carlo"``.
     """
 
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
+    extra_stages: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[str, ...]] = ()
+    not_replayable: ClassVar[str] = ""
     estimate: ClassVar[str] = "exact"  # how at_k computes: "exact" or "monte_carlo"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages between the samples and the vote, in order: the critique when verdicts
+        are needed, the verifier when scores are, then the method's own.
+
+        Example:
+            >>> from langgraph_ttc.aggregators import get_aggregator
+            >>> get_aggregator("filter_vote").stages, get_aggregator("majority").stages
+            (('critique',), ())
+        """
+        fixed = (("critique", "verdicts"), ("verify", "scores"))
+        return (*(stage for stage, need in fixed if need in self.needs), *self.extra_stages)
+
+    def run_calls(self, width: int, options: Mapping | None = None) -> int:
+        """Most calls one run spends beyond its attempts' own (:meth:`attempt_calls`): the
+        calls a method makes when it aggregates (GenSelect's selections, RSA's rounds), given
+        ``width`` attempts and the plan's method ``options``. 0 for a pure vote."""
+        return 0
 
     def vote(self, ballots: Ballots) -> Aggregate:
         """The choice among the candidates (pure)."""

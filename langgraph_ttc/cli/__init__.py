@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
     try:
+        if getattr(args, "plugins", None):
+            from langgraph_ttc.plugins import load_plugin  # only when asked: --help stays light
+
+            for plugin in args.plugins:
+                load_plugin(plugin)
         command = importlib.import_module(f"langgraph_ttc.cli.{args.command}")
         return command.main(args) or 0
     except TTCError as exc:

@@ -13,39 +13,17 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "CURVE_STRATEGIES",
-    "STRATEGY_NAMES",
     "build_parser",
     "positive_float",
     "positive_int",
 ]
 
-# The registries' names, spelled out so that --help needs no import (tests pin them to the
-# registries: langgraph_ttc.strategies.STRATEGIES and the aggregators plus coverage).
-STRATEGY_NAMES = (
-    "majority",
-    "filter_vote",
-    "best_of_n",
-    "weighted_best_of_n",
-    "revise",
-    "adaptive",
-    "beam_search",
-    "lookahead",
-    "rebase",
-    "dvts",
-    "confidence_vote",
-    "deepconf_online",
-    "adaptive_consistency",
-)
-CURVE_STRATEGIES = (
-    "coverage",
-    "majority",
-    "filter_vote",
-    "best_of_n",
-    "weighted_best_of_n",
-    "confidence_weighted",
-    "deepconf_low",
-    "deepconf_high",
+# Strategy names are checked against the registries when a command runs (plugins add more), so
+# --help names a few examples and imports nothing.
+STRATEGY_HELP = (
+    "how to spend the calls: a registered strategy, e.g. filter_vote, best_of_n, revise, "
+    "adaptive, beam_search, deepconf_online, genselect, rsa, particle_filter (an unknown name "
+    "lists them all; --plugin adds yours)"
 )
 DEFAULT_CURVE_STRATEGIES = ("coverage", "majority", "filter_vote", "best_of_n")
 # backends/reasoning.py THINKING_CONTROLS, plus "force" (s1 budget forcing); pinned by a test.
@@ -110,6 +88,36 @@ def json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """An argparse type: ``KEY=VALUE``, the value read as JSON where it parses.
+
+    Example:
+        >>> key_value("steps=3"), key_value("segmentation=newline")
+        (('steps', 3), ('segmentation', 'newline'))
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def add_plugin_argument(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--plugin``: a module of one's own to import first (it registers its methods)."""
+    parser.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[] if top else argparse.SUPPRESS,
+        metavar="MODULE",
+        help="import a method of your own before running: a module name (my_pkg.my_method) "
+        "or a .py file; repeatable. Installed packages can declare the entry point group "
+        "langgraph_ttc.methods instead",
+    )
 
 
 def budgets(text: str) -> list[int]:
@@ -200,11 +208,16 @@ def add_run(subparsers) -> argparse.ArgumentParser:
     )
     run.add_argument("question", help="the question to answer")
     add_model_arguments(run)
+    run.add_argument("--strategy", default="majority", help=STRATEGY_HELP)
     run.add_argument(
-        "--strategy",
-        default="majority",
-        choices=STRATEGY_NAMES,
-        help="how to spend the calls",
+        "--option",
+        dest="options",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one of the strategy's own options, e.g. --option group_size=4 (genselect), "
+        "--option steps=3 (rsa); values are read as JSON where they parse",
     )
     run.add_argument(
         "--n",
@@ -258,6 +271,7 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         help="a line per sample on stderr as it arrives (default: when stderr is a terminal)",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    add_plugin_argument(run)
     run.set_defaults(command="run")
     return run
 
@@ -297,8 +311,10 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument(
         "--strategies",
         default=",".join(DEFAULT_CURVE_STRATEGIES),
-        help=f"comma-separated: {', '.join(CURVE_STRATEGIES)} (from the pool), and revise, "
-        "adaptive, beam_search, rebase, ... (run live at each k)",
+        help="comma-separated: coverage and the votes a pool replays (majority, filter_vote, "
+        "best_of_n, weighted_best_of_n, confidence_weighted, deepconf_low, deepconf_high, ...), "
+        "and strategies run live at each k (revise, adaptive, beam_search, rebase, genselect, "
+        "rsa, particle_filter, ...)",
     )
     curves.add_argument("--out", required=True, type=Path, help="output directory (resumed)")
     add_model_arguments(curves)
@@ -340,6 +356,7 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     curves.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    add_plugin_argument(curves)
     curves.set_defaults(command="curves")
     return curves
 
@@ -425,6 +442,7 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
     cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
     cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
+    add_plugin_argument(cal)
     cal.set_defaults(command="policy", calibrate=True)
     return cal
 
@@ -460,6 +478,7 @@ def add_compare(subparsers) -> argparse.ArgumentParser:
     cmp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     cmp.add_argument("--seed", type=int, default=0, help="seeds the orders and the bootstrap")
     cmp.add_argument("--no-plot", action="store_true", help="skip compare.png")
+    add_plugin_argument(cmp)
     cmp.set_defaults(command="policy", calibrate=False)
     return cmp
 
@@ -477,6 +496,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         "what they buy (scaling curves, a calibrated router).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    add_plugin_argument(parser, top=True)
     parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare):

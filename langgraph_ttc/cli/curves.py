@@ -14,10 +14,10 @@ from langgraph_ttc.cli.run import backend_from_args
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.extras import require_extra
-from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
+from langgraph_ttc.scaling.curve_estimates import curve_names
 from langgraph_ttc.scaling.curves import format_table, replot, run_curves
 from langgraph_ttc.scaling.live import graph_runner
-from langgraph_ttc.strategies import STRATEGIES
+from langgraph_ttc.strategies import strategy_names
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.verifiers import LLMJudge
 
@@ -48,18 +48,20 @@ def _curves(args: argparse.Namespace) -> int:
     backend = backend_from_args(args)
     verifier = LLMJudge() if args.verifier == "judge" else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in names if s not in STRATEGY_NAMES and s not in STRATEGIES]
+    pooled, registered = curve_names(), strategy_names()  # the registries, plugins included
+    unknown = [s for s in names if s not in pooled and s not in registered]
     if unknown:
         raise TTCConfigError(
-            f"Unknown strategies {unknown}; from the pool: {', '.join(STRATEGY_NAMES)}; "
-            f"run live: {', '.join(s for s in STRATEGIES if s not in STRATEGY_NAMES)}."
+            f"Unknown strategies {unknown}; from the pool: {', '.join(pooled)}; "
+            f"run live: {', '.join(s for s in registered if s not in pooled)}."
         )
-    strategies = [s for s in names if s in STRATEGY_NAMES]
-    # Revisions, the router and search cannot be read off a pool: run them at each k.
+    strategies = [s for s in names if s in pooled]
+    # Revisions, the router, search and methods that call the model to aggregate (GenSelect,
+    # RSA) cannot be read off a pool: run them at each k.
     live = {
         s: graph_runner(s, verifier=verifier, params=_params(args), seed=args.seed)
         for s in names
-        if s not in STRATEGY_NAMES and s in STRATEGIES
+        if s not in pooled
     }
     if args.out.exists():
         logger.info("resuming the pool in %s", args.out)

@@ -57,17 +57,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    strategy = get_strategy(
-        args.strategy,
-        n=args.n,
-        width=args.width,
-        depth=args.depth,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        on_failure=args.on_failure,
-        thinking_budget=args.thinking_budget,
-    )
+    overrides = {
+        "n": args.n,
+        "width": args.width,
+        "depth": args.depth,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "seed": args.seed,
+        "on_failure": args.on_failure,
+        "thinking_budget": args.thinking_budget,
+    }
+    overrides.update(getattr(args, "options", None) or [])  # --option KEY=VALUE
+    strategy = get_strategy(args.strategy, **overrides)
     if args.policy and not isinstance(strategy, Adaptive):
         raise TTCConfigError(
             f"--policy is for --strategy adaptive; {strategy.name} does not route. "

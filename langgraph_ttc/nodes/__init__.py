@@ -30,9 +30,11 @@ from langgraph_ttc.nodes.base import StateNode, TTCNode, emit
 from langgraph_ttc.nodes.conditions import (
     attempts_condition,
     judged_condition,
+    next_stage,
     revise_condition,
     rounds_condition,
     route_condition,
+    stage_condition,
 )
 from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of, tool_call_key
 from langgraph_ttc.nodes.critique import CritiqueNode
@@ -40,9 +42,11 @@ from langgraph_ttc.nodes.generate import GenerateNode, GenerateTask, fan_out_gen
 from langgraph_ttc.nodes.prepare import PrepareNode, as_question_input, question_of
 from langgraph_ttc.nodes.revise import ReviseNode
 from langgraph_ttc.nodes.route import RouteNode
+from langgraph_ttc.nodes.stages import STAGES, Stage, get_stage, register_stage
 from langgraph_ttc.nodes.verify import VerifyNode
 
 __all__ = [
+    "STAGES",
     "AggregateNode",
     "CritiqueNode",
     "GenerateNode",
@@ -50,6 +54,7 @@ __all__ = [
     "PrepareNode",
     "ReviseNode",
     "RouteNode",
+    "Stage",
     "StateNode",
     "TTCContext",
     "TTCNode",
@@ -58,6 +63,10 @@ __all__ = [
     "attempts_condition",
     "candidate_from",
     "emit",
+    "get_stage",
+    "next_stage",
+    "register_stage",
+    "stage_condition",
     "fan_out_generate",
     "judged_condition",
     "question_of",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langgraph_ttc.aggregators import AGGREGATORS
+from langgraph_ttc.aggregators import get_aggregator, replayable
 from langgraph_ttc.difficulty import N_BINS, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
@@ -135,7 +135,13 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
         "scores": bool(np.isfinite(table.scores_of(table.score_source)).any(axis=(1, 2)).all()),
         "confidences": bool(np.isfinite(table.confidences).any(axis=(1, 2)).all()),
     }
-    aggregators = [name for name, a in AGGREGATORS.items() if all(has[n] for n in a.needs)]
+    # Votes a pool can replay (methods that call the model to aggregate cannot), whose needs
+    # the pool holds.
+    aggregators = [
+        name
+        for name in replayable()[0]
+        if all(has.get(need, False) for need in get_aggregator(name).needs)
+    ]
     verify_calls = table.verify_calls_per_sample
     specs = [PlanSpec(stop=True)]
     for aggregator in aggregators:

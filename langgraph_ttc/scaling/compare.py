@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
+from langgraph_ttc.aggregators import get_aggregator, replayable
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.curve_estimates import bootstrap_ci, score_source
@@ -32,7 +32,13 @@ from langgraph_ttc.scaling.samples import PoolSamples
 
 __all__ = ["Comparison", "calls_to_reach", "compare_policy", "format_comparison"]
 
-FIXED = tuple(AGGREGATORS)  # every registered aggregator the pool can replay
+
+def __getattr__(name: str):
+    # FIXED stays importable, read from the registry when asked (methods registered later
+    # count) instead of frozen at import.
+    if name == "FIXED":
+        return replayable()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def compare_policy(
     policy: Policy,
     *,
     budgets: Sequence[int] | None = None,
-    strategies: Sequence[str] = FIXED,
+    strategies: Sequence[str] | None = None,
     n_orders: int = 32,
     n_boot: int = 1000,
     seed: int = 0,
@@ -133,6 +139,9 @@ def compare_policy(
         raise TTCConfigError("No problems to compare on.")
     budgets = sorted(budgets or policy.meta.get("budgets") or [1, 2, 4, 8, 16])
     source = score_source(pool)
+    # Every aggregator a pool can replay (default: all registered, plugins included); those
+    # that call the model to aggregate are skipped, with the reason in meta["skipped"].
+    strategies, skipped = replayable(strategies)
     strategies = [s for s in strategies if _available(pool, s, source)]
     ks = list(range(1, pool.n_min + 1))
     probes = int(policy.meta.get("probes", 4))
@@ -170,6 +179,7 @@ def compare_policy(
         "n_orders": n_orders,
         "n_boot": n_boot,
         "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
+        "skipped": skipped,
     }
     return Comparison(table.n_problems, fixed, adaptive, meta)
 
@@ -285,6 +295,10 @@ def format_comparison(result: Comparison) -> str:
     cost = result.meta.get("unit", "calls")
     lines = [
         f"{result.problems} held-out problems; fixed strategies: {', '.join(result.fixed)}",
+        *(
+            f"not replayed: {name}: {why}"
+            for name, why in (result.meta.get("skipped") or {}).items()
+        ),
         f"budget  adaptive acc [95% CI]  {cost:>6}  {'tokens' if cost == 'calls' else '':>7}"
         f"   best fixed          {cost} needed  ratio [95% CI]",
     ]

@@ -22,15 +22,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator, replayable
 from langgraph_ttc.aggregators.sampling import DEFAULT_SUBSAMPLES
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling.estimators import pass_at_k
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 
 __all__ = [
-    "STRATEGY_NAMES",
+    "STRATEGY_NAMES",  # noqa: F822 (computed when read, see __getattr__)
     "CurvePoint",
+    "curve_names",
     "CurveSet",
     "bootstrap_ci",
     "default_ks",
@@ -38,8 +39,25 @@ __all__ = [
     "score_source",
 ]
 
-# Coverage (pass@k, the oracle) and every registered aggregator.
-STRATEGY_NAMES: tuple[str, ...] = ("coverage", *AGGREGATORS)
+
+def curve_names() -> tuple[str, ...]:
+    """Coverage (pass@k, the oracle) and every registered aggregator a pool can replay, read
+    from the registry when called (methods registered later count; those that call the model
+    to aggregate are run live instead, see :func:`~langgraph_ttc.aggregators.replayable`).
+
+    Example:
+        >>> names = curve_names()
+        >>> names[:2], "genselect" in names
+        (('coverage', 'majority'), False)
+    """
+    return ("coverage", *replayable()[0])
+
+
+def __getattr__(name: str):
+    # STRATEGY_NAMES stays importable, computed when read rather than frozen at import.
+    if name == "STRATEGY_NAMES":
+        return curve_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_ks(k_max: int, per_octave: int = 2) -> list[int]:
@@ -190,9 +208,10 @@ def _per_sample_cost(problem: ProblemSamples, strategy: str, source: str) -> tup
 def _estimator(strategy: str, source: str, rng: np.random.Generator, n_sub: int) -> Callable:
     if strategy == "coverage":
         return lambda p, k: pass_at_k(p.n, int((p.correct >= 0.5).sum()), k)
-    if strategy not in AGGREGATORS:
+    if strategy not in curve_names():
         raise TTCConfigError(
-            f"Unknown strategy {strategy!r} for curves; choose from {', '.join(STRATEGY_NAMES)}."
+            f"Unknown strategy {strategy!r} for curves from a pool; choose from "
+            f"{', '.join(curve_names())}."
         )
     aggregator = get_aggregator(strategy)
 
@@ -224,7 +243,7 @@ def estimate_curves(
 
     Args:
         pool: the samples (see :func:`~langgraph_ttc.scaling.pool.load_pool`).
-        strategies: names from :data:`STRATEGY_NAMES`.
+        strategies: names from :func:`curve_names`.
         ks: generations per problem (default :func:`default_ks` up to the smallest pool);
             ks above the smallest problem's sample count are dropped with the others kept.
         n_boot: bootstrap resamples for the intervals.

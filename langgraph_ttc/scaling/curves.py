@@ -32,9 +32,9 @@ from langgraph_ttc.backends.base import Backend, SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling.curve_estimates import (
-    STRATEGY_NAMES,
     CurvePoint,
     bootstrap_ci,
+    curve_names,
     default_ks,
     estimate_curves,
 )
@@ -101,11 +101,12 @@ def _needs_critique(strategies: Sequence[str], verifier) -> bool:
 
 def _check_strategies(strategies: Sequence[str]) -> list[str]:
     strategies = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
-    unknown = [s for s in strategies if s not in STRATEGY_NAMES]
+    names = curve_names()
+    unknown = [s for s in strategies if s not in names]
     if unknown or not strategies:
         raise TTCConfigError(
             f"Unknown curve strategies {unknown or strategies}; choose from "
-            f"{', '.join(STRATEGY_NAMES)} (comma-separated)."
+            f"{', '.join(names)} (comma-separated)."
         )
     return strategies
 

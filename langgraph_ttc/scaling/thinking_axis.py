@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from langgraph_ttc.aggregators import AGGREGATORS
+from langgraph_ttc.aggregators import get_aggregator, replayable
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec
 from langgraph_ttc.scaling.calibrate import (
@@ -157,9 +157,9 @@ class ThinkingReplay:
         pool holds confidences."""
         return [
             name
-            for name, a in AGGREGATORS.items()
-            if not {"verdicts", "scores"} & set(a.needs)
-            and ("confidences" not in a.needs or self.has_confidences)
+            for name in replayable()[0]
+            if not {"verdicts", "scores"} & set(get_aggregator(name).needs)
+            and ("confidences" not in get_aggregator(name).needs or self.has_confidences)
         ]
 
     def candidate_specs(self, budget: int) -> list[PlanSpec]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.types import Overwrite, Send
 
-from langgraph_ttc.aggregators import weighted_best_of_n
+from langgraph_ttc.aggregators import Ballots, get_aggregator
 from langgraph_ttc.backends.base import Completion, SamplingParams
 from langgraph_ttc.budget import Budget, Meter, Usage
 from langgraph_ttc.calls import Sample, Steps
@@ -339,7 +339,7 @@ RESULT_NODE_KEYS = (
 
 
 class SearchAggregateNode(StateNode):
-    """Weighted best-of-N over the finished solutions (their scores reduced per ``reduce``);
+    """The strategy's aggregator (weighted best-of-N) over the finished solutions (their scores reduced per ``reduce``);
     writes ``ttc_result`` (with the tree) and one AIMessage."""
 
     def __init__(self, sctx: SearchContext) -> None:
@@ -360,8 +360,13 @@ class SearchAggregateNode(StateNode):
             ]
             method_note = "open_leaves"
         candidates = [self.candidate(n, index) for n in finished]
-        picked = weighted_best_of_n(
-            [c["answer"] for c in candidates], [c["score"] for c in candidates]
+        # The strategy's aggregator over the solutions' scores: weighted best-of-N for the
+        # searches of Snell et al. 2024, the argmax for particle filtering.
+        picked = get_aggregator(config.aggregator).vote(
+            Ballots(
+                tuple(c["answer"] for c in candidates),
+                scores=tuple(float(c["score"] or 0.0) for c in candidates),
+            )
         )
         chosen = candidates[picked.index] if picked.index is not None else None
         tree = [{k: n.get(k) for k in RESULT_NODE_KEYS} for n in nodes]

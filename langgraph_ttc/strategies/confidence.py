@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from langgraph_ttc.aggregators import AGGREGATORS, DeepConfOffline, register_aggregator
+from langgraph_ttc.aggregators import DeepConfOffline
 from langgraph_ttc.aggregators.deepconf import DEFAULT_TAU, DEFAULT_WARMUP
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plan import Plan
@@ -58,10 +58,7 @@ class ConfidenceVote(Strategy):
         """The registered aggregator this config votes with."""
         if self.eta is None:
             return "confidence_weighted"
-        offline = DeepConfOffline(self.eta)
-        if offline.name not in AGGREGATORS:
-            register_aggregator(offline)
-        return offline.name
+        return DeepConfOffline(self.eta).name  # resolved by name (get_aggregator), not registered
 
     def plan(self, calls_left: int | None = None, verifier: Verifier | None = None) -> Plan:
         return Plan(width=self.calls(calls_left) or 0, aggregator=self.vote, reason=self.describe())

@@ -10,23 +10,24 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 
 import langgraph_ttc.nodes as nodes
-from langgraph_ttc import AGGREGATORS, Budget, create_ttc_graph
-from langgraph_ttc.aggregators import Ballots, BallotTable, get_aggregator
+from langgraph_ttc import Budget, create_ttc_graph
+from langgraph_ttc.aggregators import Ballots, BallotTable, get_aggregator, replayable
 from langgraph_ttc.backends import ChatModelBackend, OpenAICompatibleBackend
-from langgraph_ttc.cli.arguments import CURVE_STRATEGIES, STRATEGY_NAMES
+from langgraph_ttc.cli.arguments import build_parser
+from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
-from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES as CURVE_NAMES
+from langgraph_ttc.scaling.curve_estimates import curve_names
 from langgraph_ttc.scaling.replay import ReplayTable
 from langgraph_ttc.scaling.samples import ProblemSamples
 from langgraph_ttc.stopping import AgreementAtLeast, PrefixVotes, SamplesAtLeast, Votes, stop_width
-from langgraph_ttc.strategies import STRATEGIES, Adaptive
+from langgraph_ttc.strategies import Adaptive, get_strategy
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
 from langgraph_ttc.verifiers import LLMJudge
 
 QUESTIONS = {f"What is {a} + {a + 1}?": (str(2 * a + 1), 0.4) for a in range(2, 8)}
 
 
-@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+@pytest.mark.parametrize("name", sorted(replayable()[0]))
 def test_every_aggregator_decides_the_same_live_and_in_replay(name):
     """A live router run with a one-cell policy, then the replay of exactly its samples (in
     the order it drew them): the same answer is graded and the same calls are counted."""
@@ -65,7 +66,7 @@ def test_every_aggregator_decides_the_same_live_and_in_replay(name):
         assert replayed.calls[0, 0] == result["usage"]["calls"], (name, question)
 
 
-@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+@pytest.mark.parametrize("name", sorted(replayable()[0]))
 def test_vectorised_replay_equals_one_vote_per_prefix(name):
     """Each aggregator's array replay agrees with calling its vote on every prefix."""
     rng = np.random.default_rng(7)
@@ -132,6 +133,7 @@ def test_async_runs_are_the_same_shape(instant_server):
 
 def test_public_building_blocks():
     assert nodes.__all__ == [
+        "STAGES",
         "AggregateNode",
         "CritiqueNode",
         "GenerateNode",
@@ -139,6 +141,7 @@ def test_public_building_blocks():
         "PrepareNode",
         "ReviseNode",
         "RouteNode",
+        "Stage",
         "StateNode",
         "TTCContext",
         "TTCNode",
@@ -147,6 +150,10 @@ def test_public_building_blocks():
         "attempts_condition",
         "candidate_from",
         "emit",
+        "get_stage",
+        "next_stage",
+        "register_stage",
+        "stage_condition",
         "fan_out_generate",
         "judged_condition",
         "question_of",
@@ -162,8 +169,12 @@ def test_public_building_blocks():
 
 def test_cli_names_follow_the_registries():
     """The command line spells the names out (for a fast --help); they must stay true."""
-    assert tuple(STRATEGIES) == STRATEGY_NAMES
-    assert CURVE_STRATEGIES == CURVE_NAMES
+    args = build_parser().parse_args(["run", "q", "--strategy", "not_registered_yet"])
+    assert args.strategy == "not_registered_yet"
+    with pytest.raises(TTCConfigError, match="Valid strategies: .*genselect"):
+        get_strategy("not_registered_yet")
+    assert set(curve_names()) == {"coverage", *replayable()[0]}
+    assert "genselect" not in curve_names() and "rsa" not in curve_names()
 
 
 @pytest.mark.parametrize("statistic,budget", [("verifier", 6), ("agreement", 3)])

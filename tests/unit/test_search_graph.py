@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from langgraph_ttc import Budget, create_ttc_graph, get_strategy
+from langgraph_ttc.methods import ParticleFilter
 from langgraph_ttc.search import LLMStepJudge, PoolingPRM, check_tree
 from langgraph_ttc.search.tree import index_nodes, steps_to
 from langgraph_ttc.strategies import BeamSearch, Dvts, Lookahead, Rebase
@@ -54,8 +55,9 @@ SEARCHES = [
     Lookahead(n=4, m=2, k=1, seed=5),
     Rebase(n=4, seed=6),
     Dvts(n=4, m=2, seed=7),
+    ParticleFilter(n=4, seed=8),
 ]
-IDS = ["beam_m2", "beam_sqrt", "lookahead", "rebase", "dvts"]
+IDS = ["beam_m2", "beam_sqrt", "lookahead", "rebase", "dvts", "particle_filter"]
 
 
 def run(graph, inputs, use_async):

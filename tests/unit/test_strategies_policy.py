@@ -7,12 +7,20 @@ import pytest
 from langgraph_ttc.difficulty import agreement, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
-from langgraph_ttc.strategies import STRATEGIES, Adaptive, BestOfN, FilterVote, Revise, get_strategy
+from langgraph_ttc.strategies import (
+    STRATEGIES,
+    Adaptive,
+    BestOfN,
+    FilterVote,
+    Revise,
+    get_strategy,
+    strategy_names,
+)
 from langgraph_ttc.verifiers import LLMJudge
 
 
 def test_registry_names():
-    assert list(STRATEGIES) == [
+    assert list(strategy_names())[:13] == [
         "majority",
         "filter_vote",
         "best_of_n",
@@ -27,6 +35,7 @@ def test_registry_names():
         "deepconf_online",
         "adaptive_consistency",
     ]
+    assert {"genselect", "rsa", "particle_filter"} <= set(STRATEGIES)  # the built-in methods
 
 
 def test_filter_vote_counts_critiques_in_the_budget():

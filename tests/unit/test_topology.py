@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from langgraph_ttc import STRATEGIES, create_ttc_graph
+from langgraph_ttc.strategies import strategy_names
 from langgraph_ttc.testing import FakeBackend
 from langgraph_ttc.verifiers import ProgrammaticVerifier
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-CASES = [(name, False) for name in STRATEGIES] + [("revise", True), ("adaptive", True)]
+CASES = [(name, False) for name in strategy_names()] + [("revise", True), ("adaptive", True)]
 
 
 @pytest.mark.parametrize(
