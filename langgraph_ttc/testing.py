@@ -26,6 +26,7 @@ __all__ = [
     "FakeBackend",
     "FakeReasoningBackend",
     "FakeToolCallingModel",
+    "AggregationOracle",
     "NoisyOracle",
     "ThinkingOracle",
     "stable_uniform",
@@ -292,6 +293,55 @@ class NoisyOracle:
         truthful = stable_uniform("critique", text, seed) < self.critique_accuracy
         says_right = bool(is_right) == truthful
         return "Checking the steps. " + ("[[correct]]" if says_right else "[[wrong]]")
+
+
+@dataclass(frozen=True)
+class AggregationOracle(NoisyOracle):
+    r"""A :class:`NoisyOracle` that reads candidates the way a model that aggregates well does.
+
+    Asked to select (a GenSelect prompt, ``Judgment: [IDX]``), it names a listed solution that
+    carries the right answer with probability ``select_accuracy`` (a seeded random one
+    otherwise, or when none is right). Asked to write one solution from several (an RSA
+    prompt), it answers right with probability ``aggregate_accuracy`` when a shown candidate is
+    right, and with the question's own ``p_correct`` when none is. Questions, critiques and
+    everything else are answered as by :class:`NoisyOracle`.
+
+    Example:
+        >>> oracle = AggregationOracle({"1+1?": ("2", 0.0)}, select_accuracy=1.0)
+        >>> prompt = ("Judgment: [IDX]\nProblem: 1+1?\nSolution 0:\nThe answer is 3.\n\n"
+        ...           "Solution 1:\nThe answer is 2.")
+        >>> oracle([("human", prompt)], seed=0)
+        'Comparing the solutions. Judgment: 1'
+    """
+
+    select_accuracy: float = 0.9
+    aggregate_accuracy: float = 0.9
+
+    def __call__(self, messages, seed) -> str:
+        text = _last_text(convert_to_messages(messages))
+        question = self._find_question(text)
+        if question is None:
+            return super().__call__(messages, seed)
+        right = f"The answer is {self.questions[question][0]}."
+        if "Judgment: [IDX]" in text:
+            solutions = re.findall(
+                r"Solution (\d+):\n(.*?)(?=\n\nSolution \d+:|\n\nEnd |$)", text, re.S
+            )
+            good = [int(i) for i, body in solutions if right in body]
+            u = stable_uniform("select", text, seed)
+            if good and u < self.select_accuracy:
+                pick = good[0]
+            else:
+                pick = int(stable_uniform("pick", text, seed) * max(len(solutions), 1))
+            return f"Comparing the solutions. Judgment: {pick}"
+        if "andidate solution" in text:  # an RSA aggregation prompt
+            shown = text.split("Problem:")[0]
+            p = self.aggregate_accuracy if right in shown else self.questions[question][1]
+            if stable_uniform("aggregate", text, seed) < p:
+                return right
+            wrong = self._wrong(question, self.questions[question][0])
+            return f"The answer is {wrong[int(stable_uniform('w', text, seed) * len(wrong))]}."
+        return super().__call__(messages, seed)
 
 
 Think = Callable[[Sequence[BaseMessage], "int | None", "int | None"], tuple[int, str]]

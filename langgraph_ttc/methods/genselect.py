@@ -165,7 +165,7 @@ class GenSelectVote(Aggregator):
 
     name = "genselect"
     extra_stages = ("select",)
-    columns = ("selected",)
+    columns = ("selected", "selection")  # the vote reads the first; results show both
     not_replayable = (
         "GenSelect asks the model to choose among the candidates (a 'select' call per group), "
         "which a pool of independent samples does not hold: run it live"

@@ -62,7 +62,9 @@ class AggregateNode(StateNode):
         check_failures(failed, len(candidates), self.ctx.strategy.on_failure, "samples")
         plan = state.get("ttc_plan") or {}
         aggregator = get_aggregator(plan.get("aggregator", "majority"))
-        picked = aggregator.vote(Ballots.of(voters(candidates, plan.get("trace_threshold"))))
+        picked = aggregator.vote(
+            Ballots.of(voters(candidates, plan.get("trace_threshold")), aggregator.columns)
+        )
         chosen = candidates[picked.index] if picked.index is not None else None
         result = run_result(
             state,
@@ -70,7 +72,10 @@ class AggregateNode(StateNode):
             chosen,
             strategy=self.ctx.strategy.name,
             model=self.ctx.backend.model_id,
-            candidates=[{k: c.get(k) for k in RESULT_CANDIDATE_KEYS} for c in candidates],
+            candidates=[  # with the columns a method's vote read (GenSelect's selections)
+                {k: c.get(k) for k in (*RESULT_CANDIDATE_KEYS, *aggregator.columns)}
+                for c in candidates
+            ],
             failed=failed,
         )
         if picked.answer is None:
