@@ -53,6 +53,7 @@ from langgraph_ttc.nodes import (
     route_condition,
     stage_condition,
 )
+from langgraph_ttc.nodes.hooks import generation_hook
 from langgraph_ttc.policy import resolve_policy
 from langgraph_ttc.search.graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
@@ -144,12 +145,9 @@ def _check_backend_can(ctx: TTCContext) -> None:
             "logprobs=True, top_logprobs=20)); or a strategy without confidence (majority)."
         )
     plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
-    if plan.trace_eta is not None and not getattr(backend, "stops_traces", False):
-        logger.warning(
-            "%s cannot stop a trace mid-generation: DeepConf online runs without early stops "
-            "(low-confidence traces still do not vote, but cost their full length).",
-            type(backend).__name__,
-        )
+    warning = generation_hook(plan).check_backend(backend)
+    if warning:
+        logger.warning(warning)
 
 
 def _builder(ctx: TTCContext) -> StateGraph:

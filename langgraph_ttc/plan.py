@@ -45,12 +45,10 @@ class Plan:
             rule fires on them or ``max_width`` are drawn; ``None`` once closed (or never open).
         max_width: the most first attempts a sequential plan may draw.
         step: first attempts drawn per round of a sequential plan.
-        until: all first attempts are requested at once and those still running are cancelled
-            as soon as this rule fires on the finished ones (Bayesian early stop).
-        trace_eta: DeepConf online (Fu et al. 2025): after the first round (the warm-up), traces
-            whose lowest group confidence is below the ``(100 - eta)``-th percentile of the
-            warm-up's stop mid-generation, and only traces at or above it vote.
-        trace_threshold: that percentile, once the warm-up has set it.
+        method: the method whose hooks run while the first attempts are drawn (a registered
+            :class:`~langgraph_ttc.nodes.hooks.GenerationHook`: ``deepconf_online`` stops traces
+            below a confidence threshold, ``adaptive_consistency`` cancels the draw once its Beta
+            criterion fires); ``""``: none.
         thinking_budget: most tokens a reasoning model may think per sample drawn under this
             plan (``None``: the strategy's own): the router trades width against thinking
             length (Snell et al. 2024's parallel vs sequential compute, in its reasoning-model
@@ -68,9 +66,7 @@ class Plan:
     stop_rule: StopRule | None = None
     max_width: int | None = None
     step: int = 1
-    until: StopRule | None = None
-    trace_eta: float | None = None
-    trace_threshold: float | None = None
+    method: str = ""
     thinking_budget: int | None = None
     reason: str = ""
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -143,10 +139,8 @@ class Plan:
             text += " (" + ", ".join(f"{k}={v}" for k, v in sorted(self.options.items())) + ")"
         if self.is_open:
             text += f", up to {self.max_width} until {self.stop_rule.describe()}"
-        if self.until is not None:
-            text += f", all at once, cancelled when {self.until.describe()}"
-        if self.trace_eta is not None:
-            text += f", traces below the warm-up's top {self.trace_eta:g}% confidence stop"
+        if self.method:
+            text += f", {self.method}"
         if self.thinking_budget is not None:
             text += f", thinking <= {self.thinking_budget} tokens"
         return text
@@ -169,9 +163,7 @@ class Plan:
             "stop_rule": None if self.stop_rule is None else self.stop_rule.to_dict(),
             "max_width": self.max_width,
             "step": self.step,
-            "until": None if self.until is None else self.until.to_dict(),
-            "trace_eta": self.trace_eta,
-            "trace_threshold": self.trace_threshold,
+            "method": self.method,
             "thinking_budget": self.thinking_budget,
             "reason": self.reason,
             "options": dict(self.options),
@@ -192,9 +184,7 @@ class Plan:
             stop_rule=stop_rule_from_dict(data.get("stop_rule")),
             max_width=data.get("max_width"),
             step=data.get("step", 1),
-            until=stop_rule_from_dict(data.get("until")),
-            trace_eta=data.get("trace_eta"),
-            trace_threshold=data.get("trace_threshold"),
+            method=data.get("method") or "",
             thinking_budget=data.get("thinking_budget"),
             reason=data.get("reason", ""),
             options=dict(data.get("options") or {}),

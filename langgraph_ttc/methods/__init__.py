@@ -19,6 +19,11 @@ curves, calibrate and compare):
 A step-level search (particle filtering) registers only its strategy: the search graph's
 select, expand and score nodes are shared, and the strategy's ``widths`` is its rule.
 
+A method that changes how samples are drawn registers a
+:class:`~langgraph_ttc.nodes.hooks.GenerationHook` (a trace watch, a draw-wide stop that
+cancels, a plan update after each round) named by its plans' ``method``:
+:mod:`~langgraph_ttc.methods.deepconf_online`, :mod:`~langgraph_ttc.methods.adaptive_consistency`.
+
 Built-in: :mod:`~langgraph_ttc.methods.genselect` (GenSelect),
 :mod:`~langgraph_ttc.methods.rsa` (recursive self-aggregation),
 :mod:`~langgraph_ttc.methods.particle_filter` (particle filtering). A method of one's own is
@@ -26,12 +31,16 @@ written the same way in any module and loaded with :func:`langgraph_ttc.plugins.
 ``--plugin`` on the command line, or the ``langgraph_ttc.methods`` entry point group.
 """
 
+from langgraph_ttc.methods.adaptive_consistency import AdaptiveConsistencyHook
+from langgraph_ttc.methods.deepconf_online import DeepConfOnlineHook
 from langgraph_ttc.methods.genselect import GenSelect, GenSelectNode, GenSelectVote
 from langgraph_ttc.methods.particle_filter import ParticleFilter
 from langgraph_ttc.methods.rsa import RSA, RecombineNode, RSAVote
 
 __all__ = [
     "RSA",
+    "AdaptiveConsistencyHook",
+    "DeepConfOnlineHook",
     "GenSelect",
     "GenSelectNode",
     "GenSelectVote",

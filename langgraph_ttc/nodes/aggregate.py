@@ -13,6 +13,7 @@ from langgraph_ttc.aggregators import Aggregate, Ballots, get_aggregator
 from langgraph_ttc.errors import SampleFailed
 from langgraph_ttc.nodes.base import StateNode
 from langgraph_ttc.nodes.context import TTCContext
+from langgraph_ttc.nodes.hooks import generation_hook
 
 __all__ = ["AggregateNode", "check_failures", "final_message", "run_result"]
 
@@ -63,7 +64,7 @@ class AggregateNode(StateNode):
         plan = state.get("ttc_plan") or {}
         aggregator = get_aggregator(plan.get("aggregator", "majority"))
         picked = aggregator.vote(
-            Ballots.of(voters(candidates, plan.get("trace_threshold")), aggregator.columns)
+            Ballots.of(generation_hook(plan).voters(plan, candidates), aggregator.columns)
         )
         chosen = candidates[picked.index] if picked.index is not None else None
         result = run_result(
@@ -81,21 +82,6 @@ class AggregateNode(StateNode):
         if picked.answer is None:
             result["no_answer"] = why_no_answer(candidates, getattr(self.ctx.backend, "mode", None))
         return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
-
-
-def voters(candidates: list[dict], cut: float | None) -> list[dict]:
-    """The candidates as they vote: under DeepConf online (a threshold ``cut``) a trace whose
-    lowest group confidence is below it does not vote (Fu et al. 2025; authors' online vote).
-
-    Example:
-        >>> [c["answer"] for c in voters([{"answer": "4", "lowest_group": 0.2}], cut=0.5)]
-        [None]
-    """
-    if cut is None:
-        return candidates
-    return [
-        c if (c.get("lowest_group") or 0.0) >= cut else {**c, "answer": None} for c in candidates
-    ]
 
 
 def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:

@@ -3,26 +3,27 @@ honours ``n``, concurrent requests where it does not; the backend decides).
 
 A sequential plan (a stop rule, from the router's policy) draws in rounds: after each round the
 rule looks at the first attempts so far, and the node either widens the plan by ``step`` (the
-``generate`` edge loops) or closes it.
+``generate`` edge loops) or closes it. A method's hooks (``Plan.method``, see
+:mod:`langgraph_ttc.nodes.hooks`) watch the draw and update the plan after each round; this
+node knows no method by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.types import Send
 
-from langgraph_ttc.aggregators.deepconf import online_threshold
 from langgraph_ttc.backends.base import Draw
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps
 from langgraph_ttc.nodes.base import TTCNode, emit, require_a_sample
 from langgraph_ttc.nodes.context import candidate_from, seed_of
+from langgraph_ttc.nodes.hooks import GenerationHook, generation_hook
 from langgraph_ttc.plan import Plan
-from langgraph_ttc.stopping import SamplesAtLeast, Votes
+from langgraph_ttc.stopping import SamplesAtLeast
 
 __all__ = ["GenerateNode", "GenerateTask", "fan_out_generate", "first_attempts"]
 
@@ -113,7 +114,11 @@ class GenerateNode(TTCNode):
             params = self.ctx.params_for(state.get("ttc_plan")).with_seed(
                 seed_of(state["ttc_seed"], index)
             )
-            watch = {} if plan is None else self.watch(plan, first_attempts(state))
+            watch = (
+                {}
+                if plan is None
+                else generation_hook(plan).watch(self.ctx, plan, first_attempts(state))
+            )
             prompt = self.ctx.prompt(state)
             if "until" in watch and not getattr(self.ctx.backend, "cancels", False):
                 # The backend cannot cancel requests in flight: draw one at a time instead.
@@ -143,28 +148,15 @@ class GenerateNode(TTCNode):
         if plan is None:
             return update
         drawn = [*first_attempts(state), *candidates]
-        if plan.trace_eta is not None and plan.trace_threshold is None:
-            plan = with_trace_threshold(plan, drawn)  # the warm-up is in
+        hook = generation_hook(plan)
+        plan = hook.after_draw(plan, drawn)  # e.g. DeepConf online's threshold after its warm-up
         if plan.is_open:
-            plan = next_round(plan, drawn)
+            plan = next_round(plan, drawn, hook)
         update["ttc_plan"] = plan.to_state()
         return update
 
-    def watch(self, plan: Plan, earlier: list[dict]) -> dict[str, Any]:
-        """What the backend watches during this draw: each trace's confidence against the
-        DeepConf threshold, and the finished samples against the plan's ``until`` rule."""
-        watch: dict[str, Any] = {}
-        if plan.trace_threshold is not None:
-            spec, threshold = self.ctx.confidence, plan.trace_threshold
-            watch["stop_trace"] = lambda: spec.watch(threshold)
-        if plan.until is not None:
-            rule, ctx = plan.until, self.ctx
-            before = [c.get("answer") for c in earlier]
-            watch["until"] = lambda done: rule(Votes((*before, *(ctx.answer_of(c) for c in done))))
-        return watch
 
-
-def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
+def next_round(plan: Plan, drawn: list[Mapping], hook: GenerationHook | None = None) -> Plan:
     """After a round of a sequential plan: wider by ``step`` while its stop rule (or the cap of
     ``max_width``) has not fired, else closed. A round the budget cut short closes it too.
 
@@ -176,7 +168,7 @@ def next_round(plan: Plan, drawn: list[Mapping]) -> Plan:
         >>> next_round(plan, [{"answer": a} for a in "4445"]).is_open
         False
     """
-    votes = voting(plan, drawn)
+    votes = (hook or generation_hook(plan)).votes(plan, drawn)
     rule = plan.stop_rule | SamplesAtLeast(plan.max_width or plan.width)
     share = votes.leader_share()
     if rule(votes) or votes.drawn < plan.width:
@@ -205,33 +197,3 @@ def one_at_a_time(backend, prompt, count: int, params, watch: dict) -> Steps[lis
     if not done:
         require_a_sample(Draw(extra={"skipped": "budget"}))
     return done
-
-
-def voting(plan: Plan, drawn: list[Mapping]) -> Votes:
-    """The votes a stop rule sees: the first attempts' answers (under DeepConf online, only of
-    traces at or above the threshold) and their confidences.
-
-    Example:
-        >>> plan = Plan(width=2, trace_eta=10.0, trace_threshold=1.0)
-        >>> voting(plan, [{"answer": "4", "lowest_group": 2.0, "confidence": 2.0},
-        ...               {"answer": "5", "lowest_group": 0.5, "confidence": 0.5}]).answers
-        ('4', None)
-    """
-    cut = plan.trace_threshold
-    answers = tuple(
-        c.get("answer") if cut is None or (c.get("lowest_group") or 0.0) >= cut else None
-        for c in drawn
-    )
-    confidences = tuple(c.get("confidence") for c in drawn)
-    return Votes(answers, None if any(x is None for x in confidences) else confidences)
-
-
-def with_trace_threshold(plan: Plan, warmup: list[Mapping]) -> Plan:
-    """DeepConf online's threshold from the warm-up traces' lowest group confidences (Fu et al.
-    2025, Algorithm 2); a warm-up without confidences (the budget stopped it) keeps none."""
-    lows = [c["lowest_group"] for c in warmup if c.get("lowest_group") is not None]
-    if not lows:
-        return plan
-    threshold = online_threshold(lows, plan.trace_eta)
-    emit("threshold", threshold=round(threshold, 6), warmup=len(lows))
-    return replace(plan, trace_threshold=threshold)

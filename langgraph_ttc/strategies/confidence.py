@@ -82,7 +82,7 @@ class DeepConfOnline(Strategy):
 
     Example:
         >>> plan = DeepConfOnline(n=32, warmup=8).plan()
-        >>> plan.width, plan.max_width, plan.trace_eta
+        >>> plan.width, plan.max_width, plan.options["eta"]
         (8, 32, 10.0)
         >>> DeepConfOnline(n=32, warmup=8, tau=None).plan().stop_rule.describe()
         '32 samples'
@@ -112,7 +112,8 @@ class DeepConfOnline(Strategy):
             max_width=cap,
             step=self.step,
             stop_rule=SamplesAtLeast(cap) if self.tau is None else ConsensusAtLeast(self.tau),
-            trace_eta=float(self.eta),
+            method="deepconf_online",  # its hooks: langgraph_ttc.methods.deepconf_online
+            options={"eta": float(self.eta), "threshold": None},
             aggregator=self.aggregator,
             reason=self.describe(),
         )
@@ -130,8 +131,8 @@ class AdaptiveConsistency(Strategy):
     still running are cancelled. Usage counts only what was generated.
 
     Example:
-        >>> AdaptiveConsistency(n=16).plan().until.describe()
-        'P(leader) >= 0.95'
+        >>> AdaptiveConsistency(n=16).plan().options
+        {'threshold': 0.95}
     """
 
     name: ClassVar[str] = "adaptive_consistency"
@@ -146,7 +147,8 @@ class AdaptiveConsistency(Strategy):
     def plan(self, calls_left: int | None = None, verifier: Verifier | None = None) -> Plan:
         return Plan(
             width=self.calls(calls_left) or 0,
-            until=BayesianStop(self.threshold),
+            method="adaptive_consistency",  # its hook: langgraph_ttc.methods.adaptive_consistency
+            options={"threshold": self.threshold},
             aggregator="majority",
             reason=self.describe(),
         )

@@ -59,7 +59,7 @@ def check_deepconf_run(
     result = graph.invoke({"question": question})["ttc_result"]
     candidates = result["candidates"]
     usage = result["usage"]
-    assert result["plan"]["trace_threshold"] is not None  # the warm-up set it
+    assert result["plan"]["options"]["threshold"] is not None  # the warm-up set it
     assert usage["calls"] == len(candidates) <= strategy.n
     assert usage["completion_tokens"] == sum(c["completion_tokens"] for c in candidates)
     ctx = TTCContext.create(backend, strategy, task=task, confidence=SPEC)
@@ -69,7 +69,7 @@ def check_deepconf_run(
     ]
     for candidate, whole in stopped:
         assert candidate["answer"] is None  # a stopped trace does not vote
-        assert candidate["lowest_group"] < result["plan"]["trace_threshold"]
+        assert candidate["lowest_group"] < result["plan"]["options"]["threshold"]
         # Stopped at the first full window below the threshold: shorter than the same sample
         # to its end, or as long when that window ended on its last token.
         assert SPEC.window <= candidate["completion_tokens"] <= whole.completion_tokens

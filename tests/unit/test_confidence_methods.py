@@ -100,7 +100,7 @@ def test_deepconf_online_threshold_stops_and_votes_as_in_the_paper():
     result = graph.invoke({"question": QUESTION})["ttc_result"]
     candidates = result["candidates"]
     warmup = candidates[:8]
-    threshold = result["plan"]["trace_threshold"]
+    threshold = result["plan"]["options"]["threshold"]
     assert threshold == pytest.approx(online_threshold([c["lowest_group"] for c in warmup], 10))
     # The fake's traces have 4 tokens and the default window (2048) is longer: none is stopped,
     # so low-confidence traces only lose their vote; with a 2-token window they stop.
@@ -198,6 +198,6 @@ def test_deepconf_online_end_to_end_on_a_streaming_server():
             "ttc_result"
         ]
         streamed = sum(1 for b in server.stats.bodies if b.get("stream"))
-    assert result["plan"]["trace_threshold"] is not None
+    assert result["plan"]["options"]["threshold"] is not None
     assert all(c["confidence"] is not None for c in result["candidates"] if c["ok"])
     assert streamed == len(result["candidates"]) - 4  # the warm-up is not streamed

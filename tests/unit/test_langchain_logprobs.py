@@ -205,7 +205,7 @@ def test_deepconf_online_stops_chat_model_traces_below_the_threshold():
         confidence=ConfidenceSpec(window=2),
     )
     result = graph.invoke({"question": "What is 2+2?"})["ttc_result"]
-    assert result["plan"]["trace_threshold"] is not None
+    assert result["plan"]["options"]["threshold"] is not None
     assert sum(1 for c in model.calls if c.get("stream")) == len(result["candidates"]) - 2
     spec = ConfidenceSpec(window=2, top_k=2)
     draw = backend.sample(
