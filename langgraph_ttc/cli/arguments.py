@@ -442,6 +442,16 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
     cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
     cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
+    cal.add_argument(
+        "--stop-rule",
+        dest="stop_rules",
+        action="append",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="a stop rule sequential majorities may stop by, as JSON (repeatable), e.g. "
+        '\'{"kind": "bayesian", "threshold": 0.9}\'; default: agreement shares 0.5-1.0',
+    )
     add_plugin_argument(cal)
     cal.set_defaults(command="policy", calibrate=True)
     return cal

@@ -14,6 +14,7 @@ from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.scaling.thinking_axis import calibrate_thinking
 from langgraph_ttc.scaling.thinking_compare import compare_thinking
 from langgraph_ttc.scaling.thinking_pools import load_thinking_pools, spans_thinking_budgets
+from langgraph_ttc.stopping import stop_rule_from_dict
 
 __all__ = ["main"]
 
@@ -32,6 +33,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         folds=args.folds,
         tolerance=args.tolerance,
         seed=args.seed,
+        stop_rules=[stop_rule_from_dict(rule) for rule in args.stop_rules or []] or None,
     )
     if spans_thinking_budgets(args.pool):
         # Pools at several thinking budgets: plans choose width and thinking, at token budgets.

@@ -34,7 +34,7 @@ from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling.pool import load_pool
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
-from langgraph_ttc.stopping import AgreementAtLeast
+from langgraph_ttc.stopping import AgreementAtLeast, StopRule
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,17 @@ DEFAULT_BUDGETS = (1, 2, 4, 8, 16, 32)
 # Sequential majority plans (adaptive consistency): stop once the leading answer holds this
 # share of the samples drawn, drawing this many at a time.
 STOP_AT = (0.5, 0.6, 0.7, 0.8, 1.0)
+# The sequential majorities searched by default: stop once this share of the drawn samples
+# agrees. Any registered stop rule can be searched instead (``calibrate(stop_rules=...)``,
+# ``--stop-rule`` on the command line): the replay evaluates each by its ``prefix_mask``.
+DEFAULT_STOP_RULES: tuple[StopRule, ...] = tuple(AgreementAtLeast(s) for s in STOP_AT)
+
+
+def stop_rules_of(table) -> tuple[StopRule, ...]:
+    """The stop rules a table's calibration searches (its own, else the default grid)."""
+    return tuple(getattr(table, "stop_rules", None) or DEFAULT_STOP_RULES)
+
+
 STEPS = (1, 2, 4)
 MIN_RUNS_PER_CELL = 8  # fewer runs than this in a bin: use the plan fitted on all runs
 
@@ -152,8 +163,8 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
                 specs.append(spec)
                 if aggregator == "majority" and width > probes + 1:
                     specs += [
-                        PlanSpec(width=width, stop_rule=AgreementAtLeast(stop_at), step=step)
-                        for stop_at in STOP_AT
+                        PlanSpec(width=width, stop_rule=rule, step=step)
+                        for rule in stop_rules_of(table)
                         for step in STEPS
                     ]
     return specs
@@ -361,6 +372,7 @@ def calibrate(
     folds: int = 2,
     tolerance: float = 0.01,
     seed: int = 0,
+    stop_rules: Sequence[StopRule] | None = None,
 ) -> Calibration:
     """Fit a policy on ``problem_ids`` of ``pool`` (default: all) and cross-validate it.
 
@@ -376,6 +388,9 @@ def calibrate(
         folds: cross-validation folds over problems.
         tolerance: accuracy a cheaper plan may give up to be preferred.
         seed: seeds the orders and the folds.
+        stop_rules: the rules sequential majorities may stop by (default
+            :data:`DEFAULT_STOP_RULES`, agreement shares); any registered stop rule, e.g.
+            ``[BayesianStop(0.9), AgreementAtLeast(0.75) | SamplesAtLeast(6)]``.
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -403,6 +418,8 @@ def calibrate(
     table = ReplayTable(
         chosen.problems, probes=probes, n_orders=n_orders, statistic=statistic, seed=seed
     )
+    if stop_rules:
+        table.stop_rules = tuple(stop_rules)
     warnings = []
     beyond = [b for b in budgets if b > table.width]
     if beyond:
@@ -428,6 +445,7 @@ def calibrate(
         "n_orders": n_orders,
         "tolerance": tolerance,
         "seed": seed,
+        "stop_rules": [rule.to_dict() for rule in stop_rules_of(table)],
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
     }

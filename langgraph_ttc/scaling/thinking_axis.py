@@ -38,13 +38,13 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec
 from langgraph_ttc.scaling.calibrate import (
     STEPS,
-    STOP_AT,
     Calibration,
     fit_and_validate,
+    stop_rules_of,
 )
 from langgraph_ttc.scaling.replay import Outcome, ReplayTable
 from langgraph_ttc.scaling.thinking_pools import ThinkingPools
-from langgraph_ttc.stopping import AgreementAtLeast
+from langgraph_ttc.stopping import StopRule
 
 __all__ = ["BUDGET_MULTIPLES", "ThinkingReplay", "calibrate_thinking"]
 
@@ -180,10 +180,8 @@ class ThinkingReplay:
                     specs.append(spec)
                     if aggregator == "majority" and width > self.probes + 1:
                         specs += [
-                            dataclasses.replace(
-                                spec, stop_rule=AgreementAtLeast(stop_at), step=step
-                            )
-                            for stop_at in STOP_AT
+                            dataclasses.replace(spec, stop_rule=rule, step=step)
+                            for rule in stop_rules_of(self)
                             for step in STEPS
                         ]
         return specs
@@ -249,6 +247,7 @@ def calibrate_thinking(
     folds: int = 2,
     tolerance: float = 0.01,
     seed: int = 0,
+    stop_rules: Sequence[StopRule] | None = None,
 ) -> Calibration:
     """Fit a token-budget policy whose plans choose width and thinking budget (see the module
     docstring), on ``problem_ids`` (default all), and cross-validate it.
@@ -261,7 +260,7 @@ def calibrate_thinking(
         probe_budget: the thinking budget of the probes (``Adaptive(thinking_budget=...)``);
             default the pools' smallest.
         statistic: ``"agreement"`` or ``"confidence"`` of the probes.
-        problem_ids / heldout_ids, n_orders, folds, tolerance, seed: as for
+        problem_ids / heldout_ids, n_orders, folds, tolerance, seed, stop_rules: as for
             :func:`~langgraph_ttc.scaling.calibrate.calibrate`.
 
     Example:
@@ -285,6 +284,8 @@ def calibrate_thinking(
         statistic=statistic,
         seed=seed,
     )
+    if stop_rules:
+        replay.stop_rules = tuple(stop_rules)
     if statistic == "confidence" and not replay.has_confidences:
         raise TTCConfigError(
             "statistic='confidence' needs the samples' confidence in every pool; build them "

@@ -21,7 +21,13 @@ from langgraph_ttc.strategies.adaptive import Adaptive
 from langgraph_ttc.strategies.base import FailurePolicy, Strategy
 from langgraph_ttc.strategies.confidence import AdaptiveConsistency, ConfidenceVote, DeepConfOnline
 from langgraph_ttc.strategies.revise import Revise
-from langgraph_ttc.strategies.sampling import BestOfN, FilterVote, Majority, WeightedBestOfN
+from langgraph_ttc.strategies.sampling import (
+    BestOfN,
+    FilterVote,
+    Majority,
+    SequentialVote,
+    WeightedBestOfN,
+)
 from langgraph_ttc.strategies.search import BeamSearch, Dvts, Lookahead, Rebase, StepSearch
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "Majority",
     "Rebase",
     "Revise",
+    "SequentialVote",
     "StepSearch",
     "Strategy",
     "WeightedBestOfN",
@@ -98,6 +105,7 @@ for _cls in (
     ConfidenceVote,
     DeepConfOnline,
     AdaptiveConsistency,
+    SequentialVote,
 ):
     register_strategy(_cls)
 

@@ -4,12 +4,15 @@ al. 2024, sec. 5.1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.plan import Plan
+from langgraph_ttc.stopping import AgreementAtLeast, StopRule, stop_rule_from_dict
 from langgraph_ttc.strategies.base import Strategy
+from langgraph_ttc.verifiers import Verifier
 
-__all__ = ["BestOfN", "FilterVote", "Majority", "WeightedBestOfN"]
+__all__ = ["BestOfN", "FilterVote", "Majority", "SequentialVote", "WeightedBestOfN"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,55 @@ class WeightedBestOfN(BestOfN):
 
     name: ClassVar[str] = "weighted_best_of_n"
     aggregator: ClassVar[str] = "weighted_best_of_n"
+
+
+@dataclass(frozen=True)
+class SequentialVote(Strategy):
+    """Majority drawn in rounds until a stop rule fires (Aggarwal et al. 2023's
+    Adaptive-Consistency in its sequential form): ``start`` samples, then ``step`` more per
+    round, until ``stop_rule`` fires on the samples so far or ``n`` are drawn. Any registered
+    stop rule (or its JSON dict, as ``--option stop_rule='{"kind": "bayesian"}'`` gives it):
+    ``AgreementAtLeast(0.75)``, ``BayesianStop(0.95)``, ``ConsensusAtLeast(0.95)``, compositions
+    with ``|`` and ``&``, or one of your own (:func:`~langgraph_ttc.stopping.register_stop_rule`).
+
+    Example:
+        >>> plan = SequentialVote(n=16, start=4, step=2).plan()
+        >>> plan.width, plan.max_width, plan.step, plan.stop_rule.describe()
+        (4, 16, 2, 'agreement >= 0.75')
+        >>> SequentialVote(stop_rule={"kind": "bayesian", "threshold": 0.9}).stop_rule.describe()
+        'P(leader) >= 0.9'
+    """
+
+    name: ClassVar[str] = "sequential"
+
+    n: int = 16
+    start: int = 4
+    step: int = 1
+    stop_rule: StopRule | Any = AgreementAtLeast(0.75)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.stop_rule, dict):
+            object.__setattr__(self, "stop_rule", stop_rule_from_dict(dict(self.stop_rule)))
+        if not isinstance(self.stop_rule, StopRule):
+            raise TTCConfigError(
+                f"sequential: stop_rule must be a StopRule or its dict; got {self.stop_rule!r}."
+            )
+        if self.start < 1 or self.step < 1:
+            raise TTCConfigError(
+                f"sequential: start and step must be >= 1; got {self.start}, {self.step}."
+            )
+
+    def plan(self, calls_left: int | None = None, verifier: Verifier | None = None) -> Plan:
+        cap = self.calls(calls_left) or 0
+        return Plan(
+            width=min(self.start, cap),
+            max_width=cap,
+            step=self.step,
+            stop_rule=self.stop_rule,
+            aggregator=self.aggregator,
+            reason=self.describe(),
+        )
+
+    def describe(self) -> str:
+        return f"sequential n={self.n} until {self.stop_rule.describe()}"

@@ -78,7 +78,9 @@ def test_a_plugin_method_runs_live(plugin_file):
 
 def test_a_plugin_method_runs_on_the_command_line(plugin_file):
     oracle = NoisyOracle(QUESTIONS)
-    with InstantServer(reply=lambda prompt, seed, i: oracle([("human", prompt)], f"{seed}:{i}")) as server:
+    with InstantServer(
+        reply=lambda prompt, seed, i: oracle([("human", prompt)], f"{seed}:{i}")
+    ) as server:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         argv = [
             sys.executable, "-m", "langgraph_ttc", "--plugin", str(plugin_file), "run",
