@@ -31,7 +31,7 @@ import logging
 
 from langgraph.graph import END, START, StateGraph
 
-from langgraph_ttc.aggregators import AGGREGATORS
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.backends import resolve_backend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.confidence import ConfidenceSpec
@@ -195,26 +195,49 @@ def _static_graph(ctx: TTCContext) -> StateGraph:
 
 
 def _router_graph(ctx: TTCContext, policy) -> StateGraph:
-    """The router's graph: the route node's plan decides which stages run."""
+    """The router's graph: the route node's plan decides which stages run. It holds the
+    critique, the verifier (with one), revisions, and the stages of a method any of the
+    policy's plans aggregates with (a hand-written policy may name GenSelect)."""
     builder = _builder(ctx)
     builder.add_node("route", RouteNode(ctx, policy))
     builder.add_node("critique", CritiqueNode(ctx))
     builder.add_node("revise", ReviseNode(ctx))
+    extras = _policy_stages(policy)
+    for name in extras:
+        builder.add_node(name, get_stage(name).node(ctx))
     scored = ["verify"] if ctx.verifier is not None else []
     if scored:  # the router runs best-of-N plans only with a verifier
         builder.add_node("verify", VerifyNode(ctx))
-        builder.add_conditional_edges("verify", revise_condition)
+        builder.add_conditional_edges(
+            "verify", stage_condition("verify"), [*extras, "revise", "aggregate"]
+        )
+    for i, name in enumerate(extras):
+        again = [name] if get_stage(name).again is not None else []
+        builder.add_conditional_edges(
+            name, stage_condition(name), [*again, *extras[i + 1 :], "revise", "aggregate"]
+        )
     builder.add_edge("prepare", "route")
     builder.add_conditional_edges("route", route_condition)
-    judged = ["critique", *scored, "revise", "aggregate"]
+    judged = ["critique", *scored, *extras, "revise", "aggregate"]
     builder.add_conditional_edges("generate", attempts_condition, ["generate", *judged])
     builder.add_conditional_edges("revise", attempts_condition, judged)  # never reopens a plan
     # Scores after verdicts only for an aggregator that needs both.
     both = any({"verdicts", "scores"} <= a.needs for a in AGGREGATORS.values())
     builder.add_conditional_edges(
-        "critique", judged_condition, [*(scored if both else []), "revise", "aggregate"]
+        "critique", judged_condition, [*(scored if both else []), *extras, "revise", "aggregate"]
     )
     return builder
+
+
+def _policy_stages(policy) -> list[str]:
+    """The method stages (beyond critique and verify) of every plan ``policy`` can give."""
+    names: list[str] = []
+    for by_budget in policy.plans.values():
+        for spec in by_budget.values():
+            for name in get_aggregator(spec.aggregator).extra_stages:
+                if name not in names:
+                    names.append(name)
+    return names
 
 
 def create_ttc_graph(

@@ -119,6 +119,13 @@ class PlanSpec:
             probe_calls = probes * (per_chain - 1)
             extra = min(extra, max(calls_left - probe_calls, 0) // per_chain)
         width = probes + extra
+        if calls_left is not None:
+            # A method that calls the model to aggregate (GenSelect) pays per run too.
+            run_calls = get_aggregator(self.aggregator).run_calls
+            while width > probes and (
+                probe_calls + (width - probes) * per_chain + run_calls(width) > calls_left
+            ):
+                width -= 1
         thinks = "" if self.thinking_budget is None else f" thinking<={self.thinking_budget}"
         if self.stop_rule is not None:
             # Start from the probes; the generate node draws `step` more until the rule fires.

@@ -70,12 +70,15 @@ def next_stage(state: Mapping[str, Any], done: str | None = None) -> str:
         'aggregate'
     """
     stages = Plan.from_state(state["ttc_plan"]).stages
-    rest = stages
-    if done is not None and done in stages:
+    if done is None:
+        rest = stages
+    elif done in stages:
         again = get_stage(done).again
         if again is not None and again(state):
             return done
         rest = stages[stages.index(done) + 1 :]
+    else:  # a stage this plan does not name (the router's graph holds every plan's)
+        rest = ()
     return rest[0] if rest else revise_condition(state)
 
 

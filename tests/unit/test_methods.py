@@ -211,3 +211,18 @@ def test_the_methods_run_on_the_instant_server_and_from_the_command_line(capsys)
             assert out["strategy"] == argv[1] and out["answer"] is not None
     purposes = out["usage"]["by_purpose"]
     assert purposes["aggregate"]["calls"] == 3 and purposes["generate"]["calls"] == 3
+
+
+def test_a_router_policy_can_plan_genselect_and_pays_for_its_selection():
+    from langgraph_ttc.policy import PlanSpec, Policy
+    from langgraph_ttc.strategies import Adaptive
+
+    policy = Policy(edges=(), plans={1: {10: PlanSpec(width=12, aggregator="genselect")}})
+    graph = create_ttc_graph(
+        FakeBackend(reply=oracle(select_accuracy=1.0)), Adaptive(n=10, probes=2, policy=policy)
+    )
+    assert "select" in graph.get_graph().nodes
+    result = graph.invoke({"question": "What is 3 + 7?"})["ttc_result"]
+    usage = result["usage"]["by_purpose"]
+    assert result["usage"]["calls"] <= 10 and usage["select"]["calls"] >= 1
+    assert result["plan"]["width"] + knockout_calls(result["plan"]["width"], 8) <= 10
