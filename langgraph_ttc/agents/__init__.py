@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
     "TTCMiddleware": "langgraph_ttc.agents.middleware",
     "apply_decisions": "langgraph_ttc.agents.escalation",
     "new_ledger": "langgraph_ttc.agents.ledger",
-    "normalise_args": "langgraph_ttc.agents.tool_votes",
+    "normalize_args": "langgraph_ttc.agents.tool_votes",
     "reply_key": "langgraph_ttc.agents.tool_votes",
     "review_request": "langgraph_ttc.agents.escalation",
     "sample_seed": "langgraph_ttc.agents._step",
@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
+_EXPORTS["normalise_args"] = "langgraph_ttc.agents.tool_votes"  # the former spelling
 
 
 def __getattr__(name: str) -> Any:
@@ -66,7 +67,7 @@ if TYPE_CHECKING:  # noqa: I001
     from langgraph_ttc.agents.middleware import TTCAgentState, TTCMiddleware
     from langgraph_ttc.agents.tool_votes import (
         StepVote,
-        normalise_args,
+        normalize_args,
         reply_key,
         text_key,
         tool_calls_key,

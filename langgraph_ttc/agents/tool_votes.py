@@ -35,7 +35,7 @@ __all__ = [
     "IgnoreArgs",
     "StepVote",
     "ignored_args",
-    "normalise_args",
+    "normalize_args",
     "reply_key",
     "text_key",
     "tool_calls_key",
@@ -94,11 +94,11 @@ def _drop(args: dict, path: Sequence[str]) -> dict:
     return {**args, head: _drop(inner, rest)}
 
 
-def normalise_args(args: Any, ignore: Collection[str] = ()) -> Any:
+def normalize_args(args: Any, ignore: Collection[str] = ()) -> Any:
     """JSON-canonical arguments without the ``ignore`` names (dotted names reach inside).
 
     Example:
-        >>> normalise_args('{"b": 2.0, "a": " x ", "meta": {"id": 7, "k": 1}}', ["meta.id"])
+        >>> normalize_args('{"b": 2.0, "a": " x ", "meta": {"id": 7, "k": 1}}', ["meta.id"])
         {'b': 2, 'a': 'x', 'meta': {'k': 1}}
     """
     if isinstance(args, str):
@@ -123,7 +123,7 @@ def tool_calls_key(calls: Sequence[Mapping], ignore_args: IgnoreArgs = ()) -> st
         [
             {
                 "name": call.get("name"),
-                "args": normalise_args(
+                "args": normalize_args(
                     call.get("args", {}), ignored_args(str(call.get("name")), ignore_args)
                 ),
             }
@@ -224,3 +224,8 @@ def vote(keys: Sequence[str | None], aggregator: str = "majority") -> StepVote:
     tally = Votes(keys).counts()
     agreement = Votes(keys).leader_share()
     return StepVote(keys, result.index, result.answer, tally, agreement)
+
+
+# The former spelling, kept importable; the library spells it one way: normalize_answer,
+# normalize_args.
+normalise_args = normalize_args

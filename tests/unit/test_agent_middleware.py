@@ -493,7 +493,7 @@ def test_public_names():
         "TTCMiddleware",
         "apply_decisions",
         "new_ledger",
-        "normalise_args",
+        "normalize_args",
         "reply_key",
         "review_request",
         "sample_seed",

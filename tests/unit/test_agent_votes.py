@@ -11,7 +11,7 @@ from langgraph_ttc.agents import (
     SampleMore,
     apply_decisions,
     new_ledger,
-    normalise_args,
+    normalize_args,
     reply_key,
     text_key,
     tool_calls_key,
@@ -57,7 +57,7 @@ def test_ignore_args_per_tool_and_nested():
     assert tool_calls_key([call("note", body="a")], ignore) != tool_calls_key(
         [call("note", body="b")], ignore
     )
-    assert normalise_args({"a": True, "b": 1.5}) == {"a": True, "b": 1.5}  # bools stay bools
+    assert normalize_args({"a": True, "b": 1.5}) == {"a": True, "b": 1.5}  # bools stay bools
     with pytest.raises(TTCConfigError, match="ignore_args=\\['body'\\]"):
         tool_calls_key([one], "body")
 
