@@ -24,6 +24,12 @@ from langgraph_ttc._version import __version__
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "AdaptiveConsistency": "langgraph_ttc.strategies",
+    "GenSelect": "langgraph_ttc.methods",
+    "ParticleFilter": "langgraph_ttc.methods",
+    "RSA": "langgraph_ttc.methods",
+    "SequentialVote": "langgraph_ttc.strategies",
+    "load_plugin": "langgraph_ttc.plugins",
+    "register_strategy": "langgraph_ttc.strategies",
     "BayesianStop": "langgraph_ttc.stopping",
     "ConfidenceSpec": "langgraph_ttc.confidence",
     "ConfidenceVote": "langgraph_ttc.strategies",
@@ -145,6 +151,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         resolve_backend,
     )
     from langgraph_ttc.budget import Budget, Meter, Prices, Usage
+    from langgraph_ttc.confidence import ConfidenceSpec
     from langgraph_ttc.errors import (
         BackendError,
         BackendUnavailable,
@@ -155,8 +162,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         TTCInputError,
     )
     from langgraph_ttc.graph import build_ttc_graph, create_ttc_graph
+    from langgraph_ttc.methods import RSA, GenSelect, ParticleFilter
     from langgraph_ttc.nodes import TTCContext
     from langgraph_ttc.plan import Plan
+    from langgraph_ttc.plugins import load_plugin
     from langgraph_ttc.policy import PlanSpec, Policy
     from langgraph_ttc.runnable import TTCChatModel, as_runnable
     from langgraph_ttc.search import (
@@ -167,21 +176,33 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Segmentation,
     )
     from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
-    from langgraph_ttc.stopping import AgreementAtLeast, SamplesAtLeast, StopRule, Votes
+    from langgraph_ttc.stopping import (
+        AgreementAtLeast,
+        BayesianStop,
+        ConsensusAtLeast,
+        SamplesAtLeast,
+        StopRule,
+        Votes,
+    )
     from langgraph_ttc.strategies import (
         STRATEGIES,
         Adaptive,
+        AdaptiveConsistency,
         BeamSearch,
         BestOfN,
+        ConfidenceVote,
+        DeepConfOnline,
         Dvts,
         FilterVote,
         Lookahead,
         Majority,
         Rebase,
         Revise,
+        SequentialVote,
         Strategy,
         WeightedBestOfN,
         get_strategy,
+        register_strategy,
     )
     from langgraph_ttc.tasks import Problem, Task, load_task
     from langgraph_ttc.verifiers import (
