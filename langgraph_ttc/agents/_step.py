@@ -1,5 +1,5 @@
 """One agent step as a generator of draws: the middleware's sync and async shells fulfil each
-:class:`Draw` (several calls through the wrapped handler) and send the outcomes back, so the
+:class:`StepDraw` (several calls through the wrapped handler) and send the outcomes back, so the
 vote, the budget and the escalations are written once for both.
 """
 
@@ -18,7 +18,7 @@ from langgraph_ttc.budget import Budget, Counters
 from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.stopping import AgreementAtLeast, Votes
 
-__all__ = ["Candidate", "Draw", "Outcome", "Step", "sample_seed"]
+__all__ = ["Outcome", "Step", "StepCandidate", "StepDraw", "sample_seed"]
 
 
 def sample_seed(seed: int, step: int, index: int) -> int:
@@ -33,7 +33,7 @@ def sample_seed(seed: int, step: int, index: int) -> int:
 
 
 @dataclass(frozen=True)
-class Draw:
+class StepDraw:
     """What the step asks its shell for: one call per seed (``None``: the request as it came,
     the plain call a spent budget leaves), through ``model`` when set (a fallback model)."""
 
@@ -53,7 +53,7 @@ class Outcome:
 
 
 @dataclass
-class Candidate:
+class StepCandidate:
     """One sampled reply of the step, with its vote and cost."""
 
     index: int
@@ -88,7 +88,7 @@ class Step:
     answer_key: Callable[[str], Hashable | None] | None = None
     aggregator: str = "majority"
     emit: Callable[[dict], None] = lambda event: None
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[StepCandidate] = field(default_factory=list)
     pool: str = "generate"
     pool_model: Any = None
     escalations: dict[str, int] = field(default_factory=dict)
@@ -96,7 +96,7 @@ class Step:
     single: bool = False
 
     # -- the vote -----------------------------------------------------------------------
-    def voters(self) -> list[Candidate]:
+    def voters(self) -> list[StepCandidate]:
         """The candidates the vote is over (the fallback model's alone once it answered)."""
         return [c for c in self.candidates if c.purpose == self.pool]
 
@@ -108,7 +108,7 @@ class Step:
         """Whether the leader holds at least ``min_agreement`` of the votes drawn."""
         return AgreementAtLeast(self.min_agreement)(Votes(tuple(c.key for c in self.voters())))
 
-    def winner(self) -> Candidate:
+    def winner(self) -> StepCandidate:
         voters = self.voters()
         index = self.vote.winner
         if index is not None:
@@ -122,7 +122,7 @@ class Step:
 
     def draw(
         self, k: int, purpose: str = "generate", model: Any = None
-    ) -> Generator[Draw, list[Outcome], int]:
+    ) -> Generator[StepDraw, list[Outcome], int]:
         """Draw up to ``k`` samples (fewer when the budget is short); returns how many."""
         allowed = self.room(k)
         if allowed < k:
@@ -144,7 +144,7 @@ class Step:
             drawn += yield from self._draw(allowed, purpose, model)
         return drawn
 
-    def single_call(self) -> Generator[Draw, list[Outcome], int]:
+    def single_call(self) -> Generator[StepDraw, list[Outcome], int]:
         """The one call the agent needs when the budget cannot pay for a vote."""
         self.single = True
         self.emit(
@@ -156,15 +156,15 @@ class Step:
                 "reason": "the thread's budget is spent: one plain call, no vote",
             }
         )
-        request = Draw(seeds=(None,), first_index=len(self.candidates))
+        request = StepDraw(seeds=(None,), first_index=len(self.candidates))
         outcomes = yield request
         self._add(outcomes, request)
         self.emit(self.tally_event(request.purpose))
         return len(outcomes)
 
-    def _draw(self, k: int, purpose: str, model: Any) -> Generator[Draw, list[Outcome], int]:
+    def _draw(self, k: int, purpose: str, model: Any) -> Generator[StepDraw, list[Outcome], int]:
         start = len(self.candidates)
-        request = Draw(
+        request = StepDraw(
             seeds=tuple(sample_seed(self.seed, self.number, start + i) for i in range(k)),
             purpose=purpose,
             model=model,
@@ -175,7 +175,7 @@ class Step:
         self.emit(self.tally_event(purpose))
         return k
 
-    def _add(self, outcomes: Sequence[Outcome], request: Draw) -> None:
+    def _add(self, outcomes: Sequence[Outcome], request: StepDraw) -> None:
         prices = Budget.from_dict(self.ledger["budget"]).prices
         added = []
         for offset, outcome in enumerate(outcomes):
@@ -188,7 +188,7 @@ class Step:
                 else Counters(calls=1, failed=1, requests=1, seconds=round(outcome.seconds, 4))
             )
             added.append(
-                Candidate(
+                StepCandidate(
                     index=request.first_index + offset,
                     purpose=request.purpose,
                     seed=request.seeds[offset],
@@ -252,3 +252,8 @@ class Step:
             "escalations": dict(self.escalations),
             "single_call": self.single,
         }
+
+
+# The former names: the core's Draw (backends) and Candidate (state) are other things.
+Draw = StepDraw
+Candidate = StepCandidate

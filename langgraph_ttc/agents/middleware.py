@@ -38,7 +38,7 @@ from langgraph.constants import TAG_NOSTREAM
 from langgraph.types import Command, interrupt
 from typing_extensions import NotRequired
 
-from langgraph_ttc.agents._step import Draw, Outcome, Step
+from langgraph_ttc.agents._step import Outcome, Step, StepDraw
 from langgraph_ttc.agents.escalation import (
     AskHuman,
     Escalation,
@@ -196,7 +196,7 @@ class TTCMiddleware(AgentMiddleware):
             emit=_writer(request.runtime),
         )
 
-    def _decide(self, step: Step) -> Generator[Draw, list[Outcome], None]:
+    def _decide(self, step: Step) -> Generator[StepDraw, list[Outcome], None]:
         """The first draw (or the one plain call a spent budget leaves), then the escalations
         in order until the samples agree."""
         if step.room(self.n) < min(self.n, 2):
@@ -252,7 +252,7 @@ class TTCMiddleware(AgentMiddleware):
         )
 
     # -- drawing through the handler ----------------------------------------------------
-    def _requests(self, request: Any, draw: Draw) -> list[Any]:
+    def _requests(self, request: Any, draw: StepDraw) -> list[Any]:
         out = []
         for seed in draw.seeds:
             if seed is None:  # the plain call: the request as the agent made it
@@ -267,7 +267,7 @@ class TTCMiddleware(AgentMiddleware):
             out.append(request.override(**overrides))
         return out
 
-    def _configs(self, draw: Draw, step: int) -> list[RunnableConfig]:
+    def _configs(self, draw: StepDraw, step: int) -> list[RunnableConfig]:
         """One traced run per sample: LangSmith groups them by name and ``ttc:<purpose>`` tag;
         ``nostream`` keeps the losing samples' tokens off ``stream_mode="messages"``."""
         return [
@@ -284,7 +284,7 @@ class TTCMiddleware(AgentMiddleware):
             for i, seed in enumerate(draw.seeds)
         ]
 
-    def _draw(self, request: Any, handler: Callable, draw: Draw, step: int) -> list[Outcome]:
+    def _draw(self, request: Any, handler: Callable, draw: StepDraw, step: int) -> list[Outcome]:
         requests = self._requests(request, draw)
         seconds: dict[int, float] = {}
 
@@ -300,7 +300,9 @@ class TTCMiddleware(AgentMiddleware):
         )
         return _outcomes(results, seconds)
 
-    async def _adraw(self, request: Any, handler: Callable, draw: Draw, step: int) -> list[Outcome]:
+    async def _adraw(
+        self, request: Any, handler: Callable, draw: StepDraw, step: int
+    ) -> list[Outcome]:
         requests = self._requests(request, draw)
         seconds: dict[int, float] = {}
 

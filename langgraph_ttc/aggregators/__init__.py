@@ -33,16 +33,20 @@ from langgraph_ttc.aggregators.base import (
     weighted_vote,
 )
 from langgraph_ttc.aggregators.best_of_n import (
-    BestOfN,
-    WeightedBestOfN,
+    BestOfNAggregator,
+    WeightedBestOfNAggregator,
     best_of_n,
     best_of_n_at_k,
     weighted_best_of_n,
     weighted_best_of_n_at_k,
 )
 from langgraph_ttc.aggregators.confidence import ConfidenceWeighted, DeepConfOffline
-from langgraph_ttc.aggregators.filter_vote import FilterVote, filter_vote, filter_vote_at_k
-from langgraph_ttc.aggregators.majority import Majority, majority_at_k, majority_vote
+from langgraph_ttc.aggregators.filter_vote import (
+    FilterVoteAggregator,
+    filter_vote,
+    filter_vote_at_k,
+)
+from langgraph_ttc.aggregators.majority import MajorityAggregator, majority_at_k, majority_vote
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plugins import load_methods
 
@@ -50,6 +54,12 @@ __all__ = [
     "AGGREGATORS",
     "Aggregate",
     "Aggregator",
+    "BestOfNAggregator",
+    "ConfidenceWeighted",
+    "DeepConfOffline",
+    "FilterVoteAggregator",
+    "MajorityAggregator",
+    "WeightedBestOfNAggregator",
     "BallotTable",
     "Ballots",
     "best_of_n",
@@ -129,10 +139,10 @@ _FAMILIES["deepconf"] = _deepconf
 
 
 for _aggregator in (
-    Majority(),
-    FilterVote(),
-    BestOfN(),
-    WeightedBestOfN(),
+    MajorityAggregator(),
+    FilterVoteAggregator(),
+    BestOfNAggregator(),
+    WeightedBestOfNAggregator(),
     ConfidenceWeighted(),
     DeepConfOffline(10),  # DeepConf-low
     DeepConfOffline(90),  # DeepConf-high

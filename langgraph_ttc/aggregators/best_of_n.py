@@ -25,8 +25,8 @@ from langgraph_ttc.aggregators.majority import majority_at_k
 from langgraph_ttc.aggregators.sampling import check_k, monte_carlo
 
 __all__ = [
-    "BestOfN",
-    "WeightedBestOfN",
+    "BestOfNAggregator",
+    "WeightedBestOfNAggregator",
     "best_of_n",
     "best_of_n_at_k",
     "weighted_best_of_n",
@@ -155,7 +155,7 @@ def weighted_best_of_n_at_k(
     )
 
 
-class BestOfN(Aggregator):
+class BestOfNAggregator(Aggregator):
     """The registry entry of :func:`best_of_n`."""
 
     name = "best_of_n"
@@ -181,7 +181,7 @@ class BestOfN(Aggregator):
         return best_of_n_at_k(answers, correct, scores, k)
 
 
-class WeightedBestOfN(Aggregator):
+class WeightedBestOfNAggregator(Aggregator):
     """The registry entry of :func:`weighted_best_of_n`."""
 
     name = "weighted_best_of_n"
@@ -196,3 +196,8 @@ class WeightedBestOfN(Aggregator):
 
     def at_k(self, answers, correct, k, *, scores=None, rng=None, n_sub=200, **columns) -> float:
         return weighted_best_of_n_at_k(answers, correct, scores, k, rng=rng, n_sub=n_sub)
+
+
+# The former name (a strategy of the same name lives in langgraph_ttc.strategies).
+BestOfN = BestOfNAggregator
+WeightedBestOfN = WeightedBestOfNAggregator

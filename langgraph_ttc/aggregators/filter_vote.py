@@ -23,7 +23,7 @@ from langgraph_ttc.aggregators.base import (
 from langgraph_ttc.aggregators.majority import majority_vote, vote_value
 from langgraph_ttc.aggregators.sampling import check_k
 
-__all__ = ["FilterVote", "filter_vote", "filter_vote_at_k"]
+__all__ = ["FilterVoteAggregator", "filter_vote", "filter_vote_at_k"]
 
 
 def filter_vote(answers: Sequence[Hashable | None], verdicts: Sequence[bool | None]) -> Aggregate:
@@ -77,7 +77,7 @@ def filter_vote_at_k(
     return float(value)
 
 
-class FilterVote(Aggregator):
+class FilterVoteAggregator(Aggregator):
     """The registry entry of :func:`filter_vote`; each attempt costs its sample and a critique."""
 
     name = "filter_vote"
@@ -94,3 +94,7 @@ class FilterVote(Aggregator):
 
     def at_k(self, answers, correct, k, *, verdicts=None, **columns) -> float:
         return filter_vote_at_k(answers, correct, verdicts, k)
+
+
+# The former name (a strategy of the same name lives in langgraph_ttc.strategies).
+FilterVote = FilterVoteAggregator

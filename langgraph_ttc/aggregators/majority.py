@@ -22,7 +22,7 @@ from langgraph_ttc.aggregators.base import (
 )
 from langgraph_ttc.aggregators.sampling import answer_counts, check_k, monte_carlo
 
-__all__ = ["Majority", "majority_at_k", "majority_vote", "vote_value"]
+__all__ = ["MajorityAggregator", "majority_at_k", "majority_vote", "vote_value"]
 
 
 def majority_vote(answers: Sequence[Hashable | None]) -> Aggregate:
@@ -76,7 +76,7 @@ def majority_at_k(
     return vote_value(answers, correct, k)
 
 
-class Majority(Aggregator):
+class MajorityAggregator(Aggregator):
     """The registry entry of :func:`majority_vote`."""
 
     name = "majority"
@@ -89,3 +89,7 @@ class Majority(Aggregator):
 
     def at_k(self, answers, correct, k, *, rng=None, n_sub=200, **columns) -> float:
         return majority_at_k(answers, correct, k, rng=rng, n_sub=n_sub)
+
+
+# The former name (a strategy of the same name lives in langgraph_ttc.strategies).
+Majority = MajorityAggregator
