@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
@@ -59,9 +61,52 @@ from langgraph_ttc.search.graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
 
-__all__ = ["build_ttc_graph", "create_ttc_graph"]
+__all__ = ["GraphOptions", "build_ttc_graph", "create_ttc_graph"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """Every option of a test-time-compute graph, one object: :func:`create_ttc_graph`,
+    :func:`~langgraph_ttc.runnable.as_runnable` and :class:`~langgraph_ttc.runnable.TTCChatModel`
+    take the same ones (a test holds them equal); see :func:`create_ttc_graph` for each.
+
+    Example:
+        >>> GraphOptions.of(n=4).n
+        4
+        >>> GraphOptions.of(nn=4)
+        Traceback (most recent call last):
+        ...
+        langgraph_ttc.errors.TTCConfigError: Unknown graph option(s) ['nn']; the options are budget, confidence, judges_see_thinking, keep_thinking, n, policy, task, verifier.
+    """
+
+    n: int | None = None
+    budget: Budget | None = None
+    verifier: Any = None
+    task: Any = None
+    policy: Any = None
+    keep_thinking: bool = False
+    judges_see_thinking: bool = False
+    confidence: ConfidenceSpec | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def of(cls, **options: Any) -> GraphOptions:
+        """The options from keywords, with one clear error for a name that is not one."""
+        unknown = sorted(set(options) - set(cls.names()))
+        if unknown:
+            raise TTCConfigError(
+                f"Unknown graph option(s) {unknown}; the options are "
+                f"{', '.join(sorted(cls.names()))}."
+            )
+        return cls(**options)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.names()}
 
 
 def build_ttc_graph(
@@ -77,7 +122,7 @@ def build_ttc_graph(
     judges_see_thinking: bool = False,
     confidence: ConfidenceSpec | None = None,
 ) -> StateGraph:
-    """The uncompiled graph builder for a strategy (see :func:`create_ttc_graph`).
+    """The uncompiled graph builder for a strategy: ``create_ttc_graph(..., compile=False)``.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -254,8 +299,9 @@ def create_ttc_graph(
     keep_thinking: bool = False,
     judges_see_thinking: bool = False,
     confidence: ConfidenceSpec | None = None,
+    compile: bool = True,
 ):
-    """A compiled test-time-compute graph for ``strategy``.
+    """A compiled test-time-compute graph for ``strategy`` (its builder with ``compile=False``).
 
     Args:
         model: ``"local"`` (embedded Gemma 3 270M), a :class:`~langgraph_ttc.backends.Backend`,
@@ -277,6 +323,8 @@ def create_ttc_graph(
             confidence, none otherwise. Scale the window to the traces (DeepConf's 2048 suits
             long reasoning; a short answer needs a few tokens). Given for another strategy, the
             samples carry it anyway (and the backend must report log-probabilities).
+        compile: ``False`` returns the uncompiled ``StateGraph`` builder (to add nodes of your
+            own before compiling); ``checkpointer`` and ``name`` then do not apply.
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -296,5 +344,7 @@ def create_ttc_graph(
         judges_see_thinking=judges_see_thinking,
         confidence=confidence,
     )
+    if not compile:
+        return builder
     config = get_strategy(strategy, n=n)
     return builder.compile(checkpointer=checkpointer, name=name or f"ttc_{config.name}")

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, PrivateAttr
 from langgraph_ttc.backends import ChatModelBackend, resolve_backend
 from langgraph_ttc.backends.langchain import _chat_model, _fields
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.graph import create_ttc_graph
+from langgraph_ttc.graph import GraphOptions, create_ttc_graph
 from langgraph_ttc.nodes.prepare import as_question_input
 from langgraph_ttc.strategies import get_strategy
 
@@ -86,8 +86,9 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
     """A Runnable: str or messages in, the chosen AIMessage out.
 
     ``invoke``/``ainvoke``/``batch``/``abatch``/``stream`` work as for any Runnable; batch honours
-    ``max_concurrency`` and callbacks and tags reach every model call. ``options`` are those of
-    :func:`~langgraph_ttc.graph.create_ttc_graph`.
+    ``max_concurrency`` and callbacks and tags reach every model call. ``options`` are the
+    graph's (:class:`~langgraph_ttc.graph.GraphOptions`, as for
+    :func:`~langgraph_ttc.graph.create_ttc_graph`).
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -95,7 +96,7 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
         >>> chain.invoke("What is 2+2?").type
         'ai'
     """
-    graph = create_ttc_graph(model, strategy, **options)
+    graph = create_ttc_graph(model, strategy, **GraphOptions.of(**options).as_kwargs())
 
     def answer(value, config: RunnableConfig) -> AIMessage:
         return _last_message(graph.invoke(as_question_input(value), config))
@@ -122,10 +123,15 @@ class TTCChatModel(BaseChatModel):
 
     model: Any
     strategy: Any = "majority"
+    # The graph's options (GraphOptions; a test keeps these fields and those equal).
     n: int | None = None
     budget: Any = None
     verifier: Any = None
+    task: Any = None
     policy: Any = None
+    keep_thinking: bool = False
+    judges_see_thinking: bool = False
+    confidence: Any = None
     include_candidates: bool = False
     """Put the whole ``ttc_result`` (every candidate) in each reply's metadata; by default a
     summary, so an agent's history and checkpoints do not grow with ``n``."""
@@ -139,14 +145,8 @@ class TTCChatModel(BaseChatModel):
     def model_post_init(self, context: Any) -> None:
         # Built once (not per call): the graph is stateless between runs.
         self._backend = resolve_backend(self.model)
-        self._compiled = create_ttc_graph(
-            self._backend,
-            self.strategy,
-            n=self.n,
-            budget=self.budget,
-            verifier=self.verifier,
-            policy=self.policy,
-        )
+        options = GraphOptions.of(**{name: getattr(self, name) for name in GraphOptions.names()})
+        self._compiled = create_ttc_graph(self._backend, self.strategy, **options.as_kwargs())
 
     def _graph(self):
         return self._compiled
