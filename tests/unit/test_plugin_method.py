@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from langgraph_ttc import create_ttc_graph
+from langgraph_ttc.aggregators import AGGREGATORS
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plugins import load_plugin
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.pool import build_pool
+from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
 from langgraph_ttc.testing_server import InstantServer
@@ -60,11 +62,15 @@ QUESTIONS = {f"What is {a} + {a + 2}?": (str(2 * a + 2), 0.6) for a in range(2, 
 
 
 @pytest.fixture(scope="module")
-def plugin_file(tmp_path_factory) -> Path:
+def plugin_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("user") / "my_trimmed_vote.py"
     path.write_text(USER_METHOD)
     load_plugin(str(path))
-    return path
+    yield path
+    # Registries are process-wide: leave them as other tests expect them.
+    AGGREGATORS.pop("trimmed_majority", None)
+    STRATEGIES.pop("trimmed_majority", None)
+    sys.modules.pop("_ttc_plugin_my_trimmed_vote", None)
 
 
 def test_a_plugin_method_runs_live(plugin_file):
