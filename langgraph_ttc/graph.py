@@ -19,7 +19,7 @@ see :mod:`langgraph_ttc.nodes.conditions`)::
     adaptive            prepare -> route -> generate* -> [critique | verify] -> (revise ...)* -> aggregate
 
 The step-level searches (particle filtering among them) have a graph of their own
-(:mod:`langgraph_ttc.search.graph`).
+(:mod:`langgraph_ttc.search_graph`).
 Every graph reads ``messages`` (or ``question``) and writes one AIMessage plus ``ttc_result``;
 its private ``ttc_*`` channels never reach a parent graph.
 """
@@ -57,7 +57,7 @@ from langgraph_ttc.nodes import (
 )
 from langgraph_ttc.nodes.hooks import generation_hook
 from langgraph_ttc.policy import resolve_policy
-from langgraph_ttc.search.graph import build_search_graph
+from langgraph_ttc.search_graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
 

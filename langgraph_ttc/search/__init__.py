@@ -13,7 +13,7 @@ Use them like any strategy::
 
 The search strategies themselves (:class:`~langgraph_ttc.strategies.BeamSearch`, ``Lookahead``,
 ``Rebase``, ``Dvts``) live with the other strategies; the graph is
-:func:`langgraph_ttc.search.graph.build_search_graph`. The ``verifier`` is the process scorer: a :class:`ProcessScorer` (:class:`LLMStepJudge`,
+:func:`langgraph_ttc.search_graph.build_search_graph`. The ``verifier`` is the process scorer: a :class:`ProcessScorer` (:class:`LLMStepJudge`,
 :class:`RolloutValueScorer`, :class:`PoolingPRM`) or any outcome verifier, applied to the
 partial solution. Without one, the generator judges its own steps (:class:`LLMStepJudge`).
 """

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.search.nodes import partial_answer, reformat_exemplars
+from langgraph_ttc.nodes.search import partial_answer, reformat_exemplars
 from langgraph_ttc.search.segmentation import Segmentation, StepCut, split_sentences
 from langgraph_ttc.testing import FakeBackend
 
