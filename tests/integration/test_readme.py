@@ -53,6 +53,7 @@ def test_every_python_example_is_tested():
         "TTCChatModel(model=ChatOpenAI",
         "TTCMiddleware(",
         "DeepConfOnline(",
+        "GenSelect(n=8)",
         "reasoning=True",
         "get_sync_client",
     ]
@@ -129,6 +130,12 @@ def test_deepconf_example_runs_on_the_embedded_model(capsys):
     run_block(block("DeepConfOnline("))
     answer, threshold, tokens = capsys.readouterr().out.split()
     assert float(threshold) > 0 and int(tokens) > 0
+
+
+def test_genselect_example_runs_on_the_embedded_model(capsys):
+    run_block(block("GenSelect(n=8)"))
+    answer, selections = capsys.readouterr().out.split()[-2:]
+    assert int(selections) <= 1  # one selection among the 7 samples (none if one answered)
 
 
 def test_reasoning_example_on_a_server_shaped_like_vllm():
