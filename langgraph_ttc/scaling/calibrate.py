@@ -446,6 +446,7 @@ def calibrate(
         "tolerance": tolerance,
         "seed": seed,
         "stop_rules": [rule.to_dict() for rule in stop_rules_of(table)],
+        "not_replayed": replayable()[1],  # methods that aggregate with the model, and why
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
     }

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
+from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator, replayable
 from langgraph_ttc.backends.base import Backend, SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
@@ -102,6 +102,14 @@ def _needs_critique(strategies: Sequence[str], verifier) -> bool:
 def _check_strategies(strategies: Sequence[str]) -> list[str]:
     strategies = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
     names = curve_names()
+    skipped = replayable()[1]
+    live_only = [s for s in strategies if s in skipped]
+    if live_only:
+        raise TTCConfigError(
+            f"{live_only[0]} cannot be read off a pool: {skipped[live_only[0]]} (pass it in "
+            "live=, e.g. live={'genselect': graph_runner('genselect')}; `langgraph-ttc curves` "
+            "does so by itself)."
+        )
     unknown = [s for s in strategies if s not in names]
     if unknown or not strategies:
         raise TTCConfigError(

@@ -226,3 +226,15 @@ def test_a_router_policy_can_plan_genselect_and_pays_for_its_selection():
     usage = result["usage"]["by_purpose"]
     assert result["usage"]["calls"] <= 10 and usage["select"]["calls"] >= 1
     assert result["plan"]["width"] + knockout_calls(result["plan"]["width"], 8) <= 10
+
+
+def test_the_pool_tools_say_why_they_skip_a_method_that_calls_the_model():
+    from langgraph_ttc.scaling.calibrate import calibrate
+    from langgraph_ttc.scaling.curves import _check_strategies
+    from langgraph_ttc.scaling.synthetic import synthetic_pool
+
+    with pytest.raises(TTCConfigError, match="genselect cannot be read off a pool: GenSelect asks"):
+        _check_strategies(["majority", "genselect"])
+    pool = synthetic_pool({"easy": 4, "hopeless": 4}, k=8, critiques=False, scores=False)
+    skipped = calibrate(pool, [8], n_orders=2).policy.meta["not_replayed"]
+    assert set(skipped) >= {"genselect", "rsa"} and "run it live" in skipped["rsa"]
