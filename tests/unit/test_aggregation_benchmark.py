@@ -1,0 +1,29 @@
+"""benchmarks/aggregation_methods.py on its scripted model: every method within the same call
+budget, and the methods that aggregate with a model that aggregates well ahead of majority."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_benchmark_compares_the_methods_at_equal_calls(tmp_path):
+    out = tmp_path / "fake.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "aggregation_methods.py"), "--model", "fake",
+         "--size", "60", "--budget", "12", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {row["method"]: row for row in json.loads(out.read_text())["summary"]}
+    assert set(rows) == {"majority", "best_of_n", "genselect", "rsa", "particle_filter"}
+    assert all(row["calls_per_question"] <= 12 for row in rows.values())
+    assert rows["genselect"]["calls_by_purpose_per_question"]["select"] > 0
+    assert rows["rsa"]["calls_by_purpose_per_question"]["aggregate"] > 0
+    for method in ("genselect", "rsa"):
+        assert rows[method]["accuracy"] > rows["majority"]["accuracy"] + 0.2, rows
