@@ -12,7 +12,7 @@ from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.parsing import normalize_answer
-from langgraph_ttc.strategies import Adaptive, get_strategy
+from langgraph_ttc.strategies import Adaptive, StepSearch, get_strategy
 from langgraph_ttc.tasks import list_tasks, load_task
 from langgraph_ttc.verifiers import LLMJudge
 
@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             "Drop --policy or pass --strategy adaptive."
         )
     verifier = LLMJudge() if args.verifier == "judge" else None
-    if strategy.needs_verifier and verifier is None:
+    # A step-level search scores steps with the model itself (LLMStepJudge) unless told.
+    if strategy.needs_verifier and verifier is None and not isinstance(strategy, StepSearch):
         raise TTCConfigError(f"--strategy {strategy.name} needs a verifier: add --verifier judge.")
     backend = backend_from_args(args)
     task = load_task(args.task, size=1) if args.task else None
