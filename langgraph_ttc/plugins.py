@@ -55,9 +55,9 @@ def load_methods() -> None:
     every run); the built-ins must import.
     """
     global _loaded, _loading
-    if _loaded or _loading:  # _loading: a method module asked for a name while importing
+    if _loaded:
         return
-    with _lock:
+    with _lock:  # another thread waits here; this thread re-enters while a method imports
         if _loaded or _loading:
             return
         _loading = True
