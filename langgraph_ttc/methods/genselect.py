@@ -108,13 +108,13 @@ def knockout_calls(n: int, group_size: int) -> int:
     one candidate is left (none for a single candidate).
 
     Example:
-        >>> [knockout_calls(n, 8) for n in (1, 2, 8, 9, 64, 65)]
-        [0, 1, 1, 3, 9, 12]
+        >>> [knockout_calls(n, 8) for n in (1, 2, 8, 9, 64, 65)], knockout_calls(3, 2)
+        ([0, 1, 1, 3, 9, 12], 2)
     """
     calls = 0
     while n > 1:
         groups = knockout_groups(n, group_size)
-        calls += len(groups)
+        calls += sum(1 for size in groups if size > 1)  # a group of one has no choice to make
         n = len(groups)
     return calls
 
@@ -222,14 +222,20 @@ class GenSelectNode(TTCNode):
                 start += size
             calls = []
             for group in groups:
+                if len(group) == 1:
+                    continue  # passes through: nothing to choose
                 texts = [judged_text(ctx, c) for c in group]
                 seed = seed_of(state["ttc_seed"], SELECT_SEED_OFFSET + 1 + call)
                 call += 1
                 messages = genselect_messages(ctx.backend, state["ttc_question"], texts)
                 calls.append(Sample(ctx.backend, messages, 1, "select", params.with_seed(seed)))
-            draws = yield calls
+            draws = iter((yield calls))
             winners = []
-            for group, draw in zip(groups, draws, strict=True):
+            for group in groups:
+                if len(group) == 1:
+                    winners.append(group[0])
+                    continue
+                draw = next(draws)
                 completion = draw.completions[0] if draw.completions else None
                 text = completion.text if completion is not None and completion.ok else ""
                 pick = parse_judgment(text, len(group))
