@@ -28,9 +28,13 @@ Two models:
 
 Run::
 
-    python benchmarks/aggregation_methods.py --model fake --size 200 --budget 12
-    flock /tmp/ttc-heavy.lock python benchmarks/aggregation_methods.py --model local \
-        --size 20 --budget 8 --threads 2 --out runs/aggregation_methods_local.json
+    python benchmarks/aggregation_methods.py --model fake --size 200 --budget 12   # 10 s
+    python benchmarks/aggregation_methods.py --model local --size 8 --budget 6 --max-tokens 32 \
+        --population 2 --k 2 --particles 2 --step-tokens 16 --threads 2 \
+        --out runs/aggregation_methods_local.json   # 3-25 s per question and method (2 cores)
+
+Measured (README, "Methods that aggregate with the model"): on the fake, GenSelect and RSA far
+above majority and best-of-N at 12 calls; on the embedded model, 8 questions, all within noise.
 """
 
 from __future__ import annotations
