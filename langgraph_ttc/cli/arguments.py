@@ -55,7 +55,24 @@ X_AXES = ("calls", "tokens", "thinking-tokens")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each argument's help; descriptions keep their line breaks."""
+    """Defaults shown after each argument's help; descriptions keep their line breaks.
+
+    An option whose default is ``None`` or ``False`` (the strategy's or backend's own value
+    applies, or a flag is off) shows none: its help says what applies, and ``(default:
+    None)`` beside ``(0.7)`` would contradict it.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad values get one line and exit code 2, not the whole usage block first."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def positive_int(text: str) -> int:
@@ -471,7 +488,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         >>> sorted(build_parser()._subparsers._group_actions[0].choices)
         ['calibrate', 'compare', 'curves', 'plot', 'run', 'tasks']
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="langgraph-ttc",
         description="Test-time compute for LangGraph: answer with more model calls, and measure "
         "what they buy (scaling curves, a calibrated router).",
@@ -480,5 +497,14 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare):
-        add(subparsers)
+        add_verbose(add(subparsers))
+    return parser
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``-v`` after the subcommand too (``langgraph-ttc run -v ...``); unset, it leaves the
+    value given before the subcommand (or its default) alone."""
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress"
+    )
     return parser
