@@ -29,6 +29,7 @@ from langgraph_ttc.verifiers import Verifier
 __all__ = ["AdaptiveConsistency", "ConfidenceVote", "DeepConfOnline"]
 
 logger = logging.getLogger(__name__)
+_WARNED: set[tuple[int, int]] = set()  # (n, warmup) pairs already warned about in this process
 
 
 def _check_eta(eta: float | None) -> None:
@@ -110,7 +111,8 @@ class DeepConfOnline(Strategy):
             raise TTCConfigError(
                 f"deepconf_online: warmup and step must be >= 1; got {self.warmup}, {self.step}."
             )
-        if self.n <= self.warmup:
+        if self.n <= self.warmup and (self.n, self.warmup) not in _WARNED:
+            _WARNED.add((self.n, self.warmup))  # once: configs are rebuilt with replace()
             # Said, not silent: the threshold exists only after the warm-up, so with no trace
             # after it nothing is stopped and nothing is saved over a plain confidence vote.
             logger.warning(
