@@ -298,7 +298,8 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
         help="accuracy vs number of calls per strategy, from one resumable sample pool",
         description="Draw up to --k-max samples per problem once (resumed when --out exists), "
         "then estimate every strategy at every k, fit the coverage power law and the vote "
-        "scaling model, and write pool.sqlite, curves.csv, summary.json and curves.png.",
+        "scaling model, and write pool.sqlite, curves.csv, summary.json and curves.png "
+        "(curves-tokens.png with --x tokens).",
         formatter_class=_Formatter,
     )
     curves.add_argument("--task", required=True, help="e.g. rg:basic_arithmetic, humaneval")
@@ -356,7 +357,7 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight")
     curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    curves.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    curves.add_argument("--no-plot", action="store_true", help="skip the plot")
     curves.set_defaults(command="curves")
     return curves
 
@@ -378,6 +379,13 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
         "--strategies", default=None, help="recompute for these strategies (comma-separated)"
     )
     plot.add_argument("--x", choices=X_AXES, default="calls", help="the plot's x axis")
+    plot.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the PNG to write; default: DIR/curves.png for calls, DIR/curves-tokens.png or "
+        "DIR/curves-thinking-tokens.png for the other axes (the calls plot is kept)",
+    )
     plot.set_defaults(command="curves", replot=True)
     return plot
 

@@ -17,6 +17,7 @@ from langgraph_ttc.extras import require_extra
 from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
 from langgraph_ttc.scaling.curves import format_table, replot, run_curves
 from langgraph_ttc.scaling.live import graph_runner
+from langgraph_ttc.scaling.outputs import plot_file
 from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.verifiers import LLMJudge
@@ -84,7 +85,7 @@ def _curves(args: argparse.Namespace) -> int:
     print(_fit_lines(summary))
     print(
         f"wrote {args.out}/pool.sqlite, curves.csv, summary.json"
-        + ("" if args.no_plot else ", curves.png")
+        + ("" if args.no_plot else f", {plot_file(args.x)}")
     )
     return 0
 
@@ -130,6 +131,7 @@ def _fit_lines(summary: dict) -> str:
 
 def _plot(args: argparse.Namespace) -> int:
     strategies = args.strategies.split(",") if args.strategies else None
-    replot(args.dir, strategies=strategies, x=args.x)
-    print(f"wrote {args.dir}/curves.png", file=sys.stdout)
+    path = args.output or args.dir / plot_file(args.x)
+    replot(args.dir, strategies=strategies, x=args.x, path=path)
+    print(f"wrote {path}", file=sys.stdout)
     return 0

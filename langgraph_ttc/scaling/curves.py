@@ -46,10 +46,10 @@ from langgraph_ttc.scaling.difficulty import (
 )
 from langgraph_ttc.scaling.fits import fit_power_law, log_spaced_ks
 from langgraph_ttc.scaling.outputs import (
-    PLOT_FILE,
     POOL_FILE,
     SUMMARY_FILE,
     SUMMARY_VERSION,
+    plot_file,
     plot_summary,
     read_summary,
     write_outputs,
@@ -323,9 +323,16 @@ def _observed_best(points: Sequence[CurvePoint]) -> dict:
 
 
 def replot(
-    out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = None, x: str = "calls"
+    out_dir: str | os.PathLike,
+    *,
+    strategies: Sequence[str] | None = None,
+    x: str = "calls",
+    path: str | os.PathLike | None = None,
 ) -> dict:
     """Re-plot ``out_dir`` without sampling: from summary.json, or recomputed from pool.sqlite.
+    The plot goes to ``path``, by default ``curves.png`` for calls and ``curves-tokens.png``
+    / ``curves-thinking-tokens.png`` for the other axes (:func:`plot_file`), so re-plotting on
+    another axis keeps the calls plot.
 
     Recomputes (and rewrites summary.json and curves.csv) when the summary is missing,
     ``strategies`` differ from it, or it predates what the x axis ``x`` needs (thinking tokens).
@@ -341,7 +348,7 @@ def replot(
     summary = read_summary(out)
     current = summary is not None and (x != "thinking-tokens" or "thinking" in summary)
     if current and (strategies is None or list(strategies) == list(summary["strategies"])):
-        plot_summary(summary, out / PLOT_FILE, x=x)
+        plot_summary(summary, Path(path) if path is not None else out / plot_file(x), x=x)
         return summary
     if not pool_path.exists():
         raise TTCConfigError(
@@ -353,7 +360,7 @@ def replot(
     k_max = int(pool.meta.get("k_max", pool.n_min))
     ks = [k for k in default_ks(k_max) if k <= pool.n_min]
     summary = summarize_pool(pool, list(chosen), ks, seed=int(pool.meta.get("seed") or 0))
-    write_outputs(out, summary, x=x)
+    write_outputs(out, summary, x=x, plot_path=path)
     return summary
 
 
