@@ -196,20 +196,24 @@ def _mark(answer: str | None, reference: str | None) -> str:
 
 
 def score_line(result: dict, reference: str) -> str:
-    """How the single samples and the vote did against a known answer.
+    """How the single samples and the vote did against a known answer: the point of spending
+    more calls, in one line.
 
     Example:
-        >>> score_line({"answer": "12", "candidates": [{"answer": "12", "step": 0},
-        ...     {"answer": "13", "step": 0}]}, "12")
-        'reference 12: single samples right 1 of 2; the answer (12) is right'
+        >>> score_line({"answer": "12", "candidates": [{"answer": "12", "step": 0, "text": ""},
+        ...     {"answer": "13", "step": 0, "text": ""}]}, "12")
+        'reference 12: single samples right 1 of 2 (50%); the vote (12) is right'
     """
     wanted = normalize_answer(reference)
     firsts = [c for c in result["candidates"] if c.get("step", 0) == 0]
     right = sum(1 for c in firsts if c.get("answer") == wanted)
     verdict = "right" if result["answer"] == wanted else "wrong"
+    share = f" ({right / len(firsts):.0%})" if firsts else ""
+    chosen = shown_answer(result["answer"], result["candidates"])
+    picked = "the chosen answer" if result.get("method") == "best_of_n" else "the vote"
     return (
-        f"reference {wanted}: single samples right {right} of {len(firsts)}; "
-        f"the answer ({result['answer']}) is {verdict}"
+        f"reference {reference.strip()}: single samples right {right} of {len(firsts)}{share}; "
+        f"{picked} ({chosen}) is {verdict}"
     )
 
 

@@ -372,6 +372,7 @@ def format_table(summary: dict) -> str:
         ...     "mean_tokens": 10.0, "accuracy": 0.5, "ci_low": 0.2, "ci_high": 0.8}]}}))
         strategy               k    calls   tokens  accuracy  95% CI
         majority               1      1.0       10     0.500  [0.200, 0.800]
+        (calls and tokens: mean per problem; tokens are prompt + completion, thinking included)
     """
     lines = [f"{'strategy':<20} {'k':>3} {'calls':>8} {'tokens':>8}  accuracy  95% CI"]
     groups = {**summary.get("strategies", {}), **summary.get("live", {})}
@@ -381,4 +382,7 @@ def format_table(summary: dict) -> str:
                 f"{name:<20} {p['k']:>3} {p['mean_calls']:>8.1f} {p['mean_tokens']:>8.0f}"
                 f"     {p['accuracy']:.3f}  [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
             )
+    lines.append(
+        "(calls and tokens: mean per problem; tokens are prompt + completion, thinking included)"
+    )
     return "\n".join(lines)
