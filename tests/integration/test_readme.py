@@ -1,23 +1,18 @@
 """The README's set-up commands and its Python examples stay true: each example runs as written.
 
-Where an example needs something this machine cannot have (a hosted model, a vLLM server), the
-test puts a local stand-in behind the same names and says so: a scripted chat model as
-``langchain_openai.ChatOpenAI``, the instant server in its vLLM reasoning mode at the example's URL.
+The agent examples carry their own named stand-in (a scripted ``FakeToolCallingModel``) and run
+as written. Where an example needs a server this machine cannot have (vLLM), the test puts a
+local stand-in at the example's URL and says so: the instant server in its vLLM reasoning mode.
 The ``langgraph dev`` example runs in tests/integration/test_langgraph_server.py.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.tools import tool
 
-from langgraph_ttc.testing import FakeToolCallingModel
 from langgraph_ttc.testing_server import InstantServer
 
 pytestmark = pytest.mark.integration
@@ -50,7 +45,7 @@ def test_every_python_example_is_tested():
     markers = [
         "agent.add_node",
         "as_runnable",
-        "TTCChatModel(model=ChatOpenAI",
+        "TTCChatModel(model=chat",
         "TTCMiddleware(",
         "DeepConfOnline(",
         "reasoning=True",
@@ -75,48 +70,15 @@ def test_runnable_example_answers_both_questions(capsys):
     assert all(isinstance(r, str) for r in replies)
 
 
-def adder(messages, seed):
-    """A stand-in for a hosted tool-calling model: calls add(7, 5), then reads the result."""
-    last = messages[-1]
-    if isinstance(last, ToolMessage):
-        return f"The answer is {last.content}."
-    return AIMessage("", tool_calls=[{"name": "add", "args": {"a": 7, "b": 5}, "id": f"c{seed}"}])
-
-
-class StandInChatOpenAI(FakeToolCallingModel):
-    """Takes ChatOpenAI's ``model=`` argument; answers by :func:`adder`."""
-
-    model: str = "stand-in"
-    script: object = adder
-
-
-def test_chat_model_example_runs_in_create_agent(capsys, monkeypatch):
-    # Stand-in: no hosted model or langchain-openai here; the example runs as written against it.
-    monkeypatch.setitem(
-        sys.modules, "langchain_openai", types.SimpleNamespace(ChatOpenAI=StandInChatOpenAI)
-    )
-    namespace = run_block(block("TTCChatModel(model=ChatOpenAI"))
+def test_chat_model_example_runs_in_create_agent_as_written(capsys):
+    # Its stand-in is in the example itself: no hosted model, no key, no langchain-openai.
+    namespace = run_block(block("TTCChatModel(model=chat"))
     assert capsys.readouterr().out.strip() == "The answer is 12."
     assert namespace["model"].n == 5
 
 
-@tool
-def buy(item: str, quantity: int, request_id: str = "") -> str:
-    """Buy some units of an item."""
-    return f"Bought {quantity} {item}."
-
-
-def shopper(messages, seed):
-    last = messages[-1]
-    if isinstance(last, ToolMessage):
-        return last.content
-    args = {"item": "apples", "quantity": 2, "request_id": f"r{seed}"}
-    return AIMessage("", tool_calls=[{"name": "buy", "args": args, "id": f"b{seed}"}])
-
-
-def test_middleware_example_votes_and_keeps_a_ledger(capsys):
-    namespace = {"model": FakeToolCallingModel(script=shopper), "tools": [buy]}
-    namespace = run_block(block("TTCMiddleware("), namespace)
+def test_middleware_example_votes_and_keeps_a_ledger_as_written(capsys):
+    namespace = run_block(block("TTCMiddleware("))  # model and tools: the example's stand-in
     state = namespace["state"]
     ledger = state["ttc_ledger"]
     # Two model steps (the buy call, then the reply), three samples each; request_id ignored.
