@@ -244,7 +244,10 @@ def answer_line(result: dict) -> str:
     firsts = [c for c in result["candidates"] if c.get("step", 0) == 0]
     answered = [c for c in firsts if c.get("ok") and c.get("answer") is not None]
     gave = sum(1 for c in answered if c["answer"] == result["answer"])
-    meaning = CONFIDENCE_MEANINGS.get(result["method"], f"{result['method']}'s share of the tally")
+    method = result["method"]
+    if (result.get("plan") or {}).get("trace_threshold") is not None:
+        method = "deepconf_online"  # a confidence vote among the traces above the threshold
+    meaning = CONFIDENCE_MEANINGS.get(method, f"{method}'s share of the tally")
     return (
         f"answer: {shown_answer(result['answer'], result['candidates'])}   "
         f"(confidence {result['confidence']:.2f}: {meaning}; "

@@ -299,6 +299,16 @@ def test_confidence_says_what_it_means_per_method(capsys, instant_server):
         "confidence_vote", "--n", "4",
     )  # fmt: skip
     assert code == 0 and "its share of the votes weighted by token confidence" in out
+    from langgraph_ttc.cli.run import answer_line
+
+    online = {
+        "answer": "4", "confidence": 1.0, "method": "confidence_weighted",
+        "plan": {"trace_threshold": 2.5},
+        "candidates": [{"answer": "4", "text": "The answer is 4.", "ok": True, "step": 0}] * 3
+        + [{"answer": "5", "text": "The answer is 5.", "ok": True, "step": 0}],
+    }  # fmt: skip
+    line = answer_line(online)  # beside 3 of 4 samples: the vote among the traces kept
+    assert "of the traces at or above the warm-up's threshold; 3 of 4 samples gave it" in line
 
 
 def test_deepconf_online_with_n_at_most_the_warmup_says_it_cannot_stop(capsys, caplog):
