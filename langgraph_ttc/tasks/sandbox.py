@@ -251,6 +251,13 @@ def _run_bwrap(
     }
     tmpfs = TMPFS_MB * _MIB
     group = RunCgroup(max_processes, (2 * int(memory_mb)) * _MIB + tmpfs)
+    if boundary.process_limit == "cgroup pids.max" and not group.limits_processes:
+        group.remove()  # never silently weaker than the probe promised
+        raise SandboxUnavailable(
+            "Refusing to run model-written code: its cgroup (the process limit) could not be "
+            f"created under {cgroup_support()['pids'].parent}, though the probe could; check "
+            "that hierarchy's permissions and cgroup.max.descendants."
+        )
     nproc = None if group.limits_processes else _nproc_limit()
     started = time.monotonic()
     try:

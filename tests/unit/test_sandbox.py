@@ -745,3 +745,13 @@ def test_a_killed_caller_takes_the_sandbox_with_it(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_run_whose_cgroup_cannot_be_made_refuses(monkeypatch):
+    if BOUNDARY.process_limit != "cgroup pids.max":
+        pytest.skip(f"the process limit here is {BOUNDARY.process_limit}, not a cgroup")
+    from langgraph_ttc.tasks import _cgroup
+
+    monkeypatch.setattr(_cgroup, "_make", lambda hierarchy, tag: None)
+    with pytest.raises(SandboxUnavailable, match="could not be created"):
+        run_untrusted("print('never runs')")
