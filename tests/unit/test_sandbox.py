@@ -699,7 +699,9 @@ def test_memory_bomb_across_processes_hits_the_run_memory_limit():
     assert not result.passed and result.reason == "memory limit", result
 
 
-def test_hostile_code_sees_none_of_the_callers_environment_or_files(caller, monkeypatch):
+def test_hostile_code_has_no_privileges_and_sees_none_of_the_callers_environment_or_files(
+    caller, monkeypatch
+):
     monkeypatch.setenv("TTC_TEST_SECRET", "sk-do-not-leak")
     host = [str(ROOT), str(caller.canary_dir), "/work", "/home", "/etc/shadow", "/var"]
     host += [str(p) for p in Path(os.path.expanduser("~")).glob(".*") if ".pyenv" not in p.name]
@@ -707,6 +709,8 @@ def test_hostile_code_sees_none_of_the_callers_environment_or_files(caller, monk
     code = textwrap.dedent(
         f"""
         import os
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print(status["CapEff"].strip(), status["NoNewPrivs"].strip())
         print(os.environ.get("TTC_TEST_SECRET"), os.path.expanduser("~"))
         for path in {host!r}:
             print(path, os.path.exists(path))
@@ -715,8 +719,9 @@ def test_hostile_code_sees_none_of_the_callers_environment_or_files(caller, monk
     result = caller.run_one(code)
     assert result["passed"], result
     lines = result["stdout"].splitlines()
-    assert lines[0] == "None /tmp/run"
-    assert len(lines) == len(host) + 1 and all(line.endswith("False") for line in lines[1:]), lines
+    assert lines[0] == "0000000000000000 1"  # no capabilities, no new privileges
+    assert lines[1] == "None /tmp/run"
+    assert len(lines) == len(host) + 2 and all(line.endswith("False") for line in lines[2:]), lines
 
 
 def test_a_killed_caller_takes_the_sandbox_with_it(tmp_path):
