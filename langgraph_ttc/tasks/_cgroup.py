@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -55,10 +56,30 @@ def _probe() -> tuple[tuple[str, _Hierarchy], ...]:
                 continue
             with contextlib.suppress(OSError):
                 os.rmdir(group)
+            sweep_stale(hierarchy.parent)
             found.append((controller, hierarchy))
             break
     logger.debug("sandbox cgroups: %s", [c for c, _ in found] or "none")
     return tuple(found)
+
+
+def sweep_stale(parent: str) -> list[str]:
+    """Remove the empty cgroups left under ``parent`` by processes that died mid-run (a caller
+    killed with SIGKILL cannot clean up); returns the removed paths."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            match = _OURS.fullmatch(name)
+            if match is None or os.path.exists(f"/proc/{match.group(1)}"):
+                continue
+            path = os.path.join(parent, name)
+            with contextlib.suppress(OSError):  # not empty (yet), or gone already
+                os.rmdir(path)
+                removed.append(path)
+    return removed
+
+
+_OURS = re.compile(r"ttc-sandbox-(\d+)-(?:run|probe)-\d+")
 
 
 def _candidates(controller: str) -> list[_Hierarchy]:

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from langgraph_ttc.errors import SandboxUnavailable, TTCConfigError
-from langgraph_ttc.tasks import sandbox
+from langgraph_ttc.tasks import _cgroup, sandbox
 from langgraph_ttc.tasks._bwrap import find_bwrap, python_dirs
 from langgraph_ttc.tasks.sandbox import Boundary, SandboxResult, run_untrusted
 
@@ -375,7 +375,7 @@ def _ctypes_socket(port: int) -> str:
 _NOBODY_RUNNER = r"""
 import dataclasses, json, os, sys
 sys.path.insert(0, sys.argv[1])
-from langgraph_ttc.tasks import sandbox
+from langgraph_ttc.tasks import _cgroup, sandbox
 job = json.loads(sys.stdin.read())
 boundary = sandbox.sandbox_boundary()
 out = {"uid": os.getuid(), "pid": os.getpid(), "boundary": boundary.describe(), "results": []}
@@ -747,6 +747,16 @@ def test_a_killed_caller_takes_the_sandbox_with_it(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert _gone(tag, within_s=10)
+        # The dead caller could not remove its cgroups; the next probe sweeps them.
+        for hierarchy in _cgroup.cgroup_support().values():
+            left = [p for p in os.listdir(hierarchy.parent) if f"-{proc.pid}-" in p]
+            assert len(left) <= 1, left
+            deadline = time.monotonic() + 5
+            while left and time.monotonic() < deadline:
+                _cgroup.sweep_stale(hierarchy.parent)
+                left = [p for p in os.listdir(hierarchy.parent) if f"-{proc.pid}-" in p]
+                time.sleep(0.05)
+            assert left == []
     finally:
         proc.kill()
         proc.wait()
