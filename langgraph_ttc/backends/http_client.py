@@ -411,6 +411,10 @@ class Wire:
         self._urls: dict[str, URL] = {}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        # A backend dropped without close(): its session is closed on the loop, not left to
+        # aiohttp's "Unclosed client session" warning (at exit, _close_live_wires waits).
+        self._held: dict[str, aiohttp.ClientSession] = {}
+        weakref.finalize(self, _close_soon, self._held).atexit = False
         _live_wires.add(self)
 
     def url(self, path: str) -> URL:
@@ -436,6 +440,7 @@ class Wire:
                 auto_decompress=True,
             )
             self._session_loop = loop
+            self._held["session"] = self._session
         return self._session
 
     def attempt(self, total: float | None, *, read: float | None = None) -> Attempt:
@@ -497,6 +502,14 @@ async def _body(response: aiohttp.ClientResponse) -> bytes:
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     async for line in response.content:
         yield line
+
+
+def _close_soon(held: dict) -> None:
+    session, loop = held.pop("session", None), _loop
+    if session is None or session.closed or loop is None or _loop_pid != os.getpid():
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closing
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
 
 
 def _close_live_wires() -> None:
