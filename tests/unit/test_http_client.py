@@ -526,3 +526,28 @@ async def test_a_round_larger_than_the_limit_is_paced_by_it():
         )
         draw = await backend.asample(QUESTION, 16, SamplingParams(seed=1))
     assert all(c.ok for c in draw.completions) and server.stats.max_in_flight == 4
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_cli_ca_bundle_and_headers_reach_the_backend(tls):
+    from langgraph_ttc.cli.arguments import build_parser
+    from langgraph_ttc.cli.run import backend_from_args
+
+    ca_file, context = tls
+    with ScriptedServer(tls=context) as server:
+        args = build_parser().parse_args(
+            ["run", "2+3?", "--base-url", server.base_url, "--model", "m"]
+            + ["--ca-bundle", str(ca_file), "--header", "X-Title: ttc", "--header", "api-key: k"]
+        )
+        backend = backend_from_args(args)
+        draw = backend.sample(QUESTION, 1, SamplingParams())
+    assert draw.completions[0].ok
+    head = server.counts.raw_heads[0].decode().lower()
+    assert "x-title: ttc" in head and "api-key: k" in head
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "q", "--header", "no colon"])
+    local = build_parser().parse_args(["run", "q", "--header", "a: b"])
+    with pytest.raises(TTCConfigError, match="--base-url"):
+        backend_from_args(local)
