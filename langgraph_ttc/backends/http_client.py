@@ -21,7 +21,7 @@ Example:
     >>> from langgraph_ttc.testing_server import InstantServer
     >>> with InstantServer() as server:
     ...     wire = Wire(server.base_url, HTTPOptions(), api_key="EMPTY", max_connections=4)
-    ...     listed = run_blocking(wire.get_json("/models", Attempt(5.0)))
+    ...     listed = run_blocking(wire.get_json("/models", wire.attempt(5.0)))
     ...     run_blocking(wire.aclose())
     >>> [m["id"] for m in listed["data"]]
     ['instant']
@@ -44,12 +44,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from langgraph_ttc.errors import TTCConfigError
 
 __all__ = [
-    "Attempt",
     "ConnectFailed",
     "HTTPOptions",
     "HTTPStatusError",
@@ -119,7 +119,8 @@ class HTTPOptions:
             CA bundle at this path (a private CA, a corporate gateway).
         cert: a client certificate: a PEM file holding certificate and key, or
             ``(certificate, key)`` paths.
-        trust_env: use ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` (and ``~/.netrc``).
+        trust_env: use ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` (read when the backend
+            first connects).
         default_headers: sent with every request (Azure's ``api-key``, OpenRouter's
             ``HTTP-Referer``); they override the defaults, ``Authorization`` included.
         default_query: added to every request's URL (Azure's ``api-version``), after any query
@@ -295,7 +296,7 @@ def backend_loop() -> asyncio.AbstractEventLoop:
         return loop
     with _loop_lock:
         if _loop is None or _loop_pid != os.getpid():
-            loop = asyncio.new_event_loop()
+            loop = _new_loop()
             ready = threading.Event()
 
             def run() -> None:
@@ -309,6 +310,19 @@ def backend_loop() -> asyncio.AbstractEventLoop:
             _loop, _loop_thread, _loop_pid = loop, thread, os.getpid()
             _started += 1
         return _loop
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when installed (a third less client CPU per request than asyncio's own,
+    docs/ARCHITECTURE.md), else asyncio's."""
+    if os.environ.get("TTC_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def loops_started() -> int:
@@ -362,21 +376,6 @@ async def run_on_backend_loop(coro: Coroutine[Any, Any, T]) -> T:
 # -- the wire: one backend's session, and the SDK stand-in ----------------------------------------
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """The time one attempt may take: ``total`` seconds (None: unbounded), the connect and read
-    bounds of :class:`HTTPOptions`, ``read`` overriding the latter (streams)."""
-
-    total: float | None
-    connect: float | None = None
-    read: float | None = None
-
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self.total, connect=self.connect, sock_connect=self.connect, sock_read=self.read
-        )
-
-
 _live_wires: weakref.WeakSet[Wire] = weakref.WeakSet()
 
 
@@ -409,7 +408,9 @@ class Wire:
             **options.default_headers,
         }
         self._urls: dict[str, URL] = {}
+        self._timeouts: dict[tuple, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: dict[str, Any] = {}
         self._session_loop: asyncio.AbstractEventLoop | None = None
         # A backend dropped without close(): its session is closed on the loop, not left to
         # aiohttp's "Unclosed client session" warning (at exit, _close_live_wires waits).
@@ -435,32 +436,60 @@ class Wire:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self.headers,
-                trust_env=self.options.trust_env,
+                # The proxy is looked up once here, not by aiohttp on every request (its
+                # trust_env costs two thread-pool hops per request: proxy and ~/.netrc).
+                trust_env=False,
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),  # an API needs no cookies
             )
+            self._proxy = self._env_proxy()
             self._session_loop = loop
             self._held["session"] = self._session
         return self._session
 
-    def attempt(self, total: float | None, *, read: float | None = None) -> Attempt:
-        return Attempt(total, self.options.connect_timeout_s, read or self.options.read_timeout_s)
+    def _env_proxy(self) -> dict[str, Any]:
+        """``proxy=`` (and ``proxy_auth=``) for this base URL from HTTP(S)_PROXY / NO_PROXY."""
+        if not self.options.trust_env:
+            return {}
+        try:
+            proxy, auth = get_env_proxy_for_url(URL(self.base_url))
+        except LookupError:  # no proxy applies
+            return {}
+        return {"proxy": proxy, "proxy_auth": auth} if auth else {"proxy": proxy}
 
-    async def post_json(self, path: str, payload: Mapping[str, Any], attempt: Attempt) -> bytes:
+    def attempt(self, total: float | None, *, read: float | None = None) -> aiohttp.ClientTimeout:
+        """The timeouts of one attempt: ``total`` seconds (None: unbounded), the connect and
+        read bounds of the options, ``read`` overriding the latter (streams)."""
+        key = (total, read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            connect, read = self.options.connect_timeout_s, read or self.options.read_timeout_s
+            timeout = aiohttp.ClientTimeout(
+                total=total, connect=connect, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 16:  # the usual attempt has timeout_s: made once
+                self._timeouts[key] = timeout
+        return timeout
+
+    async def post_json(
+        self, path: str, payload: Mapping[str, Any], attempt: aiohttp.ClientTimeout
+    ) -> bytes:
         """POST ``payload`` as JSON; the reply's body (after any 307/308 redirect)."""
         data = json.dumps(payload).encode()
         async with self.session().post(
-            self.url(path), data=data, timeout=attempt.client_timeout()
+            self.url(path), data=data, timeout=attempt, **self._proxy
         ) as response:
             return await _body(response)
 
-    async def get_json(self, path: str, attempt: Attempt) -> Any:
-        async with self.session().get(self.url(path), timeout=attempt.client_timeout()) as response:
+    async def get_json(self, path: str, attempt: aiohttp.ClientTimeout) -> Any:
+        session = self.session()
+        async with session.get(self.url(path), timeout=attempt, **self._proxy) as response:
             return json.loads(await _body(response))
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, path: str, payload: Mapping[str, Any], attempt: Attempt
+        self, path: str, payload: Mapping[str, Any], attempt: aiohttp.ClientTimeout
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """POST ``payload`` and yield the reply's lines as they arrive; leaving early closes the
         response, and with it the connection (the server stops generating)."""
@@ -468,8 +497,9 @@ class Wire:
         response = await self.session().post(
             self.url(path),
             data=data,
-            timeout=attempt.client_timeout(),
+            timeout=attempt,
             headers={"Accept": "text/event-stream"},
+            **self._proxy,
         )
         try:
             if response.status >= 300:
@@ -547,8 +577,8 @@ class SDKWire:
         self.is_async = isinstance(client, openai.AsyncOpenAI)
         self.base_url = str(client.base_url).rstrip("/")
 
-    def attempt(self, total: float | None, *, read: float | None = None) -> Attempt:
-        return Attempt(total, None, read)
+    def attempt(self, total: float | None, *, read: float | None = None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=total, sock_read=read)
 
     async def _call(self, fn, *args, **kwargs):
         try:
@@ -559,16 +589,18 @@ class SDKWire:
         except Exception as exc:
             raise _sdk_failure(exc) from exc
 
-    async def post_json(self, path: str, payload: Mapping[str, Any], attempt: Attempt) -> bytes:
+    async def post_json(
+        self, path: str, payload: Mapping[str, Any], attempt: aiohttp.ClientTimeout
+    ) -> bytes:
         return await self._call(
             self.client.post,
             path,
             body=dict(payload),
             cast_to=bytes,
-            options={"timeout": attempt.total or attempt.read},
+            options={"timeout": attempt.total or attempt.sock_read},
         )
 
-    async def get_json(self, path: str, attempt: Attempt) -> Any:
+    async def get_json(self, path: str, attempt: aiohttp.ClientTimeout) -> Any:
         return json.loads(
             await self._call(
                 self.client.get, path, cast_to=bytes, options={"timeout": attempt.total}
@@ -577,11 +609,11 @@ class SDKWire:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, path: str, payload: Mapping[str, Any], attempt: Attempt
+        self, path: str, payload: Mapping[str, Any], attempt: aiohttp.ClientTimeout
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         import httpx  # openai's transport
 
-        options = {"timeout": attempt.read or attempt.total}
+        options = {"timeout": attempt.sock_read or attempt.total}
         body = dict(payload)
         if self.is_async:
             try:

@@ -34,6 +34,7 @@ The API key and ``Authorization`` header are redacted from every error message a
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -112,6 +113,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     wire: Wire | SDKWire | None = None
     slots: Any = None  # the asyncio.Semaphore of max_concurrency, made on the backend loop
+    slots_loop: Any = None
 
 
 class OpenAICompatibleBackend(Backend):
@@ -539,10 +541,10 @@ class OpenAICompatibleBackend(Backend):
         """The one concurrency limit of this backend and its copies: an asyncio.Semaphore of
         the backend loop (every request runs there, whoever asked for it)."""
         shared = self._shared
-        if shared.slots is None:
-            import asyncio
-
+        loop = asyncio.get_running_loop()
+        if shared.slots is None or shared.slots_loop is not loop:  # new: first use, or a fork
             shared.slots = asyncio.Semaphore(shared.max_concurrency)
+            shared.slots_loop = loop
         return shared.slots
 
     async def aclose(self) -> None:

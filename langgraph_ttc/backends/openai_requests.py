@@ -77,30 +77,31 @@ async def request(
     payload = json_payload(backend, body, start, count, params)
     slots = backend._slots()
     began = time.monotonic()
-    attempts = 0
-
-    async def attempt_once() -> dict:
-        nonlocal attempts
+    try:  # the first attempt, kept lean; tenacity takes over once it failed
         await acquire(slots, deadline)  # past the deadline, the attempt is not sent
-        try:
-            attempts += 1
-            content = await _post(backend, payload, deadline)
-        finally:
-            slots.release()
-        return reply_json(content)
-
+    except DeadlineExceeded as exc:
+        return backend._failed(exc, start, count, params, 0, began)
     try:
-        try:  # the first attempt; tenacity takes over once it failed
-            reply = await attempt_once()
-        except Exception as exc:
-            if not is_retryable(exc) or backend.max_retries == 0:
-                raise
-            failed_first: Exception | None = exc
-        else:
-            return backend._result(reply, start, count, params, attempts, began)
-        # tenacity's blocking iterator decides, this loop sleeps without blocking: half the CPU
-        # of AsyncRetrying, which re-inspects its callbacks on every attempt.
-        waits: list[float] = []
+        reply = reply_json(await _post(backend, payload, deadline))
+    except BackendUnavailable:
+        raise
+    except Exception as exc:
+        failed_first = exc
+    else:
+        return backend._result(reply, start, count, params, 1, began)
+    finally:
+        slots.release()
+    return await _retried(backend, payload, start, count, params, deadline, began, failed_first)
+
+
+async def _retried(backend, payload, start, count, params, deadline, began, failed_first):
+    """The retries of a request whose first attempt failed with ``failed_first``."""
+    slots = backend._slots()
+    attempts = 1
+    # tenacity's blocking iterator decides, this loop sleeps without blocking: half the CPU
+    # of AsyncRetrying, which re-inspects its callbacks on every attempt.
+    waits: list[float] = []
+    try:
         for attempt in Retrying(sleep=waits.append, **retry_options(backend, deadline, began)):
             if waits:
                 await asyncio.sleep(waits.pop())
@@ -108,7 +109,13 @@ async def request(
                 if failed_first is not None:
                     failure, failed_first = failed_first, None
                     raise failure
-                reply = await attempt_once()
+                await acquire(slots, deadline)
+                try:
+                    attempts += 1
+                    content = await _post(backend, payload, deadline)
+                finally:
+                    slots.release()
+                reply = reply_json(content)
     except BackendUnavailable:
         raise
     except Exception as exc:
