@@ -504,7 +504,7 @@ class Wire:
         try:
             if response.status >= 300:
                 await _body(response)  # raises
-            yield _lines(response)
+            yield Lines(response.content, response.close)
         finally:
             if response.content.at_eof():
                 response.release()
@@ -529,9 +529,16 @@ async def _body(response: aiohttp.ClientResponse) -> bytes:
     return body
 
 
-async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    async for line in response.content:
-        yield line
+class Lines:
+    """A streamed reply's lines as they arrive; :meth:`close` (from another task) ends the
+    response at once, and a read waiting on it with it."""
+
+    def __init__(self, lines: AsyncIterator[bytes], close: Any) -> None:
+        self._lines = lines
+        self.close = close
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines.__aiter__()
 
 
 def _close_soon(held: dict) -> None:
@@ -611,8 +618,7 @@ class SDKWire:
     async def stream(
         self, path: str, payload: Mapping[str, Any], attempt: aiohttp.ClientTimeout
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        import httpx  # openai's transport
-
+        httpx = _sdk_httpx()
         options = {"timeout": attempt.sock_read or attempt.total}
         body = dict(payload)
         if self.is_async:
@@ -623,7 +629,7 @@ class SDKWire:
             except Exception as exc:
                 raise _sdk_failure(exc) from exc
             try:
-                yield _sdk_lines(response.aiter_lines())
+                yield Lines(_sdk_lines(response.aiter_lines()), _closer(response.aclose()))
             finally:
                 await response.aclose()
             return
@@ -644,12 +650,28 @@ class SDKWire:
                 yield line.encode() + b"\n"
 
         try:
-            yield read()
+            yield Lines(read(), response.close)
         finally:
             await loop.run_in_executor(None, response.close)
 
     async def aclose(self) -> None:
         """The user's client stays theirs to close."""
+
+
+def _sdk_httpx():
+    """The HTTP client package of the installed openai SDK (httpx2 since openai 3, else httpx)."""
+    import openai._base_client as base
+
+    return getattr(base, "httpx2", None) or base.httpx
+
+
+def _closer(closing: Coroutine) -> Any:
+    """A plain callable that schedules an async close (``Lines.close`` is called, not awaited)."""
+
+    def close() -> None:
+        asyncio.ensure_future(closing)
+
+    return close
 
 
 async def _sdk_lines(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, convert_to_messages
 from tenacity import Retrying
@@ -48,7 +48,7 @@ async def sample_streamed(
     are cancelled (they end at their next line, or before they start)."""
     messages = convert_to_messages(messages)
     body = stream_body(backend, messages, params)
-    cancel = asyncio.Event()
+    cancel = Cancel()
     tasks = [
         asyncio.ensure_future(stream(backend, body, i, params, deadline, stop_trace, cancel))
         for i in range(n)
@@ -62,13 +62,27 @@ async def sample_streamed(
             if not (result.cancelled or result.failed):
                 finished += result.completions
                 if until is not None and not cancel.is_set() and until(finished):
-                    cancel.set()
+                    cancel.fire()
     except BaseException:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return fill_prompt_tokens(backend, results, messages)
+
+
+class Cancel(asyncio.Event):
+    """Set when the draw's ``until`` holds; :meth:`fire` also closes the streams still open, so
+    a stream waiting for its next token ends now, not when that token comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closers: dict[int, Any] = {}
+
+    def fire(self) -> None:
+        self.set()
+        for close in list(self.closers.values()):
+            close()
 
 
 def stream_body(
@@ -98,7 +112,7 @@ async def stream(
     params: SamplingParams,
     deadline: float | None,
     stop_trace: StopTrace | None,
-    cancel: asyncio.Event,
+    cancel: Cancel,
 ) -> Result:
     """One streamed sample: read line by line; stop when its watch says so, or when the draw
     is cancelled (leaving the response closes it)."""
@@ -129,13 +143,20 @@ async def stream(
                         backend._check_endpoint(exc)
                         raise
                     backend._shared.verified = True
+                    cancel.closers[index] = lines.close
                     try:
                         async for line in lines:
                             ended = read_line(reply, line, watch, cancel)
                             if ended:
                                 break
+                    except Exception:
+                        if not cancel.is_set():
+                            raise  # else: the draw closed it (its `until` held)
                     finally:
+                        cancel.closers.pop(index, None)
                         await opened.__aexit__(None, None, None)
+                    if ended is None and reply.finish_reason is None and cancel.is_set():
+                        ended = "cancelled"
                 finally:
                     slots.release()
     except BackendUnavailable:

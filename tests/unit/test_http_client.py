@@ -552,3 +552,45 @@ def test_cli_ca_bundle_and_headers_reach_the_backend(tls):
     local = build_parser().parse_args(["run", "q", "--header", "a: b"])
     with pytest.raises(TTCConfigError, match="--base-url"):
         backend_from_args(local)
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+
+async def one_fast_stream_the_rest_stall(request: Request, writer) -> bool:
+    """Seed 0 streams a whole answer; the others send one token, then nothing until the server
+    stops (a slow generation)."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+    token = {"choices": [{"index": 0, "delta": {"content": "The "}, "finish_reason": None}]}
+    writer.write(b"data: " + json.dumps(token).encode() + b"\n\n")
+    await writer.drain()
+    if request.json.get("seed") != 0:
+        await request.server.release.wait()
+        return False
+    end = {"choices": [{"index": 0, "delta": {"content": "end."}, "finish_reason": "stop"}]}
+    usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+    for event in (end, usage):
+        writer.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+    writer.write(b"data: [DONE]\n\n")
+    await writer.drain()
+    return False
+
+
+@pytest.mark.parametrize("driver", ["blocking", "async"])
+def test_until_closes_the_streams_still_open_at_once(driver):
+    """The draw's `until` holds after the first finished sample: the two stalled streams are
+    closed then (not at their next token, which never comes), and the tokens that arrived are
+    counted."""
+    with ScriptedServer(one_fast_stream_the_rest_stall) as server:
+        backend = backend_for(server, timeout_s=60)
+        params = SamplingParams(seed=0)
+        enough = lambda done: len(done) >= 1  # noqa: E731
+        began = time.monotonic()
+        if driver == "blocking":
+            draw = backend.sample(QUESTION, 3, params, until=enough)
+        else:
+            draw = asyncio.run(backend.asample(QUESTION, 3, params, until=enough))
+        took = time.monotonic() - began
+    assert [c.text for c in draw.completions] == ["The end."]
+    assert draw.extra["cancelled"] == 2 and took < 20  # not the 60 s read timeout
+    assert draw.completion_tokens == 2 + 1 + 1  # the finished one's, and one token each
