@@ -629,7 +629,7 @@ class SDKWire:
             except Exception as exc:
                 raise _sdk_failure(exc) from exc
             try:
-                yield Lines(_sdk_lines(response.aiter_lines()), _closer(response.aclose()))
+                yield Lines(_sdk_lines(response.aiter_lines()), _closer(response.aclose))
             finally:
                 await response.aclose()
             return
@@ -665,11 +665,11 @@ def _sdk_httpx():
     return getattr(base, "httpx2", None) or base.httpx
 
 
-def _closer(closing: Coroutine) -> Any:
+def _closer(aclose: Any) -> Any:
     """A plain callable that schedules an async close (``Lines.close`` is called, not awaited)."""
 
     def close() -> None:
-        asyncio.ensure_future(closing)
+        asyncio.ensure_future(aclose())
 
     return close
 
