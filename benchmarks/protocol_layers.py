@@ -246,7 +246,34 @@ def main(argv=None) -> dict:
         cpu = statistics.median(r[1] for r in results)
         table[name] = {"wall_s": wall, "cpu_s": cpu, "cpu_ms_per_request": 1000 * cpu / requests}
         print(f"{name:32} {wall:7.3f} {cpu:7.3f} {1000 * cpu / requests:15.2f}")
+    for name, (wall, cpu) in hop_costs().items():
+        table[name] = {"wall_s": wall, "cpu_s": cpu, "cpu_ms_per_request": 1000 * cpu}
+        print(f"{name:32} wall {1e6 * wall:6.1f} us  cpu {1e6 * cpu:6.1f} us per draw")
     return table
+
+
+def hop_costs(calls: int = 2000) -> dict[str, tuple[float, float]]:
+    """What handing a draw to the backend loop costs (once per draw, not per request): an
+    empty coroutine run there from a thread, and awaited from another event loop."""
+
+    async def nothing() -> None:
+        return None
+
+    def blocking() -> tuple[float, float]:
+        run_blocking(nothing())
+        began, cpu0 = time.perf_counter(), cpu_s()
+        for _ in range(calls):
+            run_blocking(nothing())
+        return (time.perf_counter() - began) / calls, (cpu_s() - cpu0) / calls
+
+    async def awaited() -> tuple[float, float]:
+        await run_on_backend_loop(nothing())
+        began, cpu0 = time.perf_counter(), cpu_s()
+        for _ in range(calls):
+            await run_on_backend_loop(nothing())
+        return (time.perf_counter() - began) / calls, (cpu_s() - cpu0) / calls
+
+    return {"hop, blocking": blocking(), "hop, async": asyncio.run(awaited())}
 
 
 if __name__ == "__main__":
