@@ -21,9 +21,9 @@ so every sample of a draw has a distinct, reproducible seed. With a server that 
 draws its choices from that one seeded generator, so they still differ from each other and
 reproduce together. ``Completion.seed`` records the nominal per-sample seed ``seed_for(i)``.
 
-Retries (tenacity is the only retry layer; a user's openai client should have max_retries=0): rate limits
-(429, honouring ``Retry-After`` / ``retry-after-ms``, capped), 408/409, 5xx, timeouts, dropped
-connections, malformed or empty replies; bounded by ``max_retries`` AND ``max_retry_seconds``.
+Retries (tenacity is the only retry layer; give a user's openai client ``max_retries=0``): rate
+limits (429, honouring ``Retry-After`` / ``retry-after-ms``, capped), 408/409, 5xx, timeouts,
+dropped connections, malformed or empty replies; 307/308 are followed; bounded by ``max_retries`` AND ``max_retry_seconds``.
 Other 4xx fail at once. A request that finally fails gives its samples back as
 ``Completion(error=...)``. Until a first request has succeeded, a failure that means the
 endpoint itself is wrong (connection refused, unknown host, connect timeout; HTTP 401/403/404:
@@ -199,7 +199,7 @@ class OpenAICompatibleBackend(Backend):
         trust_env: bool = True,
         default_headers: Mapping[str, str] | None = None,
         default_query: Mapping[str, str] | None = None,
-        connect_timeout_s: float = 5.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
         read_timeout_s: float | None = None,
         client: Any = None,
     ) -> None:
