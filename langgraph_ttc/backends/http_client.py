@@ -175,6 +175,13 @@ class HTTPOptions:
             return False
         cafile = None if isinstance(self.verify, bool) else os.fspath(self.verify)
         context = ssl.create_default_context(cafile=cafile)
+        if self.verify is True:
+            # The system's CAs, and certifi's where installed (what the openai SDK trusts): a
+            # Python without system CAs (python.org's macOS builds) still reaches hosted APIs.
+            with contextlib.suppress(ImportError, OSError):
+                import certifi
+
+                context.load_verify_locations(certifi.where())
         if self.verify is False:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

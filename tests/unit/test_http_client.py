@@ -255,6 +255,10 @@ def test_bad_options_fail_at_construction(tmp_path):
 
 
 async def sse(request: Request, writer) -> bool:
+    if request.method == "GET":  # the model listing
+        writer.write(response(200, json.dumps({"data": [{"id": "listed"}]}).encode()))
+        await writer.drain()
+        return True
     if not request.json.get("stream"):
         writer.write(response(200, chat_reply(request)))
         await writer.drain()
@@ -275,14 +279,16 @@ async def sse(request: Request, writer) -> bool:
 def test_a_base_url_query_string_reaches_non_streamed_streamed_and_listing_requests():
     with ScriptedServer(sse) as server:
         url = server.base_url + "/deployments/gpt4o?api-version=2024-06-01"
-        backend = OpenAICompatibleBackend(url, "m", default_query={"x-extra": "1"})
+        backend = OpenAICompatibleBackend(url, "auto", default_query={"x-extra": "1"})
         plain = backend.sample(QUESTION, 1, SamplingParams(seed=5))
         streamed = backend.sample(QUESTION, 1, SamplingParams(seed=5), until=lambda done: False)
     assert plain.completions[0].text == "The answer is 5."
     assert streamed.completions[0].text == "The answer is 5."
     assert streamed.completions[0].completion_tokens == 3
-    expected = "/v1/deployments/gpt4o/chat/completions?api-version=2024-06-01&x-extra=1"
-    assert server.counts.targets == [expected, expected]
+    query = "?api-version=2024-06-01&x-extra=1"
+    expected = "/v1/deployments/gpt4o/chat/completions" + query
+    assert server.counts.targets == ["/v1/deployments/gpt4o/models" + query, expected, expected]
+    assert backend.model == "listed"
 
 
 def test_default_headers_are_sent_and_override_the_defaults():
