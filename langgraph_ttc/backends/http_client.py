@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp import hdrs
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
@@ -53,6 +54,7 @@ __all__ = [
     "ConnectFailed",
     "HTTPOptions",
     "HTTPStatusError",
+    "ReplyTooLarge",
     "SDKWire",
     "Wire",
     "backend_loop",
@@ -90,6 +92,10 @@ class ConnectFailed(aiohttp.ClientConnectionError):
     """No connection could be made (refused, unknown host, TLS, connect timeout), as reported
     by a user's ``openai`` client: aiohttp's own are ``ClientConnectorError`` and
     ``ConnectionTimeoutError``."""
+
+
+class ReplyTooLarge(aiohttp.ClientPayloadError):
+    """A reply over ``MAX_REPLY_BYTES``: refused, not retried (it would come back as large)."""
 
 
 def _error_message(body: bytes) -> str:
@@ -525,12 +531,24 @@ class Wire:
 
 
 async def _body(response: aiohttp.ClientResponse) -> bytes:
-    if response.content_length is not None and response.content_length > MAX_REPLY_BYTES:
+    """The whole reply, at most ``MAX_REPLY_BYTES`` (after decompression); an error status
+    raises :class:`HTTPStatusError` with the body."""
+    cap = MAX_REPLY_BYTES
+    length = response.content_length
+    if length is not None and length > cap:
         response.close()
-        raise aiohttp.ClientPayloadError(
-            f"the reply announces {response.content_length} bytes, over {MAX_REPLY_BYTES}"
-        )
-    body = await response.read()
+        raise ReplyTooLarge(f"the reply announces {length} bytes, over {cap}")
+    if length is not None and hdrs.CONTENT_ENCODING not in response.headers:
+        body = await response.read()  # the usual reply: its size is known and capped
+    else:  # chunked, close-delimited or compressed: counted as it arrives
+        chunks, size = [], 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                response.close()
+                raise ReplyTooLarge(f"the reply is over {cap} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
     if response.status >= 300:  # redirects are followed; what is left is an error
         raise HTTPStatusError(response.status, response.headers, body)
     return body

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from langgraph_ttc.backends.http_client import ConnectFailed, HTTPStatusError
+from langgraph_ttc.backends.http_client import ConnectFailed, HTTPStatusError, ReplyTooLarge
 
 MAX_RETRY_AFTER_S = 60.0  # Never sleep longer than this on a server's Retry-After hint.
 MAX_ERROR_CHARS = 500
@@ -87,7 +87,7 @@ def is_retryable(exc: BaseException) -> bool:
     """
     if isinstance(exc, (EmptyReply, aiohttp.ClientError, *_TIMEOUTS)):
         # aiohttp: dropped connections, bodies cut short, read and connect timeouts.
-        return not isinstance(exc, aiohttp.InvalidURL)
+        return not isinstance(exc, (aiohttp.InvalidURL, ReplyTooLarge))
     status = status_code(exc)
     if status is not None:
         return status in (408, 409, 429) or status >= 500

@@ -600,3 +600,33 @@ def test_until_closes_the_streams_still_open_at_once(driver):
     assert [c.text for c in draw.completions] == ["The end."]
     assert draw.extra["cancelled"] == 2 and took < 20  # not the 60 s read timeout
     assert draw.completion_tokens == 2 + 1 + 1  # the finished one's, and one token each
+
+
+def test_a_reply_over_the_size_cap_fails_the_sample_without_being_kept(monkeypatch):
+    """Announced (Content-Length) or not (chunked, gzip): past the cap the reply is refused."""
+    from langgraph_ttc.backends import http_client
+
+    monkeypatch.setattr(http_client, "MAX_REPLY_BYTES", 1000)
+
+    async def chunked_big(request: Request, writer) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(4):
+            writer.write(b"200\r\n" + b"x" * 0x200 + b"\r\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def announced_big(request: Request, writer) -> bool:
+        writer.write(response(200, b"x" * 2000))
+        await writer.drain()
+        return True
+
+    for script in (chunked_big, announced_big, gzipped):
+        with ScriptedServer(script) as server:
+            draw = backend_for(server).sample(QUESTION, 1, SamplingParams())
+        error = draw.completions[0].error
+        assert server.counts.requests == 1  # not retried
+        if script is gzipped:  # a small reply under the cap is read whole
+            assert error is None
+        else:
+            assert "over 1000" in error
