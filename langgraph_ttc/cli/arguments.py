@@ -147,6 +147,19 @@ def budgets(text: str) -> list[int]:
     return values
 
 
+def header(text: str) -> tuple[str, str]:
+    """``--header 'NAME: VALUE'`` as a (name, value) pair.
+
+    Example:
+        >>> header("HTTP-Referer: https://example.org")
+        ('HTTP-Referer', 'https://example.org')
+    """
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'NAME: VALUE', got {text.split(':')[0]!r}...")
+    return name.strip(), value.strip()
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model``/``--base-url``/``--mode``: the one way to name a model on every command."""
     parser.add_argument(
@@ -160,6 +173,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("TTC_BASE_URL"),
         help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM "
         "(env TTC_BASE_URL); the API key comes from OPENAI_API_KEY",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        default=os.environ.get("TTC_CA_BUNDLE"),
+        metavar="PATH",
+        help="trust the CA certificates in this PEM file for --base-url (a private CA or a "
+        "corporate gateway; env TTC_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        type=header,
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra HTTP header for every request to --base-url (Azure's api-key, "
+        "OpenRouter's HTTP-Referer); repeat for more",
     )
     parser.add_argument(
         "--mode",

@@ -32,6 +32,14 @@ def backend_from_args(args: argparse.Namespace):
             options["reasoning"] = reasoning
         if control is not None:
             options["thinking_control"] = control
+    http: dict = {}
+    if getattr(args, "ca_bundle", None):
+        http["verify"] = args.ca_bundle
+    if getattr(args, "header", None):
+        http["default_headers"] = dict(args.header)
+    if http and not args.base_url and args.model == "local":
+        raise TTCConfigError("--ca-bundle and --header are for a server: pass --base-url too.")
+    options.update(http)
     if args.base_url:
         backend = resolve_backend(args.model, base_url=args.base_url, mode=args.mode, **options)
     elif args.model == "local":

@@ -79,6 +79,7 @@ def test_every_python_example_is_tested():
         "DeepConfOnline(",
         "reasoning=True",
         "get_sync_client",
+        "default_query=",
     ]
     assert len(BLOCKS) == len(markers)
     for marker in markers:
@@ -136,3 +137,26 @@ def test_reasoning_example_on_a_server_shaped_like_vllm():
     assert all(c["thinking_tokens"] > 0 for c in result["candidates"])
     assert all("<think>" not in c["text"] for c in result["candidates"])
     assert all(b.get("thinking_token_budget") == 4096 for b in bodies)
+
+
+def test_http_options_example_on_a_tls_server_shaped_like_azure(tmp_path, monkeypatch):
+    # Stand-in: a TLS 1.3 server with a private CA at the example's host, path and CA file.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from http_servers import ScriptedServer, make_ca_and_server_cert
+
+    from langgraph_ttc.backends import SamplingParams
+
+    ca_file, context = make_ca_and_server_cert(tmp_path)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-123")
+    code = block("default_query=")
+    with ScriptedServer(tls=context) as server:
+        root = server.base_url.rsplit("/v1", 1)[0]
+        code = code.replace("https://my-resource.openai.azure.com", root)
+        code = code.replace("/etc/ssl/corp-ca.pem", str(ca_file))
+        backend = run_block(code)["backend"]
+        draw = backend.sample([("human", "What is 2+3?")], 2, SamplingParams(seed=1))
+    assert all(c.ok for c in draw.completions)
+    assert server.counts.targets[0] == (
+        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    )
+    assert b"api-key: azure-key-123" in server.counts.raw_heads[0]
