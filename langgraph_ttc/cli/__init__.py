@@ -39,6 +39,20 @@ def main(argv: list[str] | None = None) -> int:
 
             for plugin in args.plugins:
                 load_plugin(plugin)
+        if getattr(args, "strategy", None) is not None:
+            # Checked against the registry once plugins are in (argparse has no fixed list).
+            from langgraph_ttc.strategies import strategy_names
+
+            names = strategy_names()
+            if args.strategy not in names:
+                prog = f"langgraph-ttc {args.subcommand}"
+                print(
+                    f"{prog}: error: argument --strategy: invalid choice: {args.strategy!r} "
+                    f"(choose from {', '.join(names)}; --plugin adds your own) "
+                    f"(see `{prog} --help`)",
+                    file=sys.stderr,
+                )
+                return 2
         command = importlib.import_module(f"langgraph_ttc.cli.{args.command}")
         return command.main(args) or 0
     except TTCError as exc:

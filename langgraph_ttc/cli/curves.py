@@ -17,6 +17,7 @@ from langgraph_ttc.extras import require_extra
 from langgraph_ttc.scaling.curve_estimates import curve_names
 from langgraph_ttc.scaling.curves import format_table, replot, run_curves
 from langgraph_ttc.scaling.live import graph_runner
+from langgraph_ttc.scaling.outputs import plot_file
 from langgraph_ttc.strategies import strategy_names
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.verifiers import LLMJudge
@@ -44,7 +45,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    task = load_task(args.task, size=args.size, seed=args.task_seed, config=args.task_config)
+    task = load_task(
+        args.task,
+        size=args.size,
+        seed=args.task_seed,
+        config=args.task_config,
+        allow_unsandboxed=args.allow_unsandboxed,
+    )
     backend = backend_from_args(args)
     verifier = LLMJudge() if args.verifier == "judge" else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -86,7 +93,7 @@ def _curves(args: argparse.Namespace) -> int:
     print(_fit_lines(summary))
     print(
         f"wrote {args.out}/pool.sqlite, curves.csv, summary.json"
-        + ("" if args.no_plot else ", curves.png")
+        + ("" if args.no_plot else f", {plot_file(args.x)}")
     )
     return 0
 
@@ -132,6 +139,7 @@ def _fit_lines(summary: dict) -> str:
 
 def _plot(args: argparse.Namespace) -> int:
     strategies = args.strategies.split(",") if args.strategies else None
-    replot(args.dir, strategies=strategies, x=args.x)
-    print(f"wrote {args.dir}/curves.png", file=sys.stdout)
+    path = args.output or args.dir / plot_file(args.x)
+    replot(args.dir, strategies=strategies, x=args.x, path=path)
+    print(f"wrote {path}", file=sys.stdout)
     return 0

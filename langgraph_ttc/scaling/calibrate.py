@@ -485,27 +485,56 @@ def fit_and_validate(
 
 
 def format_policy(result: Calibration) -> str:
-    """The learned plan per (bin, budget) and the cross-validated accuracy per budget."""
+    """The learned plan per (bin, budget) and the cross-validated accuracy per budget, with a
+    legend of the columns and verdicts.
+
+    Budgets below what the probes cost have no per-bin row to fit (the router spends them on
+    probes and answers by their majority); they get one row saying so, and their
+    cross-validated line below.
+    """
     policy = result.policy
     cost = "tokens" if policy.unit == "tokens" else "calls"
     edges = ", ".join(f"{e:g}" for e in policy.edges)
     lines = [f"bins on probe {policy.statistic} (lower edges of bins 1..): {edges}"]
-    lines.append(
-        f"budget  bin  runs  plan                          accuracy  {cost:>5}  majority@B"
-    )
-    for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"])):
-        lines.append(
-            f"{cell['budget']:>6}  {cell['bin']:>3}  {cell['runs']:>4}  {cell['plan']:<28}"
-            f"  {_num(cell['accuracy']):>8}  {_num(cell[cost]):>5}  "
-            f"{_num(cell['majority_at_budget']):>10}"
+    fitted = {cell["budget"] for cell in result.cells}
+    probes = policy.meta.get("probes")
+    below = [row["budget"] for row in result.cross_validation if row["budget"] not in fitted]
+    rows = [
+        (
+            f"{cell['budget']:>6}",
+            f"{cell['bin']:>3}",
+            f"{cell['runs']:>4}",
+            cell["plan"],
+            f"{_num(cell['accuracy']):>8}  {_num(cell[cost]):>6}  "
+            f"{_num(cell['majority_at_budget']):>10}",
         )
-    lines.append("cross-validated (fitted without the fold it is scored on): per bin | one plan")
+        for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"]))
+    ]
+    width = max([len("plan"), *(len(r[3]) for r in rows)])
+    lines.append(f"budget  bin  runs  {'plan':<{width}}  accuracy  {cost:>6}  majority@B")
+    what = f"the {probes} probes" if probes else "the probes"
+    for budget in below:
+        lines.append(f"{budget:>6}    -     -  below {what}: all on probes, their majority")
+    for budget, bin_, runs, plan, numbers in rows:
+        lines.append(f"{budget}  {bin_}  {runs}  {plan:<{width}}  {numbers}")
+    lines.append(
+        f"(runs: replayed runs in the bin; accuracy and {cost}: the plan's mean on them; "
+        "majority@B: a plain majority of B samples on the same runs, for comparison)"
+    )
+    lines.append(
+        "cross-validated (fitted without the fold it is scored on): per-bin plans | one plan "
+        "for every bin"
+    )
     for row in result.cross_validation:
         lines.append(
             f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} at "
             f"{row[f'cv_{cost}']:.2f} {cost} | {row['cv_accuracy_one_plan']:.3f} at "
             f"{row[f'cv_{cost}_one_plan']:.2f} {cost} -> {row['chosen']}"
         )
+    lines.append(
+        "(-> per bin: the policy keeps a plan per bin at that budget; -> one plan: one plan "
+        "did as well out of sample for no more cost, so every bin gets it, marked (one plan))"
+    )
     return "\n".join(lines)
 
 

@@ -57,7 +57,39 @@ def _log_if_positive(ax, values) -> None:
     """A log x axis, unless some point is at zero (thinking tokens of a model that does not
     think): then linear."""
     finite = [v for v in values if np.isfinite(v)]
-    ax.set_xscale("log" if finite and min(finite) > 0 else "linear")
+    if finite and min(finite) > 0:
+        ax.set_xscale("log")
+        _plain_log_ticks(ax)
+    else:
+        ax.set_xscale("linear")
+
+
+def _compact(value: float, _position=None) -> str:
+    """A tick label a reader takes in at a glance: 2, 50, 500, 2k, 50k, 2M (powers of two
+    stay whole: 1024).
+
+    Example:
+        >>> [_compact(v) for v in (2, 50, 500, 2000, 50000, 2e6, 0.5, 1024)]
+        ['2', '50', '500', '2k', '50k', '2M', '0.5', '1024']
+    """
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= scale and value % scale == 0:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def _plain_log_ticks(ax, base: int = 10) -> None:
+    """Ticks at 1, 2, 5 x 10^n (or powers of ``base``) labelled as plain numbers, no minor
+    labels: matplotlib's default labels every minor tick of an axis spanning less than a
+    decade or two (2x10^2 3x10^2 ...), which overlap on a token axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = ax.get_xlim()
+    decades = np.log10(max(high, 1e-12) / max(low, 1e-12))
+    subs = (1.0, 2.0, 5.0) if decades <= 3 and base == 10 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=base, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _curve(ax, points, *, color, label, style="-", alpha=0.15, x="mean_calls", **line):
@@ -115,6 +147,7 @@ def _panel_coverage(ax, summary):
     else:
         ax.text(0.05, 0.9, f"no fit: {law['status']}", transform=ax.transAxes, fontsize=8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("samples k")
     ax.set_ylabel("coverage")
     ax.set_ylim(-0.02, 1.02)
@@ -198,6 +231,7 @@ def _panel_vote_model(ax, summary):
         ax.text(0.05, 0.9, f"no vote model: {vote.get('status')}", transform=ax.transAxes)
     counts = summary["difficulty"]["chen_counts"]
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("votes K")
     ax.set_ylabel("majority accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -253,29 +287,39 @@ def plot_comparison(result, path: str | os.PathLike) -> Path:
     tokens = result.meta.get("unit") == "tokens"
     x = "mean_tokens" if tokens else "mean_calls"
     shades = plt.get_cmap("viridis", max(len(result.fixed), 2))
+    # Faint bands for the fixed strategies (several overlap: stronger ones blend into one
+    # brown area), and the policy's interval as error bars, so its points stay distinct.
     for i, (name, points) in enumerate(result.fixed.items()):
         color = shades(i) if tokens else COLORS.get(name)
-        _curve(ax, points, color=color, label=name, alpha=0.12, x=x)
+        _curve(ax, points, color=color, label=name, alpha=0.06, x=x, ms=2)
     thinks = plt.get_cmap("autumn", max(len(result.thinking), 2))
     for i, (name, points) in enumerate(result.thinking.items()):  # longer thinking, same width
-        _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.05, x=x, marker="s")
+        _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.03, x=x, marker="s")
     rows = result.adaptive
-    adaptive = {"marker": "D", "ms": 6, "lw": 2}
-    _curve(
-        ax, rows, color="#ff7f0e", label="adaptive (calibrated policy)", alpha=0.2, x=x, **adaptive
-    )
-    for row in rows:
+    policy_color = "#000000"  # not one of the fixed strategies' colours
+    xs, ys = _series(rows, x), _series(rows, "accuracy")
+    errors = np.vstack([ys - _series(rows, "ci_low"), _series(rows, "ci_high") - ys])
+    ax.errorbar(
+        xs, ys, yerr=errors, color=policy_color, marker="D", ms=6, lw=2, capsize=3,
+        label="adaptive (calibrated policy), 95% CI", zorder=5,
+    )  # fmt: skip
+    for i, row in enumerate(rows):
         ratio = row["compute_ratio"]
         text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
+        # Boxed, beside its error bar, alternately above and below, so it stays readable.
         ax.annotate(
             f"B={row['budget']}: {text}",
             (row[x], row["accuracy"]),
             textcoords="offset points",
-            xytext=(4, -12),
+            xytext=(7, 6 if i % 2 == 0 else -16),
+            ha="left",
             fontsize=8,
-            color="#b35900",
+            color=policy_color,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#888888", "alpha": 0.9},
+            zorder=6,
         )
     ax.set_xscale("log", base=2)
+    _plain_log_ticks(ax, base=2)
     unit = "generated tokens (thinking included)" if tokens else "calls"
     ax.set_xlabel(f"mean actual {unit} per question")
     ax.set_ylabel("accuracy (held-out problems)")

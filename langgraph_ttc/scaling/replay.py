@@ -147,7 +147,7 @@ class ReplayTable:
             )
             return leaders / probes
         if self.statistic == "confidence":  # the probes' mean token confidence: no extra call
-            return np.nan_to_num(self.confidences[..., :probes], nan=0.0).mean(axis=2)
+            return probe_mean_confidence(self.confidences[..., :probes])
         return np.nan_to_num(self.scores_of("verifier")[..., :probes], nan=0.0).mean(axis=2)
 
     def probe_scoring_calls(self) -> np.ndarray:
@@ -514,3 +514,21 @@ def _consensus(voters) -> float:
         tally[code] = tally.get(code, 0.0) + weight
     total = sum(tally.values())
     return max(tally.values()) / total if total > 0 else 0.0
+
+
+def probe_mean_confidence(confidences: np.ndarray) -> np.ndarray:
+    """The router's confidence statistic over the last axis: the mean of the probes whose
+    confidence is known, as the route node computes it. A missing one (NaN: a failed probe) is
+    left out, not counted as 0.0, which is the lowest value of DeepConf's measures but the
+    highest of ``mean_logprob``; with none known, ``-inf`` (the hardest bin, as no answer is
+    under the agreement statistic).
+
+    Example:
+        >>> probe_mean_confidence(np.array([[2.0, np.nan, 4.0], [np.nan, np.nan, np.nan]]))
+        array([  3., -inf])
+    """
+    known = ~np.isnan(confidences)
+    counts = known.sum(axis=-1)
+    sums = np.where(known, confidences, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
