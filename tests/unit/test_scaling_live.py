@@ -62,3 +62,25 @@ def test_run_curves_plots_live_strategies_on_the_same_axes(task, tmp_path):
     live = summary["live"]["revise"]
     assert [p["k"] for p in live] == [p["k"] for p in summary["strategies"]["majority"]]
     assert all(0 <= p["accuracy"] <= 1 and p["mean_calls"] <= p["k"] for p in live)
+
+
+def test_the_methods_that_aggregate_with_the_model_run_live_in_curves(task, tmp_path):
+    """GenSelect, RSA and particle filtering cannot be replayed from a pool: curves runs them
+    live at each budget, within it."""
+    backend = FakeBackend(reply=NoisyOracle(QUESTIONS))
+    live = {name: graph_runner(name) for name in ("genselect", "rsa", "particle_filter")}
+    summary = run_curves(
+        task,
+        backend,
+        tmp_path / "out",
+        k_max=4,
+        strategies=["coverage", "majority"],
+        live=live,
+        progress=False,
+        n_boot=20,
+        plot=False,
+    )
+    assert set(summary["live"]) == set(live)
+    for name, points in summary["live"].items():
+        assert [p["k"] for p in points] == [p["k"] for p in summary["strategies"]["majority"]]
+        assert all(0 <= p["accuracy"] <= 1 and p["mean_calls"] <= p["k"] for p in points), name
