@@ -179,10 +179,13 @@ class Policy:
 
     @property
     def needs_confidence(self) -> bool:
-        """Whether the router reads its probes' confidence, or some plan votes by it."""
+        """Whether the router reads its probes' confidence, or some plan votes by it or stops
+        by it (a posterior stop that takes confidence as evidence)."""
         plans = [s for by_budget in self.plans.values() for s in by_budget.values()]
         return self.statistic == "confidence" or any(
-            "confidences" in get_aggregator(s.aggregator).needs for s in plans
+            "confidences" in get_aggregator(s.aggregator).needs
+            or getattr(s.stop_rule, "slope", 0.0) != 0.0
+            for s in plans
         )
 
     def __post_init__(self) -> None:
