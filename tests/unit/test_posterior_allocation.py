@@ -213,3 +213,49 @@ def test_batch_allocation_moves_compute_from_settled_to_contested_questions():
     out = replay_batch(table, BatchAllocation(budget=6, start=2, chunk=2, cap=16))
     assert out.calls[0].mean() < out.calls[1].mean()
     assert (out.calls.sum(axis=0) <= 12).all()
+
+
+# -- the calibrated policy: no overfitting, the best vote everywhere -------------------------------
+def test_below_the_probes_cost_the_router_votes_as_fitted_live_and_in_replay():
+    vote = PlanSpec(stop=True, aggregator="confidence_weighted")
+    policy = Policy(edges=(), plans={1: {2: vote, 24: PlanSpec(width=24)}}, meta={"probes": 4})
+    assert policy.needs_confidence and policy.vote_below_probes(2) == "confidence_weighted"
+    for seed, (question, (reference, _)) in enumerate(QUESTIONS.items()):
+        backend = FakeBackend(reply=ORACLE, confidence=confidence)
+        graph = create_ttc_graph(backend, Adaptive(n=2, probes=4, policy=policy, seed=seed),
+                                 confidence=SPEC)  # fmt: skip
+        result = graph.invoke({"question": question})["ttc_result"]
+        assert result["plan"]["aggregator"] == "confidence_weighted"
+        candidates = result["candidates"]
+        problem = ProblemSamples.from_lists(
+            question,
+            [c["answer"] for c in candidates],
+            [float(c["answer"] == reference) for c in candidates],
+            confidences=[c["confidence"] for c in candidates],
+        )
+        replayed = ReplayTable([problem], probes=2, n_orders=1).outcomes(policy.spec(1, 2), 2)
+        assert replayed.calls[0, 0] == result["usage"]["calls"] == 2
+        assert replayed.correct[0, 0] == float(result["answer"] == reference)
+
+
+def test_calibration_shrinks_votes_by_confidence_and_reports_fold_stability():
+    from langgraph_ttc.scaling.calibrate import calibrate, format_policy
+    from langgraph_ttc.scaling.synthetic import banded_pool
+
+    pool = banded_pool(40, 16, seed=3, confidence_auroc=0.9)
+    result = calibrate(pool, [2, 8], probes=4, n_orders=4)
+    policy = result.policy
+    # Below the probes' cost: the vote the pool supports (strong confidences: weighted).
+    assert policy.vote_below_probes(2) != "majority"
+    for row in result.cross_validation:
+        assert row["bins"] in (1, 2, 3, 5) and row["margin"] in (0.0, 0.02, 0.05)
+        assert row["plan_stability"] is None or 0.0 <= row["plan_stability"] <= 1.0
+    text = format_policy(result)
+    assert "plans alike across folds" in text
+    described = [c["plan"] for c in result.cells if c["budget"] == 8]
+    assert described  # the posterior stop is among the plans tried at 8
+    from langgraph_ttc.scaling.calibrate import Candidates
+    from langgraph_ttc.scaling.replay import ReplayTable as Table
+
+    specs = Candidates(Table(pool.problems, probes=4, n_orders=2), [8]).specs[8]
+    assert any(isinstance(s.stop_rule, PosteriorStop) for s in specs)
