@@ -51,7 +51,7 @@ class BatchAllocation:
     start: int = 2
     chunk: int = 2
     cap: int = 32
-    per_round: float = 0.25
+    per_round: float = 0.1
     min_gain: float = 0.0
     prior: tuple[float, ...] | None = None
     slope: float = 0.0

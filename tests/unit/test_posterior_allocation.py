@@ -259,3 +259,58 @@ def test_calibration_shrinks_votes_by_confidence_and_reports_fold_stability():
 
     specs = Candidates(Table(pool.problems, probes=4, n_orders=2), [8]).specs[8]
     assert any(isinstance(s.stop_rule, PosteriorStop) for s in specs)
+
+
+# -- the zero-probe prior ------------------------------------------------------------------------
+def test_a_zero_probe_prior_ranks_held_out_questions_by_difficulty():
+    from langgraph_ttc.scaling.calibrate import split_problems
+    from langgraph_ttc.scaling.prior import DifficultyPrior
+    from langgraph_ttc.scaling.synthetic import banded_pool
+
+    pool = banded_pool(120, 16, seed=4)
+    fit, held = split_problems(pool, 0.5)
+    prior = DifficultyPrior.fit(pool.subset(fit).problems, tasks=["mix"] * len(fit))
+    predicted: dict[str, list[float]] = {}
+    for problem in pool.subset(held).problems:
+        band = problem.problem_id.split("/")[1].split("-")[0]
+        weights = prior.prior_for(problem.question)
+        assert len(weights) == 20 and abs(sum(weights) - 1) < 1e-3
+        predicted.setdefault(band, []).append(prior.predict(problem.question))
+    mean = {band: np.mean(values) for band, values in predicted.items()}
+    assert mean["easy"] > mean["middle"] > mean["hopeless"]
+
+
+def test_the_prior_reads_embeddings_and_needs_question_texts():
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from langgraph_ttc.scaling.prior import DifficultyPrior
+
+    problems = [
+        ProblemSamples.from_lists(f"t/{i}", ["4"] * 4, [float(i % 2)] * 4, question=f"Q {i}?")
+        for i in range(10)
+    ]
+    prior = DifficultyPrior.fit(problems, embeddings=DeterministicFakeEmbedding(size=8))
+    assert len(prior.features[0]) == 6 + 8
+    assert 0.0 < prior.predict("Q 3?") < 1.0
+    with pytest.raises(TTCConfigError, match="no text"):
+        DifficultyPrior.fit([ProblemSamples.from_lists("x", ["4"], [1])])
+
+
+def test_a_live_batch_with_zero_probe_priors_is_its_replay(tmp_path):
+    from langgraph_ttc.scaling.prior import DifficultyPrior
+
+    task = oracle_task(tmp_path)
+    backend = FakeBackend(reply=ORACLE)
+    build_pool(task, backend, tmp_path / "pool.sqlite", k_max=10, seed=3, progress=False)
+    pool = load_pool(tmp_path / "pool.sqlite")
+    prior = DifficultyPrior.fit(pool.problems, neighbours=2)
+    allocation = BatchAllocation(budget=4, start=1, chunk=2, cap=10, per_round=0.4)
+    allocator = BatchAllocator(TTCContext.create(backend, "majority", task=task), allocation,
+                               seed=3, prior=prior)  # fmt: skip
+    live = allocator.batch([{"question": p.question, "id": p.id} for p in task.problems()])
+    priors = [prior.prior_for(p.question) for p in pool.problems]
+    replayed = replay_batch(ReplayTable(pool.problems, probes=1, n_orders=1), allocation,
+                            priors=priors)  # fmt: skip
+    by_id = {r["id"]: r for r in live}
+    for row, problem in enumerate(pool.problems):
+        assert replayed.calls[row, 0] == by_id[problem.problem_id]["samples"]
