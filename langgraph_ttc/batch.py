@@ -19,6 +19,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
@@ -28,7 +30,7 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes.context import TTCContext, candidate_from
 from langgraph_ttc.stopping import Votes
 
-__all__ = ["BatchAllocator", "allocation_steps", "sample_seed"]
+__all__ = ["BatchAllocator", "allocation_steps", "as_messages", "sample_seed"]
 
 
 def sample_seed(seed: int, problem_id: str, index: int) -> int:
@@ -113,12 +115,17 @@ def allocation_steps(
 
 
 def _question(value: Any) -> tuple[str, str | None]:
-    """(question, id or None) of one input."""
+    """(question, id or None) of one input: a string, ``{"question", "id"}``, a prompt value
+    or messages (the last human message is the question)."""
     if isinstance(value, str):
         return value, None
     if isinstance(value, Mapping) and isinstance(value.get("question"), str):
         qid = value.get("id")
         return value["question"], None if qid is None else str(qid)
+    if isinstance(value, PromptValue):
+        value = value.to_messages()
+    if isinstance(value, Sequence) and value and isinstance(value[-1], BaseMessage):
+        return str(value[-1].content), None
     raise TTCConfigError(
         "BatchAllocator takes a question string or {'question': ..., 'id': ...}; got "
         f"{type(value).__name__}."
@@ -181,3 +188,20 @@ class BatchAllocator(Runnable):
     ) -> list:
         one = config[0] if isinstance(config, list) else config
         return await arun(self._steps(inputs), Meter(self.ctx.budget), one)
+
+
+def as_messages(results: Sequence[dict]) -> list[AIMessage]:
+    """Batch results as chat replies (``as_runnable(..., allocation=...)``): the answer as the
+    content, the allocation's record in ``response_metadata["ttc_allocation"]``.
+
+    Example:
+        >>> as_messages([{"answer": "4", "samples": 3}])[0].content
+        '4'
+    """
+    return [
+        AIMessage(
+            content="" if r["answer"] is None else str(r["answer"]),
+            response_metadata={"ttc_allocation": dict(r)},
+        )
+        for r in results
+    ]

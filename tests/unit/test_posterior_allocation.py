@@ -314,3 +314,20 @@ def test_a_live_batch_with_zero_probe_priors_is_its_replay(tmp_path):
     by_id = {r["id"]: r for r in live}
     for row, problem in enumerate(pool.problems):
         assert replayed.calls[row, 0] == by_id[problem.problem_id]["samples"]
+
+
+def test_as_runnable_batch_spends_one_budget_over_the_batch():
+    from langgraph_ttc.runnable import as_runnable
+
+    allocation = BatchAllocation(budget=4, start=2, chunk=2, cap=16, per_round=0.5)
+    chain = as_runnable(FakeBackend(reply=ORACLE), allocation=allocation)
+    questions = list(QUESTIONS)
+    replies = chain.batch(questions)
+    again = asyncio.run(chain.abatch(questions))
+    assert [r.content for r in replies] == [r.content for r in again]  # same seeds, same run
+    spent = [r.response_metadata["ttc_allocation"]["samples"] for r in replies]
+    assert sum(spent) <= allocation.total(len(questions)) and max(spent) > min(spent)
+    one = chain.invoke(questions[2])  # a batch of one: the easy question
+    assert one.content == "2"
+    with pytest.raises(TTCConfigError, match="takes task"):
+        as_runnable(FakeBackend(), allocation=allocation, verifier=object())
