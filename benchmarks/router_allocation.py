@@ -109,8 +109,17 @@ def interpolate(curve, calls: float) -> float | None:
     return float(np.interp(calls, xs, ys))
 
 
-def evaluate(name: str, pool: PoolSamples, orders: int, n_boot: int, seed: int = 0) -> dict:
+def evaluate(
+    name: str,
+    pool: PoolSamples,
+    orders: int,
+    n_boot: int,
+    seed: int = 0,
+    budgets: tuple[int, ...] = BUDGETS,
+) -> dict:
     started = time.time()
+    width = pool.n_min
+    caps = tuple(c for c in CAPS if c <= width)
     fit_ids, held_ids = split_problems(pool, 0.5, seed=seed)
     fit, held = pool.subset(fit_ids), pool.subset(held_ids)
     confident = pool.all_have("confidences")
@@ -127,17 +136,17 @@ def evaluate(name: str, pool: PoolSamples, orders: int, n_boot: int, seed: int =
     slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
     predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
     aggregator = "confidence_weighted" if confident else "majority"
-    calibration = calibrate(fit, list(BUDGETS), probes=4, n_orders=orders, seed=seed)
-    comparison = compare_policy(held, calibration.policy, budgets=list(BUDGETS),
+    calibration = calibrate(fit, list(budgets), probes=4, n_orders=orders, seed=seed)
+    comparison = compare_policy(held, calibration.policy, budgets=list(budgets),
                                 n_orders=ORACLE_ORDERS, n_boot=n_boot, seed=seed)  # fmt: skip
-    ac = method_curve(lambda n: table.stopped(BayesianStop(0.95), "majority", n), CAPS)
+    ac = method_curve(lambda n: table.stopped(BayesianStop(0.95), "majority", n), caps)
     dc = None
     if confident:
         dc = method_curve(
-            lambda n: table.stopped(ConsensusAtLeast(0.95), "confidence_weighted", n), CAPS
+            lambda n: table.stopped(ConsensusAtLeast(0.95), "confidence_weighted", n), caps
         )
     rows = []
-    for budget, router_row in zip(BUDGETS, comparison.adaptive, strict=True):
+    for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
         router_row["ac"] = interpolate(ac, router_row["router_calls"])
         router_row["deepconf"] = None if dc is None else interpolate(dc, router_row["router_calls"])
         entry = {"budget": budget, "router": router_row}
@@ -154,7 +163,7 @@ def evaluate(name: str, pool: PoolSamples, orders: int, n_boot: int, seed: int =
             row["ac"] = interpolate(ac, row["router_calls"])
             row["deepconf"] = None if dc is None else interpolate(dc, row["router_calls"])
             allocation = BatchAllocation(
-                budget=max(row["router_calls"], start), start=start, chunk=2, cap=64,
+                budget=max(row["router_calls"], start), start=start, chunk=2, cap=width,
                 prior=prior, slope=slope, center=center,
             )  # fmt: skip
             priors = None if pq is None else [pq(p.question) for p in held.problems]
@@ -203,17 +212,78 @@ def print_tables(results: list[dict]) -> None:
                       f"{_f(b['oracle_share'], '.2f')}")  # fmt: skip
 
 
+# The middle-band embedded pool: task kinds where Gemma 3 270M is neither always right nor
+# hopeless (single-digit sums and +/- expressions), small enough for one heavy job.
+EMBEDDED_MIX = (
+    (
+        "add1",
+        "rg:basic_arithmetic",
+        {"max_terms": 2, "max_digits": 1, "operators": ["+"], "allow_negation": False},
+    ),
+    ("arith1", "rg:basic_arithmetic", {"max_terms": 2, "max_digits": 1}),
+)
+
+
+def embedded_pool(out: Path, per_task: int, samples: int) -> PoolSamples:
+    """Build (resumably) and load the embedded pools: ``per_task`` problems of each kind,
+    ``samples`` samples each, with confidences (as benchmarks/confidence_methods.py)."""
+    from langgraph_ttc.backends import SamplingParams
+    from langgraph_ttc.backends.embedded import EmbeddedBackend
+    from langgraph_ttc.confidence import ConfidenceSpec
+    from langgraph_ttc.scaling import build_pool
+    from langgraph_ttc.scaling.calibrate import load_pools
+    from langgraph_ttc.tasks import load_task
+
+    backend = EmbeddedBackend.default()
+    paths = []
+    for label, name, config in EMBEDDED_MIX:
+        task = load_task(name, size=per_task, seed=0, config=config)
+        path = out / "pools" / label / "pool.sqlite"
+        began = time.time()
+        build_pool(
+            task,
+            backend,
+            path,
+            k_max=samples,
+            params=SamplingParams(temperature=0.7, top_p=0.95, max_tokens=32),
+            seed=0,
+            confidence=ConfidenceSpec(measure="lowest_group", window=6, top_k=20),
+            progress=False,
+        )
+        print(f"pool {label}: {time.time() - began:.0f} s", flush=True)
+        paths.append(path)
+    return load_pools(paths)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/router_allocation")
     parser.add_argument("--quick", action="store_true", help="60 questions, 4 orders")
     parser.add_argument("--orders", type=int, default=8)
     parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument(
+        "--embedded", action="store_true", help="the middle-band embedded pool (Gemma 3 270M)"
+    )
+    parser.add_argument("--per-task", type=int, default=20, help="embedded problems per kind")
+    parser.add_argument("--samples", type=int, default=16, help="embedded samples per problem")
+    parser.add_argument(
+        "--build-only", action="store_true", help="draw the embedded pool (resumable), no replay"
+    )
     args = parser.parse_args(argv)
     orders = 4 if args.quick else args.orders
-    results = [
-        evaluate(name, pool, orders, args.n_boot) for name, pool in pools(args.quick).items()
-    ]
+    if args.embedded:
+        pool = embedded_pool(Path(args.out), args.per_task, args.samples)
+        if args.build_only:
+            return []
+        accuracy = [float(p.correct.mean()) for p in pool.problems]
+        print(f"single-sample accuracy: mean {np.mean(accuracy):.3f}, questions in 0.2-0.8: "
+              f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
+        budgets = tuple(b for b in (4, 8, 16) if b <= pool.n_min)
+        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=budgets)]
+    else:
+        results = [
+            evaluate(name, pool, orders, args.n_boot) for name, pool in pools(args.quick).items()
+        ]
     print_tables(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
