@@ -22,10 +22,10 @@ the held-out samples:
   (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
 * ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the total budget the
   posterior stop spent (so at equal calls), per-question cap 64;
-* ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: confidence-weighted
-  votes drawn until the weighted consensus reaches 0.95 (DeepConf online without its per-trace
-  early stop: the synthetic pools have no token traces); both read at the method's mean calls by
-  interpolating their curves over caps 2..64.
+* ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
+  (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
+  the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
+  the router's mean calls by interpolating their curves over caps 2..64.
 
 Run: ``python benchmarks/router_allocation.py [--quick] [--out runs/router_allocation]``.
 """
@@ -48,7 +48,7 @@ from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evi
 from langgraph_ttc.scaling.replay import ReplayTable
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.scaling.synthetic import banded_pool
-from langgraph_ttc.stopping import BayesianStop, ConsensusAtLeast, PosteriorStop
+from langgraph_ttc.stopping import BayesianStop, PosteriorStop
 
 BUDGETS = (8, 16, 32)
 COSTS = (0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03)
@@ -143,7 +143,7 @@ def evaluate(
     dc = None
     if confident:
         dc = method_curve(
-            lambda n: table.stopped(ConsensusAtLeast(0.95), "confidence_weighted", n), caps
+            lambda n: table.deepconf_online(n, warmup=min(8, n), eta=10.0, tau=0.95), caps
         )
     rows = []
     for budget, router_row in zip(budgets, comparison.adaptive, strict=True):

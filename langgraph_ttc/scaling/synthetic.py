@@ -186,6 +186,7 @@ def banded_pool(
                 confidences=confidences,
                 critique_calls=[0.0] * k,
                 completion_tokens=[40.0] * k,
+                traces=[None] * k,  # no token traces: DeepConf online replays without its filter
                 question=_TEMPLATES.get(template_band, _TEMPLATES["middle"]).format(**numbers),
             )
         )
