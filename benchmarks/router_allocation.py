@@ -14,8 +14,10 @@ Pools (synthetic, held out: fitted on one half of the questions, scored on the o
 Methods at budget B (8, 16, 32 calls per question), every one replayed on the same orders of
 the held-out samples:
 
-* ``calibrated router``: ``calibrate`` on the fitting half (its plans include the posterior stop)
-  replayed by ``compare``; the table's uniform / oracle / share columns are ``compare``'s;
+* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (4 probes; its
+  plans include the posterior stop; a price per call chosen per budget by cross-validated gain
+  over uniform voting at equal calls) replayed by ``compare``; the uniform / oracle / share
+  columns are ``compare``'s;
 * ``posterior stop``: every question drawn under :class:`~langgraph_ttc.stopping.PosteriorStop`
   with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half);
   ``+ prior``: with the zero-probe difficulty prior of each question
@@ -136,7 +138,9 @@ def evaluate(
     slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
     predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
     aggregator = "confidence_weighted" if confident else "majority"
-    calibration = calibrate(fit, list(budgets), probes=4, n_orders=orders, seed=seed)
+    calibration = calibrate(
+        fit, list(budgets), probes=4, n_orders=orders, seed=seed, objective="equal_calls"
+    )
     comparison = compare_policy(held, calibration.policy, budgets=list(budgets),
                                 n_orders=ORACLE_ORDERS, n_boot=n_boot, seed=seed)  # fmt: skip
     ac = method_curve(lambda n: table.stopped(BayesianStop(0.95), "majority", n), caps)

@@ -32,7 +32,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,10 +206,16 @@ def posterior_settings(table: ReplayTable) -> tuple[tuple[float, ...], float, fl
 _SETTINGS: dict[int, tuple] = {}
 
 
-def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
-    """Index of the cheapest plan within ``tolerance`` of the best accuracy."""
-    good = np.flatnonzero(cell >= cell.max() - tolerance)
+def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float, price: float = 0.0) -> int:
+    """Index of the cheapest plan within ``tolerance`` of the best accuracy, net of ``price``
+    per call (0: plain accuracy)."""
+    score = cell - price * calls
+    good = np.flatnonzero(score >= score.max() - tolerance)
     return int(good[np.argmin(calls[good])])
+
+
+def _price_of(price: float | Mapping[int, float], budget: int) -> float:
+    return float(price.get(budget, 0.0)) if isinstance(price, Mapping) else float(price)
 
 
 class Candidates:
@@ -260,13 +266,15 @@ def fit_policy(
     pooled: bool = False,
     candidates: Candidates | None = None,
     margin: float = 0.0,
+    price: float | Mapping[int, float] = 0.0,
 ) -> tuple[Policy, list[dict]]:
     """The policy that maximises replayed accuracy per (bin, budget) on the problems ``rows``
     (default all), and a row per cell. ``pooled``: one bin, so one plan per budget whatever the
     probes show. ``candidates``: the replayed plans, when several fits share them. ``margin``:
     how much a bin's own plan must beat the single best plan on that bin's runs to replace it
     (shrinkage toward the global plan). Budgets below the probes' cost get the vote (of the
-    samples they can pay for) that does best on all runs.
+    samples they can pay for) that does best on all runs. ``price``: accuracy a call must earn
+    (per budget, or one for all), for policies fitted for accuracy at equal calls.
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -296,13 +304,14 @@ def fit_policy(
                     plans[b][budget] = spec
             continue
         specs, ids = candidates.specs[budget], candidates.ids[budget]
-        fallback = _choose(overall[0][ids, 0], overall[1][ids, 0], tolerance)
+        price_b = _price_of(price, budget)
+        fallback = _choose(overall[0][ids, 0], overall[1][ids, 0], tolerance, price_b)
         majority_at_budget = ids[_majority_at(specs)]
         for b in plans:
             runs = int(counts[b - 1])
             choice = fallback
             if runs >= MIN_RUNS_PER_CELL:
-                choice = _choose(by_bin[ids, b - 1], by_bin_calls[ids, b - 1], tolerance)
+                choice = _choose(by_bin[ids, b - 1], by_bin_calls[ids, b - 1], tolerance, price_b)
                 if by_bin[ids[choice], b - 1] - by_bin[ids[fallback], b - 1] <= margin:
                     choice = fallback  # not enough better on this bin's runs: shrink
             plans[b][budget] = specs[choice]
@@ -398,6 +407,7 @@ def cross_validate(
     n_bins: int = N_BINS,
     margin: float = 0.0,
     fold_policies: list | None = None,
+    price: float | Mapping[int, float] = 0.0,
 ) -> list[dict]:
     """Per budget: the accuracy and calls (tokens, for a token policy) of a policy fitted
     without the fold it is scored on (each fold's policy appended to ``fold_policies``)."""
@@ -420,6 +430,7 @@ def cross_validate(
             candidates=candidates,
             n_bins=n_bins,
             margin=margin,
+            price=price,
         )
         if fold_policies is not None:
             fold_policies.append(policy)
@@ -449,6 +460,7 @@ def calibrate(
     folds: int = 2,
     tolerance: float = 0.01,
     seed: int = 0,
+    objective: str = "accuracy",
 ) -> Calibration:
     """Fit a policy on ``problem_ids`` of ``pool`` (default: all) and cross-validate it.
 
@@ -464,6 +476,9 @@ def calibrate(
         folds: cross-validation folds over problems.
         tolerance: accuracy a cheaper plan may give up to be preferred.
         seed: seeds the orders and the folds.
+        objective: ``"accuracy"`` (the best plan within each budget) or ``"equal_calls"``
+            (plans chosen for accuracy net of a price per call, the price per budget chosen
+            by cross-validated gain over the best uniform vote at equal mean calls).
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -502,8 +517,9 @@ def calibrate(
     for warning in warnings:
         logger.warning(warning)
     policy, cells, cv = fit_and_validate(
-        table, budgets, folds=folds, tolerance=tolerance, seed=seed, floor=probes
-    )
+        table, budgets, folds=folds, tolerance=tolerance, seed=seed, floor=probes,
+        objective=objective,
+    )  # fmt: skip
     meta = {
         "source": "calibrated",
         "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -515,6 +531,7 @@ def calibrate(
         "budgets": budgets,
         "n_orders": n_orders,
         "tolerance": tolerance,
+        "objective": objective,
         "seed": seed,
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
@@ -524,7 +541,14 @@ def calibrate(
 
 
 def fit_and_validate(
-    table, budgets: Sequence[int], *, folds: int, tolerance: float, seed: int, floor: int
+    table,
+    budgets: Sequence[int],
+    *,
+    folds: int,
+    tolerance: float,
+    seed: int,
+    floor: int,
+    objective: str = "accuracy",
 ) -> tuple[Policy, list[dict], list[dict]]:
     """The policy fitted per bin, its cells, and its cross-validation against one plan for
     every bin.
@@ -536,7 +560,11 @@ def fit_and_validate(
     every bin gets it (per-bin plans must earn their keep, as Snell et al. select per bin by
     cross-validation). Budgets below ``floor`` (the probes' cost) keep their cells as fitted.
     Each cross-validation row says how stable the plans were across folds
-    (``plan_stability``: the share of bins whose plan every fold chose alike)."""
+    (``plan_stability``: the share of bins whose plan every fold chose alike).
+
+    ``objective="equal_calls"`` then also chooses, budget by budget, a price per call (from
+    ``PRICES``) that maximises the cross-validated gain over the best fixed method used
+    uniformly at the same mean calls: the policy spends where a call buys more than that."""
     candidates = Candidates(table, budgets)
     cost = "tokens" if candidates.unit == "tokens" else "calls"
     options = dict(folds=folds, tolerance=tolerance, seed=seed, candidates=candidates)
@@ -565,15 +593,25 @@ def fit_and_validate(
         cv, fold_policies, n_bins, margin = cv_single, single_folds, 1, 0.0
     else:
         _, cv, fold_policies, n_bins, margin = best
+    price: dict[int, float] = {}
+    if objective == "equal_calls":
+        price, cv, cv_single, fold_policies, single_folds = _prices(
+            table, budgets, n_bins, margin, cv, cv_single, **options
+        )  # fmt: skip
+    elif objective != "accuracy":
+        raise TTCConfigError(f"objective must be 'accuracy' or 'equal_calls'; got {objective!r}.")
     policy, cells = fit_policy(
         table, budgets, tolerance=tolerance, candidates=candidates, n_bins=n_bins,
-        pooled=n_bins == 1, margin=margin,
+        pooled=n_bins == 1, margin=margin, price=price,
     )  # fmt: skip
-    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
+    single, _ = fit_policy(
+        table, budgets, tolerance=tolerance, pooled=True, candidates=candidates, price=price
+    )
     for row, alone in zip(cv, cv_single, strict=True):
         row["cv_accuracy_one_plan"] = alone["cv_accuracy"]
         row[f"cv_{cost}_one_plan"] = alone[f"cv_{cost}"]
         row["bins"], row["margin"] = n_bins, margin
+        row["price"] = price.get(row["budget"], 0.0)
         per_bin = (row["cv_accuracy"], row[f"cv_{cost}"])
         one = (alone["cv_accuracy"], alone[f"cv_{cost}"])
         row["chosen"] = "per bin" if n_bins > 1 and _prefer(per_bin, one, tolerance) else "one plan"
@@ -587,6 +625,54 @@ def fit_and_validate(
                 if cell["budget"] == row["budget"]:
                     cell["plan"] = f"{_describe(spec)} (one plan)"
     return policy, cells, cv
+
+
+PRICES = (0.0, 0.002, 0.005, 0.01, 0.02, 0.04)
+
+
+def _uniform_best(table, calls: float) -> float:
+    """The best fixed vote used uniformly, at ``calls`` mean calls (interpolated)."""
+    best = -np.inf
+    for name, aggregator in AGGREGATORS.items():
+        if aggregator.needs - {"confidences"}:
+            continue
+        if "confidences" in aggregator.needs and not (
+            np.isfinite(table.confidences).any(axis=(1, 2)).all()
+        ):
+            continue
+        prefix = table.prefix(name)
+        xs, ys = prefix.calls.mean(axis=(0, 1)), prefix.correct.mean(axis=(0, 1))
+        if calls >= xs[0] - 1e-9:
+            best = max(best, float(np.interp(calls, xs, ys)))
+    return best
+
+
+def _prices(table, budgets, n_bins, margin, cv, cv_single, **options):
+    """Per budget, the price per call whose cross-validated policy gains most over the best
+    uniform vote at its own mean calls; the cross-validation rows and fold policies of the
+    chosen prices."""
+    cost = "tokens" if options["candidates"].unit == "tokens" else "calls"
+    best: dict[int, tuple] = {}
+    for p in PRICES:
+        folds_p: list[Policy] = []
+        single_p: list[Policy] = []
+        rows = cross_validate(table, budgets, n_bins=n_bins, margin=margin, price=p,
+                              fold_policies=folds_p, pooled=n_bins == 1, **options)  # fmt: skip
+        alone = cross_validate(table, budgets, pooled=True, price=p, fold_policies=single_p,
+                               **options)  # fmt: skip
+        for i, (row, one) in enumerate(zip(rows, alone, strict=True)):
+            gain = max(
+                row["cv_accuracy"] - _uniform_best(table, row[f"cv_{cost}"]),
+                one["cv_accuracy"] - _uniform_best(table, one[f"cv_{cost}"]),
+            )
+            if row["budget"] not in best or gain > best[row["budget"]][0] + 1e-9:
+                best[row["budget"]] = (gain, p, row, one, i, folds_p, single_p)
+    price = {b: v[1] for b, v in best.items()}
+    cv = [best[r["budget"]][2] for r in cv]
+    cv_single = [best[r["budget"]][3] for r in cv_single]
+    # Fold policies for the stability report: those of the price chosen at the largest budget.
+    top = best[max(best)]
+    return price, cv, cv_single, top[5], top[6]
 
 
 def _stability(policies: Sequence[Policy], budget: int) -> float | None:

@@ -331,3 +331,25 @@ def test_as_runnable_batch_spends_one_budget_over_the_batch():
     assert one.content == "2"
     with pytest.raises(TTCConfigError, match="takes task"):
         as_runnable(FakeBackend(), allocation=allocation, verifier=object())
+
+
+def test_an_equal_calls_objective_prices_calls_by_cross_validation(tmp_path, capsys):
+    from langgraph_ttc.cli import main
+    from langgraph_ttc.scaling.calibrate import PRICES, calibrate
+    from langgraph_ttc.scaling.synthetic import banded_pool
+
+    pool = banded_pool(40, 16, seed=5)
+    result = calibrate(pool, [8, 16], n_orders=4, objective="equal_calls")
+    assert all(row["price"] in PRICES for row in result.cross_validation)
+    assert result.policy.meta["objective"] == "equal_calls"
+    with pytest.raises(TTCConfigError, match="objective"):
+        calibrate(pool, [8], n_orders=2, objective="speed")
+    # The command line passes it through.
+    task = oracle_task(tmp_path)
+    build_pool(task, FakeBackend(reply=ORACLE), tmp_path / "pool.sqlite", k_max=8, progress=False)
+    out = tmp_path / "policy.json"
+    code = main(["calibrate", "--pool", str(tmp_path / "pool.sqlite"), "--budgets", "4,8",
+                 "--orders", "2", "--holdout", "0", "--objective", "equal-calls",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0 and json.loads(out.read_text())["meta"]["objective"] == "equal_calls"
+    assert "plans alike across folds" in capsys.readouterr().out
