@@ -92,15 +92,17 @@ def rules_for(problems, budget, cost, start, prior, slope, center, per_question_
     ]
 
 
-def choose_cost(table, runs, budget, start, prior, slope, center, aggregator, pq=None) -> float:
-    """The price per sample that gains most over the best uniform method at equal calls on
-    the fitting questions."""
-    best, chosen = -np.inf, COSTS[0]
+def choose_cost(table, runs, budget, start, prior, slope, center, aggregators, pq=None):
+    """The (price per sample, vote) that gains most over the best uniform method at equal
+    calls on the fitting questions."""
+    best, chosen = -np.inf, (COSTS[0], aggregators[0])
     for cost in COSTS:
         rules = rules_for(table.problems, budget, cost, start, prior, slope, center, pq)
-        gain = gain_at_equal_calls(per_question(replay_stops(table, rules, aggregator)), runs)
-        if gain > best + 1e-9:
-            best, chosen = gain, cost
+        for aggregator in aggregators:
+            replay = per_question(replay_stops(table, rules, aggregator))
+            gain = gain_at_equal_calls(replay, runs)
+            if gain > best + 1e-9:
+                best, chosen = gain, (cost, aggregator)
     return chosen
 
 
@@ -137,7 +139,6 @@ def evaluate(
     prior = accuracy_prior(fit.problems)
     slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
     predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
-    aggregator = "confidence_weighted" if confident else "majority"
     calibration = calibrate(
         fit, list(budgets), probes=4, n_orders=orders, seed=seed, objective="equal_calls"
     )
@@ -158,12 +159,12 @@ def evaluate(
             ("posterior", 2, None),
             ("posterior+prior", 1, predictor.prior_for),
         ):
-            cost = choose_cost(fit_table, fit_runs, budget, start, prior, slope, center,
-                               aggregator, pq)  # fmt: skip
+            cost, aggregator = choose_cost(fit_table, fit_runs, budget, start, prior, slope,
+                                           center, names, pq)  # fmt: skip
             rules = rules_for(held.problems, budget, cost, start, prior, slope, center, pq)
             replay = per_question(replay_stops(table, rules, aggregator))
             (row,) = equal_calls_rows({budget: replay}, runs, n_boot=n_boot, seed=seed)
-            row["cost"] = cost
+            row["cost"], row["vote"] = cost, aggregator
             row["ac"] = interpolate(ac, row["router_calls"])
             row["deepconf"] = None if dc is None else interpolate(dc, row["router_calls"])
             allocation = BatchAllocation(
