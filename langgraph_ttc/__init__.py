@@ -125,8 +125,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly  # noqa: I001
     from langgraph_ttc.agents import TTCMiddleware
-    from langgraph_ttc.allocation import BatchAllocation
-    from langgraph_ttc.batch import BatchAllocator
     from langgraph_ttc.aggregators import (
         AGGREGATORS,
         Aggregate,
@@ -139,6 +137,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         register_aggregator,
         weighted_best_of_n,
     )
+    from langgraph_ttc.allocation import BatchAllocation
     from langgraph_ttc.backends import (
         Backend,
         BudgetForcingBackend,
@@ -149,6 +148,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         SamplingParams,
         resolve_backend,
     )
+    from langgraph_ttc.batch import BatchAllocator
     from langgraph_ttc.budget import Budget, Meter, Prices, Usage
     from langgraph_ttc.errors import (
         BackendError,
