@@ -36,3 +36,11 @@ class BackendUnavailable(BackendError):
 
 class SampleFailed(TTCError):
     """Samples failed and the run's failure policy is ``"raise"``."""
+
+
+class SandboxUnavailable(TTCConfigError):
+    """Model-written code would run without a sandbox boundary, and nobody opted in.
+
+    The message names what is missing (``bwrap``, user namespaces, a process limit for root)
+    and the opt-in: ``allow_unsandboxed=True`` in Python, ``--allow-unsandboxed`` on the CLI.
+    """

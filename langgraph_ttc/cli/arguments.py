@@ -233,6 +233,7 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="take few-shot exemplars and answer parsing from a task (`langgraph-ttc tasks`)",
     )
+    add_allow_unsandboxed(run)
     run.add_argument(
         "--verifier", choices=("judge",), default=None, help="score candidates with an LLM judge"
     )
@@ -262,6 +263,17 @@ def add_run(subparsers) -> argparse.ArgumentParser:
     return run
 
 
+def add_allow_unsandboxed(parser) -> None:
+    """``--allow-unsandboxed``: code tasks run model-written code even without a sandbox."""
+    parser.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="code tasks (humaneval): run model-written code even where no sandbox boundary "
+        "can be made here (bwrap, user namespaces, a process limit); it then runs with your "
+        "user's file access",
+    )
+
+
 def add_tasks(subparsers) -> argparse.ArgumentParser:
     tasks = subparsers.add_parser("tasks", help="list the built-in task names")
     tasks.set_defaults(command="run", tasks=True)
@@ -287,6 +299,7 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--task", required=True, help="e.g. rg:basic_arithmetic, humaneval")
     curves.add_argument("--size", type=positive_int, default=50, help="problems")
     curves.add_argument("--task-seed", type=int, default=0, help="seed of the task's problems")
+    add_allow_unsandboxed(curves)
     curves.add_argument(
         "--task-config",
         type=json_object,

@@ -44,7 +44,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    task = load_task(args.task, size=args.size, seed=args.task_seed, config=args.task_config)
+    task = load_task(
+        args.task,
+        size=args.size,
+        seed=args.task_seed,
+        config=args.task_config,
+        allow_unsandboxed=args.allow_unsandboxed,
+    )
     backend = backend_from_args(args)
     verifier = LLMJudge() if args.verifier == "judge" else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]

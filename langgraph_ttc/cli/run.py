@@ -77,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if strategy.needs_verifier and verifier is None:
         raise TTCConfigError(f"--strategy {strategy.name} needs a verifier: add --verifier judge.")
     backend = backend_from_args(args)
-    task = load_task(args.task, size=1) if args.task else None
+    task = (
+        load_task(args.task, size=1, allow_unsandboxed=args.allow_unsandboxed)
+        if args.task
+        else None
+    )
     budget = Budget(
         max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds
     )
