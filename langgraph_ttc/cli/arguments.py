@@ -491,6 +491,13 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--folds", type=positive_int, default=2, help="cross-validation folds")
     cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
     cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
+    cal.add_argument(
+        "--objective",
+        choices=("accuracy", "equal-calls"),
+        default="accuracy",
+        help="accuracy: the best plan within each budget; equal-calls: plans that beat uniform "
+        "voting at the calls they spend (a price per call chosen by cross-validation)",
+    )
     cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
     cal.set_defaults(command="policy", calibrate=True)
     return cal
