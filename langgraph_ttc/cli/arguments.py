@@ -340,6 +340,26 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     curves.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    ray = curves.add_argument_group("on a Ray cluster (pip install 'langgraph-ttc[ray]')")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="build the pool on Ray: an actor pool of samplers over a Dataset of the questions. "
+        "ADDRESS: 'auto' (the cluster `ray start` runs here), ray://head:10001; none: "
+        "$RAY_ADDRESS, else a local Ray. --base-url may list replicas: URL1,URL2",
+    )
+    ray.add_argument(
+        "--actors", type=positive_int, default=2, help="with --ray: sampler actors (2)"
+    )
+    ray.add_argument(
+        "--vllm",
+        action="store_true",
+        help="with --ray: run vLLM inside Ray Data (ray.data.llm) on the GPU nodes, --model "
+        "being the model source (a Hugging Face id or path); no server needed",
+    )
     curves.set_defaults(command="curves")
     return curves
 
