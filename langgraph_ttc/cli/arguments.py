@@ -571,8 +571,6 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    for add in (
-        add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare, add_serve
-    ):
+    for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare, add_serve):
         add(subparsers)
     return parser

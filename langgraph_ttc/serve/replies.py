@@ -11,6 +11,7 @@ The ``ttc`` object (top level of a reply, and of the last chunk of a stream)::
      "strategy": "majority",
      "answer": "12",                   the normalised answer voted for (choice 0)
      "confidence": 0.75,               its share of the vote (or the aggregator's score)
+     "aggregator": "majority",         how the answer was chosen
      "tally": {"12": 6, "13": 2},      votes per answer
      "plan": {...},                    width, depth, aggregator, stop rule, reason
      "difficulty": {...},              the router's estimate (adaptive)
@@ -122,7 +123,7 @@ def run_summary(result: Mapping[str, Any]) -> dict:
         "strategy": result.get("strategy"),
         "answer": result.get("answer"),
         "confidence": result.get("confidence"),
-        "method": result.get("method"),
+        "aggregator": result.get("method"),
         "tally": result.get("tally") or {},
         "plan": result.get("plan") or {},
         "difficulty": result.get("difficulty") or {},
@@ -144,7 +145,6 @@ def ttc_extension(method: str, results: Sequence[Mapping[str, Any]]) -> dict:
     usage = total_usage(results)
     total = usage.total()
     top = dict(runs[0]) if runs else {}
-    top.pop("aggregator", None)
     out = {
         "method": method,
         **top,
