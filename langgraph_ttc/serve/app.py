@@ -354,8 +354,7 @@ class _Server:
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         async with self.admission.slot():
-            reply = await self.relay.post(path, body)
-            content = await self._until_disconnect(request, reply.read())
+            reply, content = await self._until_disconnect(request, self._relay_whole(path, body))
         if reply.status == 200:
             with contextlib.suppress(ValueError):
                 import json
@@ -366,6 +365,10 @@ class _Server:
         return Response(
             content, status_code=reply.status, headers=reply.headers, media_type=reply.content_type
         )
+
+    async def _relay_whole(self, path: str, body: dict):
+        reply = await self.relay.post(path, body)
+        return reply, await reply.read()
 
     async def _relayed(self, path: str, body: dict, endpoint: str, began: float):
         status = 200
