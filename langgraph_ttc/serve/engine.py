@@ -358,7 +358,14 @@ class Engine:
                     final = data
             if final is None:
                 raise APIError(500, "The run ended without a result.", code="no_result")
-            put(Decided(index, final["ttc_result"], final["messages"][-1]))
+            result = final["ttc_result"]
+            candidates = result.get("candidates") or []
+            if candidates and not any(c.get("ok") for c in candidates):
+                # Every call failed after its retries: the upstream's trouble, not an answer.
+                put(upstream_error(TTCError(f"all {len(candidates)} calls failed, first: "
+                                            f"{candidates[0].get('error')}")))  # fmt: skip
+                return
+            put(Decided(index, result, final["messages"][-1]))
         except asyncio.CancelledError:
             raise
         except APIError as exc:

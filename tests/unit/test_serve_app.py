@@ -449,3 +449,13 @@ def test_each_request_is_one_run_tree(serve):
     assert len(model_calls) == 6  # 2 choices x 3 samples, every one inside the request's tree
     client(server).chat.completions.create(model="majority@2", messages=QUESTION)
     assert len({runs.root_of(r) for r in runs.runs}) == 2  # a second request, a second tree
+
+
+def test_every_call_rate_limited_under_a_method_is_a_429(serve):
+    with InstantServer() as limited:
+        server = serve(create_app(limited.base_url, model="instant", api_keys=[]))
+        limited.inject("429", times=1000, retry_after=0.01)  # past every retry
+        with pytest.raises(openai.RateLimitError) as err:
+            client(server).chat.completions.create(model="majority@2", messages=QUESTION)
+    assert err.value.response.headers["retry-after"] == "1"
+    assert err.value.body["code"] == "upstream_overloaded"
