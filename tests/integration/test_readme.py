@@ -158,7 +158,9 @@ def test_serve_commands_run_as_written(capsys):
     from langgraph_ttc.testing_server import free_port, stop_process_group
 
     (start,) = re.findall(
-        r"^pip install -e '\.\[local,serve\]' && (langgraph-ttc serve)$", README, re.M
+        r"^pip install -c constraints.txt -e '\.\[local,serve\]' && (langgraph-ttc serve)$",
+        README,
+        re.M,
     )
     port = free_port()
     command = [sys.executable, "-m", "langgraph_ttc", *start.split()[1:], "--port", str(port)]
