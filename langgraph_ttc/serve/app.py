@@ -32,12 +32,14 @@ from langgraph_ttc.extras import require
 
 require("starlette", "serve", "langgraph-ttc serve")
 
+from langchain_core.language_models import BaseChatModel  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import ClientDisconnect, Request  # noqa: E402
 from starlette.responses import JSONResponse, Response, StreamingResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from langgraph_ttc.backends import SamplingParams  # noqa: E402
+from langgraph_ttc.backends import ChatModelBackend, SamplingParams  # noqa: E402
+from langgraph_ttc.errors import TTCError  # noqa: E402
 from langgraph_ttc.serve.engine import Decided, Engine  # noqa: E402
 from langgraph_ttc.serve.errors import APIError  # noqa: E402
 from langgraph_ttc.serve.limits import Admission, Limits, check_api_key  # noqa: E402
@@ -422,6 +424,11 @@ class _Server:
                 "name a method (majority/...) to vote over tool calls.",
                 param="tools" if req.tools else "response_format",
             )
+        if req.stream and req.choices == 1 and isinstance(backend, ChatModelBackend):
+            self._check_room()
+            return StreamingResponse(
+                self._chat_model_stream(backend, req), media_type="text/event-stream"
+            )
         params = SamplingParams(
             temperature=0.7 if req.temperature is None else req.temperature,
             max_tokens=req.max_tokens or 256,
@@ -456,6 +463,38 @@ class _Server:
             _whole_as_stream(body, req.chat, req.include_usage), media_type="text/event-stream"
         )
 
+    async def _chat_model_stream(self, backend: ChatModelBackend, req: TTCRequest):
+        """A LangChain chat model's own stream, chunk by chunk, in OpenAI's format."""
+        model = backend.model
+        updates = {"temperature": req.temperature, "max_tokens": req.max_tokens}
+        updates = {k: v for k, v in updates.items() if v is not None}
+        if isinstance(model, BaseChatModel) and updates:
+            declared = type(model).model_fields
+            model = model.model_copy(update={k: v for k, v in updates.items() if k in declared})
+        reply_id, created = new_id(True), int(time.time())
+        base = {"id": reply_id, "created": created, "model": req.model}
+        kind = {"object": "chat.completion.chunk"}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        try:
+            async with self.admission.slot():
+                first = {"role": "assistant", "content": ""}
+                yield sse({**base, **kind, "choices": [_delta(first)]})
+                async for piece in model.astream(req.messages):
+                    text = piece.content if isinstance(piece.content, str) else ""
+                    if text:
+                        yield sse({**base, **kind, "choices": [_delta({"content": text})]})
+                    meta = getattr(piece, "usage_metadata", None) or {}
+                    usage["prompt_tokens"] += meta.get("input_tokens", 0)
+                    usage["completion_tokens"] += meta.get("output_tokens", 0)
+            yield sse({**base, **kind, "choices": [_delta({}, "stop")]})
+            self.metrics.passthrough(usage)
+            if req.include_usage:
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                yield sse({**base, **kind, "choices": [], "usage": usage})
+            yield DONE
+        except (TTCError, ValueError) as exc:
+            yield sse(APIError(503, f"The model failed: {type(exc).__name__}.").body())
+
     async def _until_disconnect(self, request: Request, awaitable):
         """``awaitable``'s result; cancelled at once if the client goes away (its upstream
         requests with it)."""
@@ -474,6 +513,10 @@ class _Server:
         with contextlib.suppress(BaseException):
             await work
         raise _ClientGone
+
+
+def _delta(delta: dict, finish_reason: str | None = None) -> dict:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
 
 async def _disconnected(request: Request) -> None:

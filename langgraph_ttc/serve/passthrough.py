@@ -6,8 +6,10 @@ upstream's name), so every field it understands (tools, ``response_format``, log
 keeps its meaning, and its stream is relayed chunk by chunk. Closing the relay (a client that
 went away) closes the upstream connection, which stops the generation on vLLM and llama.cpp.
 
-Any other backend (the embedded model, a LangChain chat model) answers one draw of ``n``
-samples (:meth:`Backend.asample`), sent as one reply (one chunk per choice when streamed).
+A LangChain chat model streams its own chunks (``astream``, one choice). Any other backend
+(the embedded model, a custom :class:`Backend`) answers one draw of ``n`` samples
+(:meth:`Backend.asample`), sent as one reply (one chunk per choice when streamed): the
+embedded model has no public token stream.
 
 Requests use aiohttp, one session per event loop.
 """

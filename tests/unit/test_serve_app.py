@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import FakeListChatModel
+from langchain_core.language_models import FakeListChatModel, GenericFakeChatModel
 from serve_upstream import SlowUpstream
 
 from langgraph_ttc.serve import Limits, create_app
@@ -459,3 +459,17 @@ def test_every_call_rate_limited_under_a_method_is_a_429(serve):
             client(server).chat.completions.create(model="majority@2", messages=QUESTION)
     assert err.value.response.headers["retry-after"] == "1"
     assert err.value.body["code"] == "upstream_overloaded"
+
+
+def test_plain_name_over_a_chat_model_streams_its_own_chunks(serve):
+    model = GenericFakeChatModel(messages=iter(["The answer is 4, said slowly."] * 3))
+    server = serve(create_app(model, api_keys=[]))
+    name = client(server).models.list().data[0].id
+    pieces = [
+        c.choices[0].delta.content
+        for c in client(server).chat.completions.create(model=name, messages=QUESTION, stream=True)
+        if c.choices and c.choices[0].delta.content
+    ]
+    assert "".join(pieces) == "The answer is 4, said slowly." and len(pieces) > 3
+    whole = client(server).chat.completions.create(model=name, messages=QUESTION)
+    assert whole.choices[0].message.content == "The answer is 4, said slowly."
