@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import traceback
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -374,8 +375,10 @@ class Engine:
             put(bad_request(str(exc), param="ttc.budget", code="budget_out_of_range"))
         except TTCError as exc:
             put(upstream_error(exc))
-        except Exception as exc:  # a bug or an upstream failure: one line, no prompt in it
-            logger.exception("run failed: %s", type(exc).__name__)
+        except Exception as exc:  # a bug or an upstream failure
+            # Where it failed, never the message: it may quote the prompt.
+            where = "".join(traceback.format_tb(exc.__traceback__, limit=-3))
+            logger.error("run failed: %s\n%s", type(exc).__name__, where)
             put(APIError(500, f"The run failed: {type(exc).__name__}.", code="run_failed"))
 
     async def aclose(self) -> None:

@@ -473,3 +473,26 @@ def test_plain_name_over_a_chat_model_streams_its_own_chunks(serve):
     assert "".join(pieces) == "The answer is 4, said slowly." and len(pieces) > 3
     whole = client(server).chat.completions.create(model=name, messages=QUESTION)
     assert whole.choices[0].message.content == "The answer is 4, said slowly."
+
+
+def test_prompts_and_keys_never_reach_the_logs(serve, caplog):
+    secret_prompt = "SECRET-PROMPT-7f3a what is 1 + 1?"
+    with InstantServer() as upstream:
+        server = serve(create_app(upstream.base_url, model="instant", api_keys=["sk-SECRET-KEY"]))
+        keyed = openai.OpenAI(base_url=server.base_url, api_key="sk-SECRET-KEY", max_retries=0)
+        message = [{"role": "user", "content": secret_prompt}]
+        with caplog.at_level("DEBUG"):
+            keyed.chat.completions.create(model="majority@2", messages=message)
+            keyed.chat.completions.create(model="instant", messages=message)
+            list(keyed.chat.completions.create(model="majority@2", messages=message, stream=True))
+            upstream.inject("echo_auth", times=10)
+            with pytest.raises(openai.APIStatusError):
+                keyed.chat.completions.create(model="majority@2", messages=message)
+            with pytest.raises(openai.AuthenticationError):
+                openai.OpenAI(
+                    base_url=server.base_url, api_key="sk-WRONG-KEY", max_retries=0
+                ).chat.completions.create(model="majority@2", messages=message)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records  # the failures above were logged...
+    for secret in ("SECRET-PROMPT-7f3a", "sk-SECRET-KEY", "sk-WRONG-KEY"):
+        assert secret not in logged  # ...without a prompt or a key
