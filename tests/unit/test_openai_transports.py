@@ -5,10 +5,13 @@ failures read the same, and each event loop's clients are closed when the loop s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import openai
 import pytest
@@ -163,52 +166,97 @@ def test_asking_for_aiohttp_without_it_says_which_extra(monkeypatch):
         OpenAICompatibleBackend("http://127.0.0.1:1/v1", "m", aiohttp=True)
 
 
-# -- failures as openai's aiohttp transport raises them -----------------------------------------
-# The transport maps every aiohttp connection error to httpx's ConnectTimeout (a dropped
-# keep-alive connection too) and openai wraps that in APITimeoutError. Stand-ins with aiohttp's
-# class names and module keep these tests independent of aiohttp being installed.
+# -- failures as the openai client raises them -------------------------------------------------
+# Each failure is provoked for real against a local socket (nothing listening, a server that
+# drops the connection, a server that never answers), so the exceptions are the ones the
+# installed openai (and aiohttp) build themselves, whatever their constructors need.
 
 
-def aiohttp_error(name: str, *bases: type) -> Exception:
-    kind = type(name, bases or (Exception,), {"__module__": "aiohttp.client_exceptions"})
-    return kind(f"{name} happened")
+def closed_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def as_openai_raises(origin: Exception, mapped: str = "ConnectTimeout") -> Exception:
-    httpx_error = type(mapped, (Exception,), {})(str(origin))
-    httpx_error.__cause__ = origin
-    error = openai.APITimeoutError(request=None)
-    error.__cause__ = httpx_error
-    return error
+@contextlib.contextmanager
+def misbehaving_server(behaviour: str):
+    """A TCP server on 127.0.0.1 that reads each request, then closes ("drop") or keeps the
+    connection open without answering ("hang") until the test ends."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+            if behaviour == "drop":
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
-def test_an_aiohttp_connector_error_is_a_connect_failure():
-    refused = as_openai_raises(aiohttp_error("ClientConnectorError"))
-    assert is_connect_failure(refused) and is_retryable(refused)
-    assert describe_failure(refused, 60) == "connection error: ClientConnectorError happened"
-    dns = aiohttp_error("ClientConnectorDNSError", type(aiohttp_error("ClientConnectorError")))
-    assert is_connect_failure(as_openai_raises(dns))
-
-
-def test_a_dropped_aiohttp_connection_is_retried_but_is_no_connect_failure():
-    dropped = as_openai_raises(aiohttp_error("ServerDisconnectedError"))
-    assert not is_connect_failure(dropped) and is_retryable(dropped)
-    assert describe_failure(dropped, 60) == "connection error: ServerDisconnectedError happened"
-
-
-def test_an_aiohttp_read_timeout_reads_as_a_timeout():
-    slow = as_openai_raises(
-        aiohttp_error("SocketTimeoutError", asyncio.TimeoutError), "ReadTimeout"
+async def openai_failure(port: int, aiohttp: bool, timeout: float = 60.0) -> BaseException:
+    """The exception the async openai client raises for one request to ``port``."""
+    http_client = openai.DefaultAioHttpClient() if aiohttp else None
+    client = openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="k",
+        max_retries=0,
+        timeout=timeout,
+        http_client=http_client,
     )
+    try:
+        await client.models.list()
+    except openai.APIError as exc:
+        return exc
+    finally:
+        await client.close()
+    raise AssertionError("the request should have failed")
+
+
+@pytest.mark.parametrize("aiohttp", TRANSPORTS)
+async def test_a_refused_connection_is_a_connect_failure(aiohttp):
+    refused = await openai_failure(closed_port(), aiohttp)
+    assert is_connect_failure(refused) and is_retryable(refused)
+    assert describe_failure(refused, 60).startswith("connection error: ")
+
+
+@pytest.mark.parametrize("aiohttp", TRANSPORTS)
+async def test_a_dropped_connection_is_retried_but_is_no_connect_failure(aiohttp):
+    with misbehaving_server("drop") as port:
+        dropped = await openai_failure(port, aiohttp)
+    assert not is_connect_failure(dropped) and is_retryable(dropped)
+    assert describe_failure(dropped, 60).startswith("connection error: ")
+
+
+@pytest.mark.parametrize("aiohttp", TRANSPORTS)
+async def test_a_server_that_never_answers_reads_as_a_timeout(aiohttp):
+    # The server never answers, so the outcome is a timeout however slow the machine is.
+    with misbehaving_server("hang") as port:
+        slow = await openai_failure(port, aiohttp, timeout=0.5)
     assert not is_connect_failure(slow) and is_retryable(slow)
-    assert describe_failure(slow, 60) == "timed out after 60s"
-
-
-def test_httpx_connect_errors_are_connect_failures_as_before():
-    error = openai.APIConnectionError(request=None)
-    error.__cause__ = type("ConnectError", (Exception,), {})("[Errno 111] Connection refused")
-    assert is_connect_failure(error)
-    assert describe_failure(error, 60) == "connection error: [Errno 111] Connection refused"
+    assert describe_failure(slow, 0.5) == "timed out after 0.5s"
 
 
 def test_the_posted_body_keeps_json_types():
