@@ -5,6 +5,8 @@
   vLLM replicas) or any backend recipe; the pool is the one ``build_pool`` writes.
 - :func:`build_pool_on_vllm`: the same pool drawn by vLLM engines inside Ray Data
   (``ray.data.llm``), for offline batches on GPU nodes.
+- :func:`ttc_app`: the OpenAI-compatible server (:func:`langgraph_ttc.serve.create_app`) as
+  Ray Serve replicas, each with its own upstream backend (``examples/ray_serve.yaml``).
 
 Ray is imported where it is used, never at ``import langgraph_ttc.distributed``.
 
@@ -20,10 +22,14 @@ from typing import Any
 
 __all__ = [
     "Endpoints",
+    "TTCServer",
     "VLLMEngine",
+    "app_builder",
     "build_pool_on_ray",
     "build_pool_on_vllm",
+    "deployment_options",
     "land_shard",
+    "ttc_app",
 ]
 
 _WHERE = {
@@ -32,6 +38,10 @@ _WHERE = {
     "land_shard": "langgraph_ttc.distributed.ray_pool",
     "VLLMEngine": "langgraph_ttc.distributed.vllm",
     "build_pool_on_vllm": "langgraph_ttc.distributed.vllm",
+    "TTCServer": "langgraph_ttc.distributed.replicas",
+    "app_builder": "langgraph_ttc.distributed.replicas",
+    "deployment_options": "langgraph_ttc.distributed.replicas",
+    "ttc_app": "langgraph_ttc.distributed.replicas",
 }
 
 

@@ -282,3 +282,40 @@ def test_vllm_needs_vllm_and_refuses_what_it_cannot_give(tmp_path, monkeypatch):
         MissingExtra, match=r"needs vLLM on the GPU nodes: pip install 'ray\[llm\]'"
     ):
         on_vllm.build_pool_on_vllm(task, VLLMEngine("m"), tmp_path / "p", k_max=2)
+
+
+# -- Ray Serve --------------------------------------------------------------------------------
+def test_deployment_options_autoscale_on_ongoing_requests_or_fix_the_replicas():
+    from langgraph_ttc.distributed import deployment_options
+
+    scaled = deployment_options(min_replicas=1, max_replicas=6, target_ongoing_requests=4)
+    assert scaled["autoscaling_config"] == {
+        "min_replicas": 1,
+        "max_replicas": 6,
+        "target_ongoing_requests": 4,
+    }
+    assert "num_replicas" not in scaled and scaled["name"] == "TTCServer"
+    fixed = deployment_options(num_replicas=3)
+    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    with pytest.raises(TTCConfigError, match="min_replicas <= max_replicas"):
+        deployment_options(min_replicas=5, max_replicas=2)
+    with pytest.raises(TTCConfigError, match="target_ongoing_requests"):
+        deployment_options(target_ongoing_requests=64, max_ongoing_requests=8)
+    with pytest.raises(TTCConfigError, match="num_replicas"):
+        deployment_options(num_replicas=0)
+
+
+def test_the_serve_app_builder_reads_numbers_given_as_text(monkeypatch):
+    from langgraph_ttc.distributed import replicas
+
+    seen = {}
+    monkeypatch.setattr(replicas, "ttc_app", lambda **options: seen.update(options) or "app")
+    assert replicas.app_builder({"backend": "local", "n": "8", "budget_calls": 16}) == "app"
+    assert seen == {"backend": "local", "n": 8, "budget_calls": 16}
+
+
+def test_a_replica_builds_the_serve_app_from_its_options():
+    from langgraph_ttc.distributed import TTCServer
+
+    app = TTCServer({"backend": "http://127.0.0.1:9/v1", "model": "m"}).__serve_build_asgi_app__()
+    assert callable(app) and hasattr(app, "routes")  # a Starlette app, built in the replica
