@@ -72,7 +72,9 @@ def deployment_options(
             f"Autoscaling needs 0 <= min_replicas <= max_replicas and max_replicas >= 1; got "
             f"{min_replicas} and {max_replicas}."
         )
-    if not 0 < target_ongoing_requests <= max_ongoing_requests:
+    if max_ongoing_requests < 1:
+        raise TTCConfigError(f"max_ongoing_requests must be >= 1; got {max_ongoing_requests}.")
+    if num_replicas is None and not 0 < target_ongoing_requests <= max_ongoing_requests:
         raise TTCConfigError(
             "target_ongoing_requests must be > 0 and <= max_ongoing_requests; got "
             f"{target_ongoing_requests} and {max_ongoing_requests}."
