@@ -345,3 +345,22 @@ def test_vllm_path_keeps_each_question_in_one_engine_batch(ray_local, tmp_path, 
     )
     assert (again.drawn, again.critiqued) == (0, 0)
     ray.kill(batches)
+
+
+def test_curves_command_with_ray_and_two_replicas(ray_local, servers, tmp_path, capsys):
+    """`langgraph-ttc curves --ray --base-url URL1,URL2`: the pool is drawn on Ray (the
+    session this process has), then curved as any pool."""
+    from langgraph_ttc.cli import main
+
+    out = tmp_path / "curves"
+    urls = ",".join(server.base_url for server in servers)
+    argv = ["curves", "--task", "rg:basic_arithmetic", "--size", "4", "--k-max", "2"]
+    argv += ["--out", str(out), "--model", MODEL, "--base-url", urls, "--ray", "--actors", "2"]
+    argv += ["--max-tokens", "32", "--n-boot", "20", "--no-plot", "--no-progress"]
+    before = requests(servers)
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "pool: 8 samples (0 failed)" in printed
+    assert requests(servers) - before == 16  # 8 samples + 8 critiques (filter_vote, best_of_n)
+    pool = load_pool(out / "pool.sqlite")
+    assert [p.n for p in pool.problems] == [2] * 4
