@@ -34,7 +34,6 @@ import importlib.util
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -59,6 +58,7 @@ from langgraph_ttc.scaling._pool_builder import (
     _prompt_hash,
     sample_seed,
 )
+from langgraph_ttc.scaling._pool_schema import connect
 from langgraph_ttc.scaling.pool import (
     PoolBuildReport,
     _exclusive_lock,
@@ -369,9 +369,9 @@ def build_pool_on_vllm(
     totals = {"drawn": 0, "critiqued": 0, "verified": 0, "failed": 0}
     with _exclusive_lock(path):
         started = time.perf_counter()
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = connect(path)
         interrupted = False
+        meta: dict = {}
         try:
             meta, critique, problems, prompts = _prepare_build(
                 conn, path, task, engine.name, params, seed, critique, None, None, k_max
@@ -407,7 +407,7 @@ def build_pool_on_vllm(
             raise
         finally:
             seconds = time.perf_counter() - started
-            _finish_build(conn, path, meta if "meta" in locals() else {}, seconds, interrupted)
+            _finish_build(conn, path, meta, seconds, interrupted)
             conn.close()
     return PoolBuildReport(str(path), **totals, seconds=seconds)
 
