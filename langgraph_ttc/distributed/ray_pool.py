@@ -137,6 +137,9 @@ class _Sampler:
         self.backends = self.recipe.make()
         self.problems = {p.id: p for p in self.task.problems()}
         self.loop = asyncio.new_event_loop()
+        # Samples failed in a row across this actor's batches: a dead backend stops the build
+        # after MAX_CONSECUTIVE_FAILURES, as it stops the single-process builder.
+        self.failures = 0
         if setup.get("on_start") is not None:
             setup["on_start"]()  # a test hook (e.g. to learn the actor handles)
 
@@ -177,14 +180,18 @@ class _Sampler:
                     s["confidence"],
                 )
                 builder.prompts = {p.id: self.task.messages(p.question) for p in problems}
+                builder.consecutive_failures = self.failures
                 jobs = _plan(conn, problems, s["k_max"], s["critique"], s["verifier"] is not None)
                 builders.append((builder, jobs))
-            await asyncio.gather(
-                *(
-                    _run_jobs(builder, jobs, s["concurrency"], False, self.task.name)
-                    for builder, jobs in builders
+            try:
+                await asyncio.gather(
+                    *(
+                        _run_jobs(builder, jobs, s["concurrency"], False, self.task.name)
+                        for builder, jobs in builders
+                    )
                 )
-            )
+            finally:
+                self.failures = max(b.consecutive_failures for b, _ in builders)
             counts: dict[str, int] = {}
             usage = Usage()
             for builder, _ in builders:

@@ -364,3 +364,40 @@ def test_curves_command_with_ray_and_two_replicas(ray_local, servers, tmp_path, 
     assert requests(servers) - before == 16  # 8 samples + 8 critiques (filter_vote, best_of_n)
     pool = load_pool(out / "pool.sqlite")
     assert [p.n for p in pool.problems] == [2] * 4
+
+
+def test_a_dead_backend_stops_the_build_in_one_line_and_the_next_run_resumes(
+    ray_local, servers, tmp_path
+):
+    """Every request refused: an actor stops after 20 samples failed in a row (across its
+    batches, as the single-process builder does), the driver raises that BackendError in
+    one line, the shards landed before stay, and the next run completes the pool."""
+    from langgraph_ttc.errors import BackendError
+
+    task = load_task("rg:basic_arithmetic", size=12, seed=8)
+    reference = tmp_path / "single.sqlite"
+    build_pool(
+        task,
+        OpenAICompatibleBackend(servers[0].base_url, MODEL),
+        reference,
+        k_max=2,
+        progress=False,
+    )
+    replicas = Endpoints([server.base_url for server in servers], MODEL)
+    path = tmp_path / "ray.sqlite"
+    for server in servers:
+        server.inject("400", times=1000)
+    try:
+        with pytest.raises(BackendError) as caught:
+            build_pool_on_ray(task, replicas, path, k_max=2, actors=2, progress=False)
+    finally:
+        for server in servers:
+            server.clear_faults()
+    assert "samples failed in a row" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    with sqlite3.connect(path) as conn:
+        landed = conn.execute("SELECT COUNT(*), COUNT(error) FROM samples").fetchone()
+    assert landed[0] == landed[1]  # what landed are the failed samples, each once
+    report = build_pool_on_ray(task, replicas, path, k_max=2, actors=2, progress=False)
+    assert report.failed == 0 and report.drawn == 24
+    assert_same_pool(path, reference, 2)
