@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -47,6 +48,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from langgraph_ttc import errors
 from langgraph_ttc.backends.base import SamplingParams
 from langgraph_ttc.budget import Usage
 from langgraph_ttc.confidence import ConfidenceSpec
@@ -215,13 +217,23 @@ def _work(conn, problems, k_max: int, critique: bool, verify: bool) -> list[dict
 
 
 def _ttc_cause(exc: BaseException) -> TTCError | None:
-    """The library error a Ray task raised, under Ray's wrappers (for a one-line message)."""
+    """The library error a Ray task raised, under Ray's wrappers (for a one-line message).
+
+    Ray Data re-raises a UDF's error as ``RayTaskError(UserCodeException)`` whose chain may not
+    hold the original object, only its traceback text: the error is then made again from the
+    ``langgraph_ttc.errors.<Name>: <message>`` line of that text.
+    """
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, TTCError) and type(exc).__module__.startswith("langgraph_ttc"):
-            return exc
-        exc = exc.__cause__ or getattr(exc, "cause", None) or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TTCError) and type(current).__module__.startswith("langgraph_ttc"):
+            return current
+        current = current.__cause__ or getattr(current, "cause", None) or current.__context__
+    for match in re.finditer(r"langgraph_ttc\.errors\.(\w+): ([^\n]*)", str(exc)):
+        kind = getattr(errors, match[1], None)
+        if isinstance(kind, type) and issubclass(kind, TTCError):
+            return kind(match[2].strip())
     return None
 
 

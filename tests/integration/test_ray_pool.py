@@ -374,13 +374,13 @@ def test_a_dead_backend_stops_the_build_in_one_line_and_the_next_run_resumes(
     one line, the shards landed before stay, and the next run completes the pool."""
     from langgraph_ttc.errors import BackendError
 
-    task = load_task("rg:basic_arithmetic", size=12, seed=8)
+    task = load_task("rg:basic_arithmetic", size=20, seed=8)  # 80 samples: one actor gets >= 40
     reference = tmp_path / "single.sqlite"
     build_pool(
         task,
         OpenAICompatibleBackend(servers[0].base_url, MODEL),
         reference,
-        k_max=2,
+        k_max=4,
         progress=False,
     )
     replicas = Endpoints([server.base_url for server in servers], MODEL)
@@ -389,7 +389,7 @@ def test_a_dead_backend_stops_the_build_in_one_line_and_the_next_run_resumes(
         server.inject("400", times=1000)
     try:
         with pytest.raises(BackendError) as caught:
-            build_pool_on_ray(task, replicas, path, k_max=2, actors=2, progress=False)
+            build_pool_on_ray(task, replicas, path, k_max=4, actors=2, progress=False)
     finally:
         for server in servers:
             server.clear_faults()
@@ -398,6 +398,6 @@ def test_a_dead_backend_stops_the_build_in_one_line_and_the_next_run_resumes(
     with sqlite3.connect(path) as conn:
         landed = conn.execute("SELECT COUNT(*), COUNT(error) FROM samples").fetchone()
     assert landed[0] == landed[1]  # what landed are the failed samples, each once
-    report = build_pool_on_ray(task, replicas, path, k_max=2, actors=2, progress=False)
-    assert report.failed == 0 and report.drawn == 24
-    assert_same_pool(path, reference, 2)
+    report = build_pool_on_ray(task, replicas, path, k_max=4, actors=2, progress=False)
+    assert report.failed == 0 and report.drawn == 80
+    assert_same_pool(path, reference, 4)

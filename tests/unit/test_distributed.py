@@ -319,3 +319,21 @@ def test_a_replica_builds_the_serve_app_from_its_options():
 
     app = TTCServer({"backend": "http://127.0.0.1:9/v1", "model": "m"}).__serve_build_asgi_app__()
     assert callable(app) and hasattr(app, "routes")  # a Starlette app, built in the replica
+
+
+def test_a_library_error_under_rays_wrappers_comes_back_in_one_line():
+    from langgraph_ttc.distributed.ray_pool import _ttc_cause
+    from langgraph_ttc.errors import BackendError
+
+    original = BackendError("20 samples failed in a row (last: HTTP 400).")
+    wrapped = RuntimeError("UDF failed")
+    wrapped.__cause__ = original
+    assert _ttc_cause(wrapped) is original
+    # Ray Data's RayTaskError(UserCodeException) may carry only the traceback text.
+    text = RuntimeError(
+        "ray::MapWorker.submit()\n  File x\nlanggraph_ttc.errors.BackendError: 20 samples "
+        "failed in a row (last: HTTP 400).\n\nThe above exception was the direct cause"
+    )
+    again = _ttc_cause(text)
+    assert type(again) is BackendError and str(again) == str(original)
+    assert _ttc_cause(RuntimeError("something else")) is None
