@@ -18,9 +18,11 @@ How a build goes:
 Failures: an actor that dies (a node lost, ``ray.kill``) is restarted by Ray and its batch
 retried (Ray Data's defaults for actor pools: restarts and retries without limit); the batch
 starts again from the rows it was given, so what the dead actor drew is drawn again, never
-landed twice. A killed driver loses only the batches in
-flight; the next run resumes. Samples that failed are retried on the next run, as with
-:func:`~langgraph_ttc.scaling.build_pool`.
+landed twice. A killed driver loses only the batches in flight; the next run resumes. A
+backend that fails 20 samples in a row on one actor stops the build with that
+:class:`~langgraph_ttc.errors.BackendError`, as in one process; the shards landed before stay
+(the stopped batches are drawn again next time). Samples that failed are retried on the next
+run, as with :func:`~langgraph_ttc.scaling.build_pool`.
 
 Example (it starts a local Ray, so it runs in tests/integration/test_ray_pool.py, not here)::
 
