@@ -351,9 +351,7 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
         "ADDRESS: 'auto' (the cluster `ray start` runs here), ray://head:10001; none: "
         "$RAY_ADDRESS, else a local Ray. --base-url may list replicas: URL1,URL2",
     )
-    ray.add_argument(
-        "--actors", type=positive_int, default=2, help="with --ray: sampler actors (2)"
-    )
+    ray.add_argument("--actors", type=positive_int, default=2, help="with --ray: sampler actors")
     ray.add_argument(
         "--vllm",
         action="store_true",
