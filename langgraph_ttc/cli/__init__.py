@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for plugin in args.plugins:
                 load_plugin(plugin)
-        if getattr(args, "strategy", None) is not None:
+        if getattr(args, "strategy", None) not in (None, "none"):  # serve takes "none"
             # Checked against the registry once plugins are in (argparse has no fixed list).
             from langgraph_ttc.strategies import strategy_names
 

@@ -417,6 +417,24 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     curves.add_argument("--no-plot", action="store_true", help="skip the plot")
     add_plugin_argument(curves)
+    ray = curves.add_argument_group("on a Ray cluster (pip install 'langgraph-ttc[ray]')")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="build the pool on Ray: an actor pool of samplers over a Dataset of the questions. "
+        "ADDRESS: 'auto' (the cluster `ray start` runs here), ray://head:10001; none: "
+        "$RAY_ADDRESS, else a local Ray. --base-url may list replicas: URL1,URL2",
+    )
+    ray.add_argument("--actors", type=positive_int, default=2, help="with --ray: sampler actors")
+    ray.add_argument(
+        "--vllm",
+        action="store_true",
+        help="with --ray: run vLLM inside Ray Data (ray.data.llm) on the GPU nodes, --model "
+        "being the model source (a Hugging Face id or path); no server needed",
+    )
     curves.set_defaults(command="curves")
     return curves
 
@@ -508,6 +526,13 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--folds", type=positive_int, default=2, help="cross-validation folds")
     cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
     cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
+    cal.add_argument(
+        "--objective",
+        choices=("accuracy", "equal-calls"),
+        default="accuracy",
+        help="accuracy: the best plan within each budget; equal-calls: plans that beat uniform "
+        "voting at the calls they spend (a price per call chosen by cross-validation)",
+    )
     cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
     cal.add_argument(
         "--stop-rule",
@@ -560,12 +585,104 @@ def add_compare(subparsers) -> argparse.ArgumentParser:
     return cmp
 
 
+def add_serve(subparsers) -> argparse.ArgumentParser:
+    """``serve``: test-time compute behind an OpenAI-compatible endpoint.
+
+    Example:
+        >>> args = build_parser().parse_args(["serve", "--strategy", "majority", "--n", "8"])
+        >>> args.command, args.backend, args.port, args.strategy
+        ('serve', 'local', 8000, 'majority')
+    """
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve test-time compute behind an OpenAI-compatible endpoint",
+        description="An OpenAI-compatible server (POST /v1/chat/completions, /v1/completions; "
+        "GET /v1/models, /health, /metrics). A request picks its method in the model name "
+        "(majority@8/<model>, adaptive/<model>), in extra_body={'ttc': {...}} or in X-TTC-* "
+        "headers; a plain model name passes straight through. Needs the [serve] extra.",
+        formatter_class=_Formatter,
+    )
+    serve.add_argument(
+        "--backend",
+        default=os.environ.get("TTC_BASE_URL") or "local",
+        help="'local' (the embedded Gemma 3 270M), an OpenAI-compatible URL such as "
+        "http://127.0.0.1:8080/v1 (vLLM, llama.cpp, a proxy), or openai:<model> (env TTC_BASE_URL)",
+    )
+    serve.add_argument(
+        "--model",
+        default=os.environ.get("TTC_MODEL"),
+        help="the model served at a URL backend (default: the one it lists) (env TTC_MODEL)",
+    )
+    serve.add_argument(
+        "--strategy",
+        default=None,
+        help="a registered strategy (checked when the command runs; --plugin adds yours), or "
+        "none: the method of requests that name none (default: none, a plain model name passes "
+        "straight through)",
+    )
+    serve.add_argument(
+        "--n", type=positive_int, default=None, help="the default method's calls per question"
+    )
+    serve.add_argument(
+        "--budget-calls", type=positive_int, default=None, help="default call budget per choice"
+    )
+    serve.add_argument(
+        "--budget-tokens", type=positive_int, default=None, help="default token budget per choice"
+    )
+    add_thinking_budget(serve)
+    serve.add_argument("--policy", default=None, help="policy JSON from `calibrate` (adaptive)")
+    serve.add_argument(
+        "--progress",
+        action="store_true",
+        help="stream progress events (samples, critiques, routing) unless a request says not to",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    serve.add_argument("--port", type=positive_int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=None,
+        help="a key clients must send as 'Authorization: Bearer <key>' (repeat for several; "
+        "env TTC_SERVE_API_KEYS, comma-separated); none: no key needed",
+    )
+    serve.add_argument(
+        "--max-calls", type=positive_int, default=64, help="cap on model calls per request"
+    )
+    serve.add_argument(
+        "--max-tokens", type=positive_int, default=None, help="cap on tokens per request"
+    )
+    serve.add_argument(
+        "--max-seconds", type=positive_float, default=600.0, help="cap on seconds per request"
+    )
+    serve.add_argument("--max-choices", type=positive_int, default=8, help="cap on a request's n")
+    serve.add_argument(
+        "--max-body-bytes", type=positive_int, default=4 * 1024 * 1024, help="largest request body"
+    )
+    serve.add_argument(
+        "--max-running", type=positive_int, default=64, help="requests running at once"
+    )
+    serve.add_argument(
+        "--max-waiting",
+        type=non_negative_int,
+        default=1024,
+        help="requests waiting for a slot; past it: 503 with Retry-After",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (prompts and keys are never logged)",
+    )
+    serve.set_defaults(command="serve")
+    return serve
+
+
 def build_parser(version: str = "") -> argparse.ArgumentParser:
     """The ``langgraph-ttc`` parser with every subcommand.
 
     Example:
         >>> sorted(build_parser()._subparsers._group_actions[0].choices)
-        ['calibrate', 'compare', 'curves', 'plot', 'run', 'tasks']
+        ['calibrate', 'compare', 'curves', 'plot', 'run', 'serve', 'tasks']
     """
     parser = _Parser(
         prog="langgraph-ttc",
@@ -576,7 +693,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     add_plugin_argument(parser, top=True)
     parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare):
+    for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare, add_serve):
         add_verbose(add(subparsers))
     return parser
 

@@ -106,11 +106,13 @@ class RouteNode(TTCNode):
         if affordable is not None:
             # The budget cannot pay for the probes and their statistic: answer by the majority
             # of what it buys (replay sizes these runs the same way: ReplayTable.outcomes).
+            vote = self.policy.vote_below_probes(ctx.strategy.n)  # the vote fitted there
             plan = Plan(
                 width=len(candidates),
                 stop=True,
+                aggregator=vote,
                 reason=f"budget of {ctx.strategy.n} calls is below the probes' "
-                f"{self._probes_cost(probes)}: majority of {len(candidates)}",
+                f"{self._probes_cost(probes)}: {vote} of {len(candidates)}",
             )
             return self._routed(candidates, plan, agreed, None, None)  # not binned: not paid for
         value, mean = agreed, None

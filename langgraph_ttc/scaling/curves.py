@@ -136,6 +136,7 @@ def run_curves(
     plot: bool = True,
     confidence: ConfidenceSpec | None = None,
     x: str = "calls",
+    pool_builder: Callable | None = None,
 ) -> dict:
     """Build (or resume) the pool in ``out_dir`` and write curves.csv, summary.json, curves.png.
 
@@ -156,6 +157,9 @@ def run_curves(
         confidence: store each sample's token confidence in the pool (needed by the confidence
             votes; default: when one of ``strategies`` needs it).
         x: the plot's x axis: ``"calls"``, ``"tokens"`` or ``"thinking-tokens"`` per problem.
+        pool_builder: what builds the pool, called as :func:`~.pool.build_pool` is (the
+            default); e.g. ``functools.partial(build_pool_on_ray, actors=8)`` from
+            :mod:`langgraph_ttc.distributed`, with a backend recipe as ``backend``.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -176,7 +180,7 @@ def run_curves(
         confidence = ConfidenceSpec()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = build_pool(
+    report = (pool_builder or build_pool)(
         task,
         backend,
         out / POOL_FILE,

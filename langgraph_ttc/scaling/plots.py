@@ -277,47 +277,67 @@ def plot_summary(summary: dict, path: str | os.PathLike, *, x: str = "calls") ->
     return path
 
 
+def _num(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def plot_comparison(result, path: str | os.PathLike) -> Path:
     """Accuracy vs mean calls: the fixed strategies' curves and the adaptive policy's points,
     each labelled with its compute ratio (see :mod:`~langgraph_ttc.scaling.compare`). For a
     policy on the thinking axis, accuracy vs mean generated tokens: a curve over width per
     thinking budget (solid), a curve over thinking budget per width (dashed), and the policy."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 6))
+    fig, ax = plt.subplots(figsize=(12, 6.5))
     tokens = result.meta.get("unit") == "tokens"
     x = "mean_tokens" if tokens else "mean_calls"
     shades = plt.get_cmap("viridis", max(len(result.fixed), 2))
-    # Faint bands for the fixed strategies (several overlap: stronger ones blend into one
-    # brown area), and the policy's interval as error bars, so its points stay distinct.
+    markers = "osv^<>phX*"
     for i, (name, points) in enumerate(result.fixed.items()):
-        color = shades(i) if tokens else COLORS.get(name)
-        _curve(ax, points, color=color, label=name, alpha=0.06, x=x, ms=2)
+        color = shades(i) if tokens else COLORS.get(name, shades(i))
+        label = name if tokens else f"uniform {name}"
+        _curve(ax, points, color=color, label=label, alpha=0.08, x=x,
+               marker=markers[i % len(markers)], lw=1)  # fmt: skip
     thinks = plt.get_cmap("autumn", max(len(result.thinking), 2))
     for i, (name, points) in enumerate(result.thinking.items()):  # longer thinking, same width
-        _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.03, x=x, marker="s")
+        _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.05, x=x, marker="s")
+    oracle = getattr(result, "oracle", None) or []
+    if oracle:  # an upper bound: each question's best fixed method and count
+        ax.plot(_series(oracle, "mean_calls"), _series(oracle, "accuracy"), "--", color="black",
+                marker="x", ms=5, lw=1.5, markevery=max(1, len(oracle) // 12),
+                label="oracle (per-question best allocation)")  # fmt: skip
     rows = result.adaptive
-    policy_color = "#000000"  # not one of the fixed strategies' colours
-    xs, ys = _series(rows, x), _series(rows, "accuracy")
-    errors = np.vstack([ys - _series(rows, "ci_low"), _series(rows, "ci_high") - ys])
-    ax.errorbar(
-        xs, ys, yerr=errors, color=policy_color, marker="D", ms=6, lw=2, capsize=3,
-        label="adaptive (calibrated policy), 95% CI", zorder=5,
-    )  # fmt: skip
-    for i, row in enumerate(rows):
-        ratio = row["compute_ratio"]
-        text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
-        # Boxed, beside its error bar, alternately above and below, so it stays readable.
+    adaptive = {"marker": "D", "ms": 7, "lw": 2.5}
+    _curve(
+        ax, rows, color="#ff7f0e", label="router (calibrated policy)", alpha=0.2, x=x, **adaptive
+    )
+    notes = []
+    for j, row in enumerate(rows):
+        share = row.get("oracle_share")
+        if "oracle_accuracy" in row:  # the numbers go in a box; the points get their budget
+            text = f"B={row['budget']}"
+            notes.append(
+                f"B={row['budget']:>3}: router {row['accuracy']:.3f}, uniform "
+                f"{_num(row.get('best_uniform_accuracy'))}, oracle {row['oracle_accuracy']:.3f}, "
+                f"share {_num(share, '.2f')}"
+            )
+        else:
+            ratio = row["compute_ratio"]
+            text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
+            text = f"B={row['budget']}: {text}"
+        # Alternate below and above the point, in a box, so labels stay off the lines.
         ax.annotate(
-            f"B={row['budget']}: {text}",
+            text,
             (row[x], row["accuracy"]),
             textcoords="offset points",
-            xytext=(7, 6 if i % 2 == 0 else -16),
-            ha="left",
+            xytext=(10, -22 if j % 2 == 0 else 16),
             fontsize=8,
-            color=policy_color,
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#888888", "alpha": 0.9},
-            zorder=6,
+            color="#b35900",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#b35900", "alpha": 0.9},
+            arrowprops={"arrowstyle": "-", "color": "#b35900", "lw": 0.6},
         )
+    if notes:
+        ax.text(1.01, 0.0, "at the router's mean calls:\n" + "\n".join(notes),
+                transform=ax.transAxes, fontsize=7, family="monospace", va="bottom")  # fmt: skip
     ax.set_xscale("log", base=2)
     _plain_log_ticks(ax, base=2)
     unit = "generated tokens (thinking included)" if tokens else "calls"
@@ -325,16 +345,20 @@ def plot_comparison(result, path: str | os.PathLike) -> Path:
     ax.set_ylabel("accuracy (held-out problems)")
     # Zoom to the data: a weak model's curves are unreadable on a 0..1 axis.
     curves = [*result.fixed.values(), *result.thinking.values(), rows]
-    highs = [p["ci_high"] for pts in curves for p in pts]
+    highs = [p["ci_high"] for pts in curves for p in pts] + [p["accuracy"] for p in oracle]
     ax.set_ylim(-0.01, min(1.02, max(highs, default=1.0) * 1.1 + 0.02))
     cost = "tokens" if tokens else "calls"
     ax.set_title(
-        f"Adaptive vs fixed strategies on {result.problems} held-out problems "
-        f"(ratio = {cost} the best fixed strategy needs / adaptive {cost})",
+        f"Router vs uniform fixed methods and the oracle on {result.problems} held-out problems\n"
+        + (
+            "share = the router's part of the oracle's gain over the best uniform method"
+            if oracle
+            else f"ratio = {cost} the best fixed strategy needs / adaptive {cost}"
+        ),
         fontsize=9,
     )
-    ax.legend(fontsize=8, loc="upper left")
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.93)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.subplots_adjust(left=0.07, right=0.62, bottom=0.09, top=0.9)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -283,7 +283,7 @@ class ReplayTable:
 
     def _resolved_key(self, spec: PlanSpec, budget: int) -> tuple:
         if budget < self.probes_cost():
-            return ("budget below the probes", min(budget, self.width))
+            return ("budget below the probes", min(budget, self.width), _below_vote(spec))
         return tuple(
             self._plan_key(spec.resolve(self.probes, left, self.verify_calls_per_sample))
             for left in budget - self.probes - self._spent_values
@@ -293,8 +293,8 @@ class ReplayTable:
         """Every run under ``spec`` at ``budget`` calls, sized as the route node sizes it."""
         if budget < self.probes_cost():
             # The router cannot pay for its probes (and their scores): it draws what the budget
-            # buys and answers by their majority (the route node does the same).
-            return self.fixed("majority", min(budget, self.width))
+            # buys and answers by their vote (Policy.vote_below_probes; the route node too).
+            return self.fixed(_below_vote(spec), min(budget, self.width))
         scoring = self.probe_scoring_calls()
         outcome = None
         for spent in self._spent_values:
@@ -314,7 +314,7 @@ class ReplayTable:
 
     def _plan_key(self, plan) -> tuple:
         if plan.stop:
-            return ("majority", self.probes, None, 1)
+            return (plan.aggregator, self.probes, None, 1)
         width = min(plan.width if plan.max_width is None else plan.max_width, self.width)
         return (plan.aggregator, width, plan.stop_rule, plan.step)
 
@@ -413,6 +413,11 @@ def _codes(answers: Sequence[Hashable | None]) -> np.ndarray:
     """
     index: dict[Hashable, int] = {}
     return np.array([-1 if a is None else index.setdefault(a, len(index)) for a in answers])
+
+
+def _below_vote(spec: PlanSpec) -> str:
+    """The vote of a run below the probes' cost (as :meth:`Policy.vote_below_probes`)."""
+    return Policy(plans={1: {0: spec}}).vote_below_probes(0)
 
 
 def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: str) -> int:

@@ -212,3 +212,20 @@ def test_readme_sdk_example_runs_as_written(langgraph_url, capsys):
     code = code.replace("http://127.0.0.1:2024", langgraph_url)
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README
     assert capsys.readouterr().out.strip()  # the answer (the weak model may be wrong: data)
+
+
+def test_the_openai_endpoint_is_mounted_beside_the_graphs(langgraph_url):
+    """graphs/langgraph.json mounts `langgraph-ttc serve`'s app (http.app): any OpenAI client
+    gets test-time compute from the same LangGraph server."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{langgraph_url}/v1", api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(
+        model="majority@2",
+        messages=[{"role": "user", "content": "What is 2 + 3?"}],
+        max_tokens=32,
+    )
+    ttc = reply.model_extra["ttc"]
+    assert ttc["calls"] == 2 and ttc["by_purpose"]["generate"]["calls"] == 2
+    assert reply.usage.completion_tokens > 0 and reply.choices[0].message.content
+    assert "majority/" in " ".join(m.id for m in client.models.list().data)

@@ -81,6 +81,7 @@ def test_every_python_example_is_tested():
         "reasoning=True",
         "get_sync_client",
         "default_query=",
+        "OpenAI(base_url=",
     ]
     assert len(BLOCKS) == len(markers)
     for marker in markers:
@@ -167,3 +168,40 @@ def test_http_options_example_on_a_tls_server_shaped_like_azure(tmp_path, monkey
         "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
     )
     assert b"api-key: azure-key-123" in server.counts.raw_heads[0]
+
+
+def test_serve_commands_run_as_written(capsys):
+    """The "Serve it" commands: `langgraph-ttc serve` (on a free port instead of 8000), then
+    the openai SDK example against it, as written."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from langgraph_ttc.testing_server import free_port, stop_process_group
+
+    (start,) = re.findall(
+        r"^pip install -c constraints.txt -e '\.\[local,serve\]' && (langgraph-ttc serve)$",
+        README,
+        re.M,
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "langgraph_ttc", *start.split()[1:], "--port", str(port)]
+    server = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, "langgraph-ttc serve exited"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "langgraph-ttc serve did not start"
+                time.sleep(0.25)
+        code = block("OpenAI(base_url=").replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        run_block(code)
+    finally:
+        stop_process_group(server)
+    text, tally_and_tokens = capsys.readouterr().out.strip().rsplit("\n", 1)
+    assert text  # the voted reply (the weak model's answer is data)
+    tally, tokens = tally_and_tokens.rsplit(" ", 1)
+    assert sum(eval(tally).values()) <= 4 and int(tokens) > 0  # noqa: S307 - printed dict
