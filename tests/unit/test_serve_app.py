@@ -20,6 +20,7 @@ from serve_upstream import SlowUpstream
 
 from langgraph_ttc.serve import Limits, create_app
 from langgraph_ttc.serve.background import BackgroundServer
+from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.testing_server import InstantServer
 
 QUESTION = [{"role": "user", "content": "What is 7 + 5?"}]
@@ -496,3 +497,25 @@ def test_prompts_and_keys_never_reach_the_logs(serve, caplog):
     assert caplog.records  # the failures above were logged...
     for secret in ("SECRET-PROMPT-7f3a", "sk-SECRET-KEY", "sk-WRONG-KEY"):
         assert secret not in logged  # ...without a prompt or a key
+
+
+@pytest.fixture(scope="module")
+def n_server(upstream):
+    """A server over an upstream that honours n (like vLLM), shared by the registry sweep."""
+    with InstantServer(honour_n=True) as vllm_like:
+        app = create_app(vllm_like.base_url, model="instant", api_keys=[])
+        with BackgroundServer(app) as server:
+            yield server
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_registered_strategy_is_served(n_server, strategy):
+    reply = client(n_server).chat.completions.create(
+        model=f"{strategy}@8", messages=QUESTION, max_tokens=32
+    )
+    ttc = reply.model_extra["ttc"]
+    assert ttc["strategy"] == strategy and "generate" in ttc["by_purpose"]
+    assert 1 <= ttc["calls"] <= Limits().max_calls
+    assert reply.usage.completion_tokens == sum(
+        p["completion_tokens"] for p in ttc["by_purpose"].values()
+    )
