@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -359,8 +360,6 @@ class _Server:
             reply, content = await self._until_disconnect(request, self._relay_whole(path, body))
         if reply.status == 200:
             with contextlib.suppress(ValueError):
-                import json
-
                 self.metrics.passthrough(json.loads(content).get("usage"))
         else:
             self.metrics.upstream_errors.labels(str(reply.status)).inc()
@@ -369,8 +368,43 @@ class _Server:
         )
 
     async def _relay_whole(self, path: str, body: dict):
+        """One upstream call; when it returns fewer choices than ``n`` (llama.cpp ignores
+        ``n``), the rest are asked for one per request, at once, and merged in."""
         reply = await self.relay.post(path, body)
-        return reply, await reply.read()
+        content = await reply.read()
+        wanted = body.get("n") or 1
+        if reply.status != 200 or wanted <= 1:
+            return reply, content
+        try:
+            whole = json.loads(content)
+            got = len(whole["choices"])
+        except (ValueError, KeyError, TypeError):
+            return reply, content
+        if got >= wanted:
+            return reply, content
+        seed = body.get("seed")
+        more = [
+            {**body, "n": 1, **({"seed": seed + i} if isinstance(seed, int) else {})}
+            for i in range(got, wanted)
+        ]
+        replies = await asyncio.gather(*(self._relay_one(path, b) for b in more))
+        for extra in replies:
+            if extra is None:  # a failed top-up: the client gets the choices that came back
+                continue
+            for choice in extra.get("choices") or []:
+                whole["choices"].append({**choice, "index": len(whole["choices"])})
+            for key, value in (extra.get("usage") or {}).items():
+                if isinstance(value, int) and isinstance(whole.get("usage", {}).get(key), int):
+                    whole["usage"][key] += value
+        return reply, json.dumps(whole).encode()
+
+    async def _relay_one(self, path: str, body: dict) -> dict | None:
+        try:
+            reply = await self.relay.post(path, body)
+            content = await reply.read()
+            return json.loads(content) if reply.status == 200 else None
+        except (APIError, ValueError):
+            return None
 
     async def _relayed(self, path: str, body: dict, endpoint: str, began: float):
         status = 200
