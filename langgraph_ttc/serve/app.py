@@ -35,6 +35,7 @@ require("starlette", "serve", "langgraph-ttc serve")
 
 from langchain_core.language_models import BaseChatModel  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
+from starlette.background import BackgroundTask  # noqa: E402
 from starlette.requests import ClientDisconnect, Request  # noqa: E402
 from starlette.responses import JSONResponse, Response, StreamingResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
@@ -350,12 +351,8 @@ class _Server:
         body["model"] = await self._upstream_name(method.model)
         path = "/chat/completions" if req.chat else "/completions"
         if req.stream:
-            self._check_room()
-            return StreamingResponse(
-                self._relayed(path, body, "chat" if req.chat else "completions", began),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            endpoint = "chat" if req.chat else "completions"
+            return await self._relay_stream(request, path, body, endpoint, began)
         async with self.admission.slot():
             reply, content = await self._until_disconnect(request, self._relay_whole(path, body))
         if reply.status == 200:
@@ -406,32 +403,62 @@ class _Server:
         except (APIError, ValueError):
             return None
 
-    async def _relayed(self, path: str, body: dict, endpoint: str, began: float):
-        status = 200
+    async def _relay_stream(self, request: Request, path: str, body: dict, endpoint: str, began):
+        """A streamed plain call: the upstream's status decides ours (a 429 stays a 429, with
+        its Retry-After), then its chunks are relayed as they arrive."""
+        self._check_room()
+        slot = self.admission.slot()
+        await slot.__aenter__()
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                await slot.__aexit__(None, None, None)
+
         try:
-            async with self.admission.slot():
-                reply = await self.relay.post(path, body)
-                if reply.status != 200:
-                    status = reply.status
-                    self.metrics.upstream_errors.labels(str(reply.status)).inc()
-                    yield await reply.read()  # the upstream's error JSON, as it sent it
-                    return
-                self.metrics.passthrough(None)
-                chunks = reply.chunks()
-                try:
-                    async for piece in chunks:
-                        yield piece
-                finally:
-                    await chunks.aclose()
-        except APIError as exc:
-            status = exc.status
-            yield sse(exc.body())
+            reply = await self._until_disconnect(request, self.relay.post(path, body))
         except BaseException:
-            status = 499
-            self.metrics.disconnects.inc()
+            await release()
             raise
-        finally:
-            self.metrics.request(endpoint, "passthrough", status, time.perf_counter() - began)
+        if reply.status != 200:
+            await release()
+            self.metrics.upstream_errors.labels(str(reply.status)).inc()
+            content = await reply.read()
+            return Response(
+                content,
+                status_code=reply.status,
+                headers=reply.headers,
+                media_type=reply.content_type,
+            )
+        self.metrics.passthrough(None)
+
+        async def relayed():
+            status = 200
+            chunks = reply.chunks()
+            try:
+                async for piece in chunks:
+                    yield piece
+            except BaseException:
+                status = 499
+                self.metrics.disconnects.inc()
+                raise
+            finally:
+                await chunks.aclose()
+                await release()
+                self.metrics.request(endpoint, "passthrough", status, time.perf_counter() - began)
+
+        async def cleanup() -> None:  # the stream may never start (a client gone at once)
+            reply.close()
+            await release()
+
+        return StreamingResponse(
+            relayed(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(cleanup),
+        )
 
     async def _upstream_name(self, model: str | None) -> str:
         if model:

@@ -529,3 +529,10 @@ def test_plain_call_gets_n_choices_from_an_upstream_that_ignores_n(server, upstr
     assert [b["seed"] for b in upstream.stats.bodies[-2:]] == [41, 42]
     single = client(server).chat.completions.create(model="instant", messages=QUESTION, seed=40)
     assert reply.usage.completion_tokens > single.usage.completion_tokens
+
+
+def test_upstream_rate_limit_on_a_plain_stream_keeps_its_status(server, upstream):
+    upstream.inject("429", times=1, retry_after=3)
+    with pytest.raises(openai.RateLimitError) as err:
+        client(server).chat.completions.create(model="instant", messages=QUESTION, stream=True)
+    assert err.value.response.headers["retry-after"] == "3"
