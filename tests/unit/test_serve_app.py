@@ -536,3 +536,15 @@ def test_upstream_rate_limit_on_a_plain_stream_keeps_its_status(server, upstream
     with pytest.raises(openai.RateLimitError) as err:
         client(server).chat.completions.create(model="instant", messages=QUESTION, stream=True)
     assert err.value.response.headers["retry-after"] == "3"
+
+
+def test_tool_choice_reaches_every_sample(server, upstream):
+    forced = {"type": "function", "function": {"name": "add"}}
+    before = len(upstream.stats.bodies)
+    reply = client(server).chat.completions.create(
+        model="majority@3/instant", messages=QUESTION, tools=[ADD], tool_choice=forced
+    )
+    sent = upstream.stats.bodies[before:]
+    assert len(sent) == 3 and all(b["tool_choice"] == forced for b in sent)
+    assert all(b["tools"][0]["function"]["name"] == "add" for b in sent)
+    assert reply.choices[0].message.tool_calls[0].function.name == "add"
