@@ -19,6 +19,14 @@ Run (about 2-4 min per variant on two CPU cores)::
     TTC_THREADS=1 python benchmarks/embedded_prompting.py --samples 8 --greedy \
         --out runs/embedded_prompting.json
 
+``--kinds`` keeps some kinds of question only, and ``--ask "QUESTION=ANSWER"`` (repeatable) adds
+questions of your own, e.g. the README's first command measured over several seeds::
+
+    TTC_THREADS=1 python benchmarks/embedded_prompting.py --variants current_default \
+        --set confirm --kinds capital --samples 8
+    TTC_THREADS=1 python benchmarks/embedded_prompting.py --variants current_default \
+        --kinds none --ask "What is the capital of Canada?=Ottawa" --samples 8 --seeds 12
+
 This is a 270M base model: read the numbers as what a new user's first command can expect.
 """
 
@@ -345,6 +353,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     parser.add_argument("--set", default="selection", choices=list(SETS), help="question set")
+    parser.add_argument(
+        "--kinds", default=None, help="comma-separated kinds to keep (add1, capital, ...; none)"
+    )
+    parser.add_argument(
+        "--ask", action="append", default=[], help='"QUESTION=ANSWER": a question of your own'
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="repeat each --ask question with this many seeds"
+    )
     parser.add_argument("--samples", type=int, default=8, help="samples per question")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--greedy", action="store_true", help="also score the greedy answer")
@@ -356,10 +373,16 @@ def main() -> int:
     from langgraph_ttc.backends.embedded import EmbeddedBackend
 
     backend = EmbeddedBackend(n_threads=args.threads)
+    questions = SETS[args.set]
+    if args.kinds is not None:
+        questions = tuple(q for q in questions if q[0] in args.kinds.split(","))
+    for text in args.ask:
+        question, _, reference = text.rpartition("=")
+        questions += (("asked", question.strip(), reference.strip()),) * args.seeds
     results = []
     for name in args.variants.split(","):
         result = run_variant(
-            backend, VARIANTS[name], SETS[args.set], args.samples, args.seed, args.greedy
+            backend, VARIANTS[name], questions, args.samples, args.seed, args.greedy
         )
         s = result["summary"]
         line = (

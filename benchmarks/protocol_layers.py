@@ -7,10 +7,11 @@ Every layer sends the same chat bodies (questions one after another, ``n`` reque
 question concurrently, as majority@n on a server that ignores ``n``) and parses the reply JSON.
 Rows: the SDK's ``create`` (a pydantic model per reply), ``with_raw_response.create`` (its
 typed-dict transform, no model), ``post`` with ``cast_to=bytes``, the SDK's transports used bare
-(httpx; aiohttp when installed), the SDK's blocking client on threads, and the library's own
-transport (``langgraph_ttc.backends.http_transport``, what ``OpenAICompatibleBackend`` sends
-non-streamed requests through): async, and blocking with a question's requests sent at once from
-one thread. Rounds are interleaved; medians are reported.
+(httpx; aiohttp), the SDK's blocking client on threads, and the library's own stack
+(``langgraph_ttc.backends.http_client``: aiohttp on the backend loop, what
+``OpenAICompatibleBackend`` sends every request through), a question's requests run there as one
+coroutine, awaited from another event loop (async) or waited for from a thread (blocking).
+Rounds are interleaved; medians are reported.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import resource
 import statistics
@@ -36,7 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from perf.servers import InstantProcess  # noqa: E402
 
-from langgraph_ttc.backends.http_transport import AsyncHTTPTransport, HTTPTransport  # noqa: E402
+from langgraph_ttc.backends.http_client import (  # noqa: E402
+    HTTPOptions,
+    Wire,
+    run_blocking,
+    run_on_backend_loop,
+)
 
 HEADERS = {"Authorization": "Bearer EMPTY", "Content-Type": "application/json"}
 
@@ -108,27 +115,13 @@ def async_layers(url: str) -> dict:
 
         return send, client.aclose
 
-    async def ours():
-        transport = AsyncHTTPTransport(url, {"Authorization": "Bearer EMPTY"})
-
-        async def send(b):
-            return json.loads(await transport.post("/chat/completions", b, 60))
-
-        return send, transport.aclose
-
     layers = {
-        "ttc transport, async": ours,
         "sdk create (pydantic)": create,
         "sdk with_raw_response": raw_create,
         "sdk post, httpx": post_on(lambda: None),
         "httpx bare": bare_httpx,
     }
-    try:
-        import aiohttp
-
-        openai.DefaultAioHttpClient()  # raises without openai's aiohttp transport
-    except (ImportError, RuntimeError, AttributeError):
-        return layers
+    import aiohttp
 
     async def bare_aiohttp():
         session = aiohttp.ClientSession()
@@ -141,7 +134,10 @@ def async_layers(url: str) -> dict:
 
         return send, session.close
 
-    layers["sdk post, aiohttp"] = post_on(openai.DefaultAioHttpClient)
+    if hasattr(openai, "DefaultAioHttpClient"):
+        with contextlib.suppress(ImportError, RuntimeError):
+            openai.DefaultAioHttpClient()  # raises without openai's aiohttp transport
+            layers["sdk post, aiohttp"] = post_on(openai.DefaultAioHttpClient)
     layers["aiohttp bare"] = bare_aiohttp
     return layers
 
@@ -174,25 +170,52 @@ def run_sync_post(url: str, questions: int, n: int) -> tuple[float, float]:
     return measured
 
 
-def run_sync_ours(url: str, questions: int, n: int) -> tuple[float, float]:
-    transport = HTTPTransport(url, {"Authorization": "Bearer EMPTY"})
+def ttc_wire(url: str) -> tuple[Wire, object]:
+    wire = Wire(url, HTTPOptions(), api_key="EMPTY", max_connections=64)
 
-    def ask(q: int) -> list:
-        replies = transport.post_all("/chat/completions", [body(q, i) for i in range(n)], 60)
-        return [json.loads(r) for r in replies]
+    def ask(q: int, n: int):
+        async def round_():
+            replies = await asyncio.gather(
+                *(
+                    wire.post_json("/chat/completions", body(q, i), wire.attempt(60))
+                    for i in range(n)
+                )
+            )
+            return [json.loads(r) for r in replies]
 
-    ask(0)
+        return round_()
+
+    return wire, ask
+
+
+async def run_async_ours(url: str, questions: int, n: int) -> tuple[float, float]:
+    """A question's requests as one coroutine on the backend loop, awaited from this loop."""
+    wire, ask = ttc_wire(url)
+    await run_on_backend_loop(ask(0, n))
     began, cpu0 = time.perf_counter(), cpu_s()
     for q in range(questions):
-        ask(q)
+        await run_on_backend_loop(ask(q, n))
     measured = time.perf_counter() - began, cpu_s() - cpu0
-    transport.close()
+    await run_on_backend_loop(wire.aclose())
+    return measured
+
+
+def run_sync_ours(url: str, questions: int, n: int) -> tuple[float, float]:
+    """The same, waited for from this thread."""
+    wire, ask = ttc_wire(url)
+    run_blocking(ask(0, n))
+    began, cpu0 = time.perf_counter(), cpu_s()
+    for q in range(questions):
+        run_blocking(ask(q, n))
+    measured = time.perf_counter() - began, cpu_s() - cpu0
+    run_blocking(wire.aclose())
     return measured
 
 
 SYNC_LAYERS = {
+    "ttc, async (backend loop)": lambda *a: asyncio.run(run_async_ours(*a)),
     "sdk post, blocking on threads": run_sync_post,
-    "ttc transport, blocking round": run_sync_ours,
+    "ttc, blocking (backend loop)": run_sync_ours,
 }
 
 
@@ -223,7 +246,34 @@ def main(argv=None) -> dict:
         cpu = statistics.median(r[1] for r in results)
         table[name] = {"wall_s": wall, "cpu_s": cpu, "cpu_ms_per_request": 1000 * cpu / requests}
         print(f"{name:32} {wall:7.3f} {cpu:7.3f} {1000 * cpu / requests:15.2f}")
+    for name, (wall, cpu) in hop_costs().items():
+        table[name] = {"wall_s": wall, "cpu_s": cpu, "cpu_ms_per_request": 1000 * cpu}
+        print(f"{name:32} wall {1e6 * wall:6.1f} us  cpu {1e6 * cpu:6.1f} us per draw")
     return table
+
+
+def hop_costs(calls: int = 2000) -> dict[str, tuple[float, float]]:
+    """What handing a draw to the backend loop costs (once per draw, not per request): an
+    empty coroutine run there from a thread, and awaited from another event loop."""
+
+    async def nothing() -> None:
+        return None
+
+    def blocking() -> tuple[float, float]:
+        run_blocking(nothing())
+        began, cpu0 = time.perf_counter(), cpu_s()
+        for _ in range(calls):
+            run_blocking(nothing())
+        return (time.perf_counter() - began) / calls, (cpu_s() - cpu0) / calls
+
+    async def awaited() -> tuple[float, float]:
+        await run_on_backend_loop(nothing())
+        began, cpu0 = time.perf_counter(), cpu_s()
+        for _ in range(calls):
+            await run_on_backend_loop(nothing())
+        return (time.perf_counter() - began) / calls, (cpu_s() - cpu0) / calls
+
+    return {"hop, blocking": blocking(), "hop, async": asyncio.run(awaited())}
 
 
 if __name__ == "__main__":

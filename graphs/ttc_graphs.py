@@ -31,11 +31,21 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 from langgraph_ttc import LLMJudge, create_ttc_graph, get_strategy, resolve_backend
 from langgraph_ttc.errors import TTCConfigError
 
 DEFAULT_N = 4
+
+# The server passes a durability mode with every run, and a stateless run (thread None, as in
+# the README) has no checkpointer to apply it to: langgraph then warns on every such run about
+# something neither the caller nor these graphs can act on. Only that one message is silenced.
+warnings.filterwarnings(
+    "ignore",
+    message="`durability` has no effect when no checkpointer is present",
+    category=UserWarning,
+)
 
 
 def env_int(name: str, default: int | None) -> int | None:

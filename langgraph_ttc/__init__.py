@@ -24,6 +24,8 @@ from langgraph_ttc._version import __version__
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "AdaptiveConsistency": "langgraph_ttc.strategies",
+    "BatchAllocation": "langgraph_ttc.allocation",
+    "BatchAllocator": "langgraph_ttc.batch",
     "BayesianStop": "langgraph_ttc.stopping",
     "ConfidenceSpec": "langgraph_ttc.confidence",
     "ConfidenceVote": "langgraph_ttc.strategies",
@@ -67,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "Revise": "langgraph_ttc.strategies",
     "RolloutValueScorer": "langgraph_ttc.search",
     "RunnableJudge": "langgraph_ttc.verifiers",
+    "PosteriorStop": "langgraph_ttc.stopping",
     "SamplesAtLeast": "langgraph_ttc.stopping",
     "STRATEGIES": "langgraph_ttc.strategies",
     "SampleFailed": "langgraph_ttc.errors",
@@ -134,6 +137,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         register_aggregator,
         weighted_best_of_n,
     )
+    from langgraph_ttc.allocation import BatchAllocation
     from langgraph_ttc.backends import (
         Backend,
         BudgetForcingBackend,
@@ -144,6 +148,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         SamplingParams,
         resolve_backend,
     )
+    from langgraph_ttc.batch import BatchAllocator
     from langgraph_ttc.budget import Budget, Meter, Prices, Usage
     from langgraph_ttc.errors import (
         BackendError,
@@ -167,7 +172,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Segmentation,
     )
     from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
-    from langgraph_ttc.stopping import AgreementAtLeast, SamplesAtLeast, StopRule, Votes
+    from langgraph_ttc.stopping import (
+        AgreementAtLeast,
+        PosteriorStop,
+        SamplesAtLeast,
+        StopRule,
+        Votes,
+    )
     from langgraph_ttc.strategies import (
         STRATEGIES,
         Adaptive,

@@ -712,12 +712,22 @@ class ConfidenceSpec:
         self,
         top_logprobs: Sequence[Sequence[float]] | None,
         logprobs: Sequence[float] | None = None,
+        vocab_size: int | None = None,
     ) -> TraceConfidence | None:
-        """The trace's summary, or ``None`` when it carries no log-probabilities."""
+        """The trace's summary, or ``None`` when it carries no log-probabilities.
+
+        ``vocab_size`` (a backend's, where it knows it) makes self-certainty the
+        full-vocabulary value rather than the top-k estimate (see :func:`self_certainty`).
+        """
         if not top_logprobs:
             return None
         return TraceConfidence.from_logprobs(
-            top_logprobs, logprobs, window=self.window, tail=self.tail, k=self.top_k
+            top_logprobs,
+            logprobs,
+            window=self.window,
+            tail=self.tail,
+            k=self.top_k,
+            vocab_size=vocab_size,
         )
 
     def value(self, trace: TraceConfidence | None) -> float | None:

@@ -34,5 +34,23 @@ class BackendUnavailable(BackendError):
     """The backend cannot be reached or loaded at all (wrong URL, missing extra)."""
 
 
+class NoAnswer(TTCError):
+    """No sample gave an answer where the caller asked for one (a chat model's reply, a
+    Runnable's output); the message says why and what to try.
+
+    Example:
+        >>> issubclass(NoAnswer, TTCError)
+        True
+    """
+
+
 class SampleFailed(TTCError):
     """Samples failed and the run's failure policy is ``"raise"``."""
+
+
+class SandboxUnavailable(TTCConfigError):
+    """Model-written code would run without a sandbox boundary, and nobody opted in.
+
+    The message names what is missing (``bwrap``, user namespaces, a process limit for root)
+    and the opt-in: ``allow_unsandboxed=True`` in Python, ``--allow-unsandboxed`` on the CLI.
+    """

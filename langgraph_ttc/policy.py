@@ -108,8 +108,14 @@ class PlanSpec:
             >>> PlanSpec(width=16, aggregator="filter_vote").resolve(4, 12).width
             8
         """
-        if self.stop:
-            return Plan(width=probes, stop=True, reason="stop: probes decide")
+        if self.stop:  # the probes decide, by the plan's vote (majority unless it says)
+            voted = "" if self.aggregator == "majority" else f" by {self.aggregator}"
+            return Plan(
+                width=probes,
+                stop=True,
+                aggregator=self.aggregator,
+                reason=f"stop: probes decide{voted}",
+            )
         per_chain = self.depth * self.attempt_calls(verify_calls)
         if self.width is not None:
             extra = max(self.width - probes, 0)
@@ -166,12 +172,16 @@ class Policy:
     or ``"tokens"`` per question (``Adaptive(token_budget=...)``), for a policy whose plans
     also choose a thinking budget.
 
+    ``edges`` default to the agreement prior's (they fit the verifier's 0-1 scores too); a
+    ``statistic="confidence"`` policy must be given its edges (``calibrate`` fits them), since
+    a confidence measure's scale has no default.
+
     Example:
         >>> Policy.default().choose(value=1.0, probes=4, budget=16, calls_left=12).stop
         True
     """
 
-    edges: tuple[float, ...] = DEFAULT_AGREEMENT_EDGES
+    edges: tuple[float, ...] | None = None
     plans: dict[int, dict[int, PlanSpec]] = field(default_factory=dict)
     statistic: str = "agreement"
     meta: dict = field(default_factory=dict)
@@ -179,10 +189,13 @@ class Policy:
 
     @property
     def needs_confidence(self) -> bool:
-        """Whether the router reads its probes' confidence, or some plan votes by it."""
+        """Whether the router reads its probes' confidence, or some plan votes by it or stops
+        by it (a posterior stop that takes confidence as evidence)."""
         plans = [s for by_budget in self.plans.values() for s in by_budget.values()]
         return self.statistic == "confidence" or any(
-            "confidences" in get_aggregator(s.aggregator).needs for s in plans
+            "confidences" in get_aggregator(s.aggregator).needs
+            or getattr(s.stop_rule, "slope", 0.0) != 0.0
+            for s in plans
         )
 
     def __post_init__(self) -> None:
@@ -192,6 +205,17 @@ class Policy:
             )
         if self.unit not in UNITS:
             raise TTCConfigError(f"Policy unit must be one of {UNITS}; got {self.unit!r}.")
+        if self.edges is None:
+            if self.statistic == "confidence":
+                # Agreement's edges on a confidence (DeepConf's measures run to ~20, mean
+                # log-probabilities are negative) would put every question in one bin.
+                raise TTCConfigError(
+                    "A confidence policy needs bin edges on its confidence measure's scale, "
+                    "which has no default: fit them with `langgraph-ttc calibrate --statistic "
+                    "confidence`, or pass Policy(edges=(...), statistic='confidence')."
+                )
+            # agreement and mean verifier score both run from 0 to 1
+            object.__setattr__(self, "edges", DEFAULT_AGREEMENT_EDGES)
 
     @classmethod
     def default(cls) -> Policy:
@@ -214,6 +238,21 @@ class Policy:
         keys = sorted(by_budget)
         fitting = [k for k in keys if budget is None or k <= budget]
         return by_budget[fitting[-1] if fitting else keys[0]]
+
+    def vote_below_probes(self, budget: int | None) -> str:
+        """The vote of a run whose budget cannot pay for the probes: the aggregator of the
+        stop plan fitted at that budget, when it needs nothing beyond the samples' confidence
+        (no extra call); majority otherwise.
+
+        Example:
+            >>> Policy(plans={1: {2: PlanSpec(stop=True, aggregator="confidence_weighted")}}
+            ...        ).vote_below_probes(2)
+            'confidence_weighted'
+        """
+        spec = self.spec(1, budget)
+        if spec.stop and get_aggregator(spec.aggregator).needs <= {"confidences"}:
+            return spec.aggregator
+        return "majority"
 
     def choose(
         self,

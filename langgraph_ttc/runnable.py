@@ -19,8 +19,10 @@ from pydantic import ConfigDict, PrivateAttr
 
 from langgraph_ttc.backends import ChatModelBackend, resolve_backend
 from langgraph_ttc.backends.langchain import _chat_model, _fields
-from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.batch import BatchAllocator, as_messages
+from langgraph_ttc.errors import NoAnswer, TTCConfigError
 from langgraph_ttc.graph import create_ttc_graph
+from langgraph_ttc.nodes.context import TTCContext
 from langgraph_ttc.nodes.prepare import as_question_input
 from langgraph_ttc.strategies import get_strategy
 
@@ -47,7 +49,13 @@ def _child_config(run_manager) -> dict:
 
 
 def _last_message(output: dict) -> AIMessage:
-    return output["messages"][-1]
+    """The run's reply; a run that found no answer is an error here, where the caller asked
+    for an answer (a graph's caller reads ``ttc_result["no_answer"]`` instead)."""
+    message = output["messages"][-1]
+    result = output.get("ttc_result") or {}
+    if "answer" in result and result["answer"] is None and not message.tool_calls:
+        raise NoAnswer(f"No sample gave an answer: {result.get('no_answer')}")
+    return message
 
 
 # LangSmith's provider names for the backends that are not LangChain chat models.
@@ -82,12 +90,18 @@ def result_summary(result: dict) -> dict:
     return summary
 
 
-def as_runnable(model="local", strategy="majority", **options) -> Runnable:
+def as_runnable(model="local", strategy="majority", *, allocation=None, **options) -> Runnable:
     """A Runnable: str or messages in, the chosen AIMessage out.
 
     ``invoke``/``ainvoke``/``batch``/``abatch``/``stream`` work as for any Runnable; batch honours
     ``max_concurrency`` and callbacks and tags reach every model call. ``options`` are those of
     :func:`~langgraph_ttc.graph.create_ttc_graph`.
+
+    With ``allocation`` (a :class:`~langgraph_ttc.allocation.BatchAllocation`), ``batch`` and
+    ``abatch`` spend one total budget over the whole batch, giving the next samples to the
+    questions where the expected gain is highest (:class:`~langgraph_ttc.batch.BatchAllocator`;
+    ``strategy`` then only sets sampling, e.g. temperature; options: ``task``, ``confidence``,
+    ``seed``, ``prior``).
 
     Example:
         >>> from langgraph_ttc.testing import FakeBackend
@@ -95,6 +109,8 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
         >>> chain.invoke("What is 2+2?").type
         'ai'
     """
+    if allocation is not None:
+        return _allocating(model, strategy, allocation, **options)
     graph = create_ttc_graph(model, strategy, **options)
 
     def answer(value, config: RunnableConfig) -> AIMessage:
@@ -104,6 +120,24 @@ def as_runnable(model="local", strategy="majority", **options) -> Runnable:
         return _last_message(await graph.ainvoke(as_question_input(value), config))
 
     return RunnableLambda(answer, afunc=aanswer, name=graph.name)
+
+
+def _allocating(model, strategy, allocation, *, seed: int = 0, prior=None, **options) -> Runnable:
+    """``as_runnable`` over a batch allocator: AIMessages out, one total budget per batch."""
+    unknown = set(options) - {"task", "confidence", "budget", "n"}
+    if unknown:
+        raise TTCConfigError(
+            f"as_runnable(allocation=...) takes task, confidence, budget, seed and prior; not "
+            f"{', '.join(sorted(unknown))}."
+        )
+    ctx = TTCContext.create(model, strategy, **options)
+    allocator = BatchAllocator(ctx, allocation, seed=seed, prior=prior)
+    return (allocator | RunnableLambda(_reply)).with_config(run_name="ttc_batch_allocation")
+
+
+def _reply(result):
+    """One allocator result (or a batch of them) as a chat reply."""
+    return as_messages([result])[0]
 
 
 class TTCChatModel(BaseChatModel):
@@ -179,6 +213,9 @@ class TTCChatModel(BaseChatModel):
             params["ls_max_tokens"] = strategy.max_tokens
         if isinstance(kwargs.get("model"), str):  # a per-call override names the model traced
             params["ls_model_name"] = kwargs["model"]
+        if not params.get("ls_model_name"):  # a wrapped model without a name of its own
+            inner = _chat_model(getattr(backend, "model", None)) or backend
+            params["ls_model_name"] = f"{strategy.name}({type(inner).__name__})"
         return params
 
     def bind_tools(self, tools, *, tool_choice: Any = None, **kwargs) -> Runnable:

@@ -13,8 +13,9 @@ travel in graph state as plain dicts (:meth:`StopRule.to_dict`, :func:`stop_rule
 
 Rules here: :class:`AgreementAtLeast` (the leader's share of the votes: sequential majority),
 :class:`BayesianStop` (Adaptive-Consistency's Beta criterion, Aggarwal et al. 2023),
-:class:`ConsensusAtLeast` (DeepConf online's confidence-weighted consensus, Fu et al. 2025) and
-:class:`SamplesAtLeast` (a cap on samples).
+:class:`ConsensusAtLeast` (DeepConf online's confidence-weighted consensus, Fu et al. 2025),
+:class:`PosteriorStop` (the expected gain of more samples under a posterior over the question's
+answers, :mod:`langgraph_ttc.posterior`) and :class:`SamplesAtLeast` (a cap on samples).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import numpy as np
 from langgraph_ttc.aggregators.deepconf import consensus
 from langgraph_ttc.beta_stop import beta_should_stop, leader_probability
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.posterior import Assessment, assess
 
 __all__ = [
     "AgreementAtLeast",
     "BayesianStop",
     "ConsensusAtLeast",
+    "PosteriorStop",
     "SamplesAtLeast",
     "StopRule",
     "Votes",
@@ -337,6 +340,105 @@ class ConsensusAtLeast(StopRule):
 
     def describe(self) -> str:
         return f"consensus >= {self.tau:g}"
+
+
+@register_stop_rule
+@dataclass(frozen=True)
+class PosteriorStop(StopRule):
+    """Stop, continue or give up by the expected gain of more samples (multi-stage allocation):
+    after ``start`` samples and after every ``step`` more, a posterior over the question's
+    answer distribution (:func:`langgraph_ttc.posterior.assess`: a Dirichlet-process model of
+    the answers, the prior ``prior`` over single-sample accuracy, confidence as evidence with
+    ``slope``/``center``) gives the expected accuracy gain of 1, 2, 4, ... chunks more, up to
+    ``horizon`` samples in all. Drawing continues while the best gain per extra sample is at
+    least ``cost``; a settled question stops, and so does a hopeless one ("give up": the
+    answer is likely wrong and more samples are unlikely to fix it).
+
+    The same tally gives the same decision live and in replay (fixed random numbers).
+
+    Example:
+        >>> rule = PosteriorStop(cost=0.004, horizon=16, start=4, step=4)
+        >>> rule(Votes(("4", "4", "4", "4"))), rule(Votes(("4", "5", "4", "6")))
+        (True, False)
+        >>> rule.decide(Votes(("4", "4", "4", "4")))
+        'stop'
+    """
+
+    kind: ClassVar[str] = "posterior"
+    cost: float = 0.01
+    horizon: int = 16
+    start: int = 4
+    step: int = 4
+    prior: tuple[float, ...] | None = None
+    slope: float = 0.0
+    center: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cost < 0 or self.horizon < 1 or self.start < 1 or self.step < 1:
+            raise TTCConfigError(
+                "PosteriorStop needs cost >= 0, horizon >= 1, start >= 1 and step >= 1; got "
+                f"cost={self.cost}, horizon={self.horizon}, start={self.start}, step={self.step}."
+            )
+        if self.prior is not None:
+            prior = tuple(float(p) for p in self.prior)
+            if len(prior) != 20 or min(prior) < 0 or sum(prior) <= 0:
+                raise TTCConfigError(
+                    "PosteriorStop prior must be 20 non-negative weights over single-sample "
+                    "accuracy (langgraph_ttc.posterior.Q_GRID); fit one with "
+                    "langgraph_ttc.scaling.prior."
+                )
+            object.__setattr__(self, "prior", prior)  # lists from JSON: hashable again
+
+    def on_schedule(self, drawn: int) -> bool:
+        """Whether the rule looks at the tally after ``drawn`` samples."""
+        return drawn >= self.start and (drawn - self.start) % self.step == 0
+
+    def lookahead(self, drawn: int) -> tuple[int, ...]:
+        """The look-aheads weighed after ``drawn`` samples: 1, 2, 4, ... chunks, and the rest
+        up to ``horizon``."""
+        room = self.horizon - drawn
+        steps = {room} if room > 0 else set()
+        m = self.step
+        while m < room:
+            steps.add(m)
+            m *= 2
+        return tuple(sorted(steps))
+
+    def assess(self, votes: Votes) -> Assessment:
+        """The posterior's view of ``votes`` (value of answering now, gains of more)."""
+        return assess(
+            votes.answers,
+            votes.confidences,
+            prior=self.prior,
+            slope=self.slope,
+            center=self.center,
+            lookahead=self.lookahead(votes.drawn),
+        )
+
+    def decide(self, votes: Votes) -> str:
+        """``"continue"``, ``"stop"`` (settled) or ``"give up"`` (likely wrong, not worth more)."""
+        if votes.drawn >= self.horizon:
+            return "stop"
+        view = self.assess(votes)
+        if view.best_rate() >= self.cost:
+            return "continue"
+        return "stop" if view.value >= 0.5 else "give up"
+
+    def __call__(self, votes: Votes) -> bool:
+        if not self.on_schedule(votes.drawn):
+            return False
+        return self.decide(votes) != "continue"
+
+    def prefix_mask(self, prefixes: PrefixVotes) -> np.ndarray:
+        orders, width = prefixes.codes.shape
+        mask = np.zeros((orders, width), dtype=bool)
+        for w in range(1, width + 1):  # only where the rule looks: the posterior is costly
+            if self.on_schedule(w):
+                mask[:, w - 1] = [self(prefixes.votes(o, w)) for o in range(orders)]
+        return mask
+
+    def describe(self) -> str:
+        return f"expected gain < {self.cost:g}/sample (posterior, up to {self.horizon})"
 
 
 def stop_width(rule: StopRule, answers: Sequence[Hashable | None], start: int, step: int) -> int:

@@ -201,6 +201,9 @@ class UnitTestVerifier(Verifier):
 
     Args:
         task: a task with ``run_tests(problem, text)``; default :class:`HumanEvalTask` (all).
+        allow_unsandboxed: for the default task: run the tests even where no sandbox boundary
+            can be made (see :mod:`~langgraph_ttc.tasks.sandbox`); a task you pass keeps its
+            own setting.
 
     Example:
         >>> from langgraph_ttc.tasks import HumanEvalTask
@@ -210,11 +213,11 @@ class UnitTestVerifier(Verifier):
         1.0
     """
 
-    def __init__(self, task: Task | None = None) -> None:
+    def __init__(self, task: Task | None = None, *, allow_unsandboxed: bool = False) -> None:
         if task is None:
             from langgraph_ttc.tasks.humaneval import HumanEvalTask
 
-            task = HumanEvalTask()
+            task = HumanEvalTask(allow_unsandboxed=allow_unsandboxed)
         if not callable(getattr(task, "run_tests", None)):
             raise TTCConfigError(
                 f"UnitTestVerifier needs a task with unit tests (e.g. HumanEvalTask); "

@@ -1,7 +1,11 @@
 """Confidence-aware votes: each trace weighs what the model's own token confidence says of it.
 
 * ``confidence_weighted``: ``V(a)`` = the sum of the confidences of the traces answering ``a``
-  (Fu et al. 2025, "Deep Think with Confidence", sec. 3.2; Taubenfeld et al. 2025, CISC).
+  (Fu et al. 2025, "Deep Think with Confidence", sec. 3.2; authors' code
+  facebookresearch/deepconf, ``weighted_majority_vote``). This is a plain sum, not CISC
+  (Taubenfeld et al. 2025, "Confidence Improves Self-Consistency"), which weights each trace by
+  the softmax of its confidence at a temperature tuned per model, ``exp(c_i / T) / sum_j
+  exp(c_j / T)``; CISC is not implemented here.
 * ``deepconf_low`` / ``deepconf_high``: DeepConf offline, which keeps the top ``eta``% most
   confident answered traces (10% / 90%) and then takes the weighted vote (authors' code
   facebookresearch/deepconf, ``utils.filter_top_confidence`` and ``weighted_majority_vote``).

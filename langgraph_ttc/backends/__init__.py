@@ -75,7 +75,9 @@ def resolve_backend(
             default ``$TTC_BASE_URL``.
         api_key: for the server; default ``$OPENAI_API_KEY``.
         **kwargs: passed to :class:`OpenAICompatibleBackend` (``mode=``, ``max_concurrency=``,
-            ...) or :class:`ChatModelBackend` (``max_concurrency=``, ``model_id=``).
+            the HTTP options ``verify=``, ``cert=``, ``trust_env=``, ``default_headers=``,
+            ``default_query=``, ``connect_timeout_s=``, ``read_timeout_s=``, ``client=``, ...)
+            or :class:`ChatModelBackend` (``max_concurrency=``, ``model_id=``).
 
     Raises:
         TTCConfigError: the model cannot be resolved; the message says how to name one.

@@ -159,6 +159,8 @@ class Backend:
         default_thinking_tokens: that room when a request sets no ``thinking_budget``.
         takes_thinking_budget: whether the backend maps ``thinking_budget`` to something the
             model obeys (or says itself that it cannot); the Meter warns once for the others.
+        vocab_size: the model's vocabulary size where the backend knows it (the embedded
+            model does), which makes self-certainty exact instead of its top-k estimate.
     """
 
     model_id: str = "unknown"
@@ -170,6 +172,7 @@ class Backend:
     reasoning: bool = False
     default_thinking_tokens: int = DEFAULT_THINKING_TOKENS
     takes_thinking_budget: bool = False
+    vocab_size: int | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -205,6 +205,11 @@ class EmbeddedBackend(Backend):
                 _default_instance = cls()
             return _default_instance
 
+    @property
+    def vocab_size(self) -> int:
+        """The model's vocabulary size (self-certainty over the whole vocabulary, exactly)."""
+        return int(self._llama.n_vocab())
+
     def prompt_tokens(self, prompt: str) -> list[int]:
         return self._llama.tokenize(prompt.encode(), add_bos=True, special=False)
 

@@ -1,9 +1,9 @@
 """What to do when a request to an OpenAI-compatible server fails: retry it, give up on it, or
 give up on the endpoint; how long to wait; and how to describe the failure without secrets.
 
-Pure functions over the ``openai`` package's exception types and those of
-:mod:`~langgraph_ttc.backends.http_transport`, shared by the blocking and the async request loops
-of :class:`~langgraph_ttc.backends.OpenAICompatibleBackend`.
+Pure functions over one family of failures: aiohttp's (``ClientError``, ``TimeoutError``) and
+:class:`~langgraph_ttc.backends.http_client.HTTPStatusError` (a user's ``openai`` client's
+errors are said in the same terms by :class:`~langgraph_ttc.backends.http_client.SDKWire`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,9 @@ import re
 import time
 from collections.abc import Mapping
 
-from openai import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-)
+import aiohttp
 
-from langgraph_ttc.backends.http_transport import (
-    ConnectFailure,
-    ConnectionDropped,
-    HTTPStatusFailure,
-    ReadTimeout,
-)
+from langgraph_ttc.backends.http_client import ConnectFailed, HTTPStatusError, ReplyTooLarge
 
 MAX_RETRY_AFTER_S = 60.0  # Never sleep longer than this on a server's Retry-After hint.
 MAX_ERROR_CHARS = 500
@@ -55,47 +45,28 @@ class DeadlineExceeded(Exception):
     """The caller's time budget ran out before the request could be sent or retried."""
 
 
-# aiohttp's errors that mean no connection was made (refused, unknown host, TLS, connect timeout).
-_AIOHTTP_CONNECT_ERRORS = ("ClientConnectorError", "ConnectionTimeoutError")
-
-
-def _aiohttp_origin(exc: BaseException) -> BaseException | None:
-    """The aiohttp error under ``exc``, when openai's aiohttp transport raised it: openai wraps
-    an httpx exception, which the transport raised from aiohttp's own."""
-    cause = exc.__cause__ or exc.__context__
-    origin = cause.__cause__ if cause is not None else None
-    if origin is not None and type(origin).__module__.split(".")[0] == "aiohttp":
-        return origin
-    return None
+# No connection was made: refused, unknown host, TLS failure, connect timeout (aiohttp names
+# them so; a user's openai client's as ConnectFailed).
+_CONNECT_FAILURES = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, ConnectFailed)
+_TIMEOUTS = (asyncio.TimeoutError, TimeoutError)
 
 
 def status_code(exc: BaseException) -> int | None:
-    """The HTTP status of an error reply (either client's), else ``None``.
+    """The HTTP status of an error reply, else ``None``.
 
     Example:
-        >>> status_code(HTTPStatusFailure(503, {}, b"busy")), status_code(ValueError())
+        >>> status_code(HTTPStatusError(503, {}, b"busy")), status_code(ValueError())
         (503, None)
     """
-    if isinstance(exc, (APIStatusError, HTTPStatusFailure)):
+    if isinstance(exc, HTTPStatusError):
         return exc.status_code
     return None
 
 
 def is_connect_failure(exc: BaseException) -> bool:
-    """Connection refused, unknown host or connect timeout: nothing listens at the URL."""
-    if isinstance(exc, ConnectFailure):
-        return True
-    if not isinstance(exc, APIConnectionError):
-        return False
-    cause = exc.__cause__ or exc.__context__
-    if type(cause).__name__ not in ("ConnectError", "ConnectTimeout"):
-        return False
-    origin = _aiohttp_origin(exc)
-    if origin is None:
-        return True
-    # openai's aiohttp transport maps every aiohttp connection error to ConnectTimeout, a
-    # keep-alive connection the server dropped too: only a failure to connect counts here.
-    return any(k.__name__ in _AIOHTTP_CONNECT_ERRORS for k in type(origin).__mro__)
+    """Connection refused, unknown host, TLS failure or connect timeout: nothing (right)
+    listens at the URL."""
+    return isinstance(exc, _CONNECT_FAILURES)
 
 
 def is_endpoint_failure(exc: BaseException) -> bool:
@@ -114,13 +85,13 @@ def is_retryable(exc: BaseException) -> bool:
         >>> is_retryable(EmptyReply()), is_retryable(ValueError())
         (True, False)
     """
-    retried = (EmptyReply, APIConnectionError, APIResponseValidationError)
-    if isinstance(exc, (*retried, ConnectFailure, ReadTimeout, ConnectionDropped)):
-        return True
+    if isinstance(exc, (EmptyReply, aiohttp.ClientError, *_TIMEOUTS)):
+        # aiohttp: dropped connections, bodies cut short, read and connect timeouts.
+        return not isinstance(exc, (aiohttp.InvalidURL, ReplyTooLarge))
     status = status_code(exc)
     if status is not None:
         return status in (408, 409, 429) or status >= 500
-    return isinstance(exc, json.JSONDecodeError)
+    return isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError))
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -156,8 +127,7 @@ def backoff_seconds(exc: BaseException | None, attempt: int, initial: float) -> 
         >>> backoff_seconds(None, 1, 0.0), backoff_seconds(None, 9, 0.0)
         (0.0, 0.0)
     """
-    response = getattr(exc, "response", None)
-    headers = getattr(response if response is not None else exc, "headers", None)
+    headers = getattr(exc, "headers", None)
     hinted = retry_after_seconds(headers)
     if hinted is not None:
         return min(hinted, MAX_RETRY_AFTER_S)
@@ -171,23 +141,14 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
         >>> describe_failure(EmptyReply(), 60)
         'the server replied with no choices'
     """
-    if isinstance(exc, HTTPStatusFailure):
+    if isinstance(exc, HTTPStatusError):
         return str(exc)
-    if isinstance(exc, APIStatusError):
-        message = re.sub(r"^Error code: \d+ - ", "", str(exc.message))
-        return f"HTTP {exc.status_code}: {message}"
-    if isinstance(exc, ReadTimeout):
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"connection error: could not connect ({exc or 'connect timeout'})"
+    if isinstance(exc, _TIMEOUTS):
         return f"timed out after {timeout_s:g}s"
-    if isinstance(exc, (ConnectFailure, ConnectionDropped)):
-        return f"connection error: {exc}"
-    origin = _aiohttp_origin(exc)
-    if origin is not None and not isinstance(origin, asyncio.TimeoutError):
-        # openai's aiohttp transport reports a refused or dropped connection as a timeout.
-        return f"connection error: {origin}"
-    if isinstance(exc, APITimeoutError):
-        return f"timed out after {timeout_s:g}s"
-    if isinstance(exc, APIConnectionError):
-        return f"connection error: {exc.__cause__ or exc.__context__ or exc}"
+    if isinstance(exc, aiohttp.ClientError):
+        return f"connection error: {exc or type(exc).__name__}"
     if isinstance(exc, EmptyReply):
         return "the server replied with no choices"
     if isinstance(exc, DeadlineExceeded):

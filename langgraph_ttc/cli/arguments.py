@@ -55,7 +55,24 @@ X_AXES = ("calls", "tokens", "thinking-tokens")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each argument's help; descriptions keep their line breaks."""
+    """Defaults shown after each argument's help; descriptions keep their line breaks.
+
+    An option whose default is ``None`` or ``False`` (the strategy's or backend's own value
+    applies, or a flag is off) shows none: its help says what applies, and ``(default:
+    None)`` beside ``(0.7)`` would contradict it.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad values get one line and exit code 2, not the whole usage block first."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def positive_int(text: str) -> int:
@@ -130,6 +147,19 @@ def budgets(text: str) -> list[int]:
     return values
 
 
+def header(text: str) -> tuple[str, str]:
+    """``--header 'NAME: VALUE'`` as a (name, value) pair.
+
+    Example:
+        >>> header("HTTP-Referer: https://example.org")
+        ('HTTP-Referer', 'https://example.org')
+    """
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'NAME: VALUE', got {text.split(':')[0]!r}...")
+    return name.strip(), value.strip()
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model``/``--base-url``/``--mode``: the one way to name a model on every command."""
     parser.add_argument(
@@ -143,6 +173,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("TTC_BASE_URL"),
         help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM "
         "(env TTC_BASE_URL); the API key comes from OPENAI_API_KEY",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        default=os.environ.get("TTC_CA_BUNDLE"),
+        metavar="PATH",
+        help="trust the CA certificates in this PEM file for --base-url (a private CA or a "
+        "corporate gateway; env TTC_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        type=header,
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra HTTP header for every request to --base-url (Azure's api-key, "
+        "OpenRouter's HTTP-Referer); repeat for more",
     )
     parser.add_argument(
         "--mode",
@@ -233,6 +279,7 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="take few-shot exemplars and answer parsing from a task (`langgraph-ttc tasks`)",
     )
+    add_allow_unsandboxed(run)
     run.add_argument(
         "--verifier", choices=("judge",), default=None, help="score candidates with an LLM judge"
     )
@@ -262,6 +309,17 @@ def add_run(subparsers) -> argparse.ArgumentParser:
     return run
 
 
+def add_allow_unsandboxed(parser) -> None:
+    """``--allow-unsandboxed``: code tasks run model-written code even without a sandbox."""
+    parser.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="code tasks (humaneval): run model-written code even where no sandbox boundary "
+        "can be made here (bwrap, user namespaces, a process limit); it then runs with your "
+        "user's file access",
+    )
+
+
 def add_tasks(subparsers) -> argparse.ArgumentParser:
     tasks = subparsers.add_parser("tasks", help="list the built-in task names")
     tasks.set_defaults(command="run", tasks=True)
@@ -281,12 +339,14 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
         help="accuracy vs number of calls per strategy, from one resumable sample pool",
         description="Draw up to --k-max samples per problem once (resumed when --out exists), "
         "then estimate every strategy at every k, fit the coverage power law and the vote "
-        "scaling model, and write pool.sqlite, curves.csv, summary.json and curves.png.",
+        "scaling model, and write pool.sqlite, curves.csv, summary.json and curves.png "
+        "(curves-tokens.png with --x tokens).",
         formatter_class=_Formatter,
     )
     curves.add_argument("--task", required=True, help="e.g. rg:basic_arithmetic, humaneval")
     curves.add_argument("--size", type=positive_int, default=50, help="problems")
     curves.add_argument("--task-seed", type=int, default=0, help="seed of the task's problems")
+    add_allow_unsandboxed(curves)
     curves.add_argument(
         "--task-config",
         type=json_object,
@@ -340,6 +400,24 @@ def add_curves(subparsers) -> argparse.ArgumentParser:
     curves.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     curves.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     curves.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    ray = curves.add_argument_group("on a Ray cluster (pip install 'langgraph-ttc[ray]')")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="build the pool on Ray: an actor pool of samplers over a Dataset of the questions. "
+        "ADDRESS: 'auto' (the cluster `ray start` runs here), ray://head:10001; none: "
+        "$RAY_ADDRESS, else a local Ray. --base-url may list replicas: URL1,URL2",
+    )
+    ray.add_argument("--actors", type=positive_int, default=2, help="with --ray: sampler actors")
+    ray.add_argument(
+        "--vllm",
+        action="store_true",
+        help="with --ray: run vLLM inside Ray Data (ray.data.llm) on the GPU nodes, --model "
+        "being the model source (a Hugging Face id or path); no server needed",
+    )
     curves.set_defaults(command="curves")
     return curves
 
@@ -361,6 +439,13 @@ def add_plot(subparsers) -> argparse.ArgumentParser:
         "--strategies", default=None, help="recompute for these strategies (comma-separated)"
     )
     plot.add_argument("--x", choices=X_AXES, default="calls", help="the plot's x axis")
+    plot.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the PNG to write; default: DIR/curves.png for calls, DIR/curves-tokens.png or "
+        "DIR/curves-thinking-tokens.png for the other axes (the calls plot is kept)",
+    )
     plot.set_defaults(command="curves", replot=True)
     return plot
 
@@ -424,6 +509,13 @@ def add_calibrate(subparsers) -> argparse.ArgumentParser:
     cal.add_argument("--folds", type=positive_int, default=2, help="cross-validation folds")
     cal.add_argument("--orders", type=positive_int, default=32, help="replayed orders/problem")
     cal.add_argument("--tolerance", type=float, default=0.01, help="accuracy traded for thrift")
+    cal.add_argument(
+        "--objective",
+        choices=("accuracy", "equal-calls"),
+        default="accuracy",
+        help="accuracy: the best plan within each budget; equal-calls: plans that beat uniform "
+        "voting at the calls they spend (a price per call chosen by cross-validation)",
+    )
     cal.add_argument("--seed", type=int, default=0, help="seeds the orders and the folds")
     cal.set_defaults(command="policy", calibrate=True)
     return cal
@@ -563,7 +655,7 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
         >>> sorted(build_parser()._subparsers._group_actions[0].choices)
         ['calibrate', 'compare', 'curves', 'plot', 'run', 'serve', 'tasks']
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="langgraph-ttc",
         description="Test-time compute for LangGraph: answer with more model calls, and measure "
         "what they buy (scaling curves, a calibrated router).",
@@ -572,5 +664,14 @@ def build_parser(version: str = "") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"langgraph-ttc {version}")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in (add_run, add_tasks, add_curves, add_plot, add_calibrate, add_compare, add_serve):
-        add(subparsers)
+        add_verbose(add(subparsers))
+    return parser
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``-v`` after the subcommand too (``langgraph-ttc run -v ...``); unset, it leaves the
+    value given before the subcommand (or its default) alone."""
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress"
+    )
     return parser

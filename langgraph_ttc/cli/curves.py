@@ -4,6 +4,7 @@ plot`` (re-plot without sampling)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -17,6 +18,7 @@ from langgraph_ttc.extras import require_extra
 from langgraph_ttc.scaling.curve_estimates import STRATEGY_NAMES
 from langgraph_ttc.scaling.curves import format_table, replot, run_curves
 from langgraph_ttc.scaling.live import graph_runner
+from langgraph_ttc.scaling.outputs import plot_file
 from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.verifiers import LLMJudge
@@ -44,8 +46,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    task = load_task(args.task, size=args.size, seed=args.task_seed, config=args.task_config)
-    backend = backend_from_args(args)
+    task = load_task(
+        args.task,
+        size=args.size,
+        seed=args.task_seed,
+        config=args.task_config,
+        allow_unsandboxed=args.allow_unsandboxed,
+    )
+    pool_builder, recipe = _on_ray(args)
+    backend = recipe if recipe is not None else backend_from_args(args)
     verifier = LLMJudge() if args.verifier == "judge" else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in names if s not in STRATEGY_NAMES and s not in STRATEGIES]
@@ -61,6 +70,11 @@ def _curves(args: argparse.Namespace) -> int:
         for s in names
         if s not in STRATEGY_NAMES and s in STRATEGIES
     }
+    if live and pool_builder is not None:
+        raise TTCConfigError(
+            f"--ray builds pools; {', '.join(live)} run live at each k: drop --ray for them, "
+            "or curve them from the pool (coverage, majority, filter_vote, best_of_n, ...)."
+        )
     if args.out.exists():
         logger.info("resuming the pool in %s", args.out)
     summary = run_curves(
@@ -79,14 +93,49 @@ def _curves(args: argparse.Namespace) -> int:
         live=live or None,
         confidence=ConfidenceSpec(window=args.confidence_window) if args.confidence else None,
         x=args.x,
+        pool_builder=pool_builder,
     )
     print(format_table(summary))
     print(_fit_lines(summary))
     print(
         f"wrote {args.out}/pool.sqlite, curves.csv, summary.json"
-        + ("" if args.no_plot else ", curves.png")
+        + ("" if args.no_plot else f", {plot_file(args.x)}")
     )
     return 0
+
+
+def _on_ray(args: argparse.Namespace):
+    """``--ray``: the pool builder and the backend recipe its actors build from; without
+    ``--ray``, ``(None, None)``: the pool is built in this process."""
+    if getattr(args, "ray", None) is None:
+        if getattr(args, "vllm", False):
+            raise TTCConfigError("--vllm runs vLLM inside Ray Data: add --ray [ADDRESS].")
+        return None, None
+    require_extra("ray", "langgraph-ttc curves --ray")
+    from langgraph_ttc import distributed
+
+    address = args.ray or None
+    if args.vllm:
+        if args.base_url or args.model == "local":
+            raise TTCConfigError(
+                "--vllm loads the model in Ray's vLLM engines: pass --model with a Hugging Face "
+                "id or path, and no --base-url."
+            )
+        engine = distributed.VLLMEngine(args.model, chat=args.mode == "chat")
+        return functools.partial(distributed.build_pool_on_vllm, address=address), engine
+    builder = functools.partial(distributed.build_pool_on_ray, address=address, actors=args.actors)
+    urls = [u for u in (args.base_url or "").split(",") if u.strip()]
+    if len(urls) > 1:  # vLLM replicas: each question goes to one of them
+        options = {"mode": args.mode}
+        if args.reasoning is not None:
+            options["reasoning"] = args.reasoning
+        if args.thinking_control is not None:
+            options["thinking_control"] = args.thinking_control
+        return builder, distributed.Endpoints.parse(urls, args.model, **options)
+    if args.model == "local" and not args.base_url and not args.reasoning:
+        return builder, "local"
+    # Anything else is made in each actor exactly as this process would make it.
+    return builder, functools.partial(backend_from_args, args)
 
 
 def _fit_lines(summary: dict) -> str:
@@ -130,6 +179,7 @@ def _fit_lines(summary: dict) -> str:
 
 def _plot(args: argparse.Namespace) -> int:
     strategies = args.strategies.split(",") if args.strategies else None
-    replot(args.dir, strategies=strategies, x=args.x)
-    print(f"wrote {args.dir}/curves.png", file=sys.stdout)
+    path = args.output or args.dir / plot_file(args.x)
+    replot(args.dir, strategies=strategies, x=args.x, path=path)
+    print(f"wrote {path}", file=sys.stdout)
     return 0

@@ -49,7 +49,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     else:
         pool = load_pools(args.pool)
         fit, held = split_problems(pool, args.holdout, seed=args.seed)
-        result = calibrate(pool, args.budgets, problem_ids=fit, heldout_ids=held, **options)
+        objective = getattr(args, "objective", "accuracy").replace("-", "_")
+        result = calibrate(
+            pool, args.budgets, problem_ids=fit, heldout_ids=held, objective=objective, **options
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.policy.save(args.out)
     print(format_policy(result))  # result.warnings were logged to stderr as they arose

@@ -74,7 +74,7 @@ class AggregateNode(StateNode):
             failed=failed,
         )
         if picked.answer is None:
-            result["no_answer"] = why_no_answer(candidates, getattr(self.ctx.backend, "mode", None))
+            result["no_answer"] = why_no_answer(candidates, protocol_of(self.ctx.backend))
         return {"ttc_result": result, "messages": [final_message(state, chosen, result)]}
 
 
@@ -93,8 +93,21 @@ def voters(candidates: list[dict], cut: float | None) -> list[dict]:
     ]
 
 
+def protocol_of(backend) -> str | None:
+    """How the backend talks to the model, for advice: an OpenAI-compatible endpoint's
+    ``mode`` ("chat" or "completion"), ``"langchain"`` for a LangChain chat model (which has
+    no completion mode of its own), else ``None``."""
+    if hasattr(backend, "mode"):
+        return backend.mode
+    from langgraph_ttc.backends.langchain import ChatModelBackend
+
+    if isinstance(backend, ChatModelBackend):
+        return "langchain"
+    return None
+
+
 def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:
-    """Why no candidate gave an answer, and what to try.
+    """Why no candidate gave an answer, and what to try (``mode``: see :func:`protocol_of`).
 
     Example:
         >>> why_no_answer([{"ok": True, "text": ""}] * 3, mode="chat")  # doctest: +ELLIPSIS
@@ -112,12 +125,15 @@ def why_no_answer(candidates: list[dict], mode: str | None = None) -> str:
             "pass reasoning=True to the backend so it leaves room to think."
         )
     if all(not (c.get("text") or "").strip() for c in candidates if c.get("ok")):
-        hint = (
-            "a base model without a chat template answers nothing on a chat endpoint: try "
-            'mode="completion" (--mode completion).'
-            if mode in (None, "chat")
-            else "raise max_tokens, or check the stops."
-        )
+        hints = {
+            "chat": "a base model without a chat template answers nothing on a chat endpoint: "
+            'try mode="completion" (--mode completion).',
+            "langchain": "a base model without a chat template answers nothing through a chat "
+            "model: serve it with a chat template, or pass OpenAICompatibleBackend(base_url, "
+            'model, mode="completion") as the model (CLI: --base-url URL --model NAME --mode '
+            "completion), which prompts it with worked examples.",
+        }
+        hint = hints.get(mode, "raise max_tokens, or check the stops.")
         return f"all {total} samples came back empty: {hint}"
     return (
         f"none of the {total} samples stated a final answer (read from 'The answer is X', a "

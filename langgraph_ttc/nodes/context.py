@@ -213,7 +213,11 @@ def candidate_from(
     trace = (
         None
         if ctx.confidence is None
-        else ctx.confidence.summarize(completion.top_logprobs, completion.logprobs)
+        else ctx.confidence.summarize(
+            completion.top_logprobs,
+            completion.logprobs,
+            getattr(ctx.backend, "vocab_size", None) if completion.top_logprobs else None,
+        )
     )
     return Candidate(
         id=f"{run_id}:{index}",

@@ -6,6 +6,7 @@ The probes are kept as candidates (step 0 of chains 0..p-1), so they are never w
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,17 +106,27 @@ class RouteNode(TTCNode):
         if affordable is not None:
             # The budget cannot pay for the probes and their statistic: answer by the majority
             # of what it buys (replay sizes these runs the same way: ReplayTable.outcomes).
+            vote = self.policy.vote_below_probes(ctx.strategy.n)  # the vote fitted there
             plan = Plan(
                 width=len(candidates),
                 stop=True,
+                aggregator=vote,
                 reason=f"budget of {ctx.strategy.n} calls is below the probes' "
-                f"{self._probes_cost(probes)}: majority of {len(candidates)}",
+                f"{self._probes_cost(probes)}: {vote} of {len(candidates)}",
             )
             return self._routed(candidates, plan, agreed, None, None)  # not binned: not paid for
         value, mean = agreed, None
         if self.policy.statistic == "confidence":  # the probes' own confidence: no extra call
-            known = [c["confidence"] or 0.0 for c in candidates]
-            value = mean = sum(known) / len(known) if known else 0.0
+            # A probe without one (it failed) is left out, not counted as 0.0: that is the
+            # lowest value of DeepConf's measures but the highest of mean_logprob. With none
+            # known the question looks hopeless, as no answer does under agreement.
+            known = [
+                c["confidence"]
+                for c in candidates
+                if c.get("confidence") is not None and not math.isnan(c["confidence"])
+            ]
+            mean = sum(known) / len(known) if known else None
+            value = -math.inf if mean is None else mean
         if self.policy.statistic == "verifier":
             # Snell et al. 2024's predicted difficulty: the mean verifier score of the probes.
             updates = yield from score_steps(ctx, state["ttc_question"], candidates)

@@ -179,7 +179,8 @@ class _Builder:
         """The sample's confidence summary as JSON (not its log-probabilities)."""
         if self.confidence is None or completion is None:
             return None
-        trace = self.confidence.summarize(completion.top_logprobs, completion.logprobs)
+        vocab = getattr(self.backend, "vocab_size", None) if completion.top_logprobs else None
+        trace = self.confidence.summarize(completion.top_logprobs, completion.logprobs, vocab)
         return None if trace is None else json.dumps(trace.to_dict())
 
     async def _critique(self, job: _Job) -> None:

@@ -13,6 +13,17 @@ bin that gains nothing from more calls spends less there.
 Choosing the best of many plans on the same runs flatters them; as in the paper, the accuracy
 reported for the fitting procedure is cross-validated: fold by fold over problems, the policy is
 fitted on the other folds (bin edges included) and replayed on the held-out fold.
+
+Plans fitted per bin on a dozen questions overfit. So per-bin plans must earn their keep in
+cross-validation: the number of bins (fewer when questions are few) and a margin a bin's own
+plan must beat the single best plan by (shrinkage toward the global plan) are chosen by
+cross-validated accuracy, budget by budget one plan for all bins wins where per-bin plans do
+not pay out of sample, and how often the folds pick the same plans is reported. Every budget
+gets the best vote the pool supports, also below the probes' cost (where the router answers
+from the samples it can pay for) and for the "stop" plan. Plans include the multi-stage
+posterior stop (:class:`~langgraph_ttc.stopping.PosteriorStop`: stop, continue or give up by
+the expected gain of more samples), its prior the fitting questions' accuracies and its
+confidence evidence fitted on their samples.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +43,10 @@ from langgraph_ttc.difficulty import N_BINS, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling.pool import load_pool
+from langgraph_ttc.scaling.prior import accuracy_prior, fit_evidence
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
-from langgraph_ttc.stopping import AgreementAtLeast
+from langgraph_ttc.stopping import AgreementAtLeast, PosteriorStop
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +58,15 @@ DEFAULT_BUDGETS = (1, 2, 4, 8, 16, 32)
 STOP_AT = (0.5, 0.6, 0.7, 0.8, 1.0)
 STEPS = (1, 2, 4)
 MIN_RUNS_PER_CELL = 8  # fewer runs than this in a bin: use the plan fitted on all runs
+# Posterior stops (multi-stage allocation): prices per extra sample, checked every STEP samples.
+POSTERIOR_COSTS = (0.003, 0.01, 0.03)
+POSTERIOR_STEP = 2
+POSTERIOR_FROM = 8  # budgets below this leave too little room after the probes
+# Shrinkage toward the single best plan: a bin's own plan must beat it by this much in-sample,
+# and the number of bins, both chosen by cross-validation.
+MARGINS = (0.0, 0.02, 0.05)
+BIN_COUNTS = (2, 3, 5)
+MIN_PROBLEMS_PER_BIN = 8
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,12 @@ def quantile_edges(values: np.ndarray, n_bins: int = N_BINS) -> tuple[float, ...
     """
     qs = np.quantile(values, [1 - j / n_bins for j in range(1, n_bins)], method="higher")
     edges = sorted({float(q) for q in qs if q > values.min()}, reverse=True)
+    distinct = np.unique(values)
+    if not edges and n_bins > 1 and len(distinct) > 1:
+        # Ties swallowed every quantile (most runs at the lowest value): split where the two
+        # sides are most even.
+        shares = [(values >= v).mean() for v in distinct[1:]]
+        edges = [float(distinct[1:][int(np.argmin(np.abs(np.array(shares) - 0.5)))])]
     return tuple(edges)
 
 
@@ -137,7 +164,8 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
     }
     aggregators = [name for name, a in AGGREGATORS.items() if all(has[n] for n in a.needs)]
     verify_calls = table.verify_calls_per_sample
-    specs = [PlanSpec(stop=True)]
+    votes = [a for a in aggregators if AGGREGATORS[a].needs <= {"confidences"}]
+    specs = [PlanSpec(stop=True, aggregator=a) for a in votes]  # majority first
     for aggregator in aggregators:
         first = probes + 1 if aggregator == "majority" else probes  # majority of probes = stop
         for width in range(first, table.width + 1):
@@ -150,13 +178,44 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
                         for stop_at in STOP_AT
                         for step in STEPS
                     ]
+    width = min(budget, table.width)
+    if budget >= POSTERIOR_FROM and width > probes:
+        prior, slope, center = posterior_settings(table)
+        for cost in POSTERIOR_COSTS:
+            rule = PosteriorStop(cost, width, probes, POSTERIOR_STEP, prior, slope, center)
+            specs += [
+                PlanSpec(width=width, aggregator=a, stop_rule=rule, step=POSTERIOR_STEP)
+                for a in votes
+            ]
     return specs
 
 
-def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float) -> int:
-    """Index of the cheapest plan within ``tolerance`` of the best accuracy."""
-    good = np.flatnonzero(cell >= cell.max() - tolerance)
+def posterior_settings(table: ReplayTable) -> tuple[tuple[float, ...], float, float]:
+    """The posterior stop's prior (the table's questions' accuracies) and its confidence
+    evidence (fitted on their samples; none without confidences)."""
+    key = id(table)
+    if _SETTINGS.get(key, (None,))[0] is not table:
+        problems = table.problems
+        has_confidence = bool(np.isfinite(table.confidences).any(axis=(1, 2)).all())
+        evidence = fit_evidence(problems) if has_confidence else (0.0, 0.0)
+        _SETTINGS.clear()
+        _SETTINGS[key] = (table, (accuracy_prior(problems), *evidence))
+    return _SETTINGS[key][1]
+
+
+_SETTINGS: dict[int, tuple] = {}
+
+
+def _choose(cell: np.ndarray, calls: np.ndarray, tolerance: float, price: float = 0.0) -> int:
+    """Index of the cheapest plan within ``tolerance`` of the best accuracy, net of ``price``
+    per call (0: plain accuracy)."""
+    score = cell - price * calls
+    good = np.flatnonzero(score >= score.max() - tolerance)
     return int(good[np.argmin(calls[good])])
+
+
+def _price_of(price: float | Mapping[int, float], budget: int) -> float:
+    return float(price.get(budget, 0.0)) if isinstance(price, Mapping) else float(price)
 
 
 class Candidates:
@@ -206,10 +265,16 @@ def fit_policy(
     n_bins: int = N_BINS,
     pooled: bool = False,
     candidates: Candidates | None = None,
+    margin: float = 0.0,
+    price: float | Mapping[int, float] = 0.0,
 ) -> tuple[Policy, list[dict]]:
     """The policy that maximises replayed accuracy per (bin, budget) on the problems ``rows``
     (default all), and a row per cell. ``pooled``: one bin, so one plan per budget whatever the
-    probes show. ``candidates``: the replayed plans, when several fits share them.
+    probes show. ``candidates``: the replayed plans, when several fits share them. ``margin``:
+    how much a bin's own plan must beat the single best plan on that bin's runs to replace it
+    (shrinkage toward the global plan). Budgets below the probes' cost get the vote (of the
+    samples they can pay for) that does best on all runs. ``price``: accuracy a call must earn
+    (per budget, or one for all), for policies fitted for accuracy at equal calls.
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -232,15 +297,23 @@ def fit_policy(
     cells = []
     for budget in sorted(budgets):
         if budget not in candidates.specs:
-            continue  # below the probes the router spends it all on them; nothing to choose
+            # Below the probes the router answers from what it can pay for: by the best vote.
+            if candidates.unit == "calls":
+                spec = _best_vote_below_probes(table, budget, rows)
+                for b in plans:
+                    plans[b][budget] = spec
+            continue
         specs, ids = candidates.specs[budget], candidates.ids[budget]
-        fallback = _choose(overall[0][ids, 0], overall[1][ids, 0], tolerance)
+        price_b = _price_of(price, budget)
+        fallback = _choose(overall[0][ids, 0], overall[1][ids, 0], tolerance, price_b)
         majority_at_budget = ids[_majority_at(specs)]
         for b in plans:
             runs = int(counts[b - 1])
             choice = fallback
             if runs >= MIN_RUNS_PER_CELL:
-                choice = _choose(by_bin[ids, b - 1], by_bin_calls[ids, b - 1], tolerance)
+                choice = _choose(by_bin[ids, b - 1], by_bin_calls[ids, b - 1], tolerance, price_b)
+                if by_bin[ids[choice], b - 1] - by_bin[ids[fallback], b - 1] <= margin:
+                    choice = fallback  # not enough better on this bin's runs: shrink
             plans[b][budget] = specs[choice]
             cells.append(
                 {
@@ -254,6 +327,24 @@ def fit_policy(
                 }
             )
     return Policy(edges=edges, plans=plans, statistic=table.statistic, unit=candidates.unit), cells
+
+
+def _best_vote_below_probes(table, budget: int, rows: np.ndarray) -> PlanSpec:
+    """The vote-only aggregator (no extra call) most accurate at ``budget`` samples on the
+    runs of ``rows``; majority unless another is better."""
+    best, spec = -1.0, PlanSpec(stop=True)
+    for name, aggregator in AGGREGATORS.items():
+        if not aggregator.needs <= {"confidences"}:
+            continue
+        if "confidences" in aggregator.needs and not (
+            np.isfinite(table.confidences).any(axis=(1, 2)).all()
+        ):
+            continue
+        candidate = PlanSpec(stop=True, aggregator=name)
+        accuracy = float(table.outcomes(candidate, budget).correct[rows].mean())
+        if accuracy > best + 1e-9:
+            best, spec = accuracy, candidate
+    return spec
 
 
 def _majority_at(specs: Sequence[PlanSpec]) -> int:
@@ -313,9 +404,13 @@ def cross_validate(
     seed: int = 0,
     pooled: bool = False,
     candidates: Candidates | None = None,
+    n_bins: int = N_BINS,
+    margin: float = 0.0,
+    fold_policies: list | None = None,
+    price: float | Mapping[int, float] = 0.0,
 ) -> list[dict]:
     """Per budget: the accuracy and calls (tokens, for a token policy) of a policy fitted
-    without the fold it is scored on."""
+    without the fold it is scored on (each fold's policy appended to ``fold_policies``)."""
     n = table.n_problems
     if folds < 2 or n < folds:
         raise TTCConfigError(f"Cross-validation needs 2 <= folds <= problems ({n}).")
@@ -327,8 +422,18 @@ def cross_validate(
         train = np.flatnonzero(fold_of != fold)
         test = np.flatnonzero(fold_of == fold)
         policy, _ = fit_policy(
-            table, budgets, rows=train, tolerance=tolerance, pooled=pooled, candidates=candidates
+            table,
+            budgets,
+            rows=train,
+            tolerance=tolerance,
+            pooled=pooled,
+            candidates=candidates,
+            n_bins=n_bins,
+            margin=margin,
+            price=price,
         )
+        if fold_policies is not None:
+            fold_policies.append(policy)
         for budget in budgets:
             acc, spent = replay_policy(table, policy, budget, rows=test)
             accuracy[budget][test] = acc
@@ -355,6 +460,7 @@ def calibrate(
     folds: int = 2,
     tolerance: float = 0.01,
     seed: int = 0,
+    objective: str = "accuracy",
 ) -> Calibration:
     """Fit a policy on ``problem_ids`` of ``pool`` (default: all) and cross-validate it.
 
@@ -370,6 +476,9 @@ def calibrate(
         folds: cross-validation folds over problems.
         tolerance: accuracy a cheaper plan may give up to be preferred.
         seed: seeds the orders and the folds.
+        objective: ``"accuracy"`` (the best plan within each budget) or ``"equal_calls"``
+            (plans chosen for accuracy net of a price per call, the price per budget chosen
+            by cross-validated gain over the best uniform vote at equal mean calls).
 
     Example:
         >>> from langgraph_ttc.scaling.synthetic import synthetic_pool
@@ -408,8 +517,9 @@ def calibrate(
     for warning in warnings:
         logger.warning(warning)
     policy, cells, cv = fit_and_validate(
-        table, budgets, folds=folds, tolerance=tolerance, seed=seed, floor=probes
-    )
+        table, budgets, folds=folds, tolerance=tolerance, seed=seed, floor=probes,
+        objective=objective,
+    )  # fmt: skip
     meta = {
         "source": "calibrated",
         "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -421,6 +531,7 @@ def calibrate(
         "budgets": budgets,
         "n_orders": n_orders,
         "tolerance": tolerance,
+        "objective": objective,
         "seed": seed,
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
@@ -430,25 +541,82 @@ def calibrate(
 
 
 def fit_and_validate(
-    table, budgets: Sequence[int], *, folds: int, tolerance: float, seed: int, floor: int
+    table,
+    budgets: Sequence[int],
+    *,
+    folds: int,
+    tolerance: float,
+    seed: int,
+    floor: int,
+    objective: str = "accuracy",
 ) -> tuple[Policy, list[dict], list[dict]]:
     """The policy fitted per bin, its cells, and its cross-validation against one plan for
-    every bin: where one plan does as well out of sample for no more cost, every bin gets it
-    (per-bin plans must earn their keep, as Snell et al. select per bin by cross-validation).
-    Budgets below ``floor`` (the probes' cost) keep their cells as fitted."""
+    every bin.
+
+    The number of bins (at most one per ``MIN_PROBLEMS_PER_BIN`` problems) and the margin a
+    bin's own plan must beat the single best plan by (shrinkage) are chosen by mean
+    cross-validated accuracy over the budgets (ties: fewer bins, larger margin). Then, budget
+    by budget, where one plan for every bin does as well out of sample for no more cost,
+    every bin gets it (per-bin plans must earn their keep, as Snell et al. select per bin by
+    cross-validation). Budgets below ``floor`` (the probes' cost) keep their cells as fitted.
+    Each cross-validation row says how stable the plans were across folds
+    (``plan_stability``: the share of bins whose plan every fold chose alike).
+
+    ``objective="equal_calls"`` then also chooses, budget by budget, a price per call (from
+    ``PRICES``) that maximises the cross-validated gain over the best fixed method used
+    uniformly at the same mean calls: the policy spends where a call buys more than that."""
     candidates = Candidates(table, budgets)
     cost = "tokens" if candidates.unit == "tokens" else "calls"
-    policy, cells = fit_policy(table, budgets, tolerance=tolerance, candidates=candidates)
-    single, _ = fit_policy(table, budgets, tolerance=tolerance, pooled=True, candidates=candidates)
     options = dict(folds=folds, tolerance=tolerance, seed=seed, candidates=candidates)
-    cv = cross_validate(table, budgets, **options)
-    cv_single = cross_validate(table, budgets, pooled=True, **options)
+    single_folds: list[Policy] = []
+    cv_single = cross_validate(table, budgets, pooled=True, fold_policies=single_folds, **options)
+    # Two bins are always tried (cross-validation against one plan decides); more only when
+    # there are problems enough to fill them.
+    counts = [b for b in BIN_COUNTS if b == 2 or table.n_problems >= MIN_PROBLEMS_PER_BIN * b]
+    best = None  # (mean cv accuracy, -bins, margin, cv rows, fold policies, bins)
+    for n_bins in counts:
+        for margin in MARGINS:
+            fold_policies: list[Policy] = []
+            rows = cross_validate(
+                table, budgets, n_bins=n_bins, margin=margin, fold_policies=fold_policies,
+                **options,
+            )  # fmt: skip
+            scored = [r["cv_accuracy"] for r in rows if r["budget"] >= floor] or [0.0]
+            key = (float(np.mean(scored)), -n_bins, margin)
+            if (
+                best is None
+                or key[0] > best[0][0] + 1e-9
+                or (abs(key[0] - best[0][0]) <= 1e-9 and key[1:] > best[0][1:])
+            ):
+                best = (key, rows, fold_policies, n_bins, margin)
+    if best is None:  # too few problems for bins: one plan
+        cv, fold_policies, n_bins, margin = cv_single, single_folds, 1, 0.0
+    else:
+        _, cv, fold_policies, n_bins, margin = best
+    price: dict[int, float] = {}
+    if objective == "equal_calls":
+        price, cv, cv_single, fold_policies, single_folds = _prices(
+            table, budgets, n_bins, margin, cv, cv_single, **options
+        )  # fmt: skip
+    elif objective != "accuracy":
+        raise TTCConfigError(f"objective must be 'accuracy' or 'equal_calls'; got {objective!r}.")
+    policy, cells = fit_policy(
+        table, budgets, tolerance=tolerance, candidates=candidates, n_bins=n_bins,
+        pooled=n_bins == 1, margin=margin, price=price,
+    )  # fmt: skip
+    single, _ = fit_policy(
+        table, budgets, tolerance=tolerance, pooled=True, candidates=candidates, price=price
+    )
     for row, alone in zip(cv, cv_single, strict=True):
         row["cv_accuracy_one_plan"] = alone["cv_accuracy"]
         row[f"cv_{cost}_one_plan"] = alone[f"cv_{cost}"]
+        row["bins"], row["margin"] = n_bins, margin
+        row["price"] = price.get(row["budget"], 0.0)
         per_bin = (row["cv_accuracy"], row[f"cv_{cost}"])
         one = (alone["cv_accuracy"], alone[f"cv_{cost}"])
-        row["chosen"] = "per bin" if _prefer(per_bin, one, tolerance) else "one plan"
+        row["chosen"] = "per bin" if n_bins > 1 and _prefer(per_bin, one, tolerance) else "one plan"
+        chosen_folds = fold_policies if row["chosen"] == "per bin" else single_folds
+        row["plan_stability"] = _stability(chosen_folds, row["budget"])
         if row["chosen"] == "one plan" and row["budget"] >= floor:
             spec = single.spec(1, row["budget"])
             for by_budget in policy.plans.values():
@@ -459,28 +627,122 @@ def fit_and_validate(
     return policy, cells, cv
 
 
+PRICES = (0.0, 0.002, 0.005, 0.01, 0.02, 0.04)
+
+
+def _uniform_best(table, calls: float) -> float:
+    """The best fixed vote used uniformly, at ``calls`` mean calls (interpolated)."""
+    best = -np.inf
+    for name, aggregator in AGGREGATORS.items():
+        if aggregator.needs - {"confidences"}:
+            continue
+        if "confidences" in aggregator.needs and not (
+            np.isfinite(table.confidences).any(axis=(1, 2)).all()
+        ):
+            continue
+        prefix = table.prefix(name)
+        xs, ys = prefix.calls.mean(axis=(0, 1)), prefix.correct.mean(axis=(0, 1))
+        if calls >= xs[0] - 1e-9:
+            best = max(best, float(np.interp(calls, xs, ys)))
+    return best
+
+
+def _prices(table, budgets, n_bins, margin, cv, cv_single, **options):
+    """Per budget, the price per call whose cross-validated policy gains most over the best
+    uniform vote at its own mean calls; the cross-validation rows and fold policies of the
+    chosen prices."""
+    cost = "tokens" if options["candidates"].unit == "tokens" else "calls"
+    best: dict[int, tuple] = {}
+    for p in PRICES:
+        folds_p: list[Policy] = []
+        single_p: list[Policy] = []
+        rows = cross_validate(table, budgets, n_bins=n_bins, margin=margin, price=p,
+                              fold_policies=folds_p, pooled=n_bins == 1, **options)  # fmt: skip
+        alone = cross_validate(table, budgets, pooled=True, price=p, fold_policies=single_p,
+                               **options)  # fmt: skip
+        for i, (row, one) in enumerate(zip(rows, alone, strict=True)):
+            gain = max(
+                row["cv_accuracy"] - _uniform_best(table, row[f"cv_{cost}"]),
+                one["cv_accuracy"] - _uniform_best(table, one[f"cv_{cost}"]),
+            )
+            if row["budget"] not in best or gain > best[row["budget"]][0] + 1e-9:
+                best[row["budget"]] = (gain, p, row, one, i, folds_p, single_p)
+    price = {b: v[1] for b, v in best.items()}
+    cv = [best[r["budget"]][2] for r in cv]
+    cv_single = [best[r["budget"]][3] for r in cv_single]
+    # Fold policies for the stability report: those of the price chosen at the largest budget.
+    top = best[max(best)]
+    return price, cv, cv_single, top[5], top[6]
+
+
+def _stability(policies: Sequence[Policy], budget: int) -> float | None:
+    """The share of bins whose plan at ``budget`` is the same in every fold's policy (bins
+    matched by rank: bin 1 is the easiest in every fold)."""
+    if len(policies) < 2:
+        return None
+    bins = min(len(p.plans) for p in policies)
+    if bins == 0:
+        return None
+    same = sum(
+        len({_describe(p.spec(b, budget)) for p in policies}) == 1 for b in range(1, bins + 1)
+    )
+    return round(same / bins, 3)
+
+
 def format_policy(result: Calibration) -> str:
-    """The learned plan per (bin, budget) and the cross-validated accuracy per budget."""
+    """The learned plan per (bin, budget) and the cross-validated accuracy per budget, with a
+    legend of the columns and verdicts.
+
+    Budgets below what the probes cost have no per-bin row to fit (the router spends them on
+    probes and answers by their majority); they get one row saying so, and their
+    cross-validated line below.
+    """
     policy = result.policy
     cost = "tokens" if policy.unit == "tokens" else "calls"
     edges = ", ".join(f"{e:g}" for e in policy.edges)
     lines = [f"bins on probe {policy.statistic} (lower edges of bins 1..): {edges}"]
-    lines.append(
-        f"budget  bin  runs  plan                          accuracy  {cost:>5}  majority@B"
-    )
-    for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"])):
-        lines.append(
-            f"{cell['budget']:>6}  {cell['bin']:>3}  {cell['runs']:>4}  {cell['plan']:<28}"
-            f"  {_num(cell['accuracy']):>8}  {_num(cell[cost]):>5}  "
-            f"{_num(cell['majority_at_budget']):>10}"
+    fitted = {cell["budget"] for cell in result.cells}
+    probes = policy.meta.get("probes")
+    below = [row["budget"] for row in result.cross_validation if row["budget"] not in fitted]
+    rows = [
+        (
+            f"{cell['budget']:>6}",
+            f"{cell['bin']:>3}",
+            f"{cell['runs']:>4}",
+            cell["plan"],
+            f"{_num(cell['accuracy']):>8}  {_num(cell[cost]):>6}  "
+            f"{_num(cell['majority_at_budget']):>10}",
         )
-    lines.append("cross-validated (fitted without the fold it is scored on): per bin | one plan")
+        for cell in sorted(result.cells, key=lambda c: (c["budget"], c["bin"]))
+    ]
+    width = max([len("plan"), *(len(r[3]) for r in rows)])
+    lines.append(f"budget  bin  runs  {'plan':<{width}}  accuracy  {cost:>6}  majority@B")
+    what = f"the {probes} probes" if probes else "the probes"
+    for budget in below:
+        lines.append(f"{budget:>6}    -     -  below {what}: all on probes, their majority")
+    for budget, bin_, runs, plan, numbers in rows:
+        lines.append(f"{budget}  {bin_}  {runs}  {plan:<{width}}  {numbers}")
+    lines.append(
+        f"(runs: replayed runs in the bin; accuracy and {cost}: the plan's mean on them; "
+        "majority@B: a plain majority of B samples on the same runs, for comparison)"
+    )
+    lines.append(
+        "cross-validated (fitted without the fold it is scored on): per-bin plans | one plan "
+        "for every bin"
+    )
     for row in result.cross_validation:
+        stability = row.get("plan_stability")
         lines.append(
             f"  budget {row['budget']:>3}: accuracy {row['cv_accuracy']:.3f} at "
             f"{row[f'cv_{cost}']:.2f} {cost} | {row['cv_accuracy_one_plan']:.3f} at "
             f"{row[f'cv_{cost}_one_plan']:.2f} {cost} -> {row['chosen']}"
+            f" ({row.get('bins', '-')} bins, margin {row.get('margin', '-')}; plans alike "
+            f"across folds: {'-' if stability is None else f'{stability:.0%}'})"
         )
+    lines.append(
+        "(-> per bin: the policy keeps a plan per bin at that budget; -> one plan: one plan "
+        "did as well out of sample for no more cost, so every bin gets it, marked (one plan))"
+    )
     return "\n".join(lines)
 
 

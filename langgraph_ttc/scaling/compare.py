@@ -1,5 +1,10 @@
 """Adaptive policy vs fixed strategies at matched compute, on problems the policy never saw.
 
+Each budget's row leads with accuracy at equal calls (:mod:`~langgraph_ttc.scaling.oracle`): the
+router's accuracy, every fixed method's at the router's mean calls (uniform allocation), the
+pool oracle's (each question's best method and sample count, from its own curves), and the share
+of the oracle's gain the router captures. The compute ratio below comes after them.
+
 The adaptive policy and the fixed strategies (majority, filter-vote, best-of-N, weighted
 best-of-N at k samples) are replayed on the same orders of the same pool samples
 (:mod:`~langgraph_ttc.scaling.replay`): a paired comparison, so a difference between them comes
@@ -27,6 +32,7 @@ from langgraph_ttc.aggregators import AGGREGATORS, get_aggregator
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import Policy
 from langgraph_ttc.scaling.curve_estimates import bootstrap_ci, score_source
+from langgraph_ttc.scaling.oracle import OracleCurves, equal_calls_rows, oracle_curve
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
 from langgraph_ttc.scaling.samples import PoolSamples
 
@@ -46,6 +52,7 @@ class Comparison:
     adaptive: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     thinking: dict[str, list[dict]] = field(default_factory=dict)  # the thinking axis
+    oracle: list[dict] = field(default_factory=list)  # the pool oracle against mean calls
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +61,7 @@ class Comparison:
             "adaptive": self.adaptive,
             "meta": self.meta,
             "thinking": self.thinking,
+            "oracle": self.oracle,
         }
 
 
@@ -154,9 +162,16 @@ def compare_policy(
         fixed_runs[strategy] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
         fixed_tokens[strategy] = _mean_tokens(prefix.tokens, len(ks))
     adaptive = adaptive_rows(replays, fixed_runs, n_boot=n_boot, seed=seed)
-    for row, outcome in zip(adaptive, outcomes.values(), strict=True):
+    equal = equal_calls_rows(replays, fixed_runs, n_boot=n_boot, seed=seed)
+    for row, outcome, at_equal in zip(adaptive, outcomes.values(), equal, strict=True):
         counted = outcome.tokens[np.isfinite(outcome.tokens)]
         row["mean_tokens"] = _rounded(counted.mean() if counted.size else None)
+        row.update({k: v for k, v in at_equal.items() if k != "budget"})
+    curves = OracleCurves.from_runs(fixed_runs)
+    grid = np.unique(
+        np.concatenate([[r["mean_calls"] for r in adaptive], np.arange(1, len(ks) + 1)])
+    )
+    oracle = oracle_curve(curves, grid)
     fixed = {
         s: curve_rows(acc, calls, ks, n_boot=n_boot, seed=seed)
         for s, (acc, calls) in fixed_runs.items()
@@ -170,8 +185,10 @@ def compare_policy(
         "n_orders": n_orders,
         "n_boot": n_boot,
         "policy": {k: policy.meta.get(k) for k in ("model", "tasks", "fitted_at", "source")},
+        "oracle": "per question, the best fixed method and sample count from its own curves "
+        "(upper concave hulls, greedy on gain per call) at the router's mean calls",
     }
-    return Comparison(table.n_problems, fixed, adaptive, meta)
+    return Comparison(table.n_problems, fixed, adaptive, meta, oracle=oracle)
 
 
 def adaptive_rows(
@@ -280,11 +297,16 @@ def _ratio(needed: float, calls: float) -> float | None:
 
 
 def format_comparison(result: Comparison) -> str:
-    """The compute-ratio table, one row per adaptive budget (in calls, or in tokens for a
-    policy on the thinking axis)."""
+    """Accuracy at equal calls (router, best uniform method, oracle, share of the oracle's
+    gain), then the compute-ratio table, one row per adaptive budget (in calls, or in tokens
+    for a policy on the thinking axis)."""
     cost = result.meta.get("unit", "calls")
     lines = [
         f"{result.problems} held-out problems; fixed strategies: {', '.join(result.fixed)}",
+    ]
+    if result.adaptive and "oracle_accuracy" in result.adaptive[0]:
+        lines += format_equal_calls(result.adaptive)
+    lines += [
         f"budget  adaptive acc [95% CI]  {cost:>6}  {'tokens' if cost == 'calls' else '':>7}"
         f"   best fixed          {cost} needed  ratio [95% CI]",
     ]
@@ -303,6 +325,48 @@ def format_comparison(result: Comparison) -> str:
             f"  {needed:>12}  {ratio} [{low}, {high}]"
         )
     return "\n".join(lines)
+
+
+def _ci(pair) -> str:
+    low, high = pair if pair else (None, None)
+    if low is None:
+        return "[-]"
+    return f"[{low:+.3f}, {high:+.3f}]" if low < 0 or high < 0 else f"[{low:.3f}, {high:.3f}]"
+
+
+def format_equal_calls(rows: Sequence[dict]) -> list[str]:
+    """The lead table: at the router's mean calls, its accuracy, the best fixed method used
+    uniformly, the oracle, and the share of the oracle's gain the router captures.
+
+    Example:
+        >>> row = {"budget": 8, "router_calls": 5.0, "router_accuracy": 0.6,
+        ...        "router_ci": (0.5, 0.7), "best_uniform": "majority",
+        ...        "best_uniform_accuracy": 0.55, "gain_over_uniform": 0.05,
+        ...        "gain_over_uniform_ci": (0.0, 0.1), "oracle_accuracy": 0.7,
+        ...        "oracle_share": 0.333, "oracle_share_ci": (0.0, 0.6)}
+        >>> print(format_equal_calls([row])[2].split()[:4])
+        ['8', '5.00', '0.600', '[0.500,']
+    """
+    lines = [
+        "at equal calls (uniform = one fixed method on every question, interpolated at the "
+        "router's mean calls; oracle = each question's best method and count):",
+        "budget   calls  router [95% CI]        best uniform              router-uniform "
+        "[95% CI]    oracle  share of oracle gain [95% CI]",
+    ]
+    for row in rows:
+        uniform, share = row.get("best_uniform_accuracy"), row.get("oracle_share")
+        gain = row.get("gain_over_uniform")
+        uniform = "-" if uniform is None else f"{uniform:.3f}"
+        gain = "-" if gain is None else f"{gain:+.3f}"
+        share = "-" if share is None else f"{share:.2f}"
+        lines.append(
+            f"{row['budget']:>6}  {row['router_calls']:>6.2f}  {row['router_accuracy']:.3f} "
+            f"{_ci(row.get('router_ci')):<16}  {uniform} {str(row.get('best_uniform')):<19}"
+            f"  {gain} {_ci(row.get('gain_over_uniform_ci')):<18}  {row['oracle_accuracy']:.3f}"
+            f"  {share} {_ci(row.get('oracle_share_ci'))}"
+        )
+    lines.append("compute ratio (calls the best fixed method needs to match the router):")
+    return lines
 
 
 def write_comparison(result: Comparison, out_dir: str | Path, *, plot: bool = True) -> None:

@@ -46,10 +46,10 @@ from langgraph_ttc.scaling.difficulty import (
 )
 from langgraph_ttc.scaling.fits import fit_power_law, log_spaced_ks
 from langgraph_ttc.scaling.outputs import (
-    PLOT_FILE,
     POOL_FILE,
     SUMMARY_FILE,
     SUMMARY_VERSION,
+    plot_file,
     plot_summary,
     read_summary,
     write_outputs,
@@ -127,6 +127,7 @@ def run_curves(
     plot: bool = True,
     confidence: ConfidenceSpec | None = None,
     x: str = "calls",
+    pool_builder: Callable | None = None,
 ) -> dict:
     """Build (or resume) the pool in ``out_dir`` and write curves.csv, summary.json, curves.png.
 
@@ -147,6 +148,9 @@ def run_curves(
         confidence: store each sample's token confidence in the pool (needed by the confidence
             votes; default: when one of ``strategies`` needs it).
         x: the plot's x axis: ``"calls"``, ``"tokens"`` or ``"thinking-tokens"`` per problem.
+        pool_builder: what builds the pool, called as :func:`~.pool.build_pool` is (the
+            default); e.g. ``functools.partial(build_pool_on_ray, actors=8)`` from
+            :mod:`langgraph_ttc.distributed`, with a backend recipe as ``backend``.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -167,7 +171,7 @@ def run_curves(
         confidence = ConfidenceSpec()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = build_pool(
+    report = (pool_builder or build_pool)(
         task,
         backend,
         out / POOL_FILE,
@@ -323,9 +327,16 @@ def _observed_best(points: Sequence[CurvePoint]) -> dict:
 
 
 def replot(
-    out_dir: str | os.PathLike, *, strategies: Sequence[str] | None = None, x: str = "calls"
+    out_dir: str | os.PathLike,
+    *,
+    strategies: Sequence[str] | None = None,
+    x: str = "calls",
+    path: str | os.PathLike | None = None,
 ) -> dict:
     """Re-plot ``out_dir`` without sampling: from summary.json, or recomputed from pool.sqlite.
+    The plot goes to ``path``, by default ``curves.png`` for calls and ``curves-tokens.png``
+    / ``curves-thinking-tokens.png`` for the other axes (:func:`plot_file`), so re-plotting on
+    another axis keeps the calls plot.
 
     Recomputes (and rewrites summary.json and curves.csv) when the summary is missing,
     ``strategies`` differ from it, or it predates what the x axis ``x`` needs (thinking tokens).
@@ -341,7 +352,7 @@ def replot(
     summary = read_summary(out)
     current = summary is not None and (x != "thinking-tokens" or "thinking" in summary)
     if current and (strategies is None or list(strategies) == list(summary["strategies"])):
-        plot_summary(summary, out / PLOT_FILE, x=x)
+        plot_summary(summary, Path(path) if path is not None else out / plot_file(x), x=x)
         return summary
     if not pool_path.exists():
         raise TTCConfigError(
@@ -353,7 +364,7 @@ def replot(
     k_max = int(pool.meta.get("k_max", pool.n_min))
     ks = [k for k in default_ks(k_max) if k <= pool.n_min]
     summary = summarize_pool(pool, list(chosen), ks, seed=int(pool.meta.get("seed") or 0))
-    write_outputs(out, summary, x=x)
+    write_outputs(out, summary, x=x, plot_path=path)
     return summary
 
 
@@ -365,6 +376,7 @@ def format_table(summary: dict) -> str:
         ...     "mean_tokens": 10.0, "accuracy": 0.5, "ci_low": 0.2, "ci_high": 0.8}]}}))
         strategy               k    calls   tokens  accuracy  95% CI
         majority               1      1.0       10     0.500  [0.200, 0.800]
+        (calls and tokens: mean per problem; tokens are prompt + completion, thinking included)
     """
     lines = [f"{'strategy':<20} {'k':>3} {'calls':>8} {'tokens':>8}  accuracy  95% CI"]
     groups = {**summary.get("strategies", {}), **summary.get("live", {})}
@@ -374,4 +386,7 @@ def format_table(summary: dict) -> str:
                 f"{name:<20} {p['k']:>3} {p['mean_calls']:>8.1f} {p['mean_tokens']:>8.0f}"
                 f"     {p['accuracy']:.3f}  [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
             )
+    lines.append(
+        "(calls and tokens: mean per problem; tokens are prompt + completion, thinking included)"
+    )
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_summary", "read_summary", "write_outputs"]
+__all__ = ["plot_file", "plot_summary", "read_summary", "write_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,17 @@ CSV_COLUMNS = (
 )
 
 
+def plot_file(x: str = "calls") -> str:
+    """The plot's file name for an x axis, so a plot on another axis does not overwrite the
+    calls plot.
+
+    Example:
+        >>> plot_file(), plot_file("tokens"), plot_file("thinking-tokens")
+        ('curves.png', 'curves-tokens.png', 'curves-thinking-tokens.png')
+    """
+    return PLOT_FILE if x == "calls" else f"curves-{x}.png"
+
+
 def read_summary(out_dir: str | os.PathLike) -> dict | None:
     """The directory's ``summary.json`` (``None`` when there is none)."""
     path = Path(out_dir) / SUMMARY_FILE
@@ -56,9 +67,15 @@ def plot_summary(summary: dict, path: Path, *, x: str = "calls") -> None:
 
 
 def write_outputs(
-    out_dir: str | os.PathLike, summary: dict, *, plot: bool = True, x: str = "calls"
+    out_dir: str | os.PathLike,
+    summary: dict,
+    *,
+    plot: bool = True,
+    x: str = "calls",
+    plot_path: str | os.PathLike | None = None,
 ) -> None:
-    """Write summary.json, curves.csv and (if ``plot``) curves.png into ``out_dir``."""
+    """Write summary.json, curves.csv and (if ``plot``) the plot into ``out_dir``: at
+    ``plot_path``, by default :func:`plot_file` of ``x`` (curves.png for calls)."""
     out = Path(out_dir)
     summary = {**summary, "written_at": time.time()}
     (out / SUMMARY_FILE).write_text(json.dumps(_jsonable(summary), indent=1, allow_nan=True))
@@ -72,10 +89,11 @@ def write_outputs(
             for row in rows:
                 writer.writerow({**row, "bin_kind": kind})
     if plot:
+        path = Path(plot_path) if plot_path is not None else out / plot_file(x)
         try:
-            plot_summary(summary, out / PLOT_FILE, x=x)
+            plot_summary(summary, path, x=x)
         except ImportError as error:
-            logger.warning("%s; skipped %s", error, out / PLOT_FILE)
+            logger.warning("%s; skipped %s", error, path)
 
 
 def _jsonable(value):

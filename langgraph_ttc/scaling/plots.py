@@ -57,7 +57,39 @@ def _log_if_positive(ax, values) -> None:
     """A log x axis, unless some point is at zero (thinking tokens of a model that does not
     think): then linear."""
     finite = [v for v in values if np.isfinite(v)]
-    ax.set_xscale("log" if finite and min(finite) > 0 else "linear")
+    if finite and min(finite) > 0:
+        ax.set_xscale("log")
+        _plain_log_ticks(ax)
+    else:
+        ax.set_xscale("linear")
+
+
+def _compact(value: float, _position=None) -> str:
+    """A tick label a reader takes in at a glance: 2, 50, 500, 2k, 50k, 2M (powers of two
+    stay whole: 1024).
+
+    Example:
+        >>> [_compact(v) for v in (2, 50, 500, 2000, 50000, 2e6, 0.5, 1024)]
+        ['2', '50', '500', '2k', '50k', '2M', '0.5', '1024']
+    """
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= scale and value % scale == 0:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def _plain_log_ticks(ax, base: int = 10) -> None:
+    """Ticks at 1, 2, 5 x 10^n (or powers of ``base``) labelled as plain numbers, no minor
+    labels: matplotlib's default labels every minor tick of an axis spanning less than a
+    decade or two (2x10^2 3x10^2 ...), which overlap on a token axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = ax.get_xlim()
+    decades = np.log10(max(high, 1e-12) / max(low, 1e-12))
+    subs = (1.0, 2.0, 5.0) if decades <= 3 and base == 10 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=base, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _curve(ax, points, *, color, label, style="-", alpha=0.15, x="mean_calls", **line):
@@ -115,6 +147,7 @@ def _panel_coverage(ax, summary):
     else:
         ax.text(0.05, 0.9, f"no fit: {law['status']}", transform=ax.transAxes, fontsize=8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("samples k")
     ax.set_ylabel("coverage")
     ax.set_ylim(-0.02, 1.02)
@@ -198,6 +231,7 @@ def _panel_vote_model(ax, summary):
         ax.text(0.05, 0.9, f"no vote model: {vote.get('status')}", transform=ax.transAxes)
     counts = summary["difficulty"]["chen_counts"]
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("votes K")
     ax.set_ylabel("majority accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -243,54 +277,88 @@ def plot_summary(summary: dict, path: str | os.PathLike, *, x: str = "calls") ->
     return path
 
 
+def _num(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def plot_comparison(result, path: str | os.PathLike) -> Path:
     """Accuracy vs mean calls: the fixed strategies' curves and the adaptive policy's points,
     each labelled with its compute ratio (see :mod:`~langgraph_ttc.scaling.compare`). For a
     policy on the thinking axis, accuracy vs mean generated tokens: a curve over width per
     thinking budget (solid), a curve over thinking budget per width (dashed), and the policy."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 6))
+    fig, ax = plt.subplots(figsize=(12, 6.5))
     tokens = result.meta.get("unit") == "tokens"
     x = "mean_tokens" if tokens else "mean_calls"
     shades = plt.get_cmap("viridis", max(len(result.fixed), 2))
+    markers = "osv^<>phX*"
     for i, (name, points) in enumerate(result.fixed.items()):
-        color = shades(i) if tokens else COLORS.get(name)
-        _curve(ax, points, color=color, label=name, alpha=0.12, x=x)
+        color = shades(i) if tokens else COLORS.get(name, shades(i))
+        label = name if tokens else f"uniform {name}"
+        _curve(ax, points, color=color, label=label, alpha=0.08, x=x,
+               marker=markers[i % len(markers)], lw=1)  # fmt: skip
     thinks = plt.get_cmap("autumn", max(len(result.thinking), 2))
     for i, (name, points) in enumerate(result.thinking.items()):  # longer thinking, same width
         _curve(ax, points, color=thinks(i), label=name, style="--", alpha=0.05, x=x, marker="s")
+    oracle = getattr(result, "oracle", None) or []
+    if oracle:  # an upper bound: each question's best fixed method and count
+        ax.plot(_series(oracle, "mean_calls"), _series(oracle, "accuracy"), "--", color="black",
+                marker="x", ms=5, lw=1.5, markevery=max(1, len(oracle) // 12),
+                label="oracle (per-question best allocation)")  # fmt: skip
     rows = result.adaptive
-    adaptive = {"marker": "D", "ms": 6, "lw": 2}
+    adaptive = {"marker": "D", "ms": 7, "lw": 2.5}
     _curve(
-        ax, rows, color="#ff7f0e", label="adaptive (calibrated policy)", alpha=0.2, x=x, **adaptive
+        ax, rows, color="#ff7f0e", label="router (calibrated policy)", alpha=0.2, x=x, **adaptive
     )
-    for row in rows:
-        ratio = row["compute_ratio"]
-        text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
+    notes = []
+    for j, row in enumerate(rows):
+        share = row.get("oracle_share")
+        if "oracle_accuracy" in row:  # the numbers go in a box; the points get their budget
+            text = f"B={row['budget']}"
+            notes.append(
+                f"B={row['budget']:>3}: router {row['accuracy']:.3f}, uniform "
+                f"{_num(row.get('best_uniform_accuracy'))}, oracle {row['oracle_accuracy']:.3f}, "
+                f"share {_num(share, '.2f')}"
+            )
+        else:
+            ratio = row["compute_ratio"]
+            text = f"{ratio:.1f}x" if ratio is not None else f">{row['ratio_lower_bound']:.1f}x"
+            text = f"B={row['budget']}: {text}"
+        # Alternate below and above the point, in a box, so labels stay off the lines.
         ax.annotate(
-            f"B={row['budget']}: {text}",
+            text,
             (row[x], row["accuracy"]),
             textcoords="offset points",
-            xytext=(4, -12),
+            xytext=(10, -22 if j % 2 == 0 else 16),
             fontsize=8,
             color="#b35900",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#b35900", "alpha": 0.9},
+            arrowprops={"arrowstyle": "-", "color": "#b35900", "lw": 0.6},
         )
+    if notes:
+        ax.text(1.01, 0.0, "at the router's mean calls:\n" + "\n".join(notes),
+                transform=ax.transAxes, fontsize=7, family="monospace", va="bottom")  # fmt: skip
     ax.set_xscale("log", base=2)
+    _plain_log_ticks(ax, base=2)
     unit = "generated tokens (thinking included)" if tokens else "calls"
     ax.set_xlabel(f"mean actual {unit} per question")
     ax.set_ylabel("accuracy (held-out problems)")
     # Zoom to the data: a weak model's curves are unreadable on a 0..1 axis.
     curves = [*result.fixed.values(), *result.thinking.values(), rows]
-    highs = [p["ci_high"] for pts in curves for p in pts]
+    highs = [p["ci_high"] for pts in curves for p in pts] + [p["accuracy"] for p in oracle]
     ax.set_ylim(-0.01, min(1.02, max(highs, default=1.0) * 1.1 + 0.02))
     cost = "tokens" if tokens else "calls"
     ax.set_title(
-        f"Adaptive vs fixed strategies on {result.problems} held-out problems "
-        f"(ratio = {cost} the best fixed strategy needs / adaptive {cost})",
+        f"Router vs uniform fixed methods and the oracle on {result.problems} held-out problems\n"
+        + (
+            "share = the router's part of the oracle's gain over the best uniform method"
+            if oracle
+            else f"ratio = {cost} the best fixed strategy needs / adaptive {cost}"
+        ),
         fontsize=9,
     )
-    ax.legend(fontsize=8, loc="upper left")
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.93)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.subplots_adjust(left=0.07, right=0.62, bottom=0.09, top=0.9)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

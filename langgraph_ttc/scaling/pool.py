@@ -243,16 +243,7 @@ def build_pool(
         raise TTCConfigError(f"concurrency must be >= 1; got {concurrency}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    params = params or SamplingParams()
-    if confidence is not None:
-        if not getattr(backend, "gives_logprobs", False):
-            raise TTCConfigError(
-                f"{type(backend).__name__} reports no log-probabilities, so a pool with "
-                "confidence cannot be built from it; use an OpenAI-compatible server, the "
-                "embedded model, or a LangChain chat model that reports them "
-                "(ChatOpenAI(logprobs=True))."
-            )
-        params = dataclasses.replace(params, top_logprobs=confidence.top_k)
+    params = _sampling_params(backend, params, confidence)
     with _exclusive_lock(path):
         return run_sync(
             _abuild(
@@ -271,46 +262,84 @@ def build_pool(
         )
 
 
+def _sampling_params(backend, params: SamplingParams | None, confidence) -> SamplingParams:
+    """The pool's sampling params: top log-probabilities asked for when confidence is stored
+    (refused for a backend that cannot give them)."""
+    params = params or SamplingParams()
+    if confidence is None:
+        return params
+    if not getattr(backend, "gives_logprobs", False):
+        raise TTCConfigError(
+            f"{type(backend).__name__} reports no log-probabilities, so a pool with "
+            "confidence cannot be built from it; use an OpenAI-compatible server, the "
+            "embedded model, or a LangChain chat model that reports them "
+            "(ChatOpenAI(logprobs=True))."
+        )
+    return dataclasses.replace(params, top_logprobs=confidence.top_k)
+
+
+def _prepare_build(conn, path, task, model_id, params, seed, critique, verifier, confidence, k_max):
+    """Check the pool's identity, register the task's problems and write the build's meta.
+
+    Shared by :func:`build_pool` and the builders that draw elsewhere (a Ray cluster, see
+    :mod:`langgraph_ttc.distributed`). Returns ``(meta before this build, critique, problems,
+    prompts by problem id)``; ``critique`` is sticky (once a pool has critiques, it keeps them).
+    """
+    conn.executescript(SCHEMA)
+    add_missing_columns(conn)
+    identity = {
+        "schema_version": SCHEMA_VERSION,
+        "task": task.name,
+        "task_seed": getattr(task, "seed", None),
+        "model_id": model_id,
+        "params": _params_dict(params),
+        "seed": seed,
+    }
+    meta = _check_identity(conn, path, identity)
+    verifier_name = None if verifier is None else type(verifier).__name__
+    if meta.get("verifier") and meta["verifier"] != verifier_name:
+        raise TTCConfigError(
+            f"{path} was scored by verifier {meta['verifier']!r}; this run has "
+            f"{verifier_name!r}. Pass the same verifier (--verifier) or use another directory."
+        )
+    critique = critique or bool(meta.get("critique"))
+    problems = list(task.problems())
+    prompts = {p.id: task.messages(p.question) for p in problems}
+    _register_problems(conn, path, problems, prompts)
+    _set_meta(
+        conn,
+        {
+            **identity,
+            "size": max(int(meta.get("size", 0)), len(problems)),
+            "k_max": max(int(meta.get("k_max", 0)), k_max),
+            "critique": critique,
+            "verifier": verifier_name or meta.get("verifier"),
+            "confidence": None if confidence is None else dataclasses.asdict(confidence),
+            "created_at": meta.get("created_at", time.time()),
+        },
+    )
+    return meta, critique, problems, prompts
+
+
+def _finish_build(conn, path, meta, seconds: float, interrupted: bool) -> None:
+    """Add this build's time to the pool's and, unless interrupted, fold the WAL in."""
+    previous = float(meta.get("build_seconds", 0.0))
+    _set_meta(conn, {"build_seconds": previous + seconds, "updated_at": time.time()})
+    if not interrupted:
+        _fold_wal(conn, path)
+
+
 async def _abuild(
     task, backend, path, k_max, params, seed, critique, verifier, concurrency, progress, confidence
 ):
     started = time.perf_counter()
     conn = connect(path)
     try:
-        conn.executescript(SCHEMA)
-        add_missing_columns(conn)
-        identity = {
-            "schema_version": SCHEMA_VERSION,
-            "task": task.name,
-            "task_seed": getattr(task, "seed", None),
-            "model_id": backend.model_id,
-            "params": _params_dict(params),
-            "seed": seed,
-        }
-        meta = _check_identity(conn, path, identity)
-        verifier_name = None if verifier is None else type(verifier).__name__
-        if meta.get("verifier") and meta["verifier"] != verifier_name:
-            raise TTCConfigError(
-                f"{path} was scored by verifier {meta['verifier']!r}; this run has "
-                f"{verifier_name!r}. Pass the same verifier (--verifier) or use another directory."
-            )
-        critique = critique or bool(meta.get("critique"))
-        problems = list(task.problems())
-        builder = _Builder(conn, task, backend, params, seed, critique, verifier, confidence)
-        builder.prompts = {p.id: task.messages(p.question) for p in problems}
-        _register_problems(conn, path, problems, builder.prompts)
-        _set_meta(
-            conn,
-            {
-                **identity,
-                "size": max(int(meta.get("size", 0)), len(problems)),
-                "k_max": max(int(meta.get("k_max", 0)), k_max),
-                "critique": critique,
-                "verifier": verifier_name or meta.get("verifier"),
-                "confidence": None if confidence is None else dataclasses.asdict(confidence),
-                "created_at": meta.get("created_at", time.time()),
-            },
+        meta, critique, problems, prompts = _prepare_build(
+            conn, path, task, backend.model_id, params, seed, critique, verifier, confidence, k_max
         )
+        builder = _Builder(conn, task, backend, params, seed, critique, verifier, confidence)
+        builder.prompts = prompts
         jobs = _plan(conn, problems, k_max, critique, verifier is not None)
         interrupted: BaseException | None = None
         try:
@@ -319,8 +348,6 @@ async def _abuild(
             interrupted = exc
             logger.warning("Interrupted: %s is consistent; run again to resume.", path)
         seconds = time.perf_counter() - started
-        previous = float(meta.get("build_seconds", 0.0))
-        _set_meta(conn, {"build_seconds": previous + seconds, "updated_at": time.time()})
         usage = builder.meter.usage.merged(builder.verify_usage)
         report = PoolBuildReport(
             str(path),
@@ -329,8 +356,7 @@ async def _abuild(
             usage=usage.to_dict(),
             interrupted=interrupted is not None,
         )
-        if interrupted is None:
-            _fold_wal(conn, path)
+        _finish_build(conn, path, meta, seconds, interrupted is not None)
     finally:
         conn.close()
     if interrupted is not None:

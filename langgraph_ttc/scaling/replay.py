@@ -147,7 +147,7 @@ class ReplayTable:
             )
             return leaders / probes
         if self.statistic == "confidence":  # the probes' mean token confidence: no extra call
-            return np.nan_to_num(self.confidences[..., :probes], nan=0.0).mean(axis=2)
+            return probe_mean_confidence(self.confidences[..., :probes])
         return np.nan_to_num(self.scores_of("verifier")[..., :probes], nan=0.0).mean(axis=2)
 
     def probe_scoring_calls(self) -> np.ndarray:
@@ -283,7 +283,7 @@ class ReplayTable:
 
     def _resolved_key(self, spec: PlanSpec, budget: int) -> tuple:
         if budget < self.probes_cost():
-            return ("budget below the probes", min(budget, self.width))
+            return ("budget below the probes", min(budget, self.width), _below_vote(spec))
         return tuple(
             self._plan_key(spec.resolve(self.probes, left, self.verify_calls_per_sample))
             for left in budget - self.probes - self._spent_values
@@ -293,8 +293,8 @@ class ReplayTable:
         """Every run under ``spec`` at ``budget`` calls, sized as the route node sizes it."""
         if budget < self.probes_cost():
             # The router cannot pay for its probes (and their scores): it draws what the budget
-            # buys and answers by their majority (the route node does the same).
-            return self.fixed("majority", min(budget, self.width))
+            # buys and answers by their vote (Policy.vote_below_probes; the route node too).
+            return self.fixed(_below_vote(spec), min(budget, self.width))
         scoring = self.probe_scoring_calls()
         outcome = None
         for spent in self._spent_values:
@@ -314,7 +314,7 @@ class ReplayTable:
 
     def _plan_key(self, plan) -> tuple:
         if plan.stop:
-            return ("majority", self.probes, None, 1)
+            return (plan.aggregator, self.probes, None, 1)
         width = min(plan.width if plan.max_width is None else plan.max_width, self.width)
         return (plan.aggregator, width, plan.stop_rule, plan.step)
 
@@ -413,6 +413,11 @@ def _codes(answers: Sequence[Hashable | None]) -> np.ndarray:
     """
     index: dict[Hashable, int] = {}
     return np.array([-1 if a is None else index.setdefault(a, len(index)) for a in answers])
+
+
+def _below_vote(spec: PlanSpec) -> str:
+    """The vote of a run below the probes' cost (as :meth:`Policy.vote_below_probes`)."""
+    return Policy(plans={1: {0: spec}}).vote_below_probes(0)
 
 
 def worst_case_calls(spec: PlanSpec, probes: int, verify_calls: int, statistic: str) -> int:
@@ -514,3 +519,21 @@ def _consensus(voters) -> float:
         tally[code] = tally.get(code, 0.0) + weight
     total = sum(tally.values())
     return max(tally.values()) / total if total > 0 else 0.0
+
+
+def probe_mean_confidence(confidences: np.ndarray) -> np.ndarray:
+    """The router's confidence statistic over the last axis: the mean of the probes whose
+    confidence is known, as the route node computes it. A missing one (NaN: a failed probe) is
+    left out, not counted as 0.0, which is the lowest value of DeepConf's measures but the
+    highest of ``mean_logprob``; with none known, ``-inf`` (the hardest bin, as no answer is
+    under the agreement statistic).
+
+    Example:
+        >>> probe_mean_confidence(np.array([[2.0, np.nan, 4.0], [np.nan, np.nan, np.nan]]))
+        array([  3., -inf])
+    """
+    known = ~np.isnan(confidences)
+    counts = known.sum(axis=-1)
+    sums = np.where(known, confidences, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)

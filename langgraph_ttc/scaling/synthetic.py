@@ -15,7 +15,7 @@ import numpy as np
 
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 
-__all__ = ["KINDS", "QuestionKind", "synthetic_pool"]
+__all__ = ["BANDS", "KINDS", "QuestionKind", "banded_pool", "synthetic_pool"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,95 @@ def _problem(problem_id: str, kind: QuestionKind, k: int, rng) -> ProblemSamples
         verify_calls=[0.0 if a is None else 1.0 for a in answers],
         verify_tokens=[0.0 if a is None else 90.0 for a in answers],
     )
+
+
+# Bands of single-sample accuracy for :func:`banded_pool`: (share of questions, low, high).
+BANDS: dict[str, tuple[float, float, float]] = {
+    "easy": (0.3, 0.75, 0.98),
+    "middle": (0.3, 0.3, 0.7),
+    "hard": (0.2, 0.08, 0.3),
+    "hopeless": (0.2, 0.0, 0.04),
+}
+_TEMPLATES = {
+    "easy": "What is {a} + {b}?",
+    "middle": "A shop sells {a} apples and {b} pears, then buys {c} more. How many are left?",
+    "hard": (
+        "A train leaves at {a} km/h and another at {b} km/h from {c} km apart; after {d} "
+        "stops of {a} minutes each, when and where do they meet, to the nearest metre?"
+    ),
+    "hopeless": (
+        "Prove that for every n > {a}, the number of partitions of n into distinct parts "
+        "with at most {b} parts exceeds {c} * {d}^n / n^{e}, and explain why."
+    ),
+}
+
+
+def banded_pool(
+    n: int,
+    k: int = 64,
+    *,
+    seed: int = 0,
+    bands: Mapping[str, tuple[float, float, float]] = BANDS,
+    popular_share: float = 0.3,
+    confidence_auroc: float | None = None,
+    text_noise: float = 0.25,
+    prefix: str = "mix",
+) -> PoolSamples:
+    """A realistic mix: ``n`` questions in difficulty bands (each question's single-sample
+    accuracy uniform in its band), a popular wrong answer on ``popular_share`` of them (it takes
+    50-85% of the wrong samples), some answerless samples, and optionally per-sample
+    confidences whose pooled AUROC for right vs wrong is about ``confidence_auroc`` (two
+    normals, plus a per-question shift). Each question has a text whose length and numbers
+    follow its band, except a ``text_noise`` share drawn from another band (a zero-probe
+    predictor should help, not know). Ids are ``"<prefix>/<band>-<i>"``.
+
+    Example:
+        >>> pool = banded_pool(8, k=16, confidence_auroc=0.72)
+        >>> pool.n_min, len(pool.problems), pool.all_have("confidences")
+        (16, 8, True)
+    """
+    from statistics import NormalDist
+
+    rng = np.random.default_rng([seed, 7])
+    names = list(bands)
+    shares = np.array([bands[b][0] for b in names], dtype=float)
+    labels = rng.choice(len(names), size=n, p=shares / shares.sum())
+    separation = None
+    if confidence_auroc is not None:
+        separation = np.sqrt(2.0) * NormalDist().inv_cdf(confidence_auroc)
+    problems = []
+    for i, label in enumerate(labels):
+        band = names[label]
+        _, low, high = bands[band]
+        q = rng.uniform(low, high)
+        p_none = rng.uniform(0.0, 0.15) * (1 - q)
+        if rng.random() < popular_share:
+            top = rng.uniform(0.5, 0.85)
+            rest = rng.dirichlet(np.ones(6)) * (1 - top)
+            wrong = np.concatenate([[top], rest])
+        else:
+            wrong = rng.dirichlet(np.ones(12))
+        probs = np.concatenate([[q, p_none], (1 - q - p_none) * wrong])
+        draws = rng.choice(len(probs), size=k, p=probs / probs.sum())
+        answers = [None if d == 1 else ("right" if d == 0 else f"wrong{d - 2}") for d in draws]
+        right = (draws == 0).astype(float)
+        confidences = None
+        if separation is not None:
+            shift = rng.normal(0.0, 0.3)
+            z = rng.normal(0.0, 1.0, k) + shift + np.where(right > 0, separation, 0.0)
+            confidences = (10.0 + 2.0 * z).tolist()  # positive, as token confidences are
+        template_band = band if rng.random() >= text_noise else names[rng.integers(len(names))]
+        numbers = {c: int(rng.integers(2, 10 ** rng.integers(1, 4))) for c in "abcde"}
+        problems.append(
+            ProblemSamples.from_lists(
+                f"{prefix}/{band}-{i}",
+                answers,
+                right,
+                confidences=confidences,
+                critique_calls=[0.0] * k,
+                completion_tokens=[40.0] * k,
+                traces=[None] * k,  # no token traces: DeepConf online replays without its filter
+                question=_TEMPLATES.get(template_band, _TEMPLATES["middle"]).format(**numbers),
+            )
+        )
+    return PoolSamples({"task": "synthetic-banded", "model": "synthetic"}, tuple(problems))

@@ -14,6 +14,7 @@ flight (the third); :func:`~langgraph_ttc.graph.create_ttc_graph` checks before 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,6 +27,9 @@ from langgraph_ttc.strategies.base import Strategy
 from langgraph_ttc.verifiers import Verifier
 
 __all__ = ["AdaptiveConsistency", "ConfidenceVote", "DeepConfOnline"]
+
+logger = logging.getLogger(__name__)
+_WARNED: set[tuple[int, int]] = set()  # (n, warmup) pairs already warned about in this process
 
 
 def _check_eta(eta: float | None) -> None:
@@ -106,6 +110,20 @@ class DeepConfOnline(Strategy):
         if self.warmup < 1 or self.step < 1:
             raise TTCConfigError(
                 f"deepconf_online: warmup and step must be >= 1; got {self.warmup}, {self.step}."
+            )
+        if self.n <= self.warmup and (self.n, self.warmup) not in _WARNED:
+            _WARNED.add((self.n, self.warmup))  # once: configs are rebuilt with replace()
+            # Said, not silent: the threshold exists only after the warm-up, so with no trace
+            # after it nothing is stopped and nothing is saved over a plain confidence vote.
+            logger.warning(
+                "deepconf_online: n=%d is not above warmup=%d, so every trace is a warm-up "
+                "trace: none can stop early and all %d are drawn in full. Pass n above %d "
+                "(e.g. --n %d; the paper: a warm-up of 16 in 512) or a smaller warmup.",
+                self.n,
+                self.warmup,
+                self.n,
+                self.warmup,
+                2 * self.warmup,
             )
 
     def plan(self, calls_left: int | None = None, verifier: Verifier | None = None) -> Plan:

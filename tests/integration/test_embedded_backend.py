@@ -243,3 +243,25 @@ def test_a_failing_stop_trace_raises_and_the_next_sample_is_unaffected(backend):
     with pytest.raises(ZeroDivisionError, match="bug in the hook"):
         backend.sample(question, 1, params, stop_trace=lambda: broken)
     assert texts(backend.sample(question, 1, params)) == expected
+
+
+# --- the vocabulary size: exact self-certainty --------------------------------------------------
+
+
+def test_vocab_size_is_llama_cpps_and_makes_self_certainty_exact(backend):
+    from langgraph_ttc import create_ttc_graph
+    from langgraph_ttc.confidence import ConfidenceSpec, self_certainty
+    from langgraph_ttc.strategies import ConfidenceVote
+
+    assert backend.vocab_size == backend._llama.n_vocab() > 20  # Gemma 3: 262144 tokens
+    params = SamplingParams(max_tokens=12, logprobs=True, top_logprobs=20, seed=5)
+    completion = backend.sample(generic("What is 3 + 4?"), 1, params).completions[0]
+    top = completion.top_logprobs
+    spec = ConfidenceSpec(measure="self_certainty")
+    exact = spec.value(spec.summarize(top, completion.logprobs, backend.vocab_size))
+    assert exact == pytest.approx(self_certainty(top, vocab_size=backend.vocab_size))
+    assert exact != pytest.approx(self_certainty(top))  # the top-k estimate is another number
+    # A run on the embedded model reads the exact value (the graph passes the vocabulary size).
+    graph = create_ttc_graph(backend, ConfidenceVote(n=2, max_tokens=12, seed=5), confidence=spec)
+    result = graph.invoke({"question": "What is 3 + 4?"})["ttc_result"]
+    assert all(c["confidence"] is not None for c in result["candidates"] if c["ok"])

@@ -72,8 +72,11 @@ def test_lcel_chain():
     out = run_example("lcel_chain.py")
 
     assert re.search(r"^invoke: .*'strategy': 'majority'", out, re.M)
-    batch = re.findall(r"^batch: (\d+ \+ \d+) -> (.*)$", out, re.M)
-    assert [q for q, _ in batch] == ["2 + 3", "10 + 5", "7 + 8"]
+    batch = re.findall(r"^batch: (\d+ \+ \d+) -> (.*) \[(right|wrong)\]$", out, re.M)
+    assert [q for q, _, _ in batch] == ["2 + 3", "10 + 5", "7 + 8"]
+    right = [verdict for _, _, verdict in batch].count("right")
+    assert re.search(rf"^right: {right} of 3 \(each the vote of {N} samples\)$", out, re.M)
+    assert re.search(r"^invoke: .* \[(right|wrong)\]$", out, re.M)
 
 
 def test_compare_strategies():
@@ -81,11 +84,12 @@ def test_compare_strategies():
 
     assert f"rg:basic_arithmetic: {PROBLEMS} problems, {N} calls per question" in out
     assert len(re.findall(r"reference=\S+\s+majority=.*filter_vote=", out)) == PROBLEMS
-    rows = dict(re.findall(r"^(majority|filter_vote)\s+(\S+\s+\d+\s+\d+\s+\d+)", out, re.M))
+    assert re.search(r"^strategy\s+single\s+voted\s+calls", out, re.M)
+    rows = dict(re.findall(r"^(majority|filter_vote)\s+(\S+\s+\S+\s+\d+\s+\d+\s+\d+)", out, re.M))
     assert set(rows) == {"majority", "filter_vote"}
     for row in rows.values():
-        accuracy, calls, prompt_tokens, completion_tokens = row.split()
-        assert 0.0 <= float(accuracy) <= 1.0
+        single, accuracy, calls, prompt_tokens, completion_tokens = row.split()
+        assert 0.0 <= float(single) <= 1.0 and 0.0 <= float(accuracy) <= 1.0
         assert 1 <= int(calls) <= PROBLEMS * N
         assert int(prompt_tokens) > 0 and int(completion_tokens) > 0
 
@@ -101,6 +105,11 @@ def test_custom_graph():
             assert verdict == "False"
     assert re.search(r"^answer: .* \(filter_vote(_fallback)?\)$", out, re.M)
     assert re.search(rf"^calls: \d+ of {N}$", out, re.M)
+    found = re.search(
+        r"^reference 9: single samples right (\d+) of (\d+); the answer (.*) is (\w+)$", out, re.M
+    )
+    assert found and int(found[1]) <= int(found[2]) == N // 2
+    assert found[4] == ("right" if found[3] == "9" else "wrong")
 
 
 def test_agent_middleware():

@@ -40,6 +40,7 @@ MAX_CALLS = {
     "adaptive": N,
 }
 STRATEGIES = set(MAX_CALLS)
+SERVER_LOG: dict[str, str] = {}  # the running server's log file, for tests that read it
 
 
 def _server_env() -> dict[str, str]:
@@ -70,6 +71,7 @@ def langgraph_url() -> Iterator[str]:
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile(prefix="langgraph-dev-", suffix=".log", delete=False) as log:
         log_path = log.name
+    SERVER_LOG["path"] = log_path
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
@@ -131,6 +133,15 @@ async def test_stateless_run_answers_within_budget(langgraph_url):
     assert last["type"] == "ai"
     assert last["response_metadata"]["ttc"]["answer"] == result["answer"]
     assert set(out) == {"messages", "ttc_result"}, "private ttc_* channels leaked"
+
+
+async def test_a_stateless_run_logs_no_warning(langgraph_url):
+    """No `durability has no effect when no checkpointer is present` UserWarning (the server
+    passes a durability mode to runs that have no thread, as the README's example does)."""
+    await _client(langgraph_url).runs.wait(None, "majority", input={"question": "What is 1 + 1?"})
+    await asyncio.sleep(0.5)  # the server's log is unbuffered; give it a moment to land
+    log = Path(SERVER_LOG["path"]).read_text(errors="replace")
+    assert "durability" not in log and "UserWarning" not in log, log[-2000:]
 
 
 async def test_thread_run_appends_one_ai_message(langgraph_url):

@@ -1,23 +1,21 @@
 """The README's set-up commands and its Python examples stay true: each example runs as written.
 
-Where an example needs something this machine cannot have (a hosted model, a vLLM server), the
-test puts a local stand-in behind the same names and says so: a scripted chat model as
-``langchain_openai.ChatOpenAI``, the instant server in its vLLM reasoning mode at the example's URL.
+The agent examples carry their own named stand-in (a scripted ``FakeToolCallingModel``) and run
+as written. Where an example needs a server this machine cannot have (vLLM), the test puts a
+local stand-in at the example's URL and says so: the instant server in its vLLM reasoning mode.
 The ``langgraph dev`` example runs in tests/integration/test_langgraph_server.py.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.tools import tool
 
-from langgraph_ttc.testing import FakeToolCallingModel
 from langgraph_ttc.testing_server import InstantServer
 
 pytestmark = pytest.mark.integration
@@ -46,15 +44,42 @@ def test_ci_runs_the_readme_test_command():
     assert commands[1] in CI_SCRIPT
 
 
+def test_the_first_command_shows_single_samples_against_the_vote():
+    """The README's first command, as written (after its install), on the embedded model: it
+    prints every sample, how many single samples were right and whether the vote was. The weak
+    model's verdicts are data; the shape of the answer is what is checked."""
+    command = re.search(r"^pip install .*'\.\[local\]' && langgraph-ttc (run .*)$", README, re.M)
+    assert command, "the README's first command is `pip install ... && langgraph-ttc run ...`"
+    argv = shlex.split(command[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "langgraph_ttc", *argv], capture_output=True, text=True,
+        timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: no sample gave an answer
+    reference = argv[argv.index("--reference") + 1]
+    found = re.search(
+        rf"^reference {re.escape(reference)}: single samples right (\d+) of 8 \(\d+%\); "
+        r"the vote \((.*)\) is (right|wrong)$",
+        done.stdout,
+        re.M,
+    )
+    assert found, done.stdout
+    assert (found[3] == "right") == (found[2].lower() == reference.lower())
+    rows = [line for line in done.stdout.splitlines() if re.match(r"^\s+\d+\s+\d+\s+0\s", line)]
+    assert len(rows) == 8  # every sample shown
+    assert "at most 8 calls" in done.stderr
+
+
 def test_every_python_example_is_tested():
     markers = [
         "agent.add_node",
         "as_runnable",
-        "TTCChatModel(model=ChatOpenAI",
+        "TTCChatModel(model=chat",
         "TTCMiddleware(",
         "DeepConfOnline(",
         "reasoning=True",
         "get_sync_client",
+        "default_query=",
         "OpenAI(base_url=",
     ]
     assert len(BLOCKS) == len(markers)
@@ -76,48 +101,15 @@ def test_runnable_example_answers_both_questions(capsys):
     assert all(isinstance(r, str) for r in replies)
 
 
-def adder(messages, seed):
-    """A stand-in for a hosted tool-calling model: calls add(7, 5), then reads the result."""
-    last = messages[-1]
-    if isinstance(last, ToolMessage):
-        return f"The answer is {last.content}."
-    return AIMessage("", tool_calls=[{"name": "add", "args": {"a": 7, "b": 5}, "id": f"c{seed}"}])
-
-
-class StandInChatOpenAI(FakeToolCallingModel):
-    """Takes ChatOpenAI's ``model=`` argument; answers by :func:`adder`."""
-
-    model: str = "stand-in"
-    script: object = adder
-
-
-def test_chat_model_example_runs_in_create_agent(capsys, monkeypatch):
-    # Stand-in: no hosted model or langchain-openai here; the example runs as written against it.
-    monkeypatch.setitem(
-        sys.modules, "langchain_openai", types.SimpleNamespace(ChatOpenAI=StandInChatOpenAI)
-    )
-    namespace = run_block(block("TTCChatModel(model=ChatOpenAI"))
+def test_chat_model_example_runs_in_create_agent_as_written(capsys):
+    # Its stand-in is in the example itself: no hosted model, no key, no langchain-openai.
+    namespace = run_block(block("TTCChatModel(model=chat"))
     assert capsys.readouterr().out.strip() == "The answer is 12."
     assert namespace["model"].n == 5
 
 
-@tool
-def buy(item: str, quantity: int, request_id: str = "") -> str:
-    """Buy some units of an item."""
-    return f"Bought {quantity} {item}."
-
-
-def shopper(messages, seed):
-    last = messages[-1]
-    if isinstance(last, ToolMessage):
-        return last.content
-    args = {"item": "apples", "quantity": 2, "request_id": f"r{seed}"}
-    return AIMessage("", tool_calls=[{"name": "buy", "args": args, "id": f"b{seed}"}])
-
-
-def test_middleware_example_votes_and_keeps_a_ledger(capsys):
-    namespace = {"model": FakeToolCallingModel(script=shopper), "tools": [buy]}
-    namespace = run_block(block("TTCMiddleware("), namespace)
+def test_middleware_example_votes_and_keeps_a_ledger_as_written(capsys):
+    namespace = run_block(block("TTCMiddleware("))  # model and tools: the example's stand-in
     state = namespace["state"]
     ledger = state["ttc_ledger"]
     # Two model steps (the buy call, then the reply), three samples each; request_id ignored.
@@ -148,6 +140,29 @@ def test_reasoning_example_on_a_server_shaped_like_vllm():
     assert all(b.get("thinking_token_budget") == 4096 for b in bodies)
 
 
+def test_http_options_example_on_a_tls_server_shaped_like_azure(tmp_path, monkeypatch):
+    # Stand-in: a TLS 1.3 server with a private CA at the example's host, path and CA file.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from http_servers import ScriptedServer, make_ca_and_server_cert
+
+    from langgraph_ttc.backends import SamplingParams
+
+    ca_file, context = make_ca_and_server_cert(tmp_path)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-123")
+    code = block("default_query=")
+    with ScriptedServer(tls=context) as server:
+        root = server.base_url.rsplit("/v1", 1)[0]
+        code = code.replace("https://my-resource.openai.azure.com", root)
+        code = code.replace("/etc/ssl/corp-ca.pem", str(ca_file))
+        backend = run_block(code)["backend"]
+        draw = backend.sample([("human", "What is 2+3?")], 2, SamplingParams(seed=1))
+    assert all(c.ok for c in draw.completions)
+    assert server.counts.targets[0] == (
+        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    )
+    assert b"api-key: azure-key-123" in server.counts.raw_heads[0]
+
+
 def test_serve_commands_run_as_written(capsys):
     """The "Serve it" commands: `langgraph-ttc serve` (on a free port instead of 8000), then
     the openai SDK example against it, as written."""
@@ -158,7 +173,7 @@ def test_serve_commands_run_as_written(capsys):
     from langgraph_ttc.testing_server import free_port, stop_process_group
 
     (start,) = re.findall(
-        r"^pip install -c constraints.txt -e '\.\[local,serve\]' && (langgraph-ttc serve)$",
+        r"^pip install -c constraints.txt -e '\.\[local,serve,openai\]' && (langgraph-ttc serve)$",
         README,
         re.M,
     )

@@ -96,7 +96,13 @@ def test_the_gate_holds_requests_sent_one_after_another():
 
 def test_protocol_layers_measure_every_layer():
     table = protocol_layers.main(["--rounds", "1", "--questions", "2", "--n", "2"])
-    assert {"sdk create (pydantic)", "sdk post, httpx", "httpx bare"} <= table.keys()
+    assert {
+        "sdk create (pydantic)",
+        "sdk post, httpx",
+        "httpx bare",
+        "aiohttp bare",
+    } <= table.keys()
+    assert {"ttc, async (backend loop)", "ttc, blocking (backend loop)"} <= table.keys()
     assert all(row["cpu_ms_per_request"] > 0 for row in table.values())
 
 

@@ -72,11 +72,11 @@ def test_policy_stops_on_easy_bins_and_beats_majority_at_matched_calls():
     assert len(held) == 20 and not set(fit) & set(held)
     result = calibrate(pool, [1, 4, 8, 16, 32], problem_ids=fit, heldout_ids=held, n_orders=8)
     policy = result.policy
-    assert policy.edges[0] == 1.0  # bin 1: all four probes agree
+    agreed = policy.bin(1.0)  # all four probes agree (bins are fewer when problems are few)
     for budget in (4, 8, 16, 32):
-        spec = policy.spec(1, budget)
+        spec = policy.spec(agreed, budget)
         # Stop, or a sequential vote that is already decided when all probes agree.
-        assert spec.stop or spec.stop_at is not None, spec
+        assert spec.stop or spec.stop_rule is not None, spec
     assert any(not policy.spec(b, 32).stop for b in policy.plans)
     assert sorted(policy.meta["problems"]) == sorted(fit)
     assert policy.meta["heldout_problems"] == held
@@ -296,3 +296,28 @@ def test_compare_reports_tokens_beside_calls():
         replayed = replay_policy_outcome(table, policy, row["budget"])
         assert row["mean_tokens"] == pytest.approx(round(float(replayed.tokens.mean()), 1))
         assert row["mean_calls"] == pytest.approx(round(float(replayed.calls.mean()), 3))
+
+
+def test_the_calibrate_table_is_aligned_lists_every_budget_and_explains_itself():
+    from langgraph_ttc.scaling.calibrate import format_policy
+
+    pool = synthetic_pool({"easy": 6, "medium": 6, "trap": 6, "hopeless": 6}, k=16)
+    result = calibrate(pool, [1, 2, 4, 8, 16], n_orders=4)
+    text = format_policy(result)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("budget  bin"))
+    rows = [line for line in lines if line[:6].strip().isdigit()]
+    # budgets below the 4 probes get a row too, saying what happens there
+    assert [r.split()[0] for r in rows if "below the 4 probes" in r] == ["1", "2"]
+    fitted = [r for r in rows if "below" not in r]
+    assert {r.split()[0] for r in fitted} == {"4", "8", "16"}
+    # every column starts where its header does, however long the plans are
+    plans = [r[header.index("plan") :].split("  ")[0] for r in fitted]
+    assert max(map(len, plans)) > len("plan")
+    for row in fitted:
+        assert len(row) == len(fitted[0])
+        assert row[header.index("accuracy") - 2 : header.index("accuracy")] == "  "
+    assert "majority@B: a plain majority of B samples" in text
+    assert "-> per bin: the policy keeps a plan per bin" in text and "-> one plan: " in text
+    cross = [line for line in lines if line.startswith("  budget ")]
+    assert [line.split()[1].rstrip(":") for line in cross] == ["1", "2", "4", "8", "16"]

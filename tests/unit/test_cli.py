@@ -109,3 +109,26 @@ def test_unreachable_endpoint_names_the_url_quickly():
     assert proc.returncode == 2
     assert "http://127.0.0.1:9/v1" in proc.stderr
     assert time.monotonic() - started < 30
+
+
+def test_code_task_without_a_sandbox_refuses_in_one_line_naming_the_opt_in(
+    capsys, monkeypatch, instant_server, tmp_path
+):
+    from langgraph_ttc.tasks import sandbox
+
+    missing = sandbox.Boundary(None, None, "RLIMIT_AS", "no bwrap executable (test)")
+    monkeypatch.setattr(sandbox, "_probe_boundary", lambda: missing)
+    common = ["--base-url", instant_server.base_url, "--model", "m"]
+    curves = ["curves", "--task", "humaneval", "--size", "1", "--k-max", "1", *common]
+    code, _, err = run_cli(capsys, *curves, "--out", str(tmp_path / "refused"))
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: Refusing to run model-written code")
+    assert "no bwrap executable" in err and "--allow-unsandboxed" in err
+    assert not (tmp_path / "refused" / "pool.sqlite").exists()  # refused before sampling
+    code, _, err = run_cli(capsys, "run", "q", *common, "--task", "humaneval")
+    assert code == 2 and "--allow-unsandboxed" in err
+    code, out, err = run_cli(
+        capsys, "run", "q", *common, "--task", "humaneval", "--allow-unsandboxed", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["answer"] is not None or json.loads(out)["candidates"]

@@ -218,11 +218,14 @@ def test_online_tracker_equals_offline_at_every_prefix():
 
 def test_online_tracker_stops_only_on_a_full_window():
     tracker = OnlineGroupConfidence(window=3)
-    for c in [0.1, 0.1]:
+    for c in [0.5, 0.25]:
         tracker.push(c)
     assert not tracker.should_stop(5.0)  # window not yet full, as the authors' processor
-    tracker.push(0.1)
-    assert tracker.should_stop(5.0) and not tracker.should_stop(0.1)  # strict <
+    tracker.push(0.75)
+    # Binary fractions: the window's mean is exactly 0.5, so a mean equal to the threshold
+    # really is tested (with 0.1s it would be 0.10000000000000002 and pass under <= too).
+    assert tracker.current == 0.5
+    assert tracker.should_stop(0.5 + 2**-10) and not tracker.should_stop(0.5)  # strict <
 
 
 def test_online_tracker_from_top_logprobs_and_long_runs():

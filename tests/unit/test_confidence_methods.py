@@ -201,3 +201,86 @@ def test_deepconf_online_end_to_end_on_a_streaming_server():
     assert result["plan"]["trace_threshold"] is not None
     assert all(c["confidence"] is not None for c in result["candidates"] if c["ok"])
     assert streamed == len(result["candidates"]) - 4  # the warm-up is not streamed
+
+
+# -- the audit's defects (issue 22) -----------------------------------------------------------
+
+
+def _fake_row(p: float, k: int = 20) -> tuple[float, ...]:
+    """The fake backend's top-k row for a top-token probability ``p`` (see FakeBackend)."""
+    return (math.log(p), *[math.log((1 - p) / (k - 1))] * (k - 1))
+
+
+def test_self_certainty_is_exact_where_the_backend_knows_its_vocabulary():
+    from langgraph_ttc.confidence import self_certainty
+
+    spec = ConfidenceSpec(measure="self_certainty")
+    values = {}
+    for vocab in (None, 1000):
+        backend = fake()
+        if vocab is not None:
+            backend.vocab_size = vocab  # as the embedded backend reports llama.cpp's n_vocab
+        result = create_ttc_graph(backend, ConfidenceVote(n=6, seed=3), confidence=spec).invoke(
+            {"question": QUESTION}
+        )["ttc_result"]
+        for c in result["candidates"]:
+            p = confident_when_right(None, None, c["text"])
+            expected = self_certainty([_fake_row(p)] * c["completion_tokens"], vocab_size=vocab)
+            assert c["confidence"] == pytest.approx(expected, rel=1e-12)
+        values[vocab] = [c["confidence"] for c in result["candidates"]]
+    assert values[None] != pytest.approx(values[1000])  # the top-k estimate differs
+
+
+def test_the_router_leaves_a_missing_probe_confidence_out():
+    """A failed probe has no confidence: it must not count as 0.0, the highest value of
+    mean_logprob (a failed probe would make the question look easier)."""
+    from langgraph_ttc.policy import PlanSpec, Policy
+    from langgraph_ttc.strategies import Adaptive
+
+    failing = {1, 3}  # probe indices that fail
+    backend = FakeBackend(
+        reply=ORACLE,
+        confidence=confident_when_right,
+        fail=lambda messages, seed: seed % 4 in failing,
+    )
+
+    def run(edge: float) -> dict:
+        policy = Policy(
+            edges=(edge,),  # bin 1 (stop at the probes): a mean log-prob at or above the edge
+            plans={1: {8: PlanSpec(stop=True)}, 2: {8: PlanSpec(width=8)}},
+            statistic="confidence",
+            meta={"probes": 4, "confidence": {"measure": "mean_logprob"}},
+        )
+        graph = create_ttc_graph(backend, Adaptive(n=8, probes=4, seed=0), policy=policy)
+        return graph.invoke({"question": QUESTION})["ttc_result"]
+
+    probes = [c for c in run(0.0)["candidates"] if c["purpose"] == "probe"]
+    known = [c["confidence"] for c in probes if c["confidence"] is not None]
+    assert 0 < len(known) < len(probes)  # some probes failed, some did not
+    mean = sum(known) / len(known)
+    with_zeros = sum(known) / len(probes)  # the failed ones counted as 0.0
+    assert mean < with_zeros
+    result = run((mean + with_zeros) / 2)  # an edge between the two readings
+    assert result["difficulty"]["mean_score"] == pytest.approx(mean, abs=1e-4)
+    assert result["difficulty"]["bin"] == 2  # counted as 0.0, the question would be in bin 1
+    assert result["plan"]["stop"] is False
+
+
+def test_no_probe_confidence_at_all_bins_as_the_hardest():
+    from langgraph_ttc.scaling.replay import probe_mean_confidence
+
+    values = probe_mean_confidence(np.array([[[np.nan, -0.5, -0.1], [np.nan] * 3]]))
+    assert values.tolist() == [[-0.3, -np.inf]]
+
+
+def test_a_confidence_policy_needs_its_own_bin_edges():
+    from langgraph_ttc.difficulty import DEFAULT_AGREEMENT_EDGES
+    from langgraph_ttc.policy import Policy
+
+    with pytest.raises(TTCConfigError, match="calibrate --statistic confidence"):
+        Policy(statistic="confidence")
+    assert Policy().edges == DEFAULT_AGREEMENT_EDGES
+    assert Policy(statistic="verifier").edges == DEFAULT_AGREEMENT_EDGES  # scores in [0, 1]
+    fitted = Policy(edges=(12.0, 8.0), statistic="confidence")
+    assert Policy.from_json(fitted.to_json()).edges == (12.0, 8.0)
+    assert fitted.bin(10.0) == 2  # not bin 1, as agreement's edges would put every value > 1

@@ -101,4 +101,4 @@ def test_curves_plot_thinking_or_total_tokens(capsys, tmp_path, vllm):
         2 * majority[0]["mean_thinking_tokens"]
     )
     assert run_cli(capsys, "plot", str(out_dir), "--x", "thinking-tokens")[0] == 0
-    assert (out_dir / "curves.png").stat().st_size > 0
+    assert (out_dir / "curves-thinking-tokens.png").stat().st_size > 0

@@ -128,3 +128,50 @@ def test_cli_curves_and_plot(tmp_path, monkeypatch, capsys):
     assert cli.main(["plot", str(out)]) == 0
     assert (out / "curves.png").exists()
     assert cli.main(["plot", str(tmp_path / "nothing")]) == 2
+
+
+def test_plot_on_another_axis_keeps_the_calls_plot_and_can_be_named(tmp_path, capsys):
+    from langgraph_ttc.cli import main
+
+    task, backend = oracle_setup(4)
+    run_curves(task, backend, tmp_path, k_max=4, progress=False, n_boot=20)
+    calls_plot = (tmp_path / "curves.png").read_bytes()
+    assert main(["plot", str(tmp_path), "--x", "tokens"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'curves-tokens.png'}"
+    assert (tmp_path / "curves.png").read_bytes() == calls_plot  # not overwritten
+    assert (tmp_path / "curves-tokens.png").stat().st_size > 0
+    named = tmp_path / "mine.png"
+    assert main(["plot", str(tmp_path), "--x", "tokens", "--output", str(named)]) == 0
+    assert named.stat().st_size > 0 and capsys.readouterr().out.strip() == f"wrote {named}"
+
+
+@pytest.mark.parametrize("x", ["calls", "tokens"])
+def test_x_tick_labels_do_not_overlap(tmp_path, x):
+    """A token axis spans less than two decades: matplotlib's default labels every minor
+    tick there (2x10^2 3x10^2 4x10^2 ...), and they run into each other."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from langgraph_ttc.scaling.plots import _panel_bins, _panel_strategies
+
+    task, backend = oracle_setup(6)
+    summary = run_curves(task, backend, tmp_path, k_max=16, progress=False, n_boot=20, plot=False)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.75))  # a panel's size in curves.png
+    _panel_strategies(axes[0], summary, x)
+    _panel_bins(axes[1], summary, x)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        labels = [
+            t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+            if t.get_visible() and t.get_text() and ax.get_xlim()[0] <= t.get_position()[0]
+            <= ax.get_xlim()[1]
+        ]  # fmt: skip
+        assert len(labels) >= 2
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        for left, right in zip(boxes, boxes[1:]):
+            assert left.x1 <= right.x0, [t.get_text() for t in labels]
+        assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels)
+    plt.close(fig)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from langgraph_ttc.backends.transcript import render_transcript
-from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.errors import SandboxUnavailable, TTCConfigError
 from langgraph_ttc.tasks import (
     Exemplar,
     HumanEvalTask,
@@ -19,7 +19,8 @@ from langgraph_ttc.tasks import (
     load_task,
 )
 from langgraph_ttc.tasks.humaneval import EXEMPLARS, assemble_program, extract_code
-from langgraph_ttc.tasks.sandbox import run_untrusted
+from langgraph_ttc.tasks.sandbox import Boundary, run_untrusted, sandbox_boundary
+from langgraph_ttc.verifiers import UnitTestVerifier
 
 
 def test_tasks_all_is_pinned():
@@ -305,6 +306,43 @@ def test_humaneval_exemplars_are_correct():
         result = run_untrusted(f"{program}\nimport doctest\nassert doctest.testmod().failed == 0\n")
         assert result.passed, result.stderr
         assert "\n\n" not in exemplar.question and "\n\n" not in exemplar.answer
+
+
+@pytest.fixture
+def no_sandbox(monkeypatch):
+    """A machine where no sandbox boundary can be made."""
+    from langgraph_ttc.tasks import sandbox
+
+    missing = Boundary(None, None, "RLIMIT_AS", "no bwrap executable (test)")
+    monkeypatch.setattr(sandbox, "_probe_boundary", lambda: missing)
+
+
+def test_humaneval_refuses_without_a_sandbox_unless_allowed(no_sandbox):
+    for make in (
+        lambda: HumanEvalTask(size=1),
+        lambda: load_task("humaneval", size=1),
+        lambda: UnitTestVerifier(),
+    ):
+        with pytest.raises(SandboxUnavailable, match="no bwrap executable.*--allow-unsandboxed"):
+            make()
+    task = load_task("humaneval", size=1, allow_unsandboxed=True)
+    problem = task.problems()[0]
+    result = task.run_tests(problem, problem.reference)
+    assert result.passed and not result.sandboxed
+    verdict = UnitTestVerifier(allow_unsandboxed=True).verify("q", "nothing", problem=problem)
+    assert verdict.score == 0.0
+
+
+def test_humaneval_runs_its_tests_in_the_sandbox(humaneval):
+    if not sandbox_boundary().available:
+        pytest.skip(f"no sandbox boundary here: {sandbox_boundary().missing}")
+    problem = humaneval.problems()[0]
+    assert humaneval.run_tests(problem, problem.reference).sandboxed
+    # A completion that reads files of ours finds none: the tests fail, nothing is read.
+    entry = problem.metadata["entry_point"]
+    hostile = f"```python\ndef {entry}(*a):\n    return open('/etc/shadow').read()\n```"
+    result = humaneval.run_tests(problem, hostile)
+    assert not result.passed and "FileNotFoundError" in result.stderr
 
 
 def test_assemble_program_returns_none_when_nothing_compiles():

@@ -1,0 +1,301 @@
+"""Where compute helps: the router, multi-stage and batch allocation against uniform voting,
+Adaptive-Consistency, DeepConf-style online voting and the pool oracle, at equal calls.
+
+Pools (synthetic, held out: fitted on one half of the questions, scored on the other):
+
+* ``answers``: 120 questions x 64 samples in four bands of single-sample accuracy (easy 0.75-0.98,
+  middle 0.3-0.7, hard 0.08-0.3, hopeless 0-0.04; shares 30/30/20/20%), a popular wrong answer
+  on 30% of the questions (50-85% of their wrong samples), some answerless samples; question
+  texts whose length and numbers follow the band, 25% of them drawn from another band
+  (:func:`langgraph_ttc.scaling.synthetic.banded_pool`);
+* ``confidence``: the same design (another seed) with per-sample confidences of realistic
+  strength (pooled AUROC about 0.72).
+
+Methods at budget B (8, 16, 32 calls per question), every one replayed on the same orders of
+the held-out samples:
+
+* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (4 probes; its
+  plans include the posterior stop; a price per call chosen per budget by cross-validated gain
+  over uniform voting at equal calls) replayed by ``compare``; the uniform / oracle / share
+  columns are ``compare``'s;
+* ``posterior stop``: every question drawn under :class:`~langgraph_ttc.stopping.PosteriorStop`
+  with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half);
+  ``+ prior``: with the zero-probe difficulty prior of each question
+  (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
+* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the total budget the
+  posterior stop spent (so at equal calls), per-question cap 64;
+* ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
+  (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
+  the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
+  the router's mean calls by interpolating their curves over caps 2..64.
+
+Run: ``python benchmarks/router_allocation.py [--quick] [--out runs/router_allocation]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from langgraph_ttc.allocation import BatchAllocation
+from langgraph_ttc.scaling.allocation import method_curve, replay_batch, replay_stops
+from langgraph_ttc.scaling.calibrate import calibrate, split_problems
+from langgraph_ttc.scaling.compare import compare_policy
+from langgraph_ttc.scaling.oracle import equal_calls_rows
+from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
+from langgraph_ttc.scaling.replay import ReplayTable
+from langgraph_ttc.scaling.samples import PoolSamples
+from langgraph_ttc.scaling.synthetic import banded_pool
+from langgraph_ttc.stopping import BayesianStop, PosteriorStop
+
+BUDGETS = (8, 16, 32)
+COSTS = (0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03)
+CAPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+ORACLE_ORDERS = 48
+
+
+def pools(quick: bool) -> dict[str, PoolSamples]:
+    n = 60 if quick else 120
+    return {
+        "answers": banded_pool(n, 64, seed=1),
+        "confidence": banded_pool(n, 64, seed=2, confidence_auroc=0.74),
+    }
+
+
+def fixed_runs(table: ReplayTable, names) -> dict:
+    runs = {}
+    for name in names:
+        prefix = table.prefix(name)
+        runs[name] = (prefix.correct.mean(axis=1), prefix.calls.mean(axis=1))
+    return runs
+
+
+def per_question(outcome) -> tuple[np.ndarray, np.ndarray]:
+    return outcome.correct.mean(axis=1), outcome.calls.mean(axis=1)
+
+
+def gain_at_equal_calls(replay, runs) -> float:
+    (row,) = equal_calls_rows({0: replay}, runs, n_boot=1)
+    return row["gain_over_uniform"] if row["gain_over_uniform"] is not None else -1.0
+
+
+def rules_for(problems, budget, cost, start, prior, slope, center, per_question_prior=None):
+    if per_question_prior is None:
+        return PosteriorStop(cost, budget, start, 2, prior, slope, center)
+    return [
+        PosteriorStop(cost, budget, start, 2, per_question_prior(p.question), slope, center)
+        for p in problems
+    ]
+
+
+def choose_cost(table, runs, budget, start, prior, slope, center, aggregators, pq=None):
+    """The (price per sample, vote) that gains most over the best uniform method at equal
+    calls on the fitting questions."""
+    best, chosen = -np.inf, (COSTS[0], aggregators[0])
+    for cost in COSTS:
+        rules = rules_for(table.problems, budget, cost, start, prior, slope, center, pq)
+        for aggregator in aggregators:
+            replay = per_question(replay_stops(table, rules, aggregator))
+            gain = gain_at_equal_calls(replay, runs)
+            if gain > best + 1e-9:
+                best, chosen = gain, (cost, aggregator)
+    return chosen
+
+
+def interpolate(curve, calls: float) -> float | None:
+    xs, ys = curve
+    if calls < xs[0] - 1e-9:
+        return None
+    return float(np.interp(calls, xs, ys))
+
+
+def evaluate(
+    name: str,
+    pool: PoolSamples,
+    orders: int,
+    n_boot: int,
+    seed: int = 0,
+    budgets: tuple[int, ...] = BUDGETS,
+) -> dict:
+    started = time.time()
+    width = pool.n_min
+    caps = tuple(c for c in CAPS if c <= width)
+    fit_ids, held_ids = split_problems(pool, 0.5, seed=seed)
+    fit, held = pool.subset(fit_ids), pool.subset(held_ids)
+    confident = pool.all_have("confidences")
+    names = ["majority"] + (
+        ["confidence_weighted", "deepconf_low", "deepconf_high"] if confident else []
+    )
+    fit_table = ReplayTable(fit.problems, probes=4, n_orders=orders, seed=seed)
+    table = ReplayTable(held.problems, probes=4, n_orders=orders, seed=seed)
+    # Uniform curves and the oracle from many orders: each question's own curve must not be
+    # noise the oracle can pick from.
+    many = ReplayTable(held.problems, probes=4, n_orders=ORACLE_ORDERS, seed=seed)
+    fit_runs, runs = fixed_runs(fit_table, names), fixed_runs(many, names)
+    prior = accuracy_prior(fit.problems)
+    slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
+    predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
+    calibration = calibrate(
+        fit, list(budgets), probes=4, n_orders=orders, seed=seed, objective="equal_calls"
+    )
+    comparison = compare_policy(held, calibration.policy, budgets=list(budgets),
+                                n_orders=ORACLE_ORDERS, n_boot=n_boot, seed=seed)  # fmt: skip
+    ac = method_curve(lambda n: table.stopped(BayesianStop(0.95), "majority", n), caps)
+    dc = None
+    if confident:
+        dc = method_curve(
+            lambda n: table.deepconf_online(n, warmup=min(8, n), eta=10.0, tau=0.95), caps
+        )
+    rows = []
+    for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
+        router_row["ac"] = interpolate(ac, router_row["router_calls"])
+        router_row["deepconf"] = None if dc is None else interpolate(dc, router_row["router_calls"])
+        entry = {"budget": budget, "router": router_row}
+        for label, start, pq in (
+            ("posterior", 2, None),
+            ("posterior+prior", 1, predictor.prior_for),
+        ):
+            cost, aggregator = choose_cost(fit_table, fit_runs, budget, start, prior, slope,
+                                           center, names, pq)  # fmt: skip
+            rules = rules_for(held.problems, budget, cost, start, prior, slope, center, pq)
+            replay = per_question(replay_stops(table, rules, aggregator))
+            (row,) = equal_calls_rows({budget: replay}, runs, n_boot=n_boot, seed=seed)
+            row["cost"], row["vote"] = cost, aggregator
+            row["ac"] = interpolate(ac, row["router_calls"])
+            row["deepconf"] = None if dc is None else interpolate(dc, row["router_calls"])
+            allocation = BatchAllocation(
+                budget=max(row["router_calls"], start), start=start, chunk=2, cap=width,
+                prior=prior, slope=slope, center=center,
+            )  # fmt: skip
+            priors = None if pq is None else [pq(p.question) for p in held.problems]
+            batch = replay_batch(table, allocation, priors=priors, orders=range(min(orders, 4)))
+            (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
+                                       seed=seed)  # fmt: skip
+            row["batch"] = brow
+            entry[label] = row
+        rows.append(entry)
+    return {
+        "pool": name,
+        "questions": {"fit": len(fit_ids), "held_out": len(held_ids)},
+        "evidence": {"slope": slope, "center": center},
+        "rows": rows,
+        "calibration_cv": calibration.cross_validation,
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+def _f(value, spec=".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_tables(results: list[dict]) -> None:
+    for result in results:
+        print(f"\n== pool {result['pool']}: {result['questions']['held_out']} held-out questions "
+              f"({result['seconds']} s) ==")  # fmt: skip
+        print("method            B   calls  acc    best uniform        oracle  share [95% CI]"
+              "          AC@calls  DeepConf@calls  batch@same total (calls, acc, share)")  # fmt: skip
+        for entry in result["rows"]:
+            r = entry["router"]
+            print(f"calibrated router {entry['budget']:>2}  {r['router_calls']:>5.2f}  "
+                  f"{r['router_accuracy']:.3f}  {_f(r['best_uniform_accuracy'])} "
+                  f"{str(r['best_uniform']):<14}  {r['oracle_accuracy']:.3f}  "
+                  f"{_f(r['oracle_share'], '.2f')} {r['oracle_share_ci']}  "
+                  f"{_f(r['ac']):>8}  {_f(r['deepconf']):>14}")  # fmt: skip
+            for label in ("posterior", "posterior+prior"):
+                p = entry[label]
+                b = p["batch"]
+                print(f"{label:<17} {entry['budget']:>2}  {p['router_calls']:>5.2f}  "
+                      f"{p['router_accuracy']:.3f}  {_f(p['best_uniform_accuracy'])} "
+                      f"{str(p['best_uniform']):<14}  {p['oracle_accuracy']:.3f}  "
+                      f"{_f(p['oracle_share'], '.2f')} {p['oracle_share_ci']}  "
+                      f"{_f(p['ac']):>8}  {_f(p['deepconf']):>14}  "
+                      f"{b['router_calls']:.2f}, {b['router_accuracy']:.3f}, "
+                      f"{_f(b['oracle_share'], '.2f')}")  # fmt: skip
+
+
+# The middle-band embedded pool: task kinds where Gemma 3 270M is neither always right nor
+# hopeless (single-digit sums and +/- expressions), small enough for one heavy job.
+EMBEDDED_MIX = (
+    (
+        "add1",
+        "rg:basic_arithmetic",
+        {"max_terms": 2, "max_digits": 1, "operators": ["+"], "allow_negation": False},
+    ),
+    ("arith1", "rg:basic_arithmetic", {"max_terms": 2, "max_digits": 1}),
+)
+
+
+def embedded_pool(out: Path, per_task: int, samples: int) -> PoolSamples:
+    """Build (resumably) and load the embedded pools: ``per_task`` problems of each kind,
+    ``samples`` samples each, with confidences (as benchmarks/confidence_methods.py)."""
+    from langgraph_ttc.backends import SamplingParams
+    from langgraph_ttc.backends.embedded import EmbeddedBackend
+    from langgraph_ttc.confidence import ConfidenceSpec
+    from langgraph_ttc.scaling import build_pool
+    from langgraph_ttc.scaling.calibrate import load_pools
+    from langgraph_ttc.tasks import load_task
+
+    backend = EmbeddedBackend.default()
+    paths = []
+    for label, name, config in EMBEDDED_MIX:
+        task = load_task(name, size=per_task, seed=0, config=config)
+        path = out / "pools" / label / "pool.sqlite"
+        began = time.time()
+        build_pool(
+            task,
+            backend,
+            path,
+            k_max=samples,
+            params=SamplingParams(temperature=0.7, top_p=0.95, max_tokens=32),
+            seed=0,
+            confidence=ConfidenceSpec(measure="lowest_group", window=6, top_k=20),
+            progress=False,
+        )
+        print(f"pool {label}: {time.time() - began:.0f} s", flush=True)
+        paths.append(path)
+    return load_pools(paths)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/router_allocation")
+    parser.add_argument("--quick", action="store_true", help="60 questions, 4 orders")
+    parser.add_argument("--orders", type=int, default=8)
+    parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument(
+        "--embedded", action="store_true", help="the middle-band embedded pool (Gemma 3 270M)"
+    )
+    parser.add_argument("--per-task", type=int, default=20, help="embedded problems per kind")
+    parser.add_argument("--samples", type=int, default=16, help="embedded samples per problem")
+    parser.add_argument(
+        "--build-only", action="store_true", help="draw the embedded pool (resumable), no replay"
+    )
+    args = parser.parse_args(argv)
+    orders = 4 if args.quick else args.orders
+    if args.embedded:
+        pool = embedded_pool(Path(args.out), args.per_task, args.samples)
+        if args.build_only:
+            return []
+        accuracy = [float(p.correct.mean()) for p in pool.problems]
+        print(f"single-sample accuracy: mean {np.mean(accuracy):.3f}, questions in 0.2-0.8: "
+              f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
+        budgets = tuple(b for b in (4, 8, 16) if b <= pool.n_min)
+        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=budgets)]
+    else:
+        results = [
+            evaluate(name, pool, orders, args.n_boot) for name, pool in pools(args.quick).items()
+        ]
+    print_tables(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwrote {out / 'results.json'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Batch allocation: many questions, one total budget, the next samples where they pay most.
+
+Per-question routing caps every question at the same budget, so compute saved on easy and
+hopeless questions is simply not spent. A batch allocator spends it on the questions still in
+play (bandit-style allocation over a batch, arXiv 2506.12721: up to +11 points on MATH-500
+over uniform allocation at equal compute; SPEC sec. 5): every question gets ``start`` samples,
+then, round after round, the questions whose posterior (:mod:`langgraph_ttc.posterior`)
+promises the largest expected accuracy gain per extra sample get ``chunk`` more, up to ``cap``
+each, until the total budget is spent or no question promises more than ``min_gain``.
+
+Everything here is pure: the live driver (:mod:`langgraph_ttc.batch`) and the replay on pools
+(:mod:`langgraph_ttc.scaling.allocation`) call :func:`next_round` and :func:`final_answer` on
+the same tallies, so they allocate and answer the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.posterior import assess, evidence, tally
+from langgraph_ttc.stopping import Votes
+
+__all__ = ["BatchAllocation", "final_answer", "gain_rate", "next_round"]
+
+
+@dataclass(frozen=True)
+class BatchAllocation:
+    """How to spread ``budget`` samples per question on average over a batch.
+
+    Args:
+        budget: mean samples per question; the batch's total is ``floor(budget * questions)``.
+        start: samples every question gets first (1 is enough with a zero-probe prior).
+        chunk: samples a chosen question gets per round.
+        cap: the most samples one question may get.
+        per_round: the share of the batch's questions served in one round (at least one): a
+            smaller share decides on fresher evidence, a larger one has more requests in flight.
+        min_gain: the expected accuracy gain per sample a question must promise to get more.
+        prior: weights over single-sample accuracy (:data:`langgraph_ttc.posterior.Q_GRID`),
+            for every question (per-question priors are passed to :func:`next_round`).
+        slope / center: confidence as evidence (see :class:`~langgraph_ttc.stopping.PosteriorStop`).
+
+    Example:
+        >>> BatchAllocation(budget=8, cap=32).total(10)
+        80
+    """
+
+    budget: float = 8.0
+    start: int = 2
+    chunk: int = 2
+    cap: int = 32
+    per_round: float = 0.1
+    min_gain: float = 0.0
+    prior: tuple[float, ...] | None = None
+    slope: float = 0.0
+    center: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.start < 1 or self.chunk < 1 or self.cap < self.start:
+            raise TTCConfigError(
+                f"BatchAllocation needs start >= 1, chunk >= 1 and cap >= start; got "
+                f"start={self.start}, chunk={self.chunk}, cap={self.cap}."
+            )
+        if self.budget < self.start:
+            raise TTCConfigError(
+                f"BatchAllocation budget {self.budget} is below the {self.start} samples every "
+                "question gets first; lower start or raise the budget."
+            )
+        if not 0 < self.per_round <= 1 or self.min_gain < 0:
+            raise TTCConfigError("BatchAllocation needs 0 < per_round <= 1 and min_gain >= 0.")
+        if self.prior is not None:
+            object.__setattr__(self, "prior", tuple(float(p) for p in self.prior))
+
+    def total(self, questions: int) -> int:
+        """The batch's total samples."""
+        return int(math.floor(self.budget * questions + 1e-9))
+
+
+def gain_rate(
+    votes: Votes, allocation: BatchAllocation, prior: Sequence[float] | None = None
+) -> float:
+    """The best expected accuracy gain per extra sample the posterior promises for one
+    question: over 1, 2, 4, ... chunks more and the rest of its cap.
+
+    Example:
+        >>> split = gain_rate(Votes(("4", "5")), BatchAllocation())
+        >>> settled = gain_rate(Votes(("4",) * 6), BatchAllocation())
+        >>> split > settled
+        True
+    """
+    room = allocation.cap - votes.drawn
+    if room <= 0:
+        return 0.0
+    steps, m = {room}, allocation.chunk
+    while m < room:
+        steps.add(m)
+        m *= 2
+    view = assess(
+        votes.answers,
+        votes.confidences,
+        prior=prior if prior is not None else allocation.prior,
+        slope=allocation.slope,
+        center=allocation.center,
+        lookahead=tuple(sorted(steps)),
+    )
+    return view.best_rate()
+
+
+def next_round(
+    votes: Sequence[Votes],
+    allocation: BatchAllocation,
+    left: int,
+    priors: Sequence[Sequence[float] | None] | None = None,
+) -> list[int]:
+    """How many more samples each question gets this round (all zero: the batch is done).
+
+    ``votes[i]`` is question i's samples so far, ``left`` the batch's samples not yet spent.
+    The questions promising the most gain per sample (ties: the earlier question) get
+    ``chunk`` each, as many questions as ``per_round`` serves, within ``left`` and their caps.
+
+    Example:
+        >>> batch = [Votes(("4", "4")), Votes(("4", "5")), Votes(("7", "7"))]
+        >>> next_round(batch, BatchAllocation(per_round=0.3), left=4)
+        [0, 2, 0]
+    """
+    rates = [
+        gain_rate(v, allocation, None if priors is None else priors[i]) for i, v in enumerate(votes)
+    ]
+    serve = max(1, math.ceil(allocation.per_round * len(votes)))
+    order = sorted(range(len(votes)), key=lambda i: (-rates[i], i))
+    extra = [0] * len(votes)
+    for i in order[:serve]:
+        if left <= 0 or rates[i] <= allocation.min_gain:
+            break
+        extra[i] = min(allocation.chunk, allocation.cap - votes[i].drawn, left)
+        left -= extra[i]
+    return extra
+
+
+def final_answer(votes: Votes, slope: float = 0.0, center: float = 0.0) -> Hashable | None:
+    """The best-supported answer: most votes plus confidence evidence (with ``slope`` 0, the
+    majority; ties go to the answer seen first).
+
+    Example:
+        >>> final_answer(Votes(("5", "4", "4", None)))
+        '4'
+    """
+    counts, _, confs = tally(votes.answers, votes.confidences)
+    if not counts:
+        return None
+    llr = evidence(confs, slope, center)
+    scores = [c + e for c, e in zip(counts, llr, strict=True)]
+    best = max(range(len(scores)), key=lambda j: (scores[j], -j))
+    seen: list[Hashable] = []
+    for answer in votes.answers:
+        if answer is not None and answer not in seen:
+            seen.append(answer)
+    return seen[best]
