@@ -173,7 +173,7 @@ def test_serve_commands_run_as_written(capsys):
     from langgraph_ttc.testing_server import free_port, stop_process_group
 
     (start,) = re.findall(
-        r"^pip install -c constraints.txt -e '\.\[local,serve\]' && (langgraph-ttc serve)$",
+        r"^pip install -c constraints.txt -e '\.\[local,serve,openai\]' && (langgraph-ttc serve)$",
         README,
         re.M,
     )
