@@ -29,3 +29,6 @@ run:                ## one question on the embedded model
 
 curves:             ## a small scaling curve on the embedded model
 	langgraph-ttc curves --task rg:basic_arithmetic --size 20 --k-max 16 --out runs/curves
+
+serve:              ## the OpenAI-compatible server (model name majority@8 etc.) on 127.0.0.1:8000
+	langgraph-ttc serve

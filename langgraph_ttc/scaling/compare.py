@@ -321,7 +321,7 @@ def format_comparison(result: Comparison) -> str:
     if result.adaptive and "oracle_accuracy" in result.adaptive[0]:
         lines += format_equal_calls(result.adaptive)
     lines += [
-        f"budget  adaptive acc [95% CI]  {cost:>6}  {'tokens' if cost == 'calls' else '':>7}"
+        f"budget  adaptive acc [95% CI]  {cost:>6}  {'gen tok' if cost == 'calls' else '':>7}"
         f"   best fixed          {cost} needed  ratio [95% CI]",
     ]
     for row in result.adaptive:
@@ -338,6 +338,8 @@ def format_comparison(result: Comparison) -> str:
             f"  {row[f'mean_{cost}']:>6.2f}  {tokens:>7}   {str(row['best_fixed'] or '-'):<18}"
             f"  {needed:>12}  {ratio} [{low}, {high}]"
         )
+    if cost == "calls":  # curves count prompt + completion tokens; here only generated ones
+        lines.append("gen tok: mean generated (completion, thinking included) tokens per question")
     return "\n".join(lines)
 
 

@@ -306,10 +306,14 @@ def plot_comparison(result, path: str | os.PathLike) -> Path:
                 marker="x", ms=5, lw=1.5, markevery=max(1, len(oracle) // 12),
                 label="oracle (per-question best allocation)")  # fmt: skip
     rows = result.adaptive
-    adaptive = {"marker": "D", "ms": 7, "lw": 2.5}
-    _curve(
-        ax, rows, color="#ff7f0e", label="router (calibrated policy)", alpha=0.2, x=x, **adaptive
-    )
+    # The router's interval as error bars, not a band: bands over the fixed methods' faint ones
+    # blend into one brown area.
+    xs, ys = _series(rows, x), _series(rows, "accuracy")
+    errors = np.vstack([ys - _series(rows, "ci_low"), _series(rows, "ci_high") - ys])
+    ax.errorbar(
+        xs, ys, yerr=errors, color="#ff7f0e", marker="D", ms=7, lw=2.5, capsize=3,
+        label="router (calibrated policy), 95% CI", zorder=5,
+    )  # fmt: skip
     notes = []
     for j, row in enumerate(rows):
         share = row.get("oracle_share")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ require("starlette", "serve", "langgraph-ttc serve")
 
 from langchain_core.language_models import BaseChatModel  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
+from starlette.background import BackgroundTask  # noqa: E402
 from starlette.requests import ClientDisconnect, Request  # noqa: E402
 from starlette.responses import JSONResponse, Response, StreamingResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
@@ -349,18 +351,12 @@ class _Server:
         body["model"] = await self._upstream_name(method.model)
         path = "/chat/completions" if req.chat else "/completions"
         if req.stream:
-            self._check_room()
-            return StreamingResponse(
-                self._relayed(path, body, "chat" if req.chat else "completions", began),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            endpoint = "chat" if req.chat else "completions"
+            return await self._relay_stream(request, path, body, endpoint, began)
         async with self.admission.slot():
             reply, content = await self._until_disconnect(request, self._relay_whole(path, body))
         if reply.status == 200:
             with contextlib.suppress(ValueError):
-                import json
-
                 self.metrics.passthrough(json.loads(content).get("usage"))
         else:
             self.metrics.upstream_errors.labels(str(reply.status)).inc()
@@ -369,35 +365,100 @@ class _Server:
         )
 
     async def _relay_whole(self, path: str, body: dict):
+        """One upstream call; when it returns fewer choices than ``n`` (llama.cpp ignores
+        ``n``), the rest are asked for one per request, at once, and merged in."""
         reply = await self.relay.post(path, body)
-        return reply, await reply.read()
-
-    async def _relayed(self, path: str, body: dict, endpoint: str, began: float):
-        status = 200
+        content = await reply.read()
+        wanted = body.get("n") or 1
+        if reply.status != 200 or wanted <= 1:
+            return reply, content
         try:
-            async with self.admission.slot():
-                reply = await self.relay.post(path, body)
-                if reply.status != 200:
-                    status = reply.status
-                    self.metrics.upstream_errors.labels(str(reply.status)).inc()
-                    yield await reply.read()  # the upstream's error JSON, as it sent it
-                    return
-                self.metrics.passthrough(None)
-                chunks = reply.chunks()
-                try:
-                    async for piece in chunks:
-                        yield piece
-                finally:
-                    await chunks.aclose()
-        except APIError as exc:
-            status = exc.status
-            yield sse(exc.body())
+            whole = json.loads(content)
+            got = len(whole["choices"])
+        except (ValueError, KeyError, TypeError):
+            return reply, content
+        if got >= wanted:
+            return reply, content
+        seed = body.get("seed")
+        more = [
+            {**body, "n": 1, **({"seed": seed + i} if isinstance(seed, int) else {})}
+            for i in range(got, wanted)
+        ]
+        replies = await asyncio.gather(*(self._relay_one(path, b) for b in more))
+        for extra in replies:
+            if extra is None:  # a failed top-up: the client gets the choices that came back
+                continue
+            for choice in extra.get("choices") or []:
+                whole["choices"].append({**choice, "index": len(whole["choices"])})
+            for key, value in (extra.get("usage") or {}).items():
+                if isinstance(value, int) and isinstance(whole.get("usage", {}).get(key), int):
+                    whole["usage"][key] += value
+        return reply, json.dumps(whole).encode()
+
+    async def _relay_one(self, path: str, body: dict) -> dict | None:
+        try:
+            reply = await self.relay.post(path, body)
+            content = await reply.read()
+            return json.loads(content) if reply.status == 200 else None
+        except (APIError, ValueError):
+            return None
+
+    async def _relay_stream(self, request: Request, path: str, body: dict, endpoint: str, began):
+        """A streamed plain call: the upstream's status decides ours (a 429 stays a 429, with
+        its Retry-After), then its chunks are relayed as they arrive."""
+        self._check_room()
+        slot = self.admission.slot()
+        await slot.__aenter__()
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                await slot.__aexit__(None, None, None)
+
+        try:
+            reply = await self._until_disconnect(request, self.relay.post(path, body))
         except BaseException:
-            status = 499
-            self.metrics.disconnects.inc()
+            await release()
             raise
-        finally:
-            self.metrics.request(endpoint, "passthrough", status, time.perf_counter() - began)
+        if reply.status != 200:
+            await release()
+            self.metrics.upstream_errors.labels(str(reply.status)).inc()
+            content = await reply.read()
+            return Response(
+                content,
+                status_code=reply.status,
+                headers=reply.headers,
+                media_type=reply.content_type,
+            )
+        self.metrics.passthrough(None)
+
+        async def relayed():
+            status = 200
+            chunks = reply.chunks()
+            try:
+                async for piece in chunks:
+                    yield piece
+            except BaseException:
+                status = 499
+                self.metrics.disconnects.inc()
+                raise
+            finally:
+                await chunks.aclose()
+                await release()
+                self.metrics.request(endpoint, "passthrough", status, time.perf_counter() - began)
+
+        async def cleanup() -> None:  # the stream may never start (a client gone at once)
+            reply.close()
+            await release()
+
+        return StreamingResponse(
+            relayed(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(cleanup),
+        )
 
     async def _upstream_name(self, model: str | None) -> str:
         if model:

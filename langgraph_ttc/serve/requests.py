@@ -7,7 +7,8 @@ refused with a 400 naming it (never silently dropped).
 What ``n`` means: as for any model, how many choices come back. Under a method each choice is
 its own run of the method (``n`` x its calls, seeds offset per choice); the method's own sample
 count is ``@8`` or ``ttc.n``, never the request's ``n``. A plain pass-through call sends ``n``
-upstream as is.
+upstream; when a whole reply brings fewer choices (llama.cpp ignores ``n``), the rest are asked
+for one per request and merged in (a stream is relayed as the upstream sends it).
 
 Example:
     >>> req = parse_chat({"model": "m", "messages": [{"role": "user", "content": "2+2?"}]})

@@ -73,7 +73,8 @@ def test_the_first_command_shows_single_samples_against_the_vote():
 def test_every_python_example_is_tested():
     markers = [
         "agent.add_node",
-        "as_runnable",
+        'as_runnable("local", "majority"',
+        "allocation=BatchAllocation(",
         "TTCChatModel(model=chat",
         "TTCMiddleware(",
         "DeepConfOnline(",
@@ -95,11 +96,20 @@ def test_graph_example_runs_on_the_embedded_model(capsys):
 
 
 def test_runnable_example_answers_both_questions(capsys):
-    run_block(block("as_runnable"))
+    run_block(block('as_runnable("local", "majority"'))
     printed = capsys.readouterr().out.strip()
     replies = eval(printed)  # noqa: S307 - the example prints a list of strings
     assert isinstance(replies, list) and len(replies) == 2
     assert all(isinstance(r, str) for r in replies)
+
+
+def test_batch_allocation_example_answers_every_question_within_the_total(capsys):
+    namespace = run_block(block("allocation=BatchAllocation("))
+    replies = eval(capsys.readouterr().out.strip())  # noqa: S307 - a list of strings
+    assert len(replies) == len(namespace["questions"]) == 3
+    assert all(isinstance(r, str) for r in replies)
+    calls = [r.response_metadata["ttc_allocation"]["samples"] for r in namespace["replies"]]
+    assert all(1 <= c <= 8 for c in calls) and sum(calls) <= 4 * 3  # cap each, budget in all
 
 
 def test_chat_model_example_runs_in_create_agent_as_written(capsys):
@@ -180,7 +190,7 @@ def test_serve_commands_run_as_written(capsys):
     from langgraph_ttc.testing_server import free_port, stop_process_group
 
     (start,) = re.findall(
-        r"^pip install -c constraints.txt -e '\.\[local,serve\]' && (langgraph-ttc serve)$",
+        r"^pip install -c constraints.txt -e '\.\[local,serve,openai\]' && (langgraph-ttc serve)$",
         README,
         re.M,
     )

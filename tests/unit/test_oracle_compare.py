@@ -101,6 +101,8 @@ def test_compare_leads_with_equal_calls_and_plots_the_oracle(tmp_path):
     )
     text = format_comparison(comparison)
     assert text.index("share of oracle gain") < text.index("ratio [95% CI]")
+    # compare's tokens are generated ones (curves' are prompt + completion): the header says so
+    assert "gen tok" in text and "mean generated (completion" in text
     write_comparison(comparison, tmp_path)
     saved = json.loads((tmp_path / "compare.json").read_text())
     assert saved["oracle"] and "oracle_share" in saved["adaptive"][0]

@@ -20,6 +20,7 @@ from serve_upstream import SlowUpstream
 
 from langgraph_ttc.serve import Limits, create_app
 from langgraph_ttc.serve.background import BackgroundServer
+from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.testing_server import InstantServer
 
 QUESTION = [{"role": "user", "content": "What is 7 + 5?"}]
@@ -496,3 +497,54 @@ def test_prompts_and_keys_never_reach_the_logs(serve, caplog):
     assert caplog.records  # the failures above were logged...
     for secret in ("SECRET-PROMPT-7f3a", "sk-SECRET-KEY", "sk-WRONG-KEY"):
         assert secret not in logged  # ...without a prompt or a key
+
+
+@pytest.fixture(scope="module")
+def n_server(upstream):
+    """A server over an upstream that honours n (like vLLM), shared by the registry sweep."""
+    with InstantServer(honour_n=True) as vllm_like:
+        app = create_app(vllm_like.base_url, model="instant", api_keys=[])
+        with BackgroundServer(app) as server:
+            yield server
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_registered_strategy_is_served(n_server, strategy):
+    reply = client(n_server).chat.completions.create(
+        model=f"{strategy}@8", messages=QUESTION, max_tokens=32
+    )
+    ttc = reply.model_extra["ttc"]
+    assert ttc["strategy"] == strategy and "generate" in ttc["by_purpose"]
+    assert 1 <= ttc["calls"] <= Limits().max_calls
+    assert reply.usage.completion_tokens == sum(
+        p["completion_tokens"] for p in ttc["by_purpose"].values()
+    )
+
+
+def test_plain_call_gets_n_choices_from_an_upstream_that_ignores_n(server, upstream):
+    before = upstream.stats.requests
+    reply = client(server).chat.completions.create(model="instant", messages=QUESTION, n=3, seed=40)
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    assert upstream.stats.requests - before == 3  # one n=3 call, then two single ones
+    assert [b["seed"] for b in upstream.stats.bodies[-2:]] == [41, 42]
+    single = client(server).chat.completions.create(model="instant", messages=QUESTION, seed=40)
+    assert reply.usage.completion_tokens > single.usage.completion_tokens
+
+
+def test_upstream_rate_limit_on_a_plain_stream_keeps_its_status(server, upstream):
+    upstream.inject("429", times=1, retry_after=3)
+    with pytest.raises(openai.RateLimitError) as err:
+        client(server).chat.completions.create(model="instant", messages=QUESTION, stream=True)
+    assert err.value.response.headers["retry-after"] == "3"
+
+
+def test_tool_choice_reaches_every_sample(server, upstream):
+    forced = {"type": "function", "function": {"name": "add"}}
+    before = len(upstream.stats.bodies)
+    reply = client(server).chat.completions.create(
+        model="majority@3/instant", messages=QUESTION, tools=[ADD], tool_choice=forced
+    )
+    sent = upstream.stats.bodies[before:]
+    assert len(sent) == 3 and all(b["tool_choice"] == forced for b in sent)
+    assert all(b["tools"][0]["function"]["name"] == "add" for b in sent)
+    assert reply.choices[0].message.tool_calls[0].function.name == "add"

@@ -127,15 +127,20 @@ async def wave(base_url: str, start: int, size: int) -> list[tuple[int, str]]:
 def test_100_concurrent_clients_each_get_their_answer_and_memory_stays_flat(serve, adder):
     server = serve(create_app(adder.base_url, api_keys=[]))
     sizes = []
-    for round_ in range(4):
+    for round_ in range(5):
         replies = asyncio.run(wave(server.base_url, round_ * 1000, 100))
         assert len(replies) == 100
         for i, text in replies:
             assert text == f"Let me add. The answer is {2 * i + 1}.", (i, text)
+        # The upstream runs in this process and records every body it saw: not ours to count.
+        adder.stats.bodies.clear()
+        adder.stats.auth_headers.clear()
+        adder.stats.faults.clear()
         gc.collect()
         sizes.append(rss_mb())
-    # The first wave warms caches and pools; later waves must not keep growing.
-    assert sizes[3] - sizes[1] < 25, sizes
+    # The first wave warms caches and pools; 300 more requests must not grow the process
+    # (measured: within 0.2 MB; a leak of 10 KB per request would be 3 MB).
+    assert sizes[4] - sizes[1] < 3, sizes
 
 
 # -- clients that leave ---------------------------------------------------------------------------
