@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 import pytest
@@ -171,7 +172,7 @@ def test_x_tick_labels_do_not_overlap(tmp_path, x):
         ]  # fmt: skip
         assert len(labels) >= 2
         boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
-        for left, right in zip(boxes, boxes[1:]):
+        for left, right in itertools.pairwise(boxes):
             assert left.x1 <= right.x0, [t.get_text() for t in labels]
         assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels)
     plt.close(fig)
