@@ -105,6 +105,15 @@ def create_app(
         upstream_api_key: the key sent upstream (default ``$OPENAI_API_KEY``).
         progress: stream progress events unless a request says otherwise.
         callbacks: LangChain callback handlers that see each request's run tree.
+
+    Example:
+        >>> from starlette.testclient import TestClient
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> with TestClient(create_app(FakeBackend())) as client:
+        ...     reply = client.post("/v1/chat/completions", json={
+        ...         "model": "majority@3", "messages": [{"role": "user", "content": "2+3?"}]})
+        >>> reply.status_code, reply.json()["ttc"]["calls"]
+        (200, 3)
     """
     limits = limits or Limits()
     if api_keys is None:

@@ -38,6 +38,10 @@ class Limits:
         max_running: requests running at once; more wait for a slot.
         max_waiting: requests waiting for a slot; past it, 503 with ``Retry-After``.
         retry_after_s: the ``Retry-After`` sent with 429/503 when the upstream gives none.
+
+    Example:
+        >>> Limits(max_calls=16, max_choices=2).max_calls
+        16
     """
 
     max_calls: int = 64

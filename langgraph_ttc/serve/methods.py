@@ -67,6 +67,10 @@ class Method:
     """A request's resolved method. ``strategy`` None means a plain pass-through call.
 
     ``model`` is the upstream model named after the ``/`` (None: the server's own).
+
+    Example:
+        >>> resolve_method("adaptive/qwen3-8b", {}, {"n": 16})
+        Method(strategy='adaptive', n=16, model='qwen3-8b', budget_calls=None, budget_tokens=None, budget_seconds=None, thinking_budget=None, policy=None, progress=False)
     """
 
     strategy: str | None = None
@@ -132,8 +136,17 @@ def resolve_method(
 ) -> Method:
     """The request's method: ``default`` < model name < ``X-TTC-*`` headers < ``ttc`` object.
 
+    ``headers`` is the request's (case-insensitive) headers, or a dict with lower-case names.
+
     Raises:
         APIError: 400 for an unknown method or option, or a value of the wrong kind.
+
+    Example:
+        >>> method = resolve_method("majority@8/qwen3-8b", {"x-ttc-n": "4"}, None)
+        >>> method.strategy, method.n, method.model
+        ('majority', 4, 'qwen3-8b')
+        >>> resolve_method("qwen3-8b", {}, None).strategy is None  # a plain name passes through
+        True
     """
     fields: dict[str, Any] = dict(default or {})
     from_name, upstream = split_model_name(model_name)
