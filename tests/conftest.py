@@ -41,3 +41,21 @@ def instant_server() -> Iterator[InstantServer]:
     """A fresh in-process OpenAI-compatible server that honours ``n`` (set ``honour_n`` to change)."""
     with InstantServer() as server:
         yield server
+
+
+@pytest.fixture
+def serve():
+    """Start ASGI apps with uvicorn on 127.0.0.1; every one is stopped at teardown, failed test
+    or not (the serve extra is imported only by the tests that use this)."""
+    from langgraph_ttc.serve.background import BackgroundServer
+
+    started: list[BackgroundServer] = []
+
+    def start(app) -> BackgroundServer:
+        server = BackgroundServer(app).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -45,21 +45,6 @@ def upstream() -> Iterator[InstantServer]:
 
 
 @pytest.fixture
-def serve():
-    """Start apps with uvicorn; every one is stopped at teardown, failed test or not."""
-    started: list[BackgroundServer] = []
-
-    def start(app) -> BackgroundServer:
-        server = BackgroundServer(app).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
 def server(serve, upstream) -> BackgroundServer:
     return serve(create_app(upstream.base_url, api_keys=[]))
 

@@ -19,24 +19,9 @@ from langchain_openai import ChatOpenAI
 from serve_upstream import SlowUpstream
 
 from langgraph_ttc.serve import create_app
-from langgraph_ttc.serve.background import BackgroundServer
 from langgraph_ttc.testing_server import InstantServer
 
 QUESTION = [{"role": "user", "content": "What is 7 + 5?"}]
-
-
-@pytest.fixture
-def serve():
-    started: list[BackgroundServer] = []
-
-    def start(app) -> BackgroundServer:
-        server = BackgroundServer(app).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def summing(prompt: str, seed, index: int) -> str:
