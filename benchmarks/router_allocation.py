@@ -43,11 +43,17 @@ import numpy as np
 
 from langgraph_ttc.allocation import BatchAllocation
 from langgraph_ttc.scaling.allocation import method_curve, replay_batch, replay_stops
-from langgraph_ttc.scaling.calibrate import calibrate, split_problems
+from langgraph_ttc.scaling.calibrate import (
+    _describe,
+    calibrate,
+    evidence_vote,
+    posterior_settings,
+    split_problems,
+)
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.oracle import equal_calls_rows
 from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
-from langgraph_ttc.scaling.replay import ReplayTable
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.scaling.synthetic import banded_pool
 from langgraph_ttc.stopping import BayesianStop, PosteriorStop
@@ -56,6 +62,7 @@ BUDGETS = (8, 16, 32)
 COSTS = (0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03)
 CAPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 ORACLE_ORDERS = 48
+PROBES = 2  # the router's probes: the posterior stop decides from the second sample on
 
 
 def pools(quick: bool) -> dict[str, PoolSamples]:
@@ -130,17 +137,17 @@ def evaluate(
     names = ["majority"] + (
         ["confidence_weighted", "deepconf_low", "deepconf_high"] if confident else []
     )
-    fit_table = ReplayTable(fit.problems, probes=4, n_orders=orders, seed=seed)
-    table = ReplayTable(held.problems, probes=4, n_orders=orders, seed=seed)
+    fit_table = ReplayTable(fit.problems, probes=PROBES, n_orders=orders, seed=seed)
+    table = ReplayTable(held.problems, probes=PROBES, n_orders=orders, seed=seed)
     # Uniform curves and the oracle from many orders: each question's own curve must not be
     # noise the oracle can pick from.
-    many = ReplayTable(held.problems, probes=4, n_orders=ORACLE_ORDERS, seed=seed)
+    many = ReplayTable(held.problems, probes=PROBES, n_orders=ORACLE_ORDERS, seed=seed)
     fit_runs, runs = fixed_runs(fit_table, names), fixed_runs(many, names)
     prior = accuracy_prior(fit.problems)
     slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
     predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
     calibration = calibrate(
-        fit, list(budgets), probes=4, n_orders=orders, seed=seed, objective="equal_calls"
+        fit, list(budgets), probes=PROBES, n_orders=orders, seed=seed, objective="equal_calls"
     )
     comparison = compare_policy(held, calibration.policy, budgets=list(budgets),
                                 n_orders=ORACLE_ORDERS, n_boot=n_boot, seed=seed)  # fmt: skip
@@ -150,10 +157,41 @@ def evaluate(
         dc = method_curve(
             lambda n: table.deepconf_online(n, warmup=min(8, n), eta=10.0, tau=0.95), caps
         )
+    # The evidence vote the router may use, fitted on the fitting half, used uniformly: not one
+    # of the library's fixed methods (so not in the uniform column), reported beside it.
+    evidence = evidence_vote(fit_table) if confident else None
+    evidence_curve = None
+    if evidence is not None:
+        prefix = many.prefix(evidence)
+        evidence_curve = (prefix.calls.mean(axis=(0, 1)), prefix.correct.mean(axis=(0, 1)))
+    router_outcomes = {b: replay_policy_outcome(table, calibration.policy, b) for b in budgets}
     rows = []
     for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
         router_row["ac"] = interpolate(ac, router_row["router_calls"])
         router_row["deepconf"] = None if dc is None else interpolate(dc, router_row["router_calls"])
+        router_row["uniform_evidence"] = (
+            None
+            if evidence_curve is None
+            else interpolate(evidence_curve, router_row["router_calls"])
+        )
+        router_row["plan"] = _describe(calibration.policy.spec(1, budget))
+        # Batch allocation at the router's own total (its mean calls x questions), on the same
+        # orders, with the router's fitted prior and evidence.
+        routed = router_outcomes[budget]
+        spent = float(routed.calls.mean())
+        prior_b, slope_b, center_b = posterior_settings(fit_table)
+        router_row["batch"] = {}
+        for start in (1, PROBES):
+            allocation = BatchAllocation(
+                budget=max(spent, start), start=start, chunk=2, cap=width,
+                prior=prior_b, slope=slope_b, center=center_b,
+            )  # fmt: skip
+            batch = replay_batch(table, allocation)
+            (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
+                                       seed=seed)  # fmt: skip
+            brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
+            brow["router_calls_same_orders"] = round(spent, 3)
+            router_row["batch"][f"start {start}"] = brow
         entry = {"budget": budget, "router": router_row}
         for label, start, pq in (
             ("posterior", 2, None),
@@ -196,25 +234,37 @@ def print_tables(results: list[dict]) -> None:
     for result in results:
         print(f"\n== pool {result['pool']}: {result['questions']['held_out']} held-out questions "
               f"({result['seconds']} s) ==")  # fmt: skip
-        print("method            B   calls  acc    best uniform        oracle  share [95% CI]"
-              "          AC@calls  DeepConf@calls  batch@same total (calls, acc, share)")  # fmt: skip
+        print("method            B   calls  acc    best uniform         oracle  share [95% CI]"
+              "            AC@calls DeepConf@calls evidence-vote@calls")  # fmt: skip
         for entry in result["rows"]:
             r = entry["router"]
             print(f"calibrated router {entry['budget']:>2}  {r['router_calls']:>5.2f}  "
                   f"{r['router_accuracy']:.3f}  {_f(r['best_uniform_accuracy'])} "
                   f"{str(r['best_uniform']):<14}  {r['oracle_accuracy']:.3f}  "
                   f"{_f(r['oracle_share'], '.2f')} {r['oracle_share_ci']}  "
-                  f"{_f(r['ac']):>8}  {_f(r['deepconf']):>14}")  # fmt: skip
+                  f"{_f(r['ac']):>8}  {_f(r['deepconf']):>12}  "
+                  f"{_f(r.get('uniform_evidence')):>10}")  # fmt: skip
             for label in ("posterior", "posterior+prior"):
                 p = entry[label]
-                b = p["batch"]
                 print(f"{label:<17} {entry['budget']:>2}  {p['router_calls']:>5.2f}  "
                       f"{p['router_accuracy']:.3f}  {_f(p['best_uniform_accuracy'])} "
                       f"{str(p['best_uniform']):<14}  {p['oracle_accuracy']:.3f}  "
                       f"{_f(p['oracle_share'], '.2f')} {p['oracle_share_ci']}  "
-                      f"{_f(p['ac']):>8}  {_f(p['deepconf']):>14}  "
-                      f"{b['router_calls']:.2f}, {b['router_accuracy']:.3f}, "
-                      f"{_f(b['oracle_share'], '.2f')}")  # fmt: skip
+                      f"{_f(p['ac']):>8}  {_f(p['deepconf']):>12}")  # fmt: skip
+        print("batch vs per-question routing at the same total (the router's calls x questions, "
+              "same orders):")  # fmt: skip
+        for entry in result["rows"]:
+            for label, b in entry["router"]["batch"].items():
+                print(f"  B={entry['budget']:>2} batch {label}: {b['router_calls']:.2f} calls, "
+                      f"acc {b['router_accuracy']:.4f} vs router {b['router_same_orders']:.4f} "
+                      f"({b['router_calls_same_orders']:.2f} calls); share "
+                      f"{_f(b['oracle_share'], '.2f')} {b['oracle_share_ci']}")  # fmt: skip
+        for row in result["calibration_cv"]:
+            print(f"  cv B={row['budget']}: {row.get('chosen')}, price {row.get('price')}, "
+                  f"gain {row.get('cv_gain')}, inherits {row.get('inherits', '-')}, "
+                  f"plans alike across folds {row.get('plan_stability')}")  # fmt: skip
+        for entry in result["rows"]:
+            print(f"  plan B={entry['budget']}: {entry['router']['plan']}")
 
 
 # The middle-band embedded pool: task kinds where Gemma 3 270M is neither always right nor
