@@ -43,7 +43,7 @@ from langgraph_ttc.difficulty import N_BINS, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling.pool import load_pool
-from langgraph_ttc.scaling.prior import accuracy_prior, fit_evidence
+from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.stopping import AgreementAtLeast, PosteriorStop, StopRule
@@ -205,14 +205,37 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
     horizons = [h for h in horizons if h >= probes + POSTERIOR_STEP]
     if horizons:
         prior, slope, center = posterior_settings(table)
+        # With question texts, also each question's own zero-probe prior (cross-fitted: see
+        # question_priors).
+        sources = (False, True) if getattr(table, "question_priors", None) is not None else (False,)
         for horizon in horizons:
             for cost in POSTERIOR_COSTS:
-                rule = PosteriorStop(cost, horizon, probes, POSTERIOR_STEP, prior, slope, center)
-                specs += [
-                    PlanSpec(width=horizon, aggregator=a, stop_rule=rule, step=POSTERIOR_STEP)
-                    for a in votes
-                ]
+                for own in sources:
+                    rule = PosteriorStop(cost, horizon, probes, POSTERIOR_STEP, prior, slope,
+                                         center, question_prior=own)  # fmt: skip
+                    specs += [
+                        PlanSpec(width=horizon, aggregator=a, stop_rule=rule, step=POSTERIOR_STEP)
+                        for a in votes
+                    ]
     return specs
+
+
+def question_priors(problems, folds: int, seed: int) -> list[tuple[float, ...]] | None:
+    """Each problem's zero-probe prior from a :class:`~langgraph_ttc.scaling.prior.DifficultyPrior`
+    fitted without the problem's cross-validation fold (the folds of :func:`cross_validate`),
+    so neither the plans' choice nor their cross-validated accuracy sees a question's own
+    accuracy in its prior; ``None`` when the problems carry no question text or are too few."""
+    n = len(problems)
+    if n < 2 * folds or any(not p.question for p in problems):
+        return None
+    fold_of = np.random.default_rng(seed).permutation(n) % folds
+    priors: list = [None] * n
+    for fold in range(folds):
+        train = [problems[i] for i in np.flatnonzero(fold_of != fold)]
+        predictor = DifficultyPrior.fit(train)
+        for i in np.flatnonzero(fold_of == fold):
+            priors[i] = predictor.prior_for(problems[i].question)
+    return priors
 
 
 def evidence_vote(table) -> str | None:
@@ -550,6 +573,10 @@ def calibrate(
     )
     if stop_rules:
         table.stop_rules = tuple(stop_rules)
+    # Posterior stops may start from each question's own zero-probe prior (Snell et al. 2024
+    # App. C; arXiv 2602.01237): the policy then carries the predictor.
+    table.question_priors = question_priors(chosen.problems, folds, seed)
+    predictor = None if table.question_priors is None else DifficultyPrior.fit(chosen.problems)
     warnings = []
     beyond = [b for b in budgets if b > table.width]
     if beyond:
@@ -582,8 +609,18 @@ def calibrate(
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
     }
+    if predictor is not None and _uses_question_prior(policy):
+        meta["difficulty_prior"] = predictor.to_dict()
     policy = dataclasses.replace(policy, meta=meta | {"cross_validation": cv, "cells": cells})
     return Calibration(policy, cells, cv, warnings)
+
+
+def _uses_question_prior(policy: Policy) -> bool:
+    return any(
+        getattr(spec.stop_rule, "question_prior", False)
+        for by_budget in policy.plans.values()
+        for spec in by_budget.values()
+    )
 
 
 def fit_and_validate(

@@ -3,17 +3,31 @@ one plan unless per-bin plans gain more, and larger budgets inheriting smaller o
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.aggregators import Ballots, EvidenceVote, get_aggregator
 from langgraph_ttc.aggregators.base import BallotTable
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.nodes import TTCContext
+from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.policy import PlanSpec, Policy
-from langgraph_ttc.scaling.calibrate import _inherit, calibrate, candidate_specs
-from langgraph_ttc.scaling.replay import ReplayTable
+from langgraph_ttc.scaling.calibrate import (
+    _inherit,
+    calibrate,
+    candidate_specs,
+    question_priors,
+)
+from langgraph_ttc.scaling.prior import DifficultyPrior
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
+from langgraph_ttc.scaling.samples import ProblemSamples
 from langgraph_ttc.scaling.synthetic import banded_pool
 from langgraph_ttc.stopping import PosteriorStop
+from langgraph_ttc.strategies import Adaptive
+from langgraph_ttc.testing import FakeBackend, NoisyOracle, stable_uniform
 
 
 def test_the_evidence_vote_is_counts_plus_confidence_evidence_by_name():
@@ -70,3 +84,71 @@ def test_an_equal_calls_policy_never_gains_less_at_a_larger_budget():
     result = calibrate(pool, [4, 8, 16], probes=2, n_orders=2, objective="equal_calls")
     gains = [max(r["cv_gain"], r["cv_gain_one_plan"]) for r in result.cross_validation]
     assert gains == sorted(gains)
+
+
+# -- the question's own prior: calibrated, stored, used live as in replay ---------------------------
+QUESTIONS = {
+    "What is 1 + 1?": ("2", 0.95),
+    "What is 2 + 3?": ("5", 0.9),
+    "What is 17 * 23?": ("391", 0.3),
+    "What is 123 * 457 - 89?": ("56122", 0.05),
+}
+
+
+def test_calibration_offers_each_questions_own_prior_fitted_without_its_fold():
+    pool = banded_pool(24, 16, seed=7)
+    table = ReplayTable(pool.problems, probes=2, n_orders=2)
+    priors = question_priors(pool.problems, folds=2, seed=0)
+    assert len(priors) == 24 and all(len(p) == 20 for p in priors)
+    table.question_priors = priors
+    own = [s for s in candidate_specs(8, table) if getattr(s.stop_rule, "question_prior", False)]
+    assert own and all(s.stop_rule.prior is not None for s in own)
+    # A table without the priors cannot replay such a rule.
+    with pytest.raises(TTCConfigError, match="question_priors"):
+        ReplayTable(pool.problems, probes=2, n_orders=2).stop_mask(own[0].stop_rule)
+    # No question texts: no such plans.
+    bare = [dataclasses.replace(p, question="") for p in pool.problems]
+    assert question_priors(bare, folds=2, seed=0) is None
+
+
+def test_a_policy_with_the_question_prior_routes_live_as_it_replays():
+    oracle = NoisyOracle(QUESTIONS)
+    fit = [
+        ProblemSamples.from_lists(
+            f"mix/{i}-{j}",
+            [a] * 8,
+            [float(stable_uniform(q, j, k) < p) for k in range(8)],
+            question=q,
+        )  # fmt: skip
+        for i, (q, (a, p)) in enumerate(QUESTIONS.items())
+        for j in range(3)
+    ]
+    predictor = DifficultyPrior.fit(fit, neighbours=3)
+    rule = PosteriorStop(cost=0.01, horizon=12, start=2, step=2, question_prior=True)
+    spec = PlanSpec(width=12, stop_rule=rule, step=2)
+    policy = Policy(edges=(), plans={1: {12: spec}},
+                    meta={"probes": 2, "difficulty_prior": predictor.to_dict()})  # fmt: skip
+    policy = Policy.from_json(policy.to_json())  # stored and read back, as a user loads it
+    assert policy.question_prior("What is 1 + 1?") != policy.question_prior("What is 17 * 23?")
+    calls = {}
+    for question, (reference, _) in QUESTIONS.items():
+        backend = FakeBackend(reply=oracle)
+        strategy = Adaptive(n=12, probes=2, policy=policy, seed=1)
+        result = create_ttc_graph(backend, strategy).invoke({"question": question})["ttc_result"]
+        ctx = TTCContext.create(backend, strategy)
+        answers = []
+        for s in [seed_of(1, 0) + i for i in range(2)] + [
+            seed_of(1, w) + i for w in range(2, 12, 2) for i in range(2)
+        ]:  # the seeds of the probes and of each later round of 2
+            (completion,) = backend.sample(ctx.messages_for(question), 1,
+                                           ctx.params.with_seed(s)).completions  # fmt: skip
+            answers.append(ctx.answer_of(completion))
+        problem = ProblemSamples.from_lists(
+            question, answers, [float(a == reference) for a in answers], question=question
+        )
+        replayed = replay_policy_outcome(ReplayTable([problem], probes=2, n_orders=1), policy, 12)
+        assert replayed.calls[0] == result["usage"]["calls"], question
+        assert replayed.correct[0] == float(result["answer"] == reference), question
+        calls[question] = result["usage"]["calls"]
+    # The easy-looking question stops on its probes; the others draw on.
+    assert calls["What is 1 + 1?"] == 2 < max(calls.values())
