@@ -4,6 +4,7 @@ one plan unless per-bin plans gain more, and larger budgets inheriting smaller o
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -152,3 +153,31 @@ def test_a_policy_with_the_question_prior_routes_live_as_it_replays():
         calls[question] = result["usage"]["calls"]
     # The easy-looking question stops on its probes; the others draw on.
     assert calls["What is 1 + 1?"] == 2 < max(calls.values())
+
+
+# -- batch allocation from the command line ---------------------------------------------------------
+def test_run_batch_budget_answers_every_question_of_a_task_under_one_budget(
+    tmp_path, capsys, instant_server
+):
+    from langgraph_ttc.cli import main
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"id": "q{i}", "question": "{q}", "answer": "{a}"}}\n'
+            for i, (q, (a, _)) in enumerate(QUESTIONS.items())
+        )
+    )
+    common = ["run", "--task", str(path), "--base-url", instant_server.base_url, "--model", "m"]
+    code = main([*common, "--batch-budget", "3", "--batch-cap", "6", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in out["results"]] == ["q0", "q1", "q2", "q3"]
+    assert out["samples"] <= 3 * 4 and all(2 <= r["samples"] <= 6 for r in out["results"])
+    assert all("correct" in r for r in out["results"])
+    code = main([*common, "--batch-budget", "2"])
+    assert code == 0 and "4 questions, 8 samples (2.00 each); accuracy" in capsys.readouterr().out
+    assert main(["run", "--batch-budget", "2", "--model", "m"]) != 0
+    assert "--batch-budget needs --task" in capsys.readouterr().err
+    assert main([*common, "What is 1 + 1?", "--batch-budget", "2"]) != 0
+    assert "drop the question" in capsys.readouterr().err
