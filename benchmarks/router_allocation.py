@@ -185,9 +185,14 @@ def evaluate(
         spent = float(routed.calls.mean())
         prior_b, slope_b, center_b = posterior_settings(fit_table)
         router_row["batch"] = {}
-        for start in (1, PROBES):
+        # At the router's spend (equal calls), and at the whole budget the router was given
+        # (B x questions: it may leave some unspent, the batch spends it all).
+        for label, start, mean in (
+            ("start 1", 1, spent), (f"start {PROBES}", PROBES, spent),
+            (f"all of B, start {PROBES}", PROBES, float(min(budget, width))),
+        ):  # fmt: skip
             allocation = BatchAllocation(
-                budget=max(spent, start), start=start, chunk=2, cap=width,
+                budget=max(mean, start), start=start, chunk=2, cap=width,
                 prior=prior_b, slope=slope_b, center=center_b,
             )  # fmt: skip
             batch = replay_batch(table, allocation, priors=question_priors)
@@ -195,7 +200,7 @@ def evaluate(
                                        seed=seed)  # fmt: skip
             brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
             brow["router_calls_same_orders"] = round(spent, 3)
-            router_row["batch"][f"start {start}"] = brow
+            router_row["batch"][label] = brow
         entry = {"budget": budget, "router": router_row}
         for label, start, pq in (
             ("posterior", 2, None),
