@@ -266,7 +266,8 @@ def print_tables(results: list[dict]) -> None:
             for label, b in entry["router"]["batch"].items():
                 print(f"  B={entry['budget']:>2} batch {label}: {b['router_calls']:.2f} calls, "
                       f"acc {b['router_accuracy']:.4f} vs router {b['router_same_orders']:.4f} "
-                      f"({b['router_calls_same_orders']:.2f} calls); share "
+                      f"({b['router_calls_same_orders']:.2f} calls); best uniform "
+                      f"{_f(b['best_uniform_accuracy'])}, oracle {_f(b['oracle_accuracy'])}, share "
                       f"{_f(b['oracle_share'], '.2f')} {b['oracle_share_ci']}")  # fmt: skip
         for row in result["calibration_cv"]:
             print(f"  cv B={row['budget']}: {row.get('chosen')}, price {row.get('price')}, "
