@@ -50,6 +50,7 @@ from langgraph_ttc.scaling.calibrate import (
     posterior_settings,
     split_problems,
 )
+from langgraph_ttc.scaling.calibrate import question_priors as question_priors_of
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.oracle import equal_calls_rows
 from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
@@ -165,10 +166,10 @@ def evaluate(
         prefix = many.prefix(evidence)
         evidence_curve = (prefix.calls.mean(axis=(0, 1)), prefix.correct.mean(axis=(0, 1)))
     router_outcomes = {b: replay_policy_outcome(table, calibration.policy, b) for b in budgets}
-    # Batch allocation reads the same zero-probe priors as the router, when it has them.
-    question_priors = None
-    if calibration.policy.meta.get("difficulty_prior"):
-        question_priors = [calibration.policy.question_prior(p.question) for p in held.problems]
+    # Batch allocation reads each question's zero-probe prior (the predictor fitted on the
+    # fitting half; there cross-fitted, so no question's prior has seen its own accuracy).
+    held_priors = [predictor.prior_for(p.question) for p in held.problems]
+    fit_priors = question_priors_of(fit.problems, 2, seed)
     rows = []
     for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
         router_row["ac"] = interpolate(ac, router_row["router_calls"])
@@ -184,18 +185,26 @@ def evaluate(
         routed = router_outcomes[budget]
         spent = float(routed.calls.mean())
         prior_b, slope_b, center_b = posterior_settings(fit_table)
+        # The batch's start and per-question cap: the pair most accurate on the fitting half
+        # at the same mean samples (never chosen on the held-out questions).
+        start_b, cap_b = max(
+            ((st, cap) for st in (1, 2) for cap in (8, 16, width) if cap <= width),
+            key=lambda sc: float(replay_batch(fit_table, BatchAllocation(
+                budget=max(spent, sc[0]), start=sc[0], chunk=2, cap=sc[1], prior=prior_b,
+                slope=slope_b, center=center_b), priors=fit_priors).correct.mean()),
+        )  # fmt: skip
         router_row["batch"] = {}
         # At the router's spend (equal calls), and at the whole budget the router was given
         # (B x questions: it may leave some unspent, the batch spends it all).
-        for label, start, mean in (
-            ("start 1", 1, spent), (f"start {PROBES}", PROBES, spent),
-            (f"all of B, start {PROBES}", PROBES, float(min(budget, width))),
+        for label, mean in (
+            (f"start {start_b} cap {cap_b}", spent),
+            (f"all of B, start {start_b} cap {cap_b}", float(min(budget, width))),
         ):  # fmt: skip
             allocation = BatchAllocation(
-                budget=max(mean, start), start=start, chunk=2, cap=width,
+                budget=max(mean, start_b), start=start_b, chunk=2, cap=cap_b,
                 prior=prior_b, slope=slope_b, center=center_b,
             )  # fmt: skip
-            batch = replay_batch(table, allocation, priors=question_priors)
+            batch = replay_batch(table, allocation, priors=held_priors)
             (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
                                        seed=seed)  # fmt: skip
             brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
