@@ -344,9 +344,20 @@ def export_pool(path: Path, target: Path = EMBEDDED_POOL) -> None:
                 "confidences": [None if np.isnan(c) else round(float(c), 4)
                                 for c in p.confidences],
                 "completion_tokens": p.completion_tokens.tolist(),
-                "traces": list(p.traces),
+                "traces": [_rounded(t) for t in p.traces],
             }) + "\n")  # fmt: skip
     print(f"wrote {target}")
+
+
+def _rounded(value):
+    """Floats to 4 decimals, inside dicts and lists (a smaller data file)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def load_embedded(path: Path = EMBEDDED_POOL) -> PoolSamples:
