@@ -181,3 +181,21 @@ def test_run_batch_budget_answers_every_question_of_a_task_under_one_budget(
     assert "--batch-budget needs --task" in capsys.readouterr().err
     assert main([*common, "What is 1 + 1?", "--batch-budget", "2"]) != 0
     assert "drop the question" in capsys.readouterr().err
+
+
+# -- the middle-band embedded pool ------------------------------------------------------------------
+def test_the_embedded_capitals_pool_is_in_the_models_middle_band():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "router_allocation.py"
+    spec = importlib.util.spec_from_file_location("router_allocation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pool = module.load_embedded()
+    accuracy = np.array([p.correct.mean() for p in pool.problems])
+    assert len(pool.problems) == 70 and pool.n_min >= 11
+    assert pool.meta["model_id"] == "gemma3-270m-q4_k_m" and pool.all_have("confidences")
+    # Neither hopeless nor settled: the mean single-sample accuracy and the spread.
+    assert 0.4 < accuracy.mean() < 0.8
+    assert ((accuracy >= 0.2) & (accuracy <= 0.8)).mean() >= 0.4
