@@ -187,24 +187,28 @@ def evaluate(
         prior_b, slope_b, center_b = posterior_settings(fit_table)
         # The batch's start and per-question cap: the pair most accurate on the fitting half
         # at the same mean samples (never chosen on the held-out questions).
-        start_b, cap_b = max(
-            ((st, cap) for st in (1, 2) for cap in (8, 16, width) if cap <= width),
+        # And whether it reads each question's own prior or the pool's.
+        start_b, cap_b, own_b = max(
+            ((st, cap, own) for st in (1, 2) for cap in (8, 16, width) if cap <= width
+             for own in (True, False)),
             key=lambda sc: float(replay_batch(fit_table, BatchAllocation(
                 budget=max(spent, sc[0]), start=sc[0], chunk=2, cap=sc[1], prior=prior_b,
-                slope=slope_b, center=center_b), priors=fit_priors).correct.mean()),
+                slope=slope_b, center=center_b), priors=fit_priors if sc[2] else None
+            ).correct.mean()),
         )  # fmt: skip
+        prior_label = "own priors" if own_b else "pool prior"
         router_row["batch"] = {}
         # At the router's spend (equal calls), and at the whole budget the router was given
         # (B x questions: it may leave some unspent, the batch spends it all).
         for label, mean in (
-            (f"start {start_b} cap {cap_b}", spent),
-            (f"all of B, start {start_b} cap {cap_b}", float(min(budget, width))),
+            (f"start {start_b} cap {cap_b} {prior_label}", spent),
+            (f"all of B, start {start_b} cap {cap_b} {prior_label}", float(min(budget, width))),
         ):  # fmt: skip
             allocation = BatchAllocation(
                 budget=max(mean, start_b), start=start_b, chunk=2, cap=cap_b,
                 prior=prior_b, slope=slope_b, center=center_b,
             )  # fmt: skip
-            batch = replay_batch(table, allocation, priors=held_priors)
+            batch = replay_batch(table, allocation, priors=held_priors if own_b else None)
             (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
                                        seed=seed)  # fmt: skip
             brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
