@@ -22,8 +22,15 @@ not pay out of sample, and how often the folds pick the same plans is reported. 
 gets the best vote the pool supports, also below the probes' cost (where the router answers
 from the samples it can pay for) and for the "stop" plan. Plans include the multi-stage
 posterior stop (:class:`~langgraph_ttc.stopping.PosteriorStop`: stop, continue or give up by
-the expected gain of more samples), its prior the fitting questions' accuracies and its
-confidence evidence fitted on their samples.
+the expected gain of more samples), at several prices and at every horizon up to the budget;
+its prior either the fitting questions' accuracies or, with question texts, each question's own
+zero-probe prior (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`, cross-fitted so that no
+question's prior has seen its own accuracy; the policy stores the predictor for the route
+node), and its confidence evidence fitted on their samples. With confidences the evidence vote
+(:class:`~langgraph_ttc.aggregators.confidence.EvidenceVote`, counts plus that evidence) is a
+candidate vote. For ``objective="equal_calls"`` per-bin plans must beat one plan's
+cross-validated gain over uniform voting at equal calls, and a larger budget keeps a smaller
+one's plans where those gained more.
 """
 
 from __future__ import annotations
