@@ -14,22 +14,31 @@ Pools (synthetic, held out: fitted on one half of the questions, scored on the o
 Methods at budget B (8, 16, 32 calls per question), every one replayed on the same orders of
 the held-out samples:
 
-* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (4 probes; its
-  plans include the posterior stop; a price per call chosen per budget by cross-validated gain
-  over uniform voting at equal calls) replayed by ``compare``; the uniform / oracle / share
-  columns are ``compare``'s;
+* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (2 probes;
+  its plans include posterior stops from the pool's prior or each question's own zero-probe
+  prior, and the evidence vote where the pool has confidences; a price per call chosen per
+  budget by cross-validated gain over uniform voting at equal calls) replayed by ``compare``;
+  the uniform / oracle / share columns are ``compare``'s; ``evidence vote``: that vote used
+  uniformly (not one of the library's fixed methods, so not in the uniform column);
 * ``posterior stop``: every question drawn under :class:`~langgraph_ttc.stopping.PosteriorStop`
-  with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half);
+  with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half;
+  read on 8 orders, where the router's row is read on 48);
   ``+ prior``: with the zero-probe difficulty prior of each question
   (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
-* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the total budget the
-  posterior stop spent (so at equal calls), per-question cap 64;
+* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the router's own total
+  (its mean calls x questions, so at equal calls) and with B x questions, against the router on
+  the same 8 orders; its start (1 or 2), per-question cap (8, 16 or the pool's width) and prior
+  (each question's own or the pool's) chosen on the fitting half;
 * ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
   (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
   the router's mean calls by interpolating their curves over caps 2..64.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--out runs/router_allocation]``.
+The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemma 3 270M,
+stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
+it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
+
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--out DIR]``.
 """
 
 from __future__ import annotations
