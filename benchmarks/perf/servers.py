@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTANT_MODEL = "instant"
 
 
-def checkout_env(**extra: str) -> dict[str, str]:
-    """The environment for our benchmark subprocesses: this checkout first on ``PYTHONPATH``,
-    so they import its ``langgraph_ttc`` rather than an editable install of another checkout
-    (a git worktree would otherwise measure the main tree's code)."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+def checkout_env(*, root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for our benchmark subprocesses: this checkout (or ``root``) first on
+    ``PYTHONPATH``, so they import its ``langgraph_ttc`` rather than an editable install of
+    another checkout (a git worktree would otherwise measure the main tree's code)."""
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, **extra)
 
 
