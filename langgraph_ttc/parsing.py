@@ -124,6 +124,13 @@ def normalize_answer(answer: str, *, case_sensitive: bool = False) -> str:
         >>> [normalize_answer(s) for s in ["1,234.50", "+007", "-0", " Paris. ", "$2.0$"]]
         ['1234.5', '7', '0', 'paris', '2']
     """
+    if (
+        isinstance(answer, str)
+        and answer.isascii()
+        and answer.isdigit()
+        and (answer[0] != "0" or len(answer) == 1)
+    ):
+        return answer  # already canonical (the usual vote key): skip the Decimal round trip
     text = " ".join(_clean(str(answer)).split())
     number = _canonical_number(text)
     if number is not None:
