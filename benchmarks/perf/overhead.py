@@ -6,6 +6,7 @@ load drifts penalises nobody in particular; the median round is reported.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -105,9 +106,14 @@ def measure(
     for round_index in range(rounds):
         shift = round_index % len(contenders)
         for name in contenders[shift:] + contenders[:shift]:
-            reset = getattr(server, "reset", None)
-            result = run_contender(name, spec, on_warm=reset, checkouts=checkouts)
+            began: list = []
+            result = run_contender(
+                name, spec, on_warm=functools.partial(_reset, server, began), checkouts=checkouts
+            )
             result["load_avg_1m"] = os.getloadavg()[0]
+            ended = _server_cpu(server)
+            if began and began[0] is not None and ended is not None:
+                result["server_cpu_s"] = ended - began[0]
             if hasattr(server, "stats") and "error" not in result:
                 seen = server.stats()
                 result["server_requests"] = seen["requests"]
@@ -116,6 +122,18 @@ def measure(
             log(f"  round {round_index + 1} {name:<10} {_brief(result)}")
             runs[name].append(result)
     return {name: _median_run(results) for name, results in runs.items()}
+
+
+def _server_cpu(server) -> float | None:
+    return server.cpu_s() if hasattr(server, "cpu_s") else None
+
+
+def _reset(server, began: list) -> None:
+    """Between a contender's warm-up and its timed part: zero the server's counters and note
+    its CPU so far."""
+    if hasattr(server, "reset"):
+        server.reset()
+    began.append(_server_cpu(server))
 
 
 def _brief(result: dict) -> str:
@@ -138,6 +156,8 @@ def _median_run(results: list[dict]) -> dict:
     out["cpu_s_runs"] = [round(c, 4) for c in cpus]
     gcs = [r["gc_s"] for r in good if r.get("gc_s") is not None]
     out["gc_s"] = statistics.median(gcs) if gcs else None
+    servers = [r["server_cpu_s"] for r in good if r.get("server_cpu_s") is not None]
+    out["server_cpu_s"] = statistics.median(servers) if servers else None
     out["wall_s_q1"], _, out["wall_s_q3"] = quartiles(walls)
     if cpus:
         out["cpu_s_q1"], _, out["cpu_s_q3"] = quartiles(cpus)
@@ -150,6 +170,8 @@ def with_ratios(results: dict, samples: int) -> dict:
     for result in results.values():
         if "error" not in result and result.get("cpu_s") is not None:
             result["cpu_ms_per_sample"] = round(1000 * result["cpu_s"] / samples, 3)
+        if "error" not in result and result.get("server_cpu_s") is not None:
+            result["server_cpu_ms_per_sample"] = round(1000 * result["server_cpu_s"] / samples, 3)
     floor = results.get("floor")
     if not floor or "error" in floor:
         return results

@@ -30,6 +30,7 @@ OVERHEAD_COLUMNS = [
     ("cpu s", "cpu_s"),
     ("cpu ms/sample", "cpu_ms_per_sample"),
     ("cpu ms/sample over floor", "cpu_overhead_ms_per_sample"),
+    ("server cpu ms/sample", "server_cpu_ms_per_sample"),
     ("gc s", "gc_s"),
     ("calls", "calls"),
     ("requests (server)", "server_requests"),

@@ -61,6 +61,16 @@ class InstantProcess:
     def reset(self) -> None:
         self._ask("reset")
 
+    def cpu_s(self) -> float | None:
+        """The server process's CPU seconds so far (Linux ``/proc``; None elsewhere): what a
+        contender's requests cost the server, which shares the machine's cores with it."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def gate(self, in_flight: int) -> None:
         """Hold answers until ``in_flight`` requests are in flight at once (0: no gate)."""
         self._ask(f"gate {in_flight}")
