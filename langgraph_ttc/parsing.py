@@ -85,6 +85,8 @@ def _answer_span(rest: str, *, multiline: bool) -> str:
 
 def _last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` with balanced braces (``None`` if absent/unbalanced)."""
+    if "\\" not in text:  # no LaTeX command at all (the usual reply): no regex search
+        return None
     starts = [m.end() for m in _BOXED.finditer(text)]
     for start in reversed(starts):
         depth = 1
@@ -100,6 +102,8 @@ def _last_boxed(text: str) -> str | None:
 
 def _clean(answer: str) -> str:
     """Strip markdown, dollar signs, quotes and trailing punctuation around an answer."""
+    if answer.isalnum():  # nothing to strip (the usual answer, e.g. "36")
+        return answer
     previous = None
     answer = answer.strip()
     while answer != previous:
