@@ -5,7 +5,18 @@ bash benchmarks/peers/setup.sh && python benchmarks/performance.py --out runs/be
 
 Sections (``--sections``, default all): overhead, concurrency, coalescing, pool, scale.
 ``--quick`` shrinks every size (a smoke run of a minute or two); ``--no-llama`` skips the real
-llama.cpp server; the peers (its_hub, optillm) run when ``benchmarks/peers/.venv`` exists.
+llama.cpp server; the peers (its_hub, optillm) run when ``benchmarks/peers/.venv`` (or
+``$PEERS_VENV``) exists.
+
+The overhead section runs every contender once per round, in a rotated order, and compares each
+of ours with its_hub round by round (the wall ratio of two runs moments apart, whose spread is
+far smaller than that of either wall time on a shared machine): median, quartiles and a
+bootstrap 95% interval. ``--baseline DIR`` adds our contenders importing ``langgraph_ttc`` from
+another checkout (``graph@base``...), interleaved, so a change's before and after share a run:
+
+    git archive <commit> | tar -x -C /tmp/before
+    flock /tmp/ttc-heavy.lock python benchmarks/performance.py --sections overhead --no-llama \
+        --rounds 15 --baseline /tmp/before
 What each HTTP layer under the ``openai`` client costs per request: ``protocol_layers.py``.
 """
 
@@ -33,7 +44,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default="runs/bench", help="directory for results.json")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="another checkout whose graph, graph_sync and runnable run too (as name@base)",
+    )
+    parser.add_argument(
+        "--contenders", default=None, help="comma-separated subset of the overhead contenders"
+    )
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--n", type=int, default=16, help="samples per question (majority@n)")
     parser.add_argument("--max-tokens", type=int, default=16)
@@ -53,8 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def contenders(args, llama: bool) -> list[str]:
     names = ["floor", "graph", "runnable"] + ([] if llama else ["graph_sync"])
+    if args.baseline:
+        names += [f"{name}@base" for name in names if name != "floor"]
     if not args.no_peers:
         names += overhead.peers_available()
+    if args.contenders:
+        wanted = args.contenders.split(",")
+        names = [name for name in names if name in wanted]
     return names
 
 
@@ -71,10 +95,28 @@ def run_overhead(args, server, label: str, questions: int, log) -> dict:
         "concurrency": args.n,
     }
     log(f"\n== overhead: majority@{args.n} x {questions} questions on {label} ==")
-    results = overhead.measure(server, contenders(args, "llama" in label), spec, args.rounds, log)
+    runs: dict[str, list[dict]] = {}
+    checkouts = {"base": args.baseline} if args.baseline else None
+    names = contenders(args, "llama" in label)
+    results = overhead.measure(server, names, spec, args.rounds, log, checkouts, runs)
     overhead.with_ratios(results, questions * args.n)
     log(report.overhead_table(results))
-    return {"server": label, "questions": questions, "n": args.n, "results": results}
+    paired = overhead.paired_summary(runs, questions * args.n)
+    log("\nRound by round (each of ours against its_hub run in the same round; CPU against the")
+    log("--baseline checkout's same contender):")
+    log(report.paired_table(paired))
+    return {
+        "server": label,
+        "questions": questions,
+        "n": args.n,
+        "results": results,
+        "paired": paired,
+        "runs": {name: [_lean(r) for r in rs] for name, rs in runs.items()},
+    }
+
+
+def _lean(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "answers"}
 
 
 def main(argv=None) -> dict:

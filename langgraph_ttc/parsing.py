@@ -85,6 +85,8 @@ def _answer_span(rest: str, *, multiline: bool) -> str:
 
 def _last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` with balanced braces (``None`` if absent/unbalanced)."""
+    if "\\" not in text:  # no LaTeX command at all (the usual reply): no regex search
+        return None
     starts = [m.end() for m in _BOXED.finditer(text)]
     for start in reversed(starts):
         depth = 1
@@ -100,6 +102,8 @@ def _last_boxed(text: str) -> str | None:
 
 def _clean(answer: str) -> str:
     """Strip markdown, dollar signs, quotes and trailing punctuation around an answer."""
+    if answer.isalnum():  # nothing to strip (the usual answer, e.g. "36")
+        return answer
     previous = None
     answer = answer.strip()
     while answer != previous:
@@ -124,6 +128,13 @@ def normalize_answer(answer: str, *, case_sensitive: bool = False) -> str:
         >>> [normalize_answer(s) for s in ["1,234.50", "+007", "-0", " Paris. ", "$2.0$"]]
         ['1234.5', '7', '0', 'paris', '2']
     """
+    if (
+        isinstance(answer, str)
+        and answer.isascii()
+        and answer.isdigit()
+        and (answer[0] != "0" or len(answer) == 1)
+    ):
+        return answer  # already canonical (the usual vote key): skip the Decimal round trip
     text = " ".join(_clean(str(answer)).split())
     number = _canonical_number(text)
     if number is not None:

@@ -199,6 +199,9 @@ def main() -> None:
         start_rss_mb=round(before, 1),
         gc_s=gc_s(),
     )
+    ours = sys.modules.get("langgraph_ttc")
+    if ours is not None:  # which checkout was measured (a baseline's, or this one)
+        result["checkout"] = str(Path(ours.__file__).resolve().parents[1])
     print(json.dumps(result))
 
 

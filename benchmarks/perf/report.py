@@ -24,11 +24,13 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 OVERHEAD_COLUMNS = [
     ("contender", "contender"),
     ("wall s", "wall_s"),
+    ("wall IQR", "wall_iqr"),
     ("x floor", "wall_ratio"),
     ("ms/sample over floor", "overhead_ms_per_sample"),
     ("cpu s", "cpu_s"),
     ("cpu ms/sample", "cpu_ms_per_sample"),
     ("cpu ms/sample over floor", "cpu_overhead_ms_per_sample"),
+    ("server cpu ms/sample", "server_cpu_ms_per_sample"),
     ("gc s", "gc_s"),
     ("calls", "calls"),
     ("requests (server)", "server_requests"),
@@ -48,5 +50,37 @@ def overhead_table(results: dict) -> str:
         if "error" in result:
             rows.append({"contender": f"{name} (error: {result['error']})"})
         else:
-            rows.append({**result, "contender": name})
+            iqr = None
+            if result.get("wall_s_q1") is not None:
+                iqr = f"{result['wall_s_q1']:.3f}-{result['wall_s_q3']:.3f}"
+            rows.append({**result, "contender": name, "wall_iqr": iqr})
     return table(rows, OVERHEAD_COLUMNS)
+
+
+def paired_table(summary: dict) -> str:
+    """The per-round comparisons of :func:`perf.overhead.paired_summary` as two small tables."""
+
+    def cell(stats: dict | None, digits: int) -> str:
+        if not stats:
+            return "-"
+        low, high = stats["ci95"]
+        return (
+            f"{stats['median']:.{digits}f} [IQR {stats['q1']:.{digits}f}-{stats['q3']:.{digits}f}; "
+            f"95% CI {low:.{digits}f}-{high:.{digits}f}; {stats['rounds']} rounds]"
+        )
+
+    names = sorted(set(summary["wall_ratio"]) | set(summary["cpu_ms_over_base"]))
+    rows = [
+        {
+            "contender": name,
+            "ratio": cell(summary["wall_ratio"].get(name), 3),
+            "cpu": cell(summary["cpu_ms_over_base"].get(name), 3),
+        }
+        for name in names
+    ]
+    columns = [
+        ("contender", "contender"),
+        (f"wall / {summary['reference']} (same round)", "ratio"),
+        ("cpu ms/sample over @base (same round)", "cpu"),
+    ]
+    return table(rows, columns)

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTANT_MODEL = "instant"
 
 
-def checkout_env(**extra: str) -> dict[str, str]:
-    """The environment for our benchmark subprocesses: this checkout first on ``PYTHONPATH``,
-    so they import its ``langgraph_ttc`` rather than an editable install of another checkout
-    (a git worktree would otherwise measure the main tree's code)."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+def checkout_env(*, root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for our benchmark subprocesses: this checkout (or ``root``) first on
+    ``PYTHONPATH``, so they import its ``langgraph_ttc`` rather than an editable install of
+    another checkout (a git worktree would otherwise measure the main tree's code)."""
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, **extra)
 
 
@@ -60,6 +60,16 @@ class InstantProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def cpu_s(self) -> float | None:
+        """The server process's CPU seconds so far (Linux ``/proc``; None elsewhere): what a
+        contender's requests cost the server, which shares the machine's cores with it."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def gate(self, in_flight: int) -> None:
         """Hold answers until ``in_flight`` requests are in flight at once (0: no gate)."""

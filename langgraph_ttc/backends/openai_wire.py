@@ -172,7 +172,10 @@ def completions_from(
         >>> c.text, c.thinking, c.thinking_tokens
         ('The answer is 4.', '2 and 2 make 4', 6)
     """
-    choices = sorted(reply.get("choices") or (), key=lambda c: c.get("index") or 0)[:count]
+    choices = reply.get("choices") or ()
+    if len(choices) > 1:
+        choices = sorted(choices, key=lambda c: c.get("index") or 0)
+    choices = choices[:count]
     usage = usage_from(reply)
     counted = reasoning_tokens_from(reply)
     parts = [choice_parts(c) for c in choices]
