@@ -11,7 +11,7 @@ import time
 import pytest
 
 from langgraph_ttc.cli import main
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
