@@ -109,7 +109,6 @@ _ELSEWHERE: dict[str, str] = {
     "Verifier": "langgraph_ttc.verifiers",
     "Votes": "langgraph_ttc.stopping",
     "best_of_n": "langgraph_ttc.aggregators",
-    "build_ttc_graph": "langgraph_ttc.graph",
     "filter_vote": "langgraph_ttc.aggregators",
     "get_aggregator": "langgraph_ttc.aggregators",
     "majority_vote": "langgraph_ttc.aggregators",
