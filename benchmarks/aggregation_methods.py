@@ -13,7 +13,10 @@ Every method gets the same ``Budget(max_calls=B)`` per question and is sized to 
 
 Calls count every model call (samples, judges, selections, aggregations); tokens are prompt
 plus completion tokens. ``coverage`` is the share of questions where any candidate (any
-population member, any finished particle) was right: the ceiling of any selection.
+population member, any finished particle) was right: the ceiling of any selection. Accuracy
+comes with a 95% percentile bootstrap interval over questions, and every method's difference
+from majority with a paired one (the same questions resampled for both), so a difference whose
+interval holds 0 is not one.
 
 Two models:
 
@@ -29,12 +32,12 @@ Two models:
 Run::
 
     python benchmarks/aggregation_methods.py --model fake --size 200 --budget 12   # 10 s
-    python benchmarks/aggregation_methods.py --model local --size 8 --budget 6 --max-tokens 32 \
-        --population 2 --k 2 --particles 2 --step-tokens 16 --threads 2 \
-        --out runs/aggregation_methods_local.json   # 3-25 s per question and method (2 cores)
+    flock /tmp/ttc-heavy.lock python benchmarks/aggregation_methods.py --model local \
+        --size 20 --budget 6 --max-tokens 32 --population 2 --k 2 --particles 2 \
+        --step-tokens 16 --threads 2 --out runs/aggregation_methods_local.json
 
 Measured (README, "Methods that aggregate with the model"): on the fake, GenSelect and RSA far
-above majority and best-of-N at 12 calls; on the embedded model, 8 questions, all within noise.
+above majority and best-of-N at 12 calls; on the embedded model (20 questions) see the README.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from langgraph_ttc import Budget, create_ttc_graph, load_task
 from langgraph_ttc.methods import RSA, GenSelect, ParticleFilter
+from langgraph_ttc.scaling import bootstrap_ci
 from langgraph_ttc.search import LLMStepJudge
 from langgraph_ttc.strategies import BestOfN, Majority
 from langgraph_ttc.testing import AggregationOracle, FakeBackend, stable_uniform
@@ -77,6 +83,12 @@ def strategies(args) -> dict:
             segmentation="newline" if args.model == "fake" else "auto",
         ),
     }
+
+
+def interval(values, *, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of per-question ``values``."""
+    low, high = bootstrap_ci(np.asarray(values, dtype=float)[:, None], n_boot=2000, seed=seed)
+    return float(low[0]), float(high[0])
 
 
 def fake_setup(args):
@@ -165,10 +177,11 @@ def main() -> int:
 
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = strategies(args)
-    header = f"{'method':<16} {'acc':>5} {'cover':>5} {'calls/q':>7} {'tokens/q':>8} {'s/q':>6}  calls by purpose"
+    header = f"{'method':<16} {'acc':>5} {'95% CI':>12} {'cover':>5} {'calls/q':>7} {'tokens/q':>8} {'s/q':>6}  calls by purpose"
     print(f"model={args.model} questions={len(questions)} budget={args.budget} calls/question")
     print(header, flush=True)
     rows, records = [], []
+    correct: dict[str, list[float]] = {}  # per question, in the same order for every method
     for name in chosen:
         strategy = configs[name]
         verifier = scorer if name == "particle_filter" else judge if name == "best_of_n" else None
@@ -198,10 +211,13 @@ def main() -> int:
                  "correct": bool(ok), "covered": bool(any_ok), "calls": usage["calls"]}
             )  # fmt: skip
         size = len(questions)
+        correct[name] = [float(r["correct"]) for r in records if r["method"] == name]
+        low, high = interval(correct[name], seed=args.seed)
         row = {
             "method": name,
             "strategy": strategy.describe(),
             "accuracy": right / size,
+            "accuracy_ci95": [low, high],
             "coverage": covered / size,
             "calls_per_question": calls / size,
             "tokens_per_question": tokens / size,
@@ -211,11 +227,22 @@ def main() -> int:
         rows.append(row)
         split = ", ".join(f"{p} {c:.1f}" for p, c in row["calls_by_purpose_per_question"].items())
         print(
-            f"{name:<16} {row['accuracy']:>5.2f} {row['coverage']:>5.2f} "
+            f"{name:<16} {row['accuracy']:>5.2f} {f'[{low:.2f}, {high:.2f}]':>12} {row['coverage']:>5.2f} "
             f"{row['calls_per_question']:>7.1f} {row['tokens_per_question']:>8.0f} "
             f"{row['seconds_per_question']:>6.2f}  {split}",
             flush=True,
         )
+    if "majority" in correct:
+        print("difference from majority (paired bootstrap over questions, 95%):")
+        base = np.asarray(correct["majority"])
+        for row in rows:
+            if row["method"] == "majority":
+                continue
+            diff = np.asarray(correct[row["method"]]) - base
+            low, high = interval(diff, seed=args.seed)
+            row["minus_majority"] = float(diff.mean())
+            row["minus_majority_ci95"] = [low, high]
+            print(f"  {row['method']:<16} {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")
     if args.out:
         Path(os.path.dirname(args.out) or ".").mkdir(parents=True, exist_ok=True)
         payload = {"args": vars(args), "summary": rows, "questions": records}

@@ -27,3 +27,8 @@ def test_the_benchmark_compares_the_methods_at_equal_calls(tmp_path):
     assert rows["rsa"]["calls_by_purpose_per_question"]["aggregate"] > 0
     for method in ("genselect", "rsa"):
         assert rows[method]["accuracy"] > rows["majority"]["accuracy"] + 0.2, rows
+        # the paired bootstrap interval of the difference from majority lies above 0
+        assert rows[method]["minus_majority_ci95"][0] > 0, rows[method]
+    for row in rows.values():
+        low, high = row["accuracy_ci95"]
+        assert low <= row["accuracy"] <= high
