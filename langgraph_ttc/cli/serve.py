@@ -12,8 +12,8 @@ __all__ = ["app_from_args", "main"]
 
 
 def app_from_args(args: argparse.Namespace):
-    """The app the flags describe (the server's defaults and caps)."""
-    require("uvicorn", "serve", "langgraph-ttc serve")
+    """The app the flags describe (the server's defaults and caps); building it needs only
+    Starlette, which :mod:`langgraph_ttc.serve.app` asks for itself."""
     from langgraph_ttc.serve import Limits, create_app
 
     limits = Limits(

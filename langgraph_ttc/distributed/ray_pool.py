@@ -285,6 +285,22 @@ def build_pool_on_ray(
         PoolBusy: another process is building this pool.
         TTCConfigError: a bad argument, or the pool was built with another setup.
         MissingExtra: Ray is not installed (``pip install 'langgraph-ttc[ray]'``).
+
+    Example:
+        Two sampler actors against two ``vllm serve`` replicas (each question goes to one)::
+
+            from langgraph_ttc.distributed import Endpoints, build_pool_on_ray
+            replicas = Endpoints(["http://gpu-0:8000/v1", "http://gpu-1:8000/v1"], "Qwen/Qwen3-8B")
+            report = build_pool_on_ray(task, replicas, "pool.sqlite", k_max=64, actors=2)
+
+        Arguments are checked before Ray starts:
+
+        >>> from langgraph_ttc.tasks import load_task
+        >>> build_pool_on_ray(load_task("rg:basic_arithmetic", size=2), "local", "p.sqlite",
+        ...                   k_max=0)
+        Traceback (most recent call last):
+        ...
+        langgraph_ttc.errors.TTCConfigError: k_max must be an integer >= 1; got 0.
     """
     for name, value in (
         ("k_max", k_max),

@@ -38,7 +38,15 @@ TARGET_ONGOING_REQUESTS = 16
 
 class TTCServer:
     """One replica: the options of :func:`~langgraph_ttc.serve.create_app`, built into the app
-    when the replica starts (never pickled as an app: it holds sockets and models)."""
+    when the replica starts (never pickled as an app: it holds sockets and models).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> replica = TTCServer({"backend": FakeBackend(), "strategy": "majority", "n": 3})
+        >>> app = replica.__serve_build_asgi_app__()  # what Serve calls in each replica
+        >>> app.state.ttc.engine.base.model_id
+        'fake'
+    """
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = dict(options)
@@ -105,6 +113,12 @@ def ttc_app(deployment: dict | None = None, **app_options: Any):
 
     Raises:
         MissingExtra: Ray Serve or the serve extra is missing.
+
+    Example:
+        >>> app = ttc_app(deployment_options(num_replicas=2), backend="http://127.0.0.1:8000/v1",
+        ...               strategy="majority", n=8)  # nothing starts until serve.run(app)
+        >>> type(app).__name__
+        'Application'
     """
     ray_module(FEATURE)
     serve = require("ray.serve", "ray", FEATURE)

@@ -352,6 +352,22 @@ def build_pool_on_vllm(
         MissingExtra: Ray, ``ray.data.llm`` or vLLM is missing.
         TTCConfigError: a verifier or confidence was asked for (not available here), or the
             pool was built with another setup.
+
+    Example:
+        Eight questions' samples on the engines of a Ray cluster with GPUs::
+
+            from langgraph_ttc.distributed import VLLMEngine, build_pool_on_vllm
+            build_pool_on_vllm(task, VLLMEngine("Qwen/Qwen3-8B"), "pool.sqlite", k_max=64)
+
+        What vLLM in Ray Data cannot give is refused before anything starts:
+
+        >>> from langgraph_ttc.confidence import ConfidenceSpec
+        >>> from langgraph_ttc.tasks import load_task
+        >>> build_pool_on_vllm(load_task("rg:basic_arithmetic", size=2), VLLMEngine("m"),
+        ...                    "p.sqlite", k_max=4, confidence=ConfidenceSpec())
+        Traceback (most recent call last):
+        ...
+        langgraph_ttc.errors.TTCConfigError: vLLM in Ray Data returns neither log-probabilities nor judge calls: build pools with a verifier or confidence with build_pool_on_ray against `vllm serve` replicas (Endpoints).
     """
     if verifier is not None or confidence is not None:
         raise TTCConfigError(

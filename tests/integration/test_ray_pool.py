@@ -72,6 +72,14 @@ def requests(servers) -> int:
     return sum(server.stats.requests for server in servers)
 
 
+def single_process_pool(task, server, tmp_path, **options):
+    """The reference: the pool the single-process builder writes against one server."""
+    reference = tmp_path / "single.sqlite"
+    backend = OpenAICompatibleBackend(server.base_url, MODEL)
+    build_pool(task, backend, reference, progress=False, **options)
+    return reference
+
+
 def assert_same_pool(path, reference, k_max: int, ignore: tuple[str, ...] = ()) -> None:
     """Row for row the reference's (but the ``ignore`` columns), every question with exactly
     k_max samples (none lost, none doubled), and the same answers and counts once loaded."""
@@ -104,14 +112,7 @@ def test_two_actors_two_servers_equal_the_single_process_pool(ray_local, servers
         verifier=LLMJudge(),
         confidence=ConfidenceSpec(),
     )
-    reference = tmp_path / "single.sqlite"
-    build_pool(
-        task,
-        OpenAICompatibleBackend(servers[0].base_url, MODEL),
-        reference,
-        progress=False,
-        **options,
-    )
+    reference = single_process_pool(task, servers[0], tmp_path, **options)
     before = [server.stats.requests for server in servers]
 
     path = tmp_path / "ray.sqlite"
@@ -142,14 +143,7 @@ def test_failed_samples_and_a_larger_k_resume(ray_local, servers, tmp_path):
     ones, and a run with a larger k_max draws only the new indices."""
     task = load_task("rg:basic_arithmetic", size=6, seed=5)
     replicas = Endpoints([server.base_url for server in servers], MODEL)
-    reference = tmp_path / "single.sqlite"
-    build_pool(
-        task,
-        OpenAICompatibleBackend(servers[0].base_url, MODEL),
-        reference,
-        k_max=4,
-        progress=False,
-    )
+    reference = single_process_pool(task, servers[0], tmp_path, k_max=4)
 
     path = tmp_path / "ray.sqlite"
     for server in servers:
@@ -196,15 +190,7 @@ def test_an_actor_killed_mid_run_loses_and_doubles_nothing(ray_local, servers, t
         worker_ray.get(worker_ray.get_actor("samplers").add.remote(actor))
 
     task = load_task("rg:basic_arithmetic", size=12, seed=7)
-    reference = tmp_path / "single.sqlite"
-    build_pool(
-        task,
-        OpenAICompatibleBackend(servers[0].base_url, MODEL),
-        reference,
-        k_max=4,
-        critique=True,
-        progress=False,
-    )
+    reference = single_process_pool(task, servers[0], tmp_path, k_max=4, critique=True)
     replicas = Endpoints([server.base_url for server in servers], MODEL)
     start = requests(servers)
     killed: dict = {}
@@ -375,14 +361,7 @@ def test_a_dead_backend_stops_the_build_in_one_line_and_the_next_run_resumes(
     from langgraph_ttc.errors import BackendError
 
     task = load_task("rg:basic_arithmetic", size=20, seed=8)  # 80 samples: one actor gets >= 40
-    reference = tmp_path / "single.sqlite"
-    build_pool(
-        task,
-        OpenAICompatibleBackend(servers[0].base_url, MODEL),
-        reference,
-        k_max=4,
-        progress=False,
-    )
+    reference = single_process_pool(task, servers[0], tmp_path, k_max=4)
     replicas = Endpoints([server.base_url for server in servers], MODEL)
     path = tmp_path / "ray.sqlite"
     for server in servers:
