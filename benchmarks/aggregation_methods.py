@@ -25,8 +25,8 @@ Two models:
   and aggregates (RSA) well (``--select-accuracy``, ``--aggregate-accuracy``); its step judge is
   a process reward that knows right steps. A setting where aggregation helps by construction: it
   checks that each method turns that into accuracy, within its budget.
-* ``--model local``: the embedded Gemma 3 270M on reasoning-gym basic arithmetic (one-digit
-  sums). A weak base model: it reads, selects and aggregates poorly; the numbers are what they
+* ``--model local``: the embedded Gemma 3 270M on reasoning-gym basic arithmetic (two one-digit
+  terms; ``+ - * /``, negatives and parentheses). A weak base model: it reads, selects and aggregates poorly; the numbers are what they
   are.
 
 Run::
