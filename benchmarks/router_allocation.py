@@ -14,22 +14,31 @@ Pools (synthetic, held out: fitted on one half of the questions, scored on the o
 Methods at budget B (8, 16, 32 calls per question), every one replayed on the same orders of
 the held-out samples:
 
-* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (4 probes; its
-  plans include the posterior stop; a price per call chosen per budget by cross-validated gain
-  over uniform voting at equal calls) replayed by ``compare``; the uniform / oracle / share
-  columns are ``compare``'s;
+* ``calibrated router``: ``calibrate --objective equal-calls`` on the fitting half (2 probes;
+  its plans include posterior stops from the pool's prior or each question's own zero-probe
+  prior, and the evidence vote where the pool has confidences; a price per call chosen per
+  budget by cross-validated gain over uniform voting at equal calls) replayed by ``compare``;
+  the uniform / oracle / share columns are ``compare``'s; ``evidence vote``: that vote used
+  uniformly (not one of the library's fixed methods, so not in the uniform column);
 * ``posterior stop``: every question drawn under :class:`~langgraph_ttc.stopping.PosteriorStop`
-  with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half);
+  with horizon B (the multi-stage rule alone; its price per sample chosen on the fitting half;
+  read on 8 orders, where the router's row is read on 48);
   ``+ prior``: with the zero-probe difficulty prior of each question
   (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
-* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the total budget the
-  posterior stop spent (so at equal calls), per-question cap 64;
+* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the router's own total
+  (its mean calls x questions, so at equal calls) and with B x questions, against the router on
+  the same 8 orders; its start (1 or 2), per-question cap (8, 16 or the pool's width) and prior
+  (each question's own or the pool's) chosen on the fitting half;
 * ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
   (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
   the router's mean calls by interpolating their curves over caps 2..64.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--out runs/router_allocation]``.
+The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemma 3 270M,
+stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
+it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
+
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -43,12 +52,19 @@ import numpy as np
 
 from langgraph_ttc.allocation import BatchAllocation
 from langgraph_ttc.scaling.allocation import method_curve, replay_batch, replay_stops
-from langgraph_ttc.scaling.calibrate import calibrate, split_problems
+from langgraph_ttc.scaling.calibrate import (
+    _describe,
+    calibrate,
+    evidence_vote,
+    posterior_settings,
+    split_problems,
+)
+from langgraph_ttc.scaling.calibrate import question_priors as question_priors_of
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.oracle import equal_calls_rows
 from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
-from langgraph_ttc.scaling.replay import ReplayTable
-from langgraph_ttc.scaling.samples import PoolSamples
+from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
+from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 from langgraph_ttc.scaling.synthetic import banded_pool
 from langgraph_ttc.stopping import BayesianStop, PosteriorStop
 
@@ -56,6 +72,7 @@ BUDGETS = (8, 16, 32)
 COSTS = (0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03)
 CAPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 ORACLE_ORDERS = 48
+PROBES = 2  # the router's probes: the posterior stop decides from the second sample on
 
 
 def pools(quick: bool) -> dict[str, PoolSamples]:
@@ -130,17 +147,17 @@ def evaluate(
     names = ["majority"] + (
         ["confidence_weighted", "deepconf_low", "deepconf_high"] if confident else []
     )
-    fit_table = ReplayTable(fit.problems, probes=4, n_orders=orders, seed=seed)
-    table = ReplayTable(held.problems, probes=4, n_orders=orders, seed=seed)
+    fit_table = ReplayTable(fit.problems, probes=PROBES, n_orders=orders, seed=seed)
+    table = ReplayTable(held.problems, probes=PROBES, n_orders=orders, seed=seed)
     # Uniform curves and the oracle from many orders: each question's own curve must not be
     # noise the oracle can pick from.
-    many = ReplayTable(held.problems, probes=4, n_orders=ORACLE_ORDERS, seed=seed)
+    many = ReplayTable(held.problems, probes=PROBES, n_orders=ORACLE_ORDERS, seed=seed)
     fit_runs, runs = fixed_runs(fit_table, names), fixed_runs(many, names)
     prior = accuracy_prior(fit.problems)
     slope, center = fit_evidence(fit.problems) if confident else (0.0, 0.0)
     predictor = DifficultyPrior.fit(fit.problems, tasks=["mix"] * len(fit.problems))
     calibration = calibrate(
-        fit, list(budgets), probes=4, n_orders=orders, seed=seed, objective="equal_calls"
+        fit, list(budgets), probes=PROBES, n_orders=orders, seed=seed, objective="equal_calls"
     )
     comparison = compare_policy(held, calibration.policy, budgets=list(budgets),
                                 n_orders=ORACLE_ORDERS, n_boot=n_boot, seed=seed)  # fmt: skip
@@ -150,10 +167,62 @@ def evaluate(
         dc = method_curve(
             lambda n: table.deepconf_online(n, warmup=min(8, n), eta=10.0, tau=0.95), caps
         )
+    # The evidence vote the router may use, fitted on the fitting half, used uniformly: not one
+    # of the library's fixed methods (so not in the uniform column), reported beside it.
+    evidence = evidence_vote(fit_table) if confident else None
+    evidence_curve = None
+    if evidence is not None:
+        prefix = many.prefix(evidence)
+        evidence_curve = (prefix.calls.mean(axis=(0, 1)), prefix.correct.mean(axis=(0, 1)))
+    router_outcomes = {b: replay_policy_outcome(table, calibration.policy, b) for b in budgets}
+    # Batch allocation reads each question's zero-probe prior (the predictor fitted on the
+    # fitting half; there cross-fitted, so no question's prior has seen its own accuracy).
+    held_priors = [predictor.prior_for(p.question) for p in held.problems]
+    fit_priors = question_priors_of(fit.problems, 2, seed)
     rows = []
     for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
         router_row["ac"] = interpolate(ac, router_row["router_calls"])
         router_row["deepconf"] = None if dc is None else interpolate(dc, router_row["router_calls"])
+        router_row["uniform_evidence"] = (
+            None
+            if evidence_curve is None
+            else interpolate(evidence_curve, router_row["router_calls"])
+        )
+        router_row["plan"] = _describe(calibration.policy.spec(1, budget))
+        # Batch allocation at the router's own total (its mean calls x questions), on the same
+        # orders, with the router's fitted prior and evidence.
+        routed = router_outcomes[budget]
+        spent = float(routed.calls.mean())
+        prior_b, slope_b, center_b = posterior_settings(fit_table)
+        # The batch's start and per-question cap: the pair most accurate on the fitting half
+        # at the same mean samples (never chosen on the held-out questions).
+        # And whether it reads each question's own prior or the pool's.
+        start_b, cap_b, own_b = max(
+            ((st, cap, own) for st in (1, 2) for cap in (8, 16, width) if cap <= width
+             for own in (True, False)),
+            key=lambda sc: float(replay_batch(fit_table, BatchAllocation(
+                budget=max(spent, sc[0]), start=sc[0], chunk=2, cap=sc[1], prior=prior_b,
+                slope=slope_b, center=center_b), priors=fit_priors if sc[2] else None
+            ).correct.mean()),
+        )  # fmt: skip
+        prior_label = "own priors" if own_b else "pool prior"
+        router_row["batch"] = {}
+        # At the router's spend (equal calls), and at the whole budget the router was given
+        # (B x questions: it may leave some unspent, the batch spends it all).
+        for label, mean in (
+            (f"start {start_b} cap {cap_b} {prior_label}", spent),
+            (f"all of B, start {start_b} cap {cap_b} {prior_label}", float(min(budget, width))),
+        ):  # fmt: skip
+            allocation = BatchAllocation(
+                budget=max(mean, start_b), start=start_b, chunk=2, cap=cap_b,
+                prior=prior_b, slope=slope_b, center=center_b,
+            )  # fmt: skip
+            batch = replay_batch(table, allocation, priors=held_priors if own_b else None)
+            (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
+                                       seed=seed)  # fmt: skip
+            brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
+            brow["router_calls_same_orders"] = round(spent, 3)
+            router_row["batch"][label] = brow
         entry = {"budget": budget, "router": router_row}
         for label, start, pq in (
             ("posterior", 2, None),
@@ -196,68 +265,132 @@ def print_tables(results: list[dict]) -> None:
     for result in results:
         print(f"\n== pool {result['pool']}: {result['questions']['held_out']} held-out questions "
               f"({result['seconds']} s) ==")  # fmt: skip
-        print("method            B   calls  acc    best uniform        oracle  share [95% CI]"
-              "          AC@calls  DeepConf@calls  batch@same total (calls, acc, share)")  # fmt: skip
+        print("method            B   calls  acc    best uniform         oracle  share [95% CI]"
+              "            AC@calls DeepConf@calls evidence-vote@calls")  # fmt: skip
         for entry in result["rows"]:
             r = entry["router"]
             print(f"calibrated router {entry['budget']:>2}  {r['router_calls']:>5.2f}  "
                   f"{r['router_accuracy']:.3f}  {_f(r['best_uniform_accuracy'])} "
                   f"{str(r['best_uniform']):<14}  {r['oracle_accuracy']:.3f}  "
                   f"{_f(r['oracle_share'], '.2f')} {r['oracle_share_ci']}  "
-                  f"{_f(r['ac']):>8}  {_f(r['deepconf']):>14}")  # fmt: skip
+                  f"{_f(r['ac']):>8}  {_f(r['deepconf']):>12}  "
+                  f"{_f(r.get('uniform_evidence')):>10}")  # fmt: skip
             for label in ("posterior", "posterior+prior"):
                 p = entry[label]
-                b = p["batch"]
                 print(f"{label:<17} {entry['budget']:>2}  {p['router_calls']:>5.2f}  "
                       f"{p['router_accuracy']:.3f}  {_f(p['best_uniform_accuracy'])} "
                       f"{str(p['best_uniform']):<14}  {p['oracle_accuracy']:.3f}  "
                       f"{_f(p['oracle_share'], '.2f')} {p['oracle_share_ci']}  "
-                      f"{_f(p['ac']):>8}  {_f(p['deepconf']):>14}  "
-                      f"{b['router_calls']:.2f}, {b['router_accuracy']:.3f}, "
-                      f"{_f(b['oracle_share'], '.2f')}")  # fmt: skip
+                      f"{_f(p['ac']):>8}  {_f(p['deepconf']):>12}")  # fmt: skip
+        print("batch vs per-question routing at the same total (the router's calls x questions, "
+              "same orders):")  # fmt: skip
+        for entry in result["rows"]:
+            for label, b in entry["router"]["batch"].items():
+                print(f"  B={entry['budget']:>2} batch {label}: {b['router_calls']:.2f} calls, "
+                      f"acc {b['router_accuracy']:.4f} vs router {b['router_same_orders']:.4f} "
+                      f"({b['router_calls_same_orders']:.2f} calls); best uniform "
+                      f"{_f(b['best_uniform_accuracy'])}, oracle {_f(b['oracle_accuracy'])}, share "
+                      f"{_f(b['oracle_share'], '.2f')} {b['oracle_share_ci']}")  # fmt: skip
+        for row in result["calibration_cv"]:
+            print(f"  cv B={row['budget']}: {row.get('chosen')}, price {row.get('price')}, "
+                  f"gain {row.get('cv_gain')}, inherits {row.get('inherits', '-')}, "
+                  f"plans alike across folds {row.get('plan_stability')}")  # fmt: skip
+        for entry in result["rows"]:
+            print(f"  plan B={entry['budget']}: {entry['router']['plan']}")
 
 
-# The middle-band embedded pool: task kinds where Gemma 3 270M is neither always right nor
-# hopeless (single-digit sums and +/- expressions), small enough for one heavy job.
-EMBEDDED_MIX = (
-    (
-        "add1",
-        "rg:basic_arithmetic",
-        {"max_terms": 2, "max_digits": 1, "operators": ["+"], "allow_negation": False},
-    ),
-    ("arith1", "rg:basic_arithmetic", {"max_terms": 2, "max_digits": 1}),
-)
+# The middle-band embedded pool: capitals of well- and less-known countries, where Gemma 3 270M
+# (the embedded base model) is neither always right nor hopeless (a probe of 6 samples on 94
+# questions of five kinds: capitals 0.62 mean single-sample accuracy; opposites, plurals and
+# next letters about 0.03, so they are left out). All 70 capitals are kept, none chosen by
+# its outcome.
+DATA = Path(__file__).parent / "data"
+CAPITALS = DATA / "capitals.jsonl"
+EMBEDDED_POOL = DATA / "capitals_pool.jsonl"
 
 
-def embedded_pool(out: Path, per_task: int, samples: int) -> PoolSamples:
-    """Build (resumably) and load the embedded pools: ``per_task`` problems of each kind,
-    ``samples`` samples each, with confidences (as benchmarks/confidence_methods.py)."""
+def build_embedded(out: Path, samples: int) -> Path:
+    """Draw (resumably) ``samples`` samples per capital question with the embedded model, with
+    confidences (as benchmarks/confidence_methods.py); the generic few-shot prompt."""
     from langgraph_ttc.backends import SamplingParams
     from langgraph_ttc.backends.embedded import EmbeddedBackend
     from langgraph_ttc.confidence import ConfidenceSpec
+    from langgraph_ttc.prompts import GENERIC_EXEMPLARS
     from langgraph_ttc.scaling import build_pool
-    from langgraph_ttc.scaling.calibrate import load_pools
-    from langgraph_ttc.tasks import load_task
+    from langgraph_ttc.tasks.base import Exemplar
+    from langgraph_ttc.tasks.jsonl import JsonlTask
 
-    backend = EmbeddedBackend.default()
-    paths = []
-    for label, name, config in EMBEDDED_MIX:
-        task = load_task(name, size=per_task, seed=0, config=config)
-        path = out / "pools" / label / "pool.sqlite"
-        began = time.time()
-        build_pool(
-            task,
-            backend,
-            path,
-            k_max=samples,
-            params=SamplingParams(temperature=0.7, top_p=0.95, max_tokens=32),
-            seed=0,
-            confidence=ConfidenceSpec(measure="lowest_group", window=6, top_k=20),
-            progress=False,
-        )
-        print(f"pool {label}: {time.time() - began:.0f} s", flush=True)
-        paths.append(path)
-    return load_pools(paths)
+    task = JsonlTask(
+        str(CAPITALS.relative_to(Path.cwd()) if CAPITALS.is_relative_to(Path.cwd()) else CAPITALS),
+        exemplars=[Exemplar(q, a) for q, a in GENERIC_EXEMPLARS],
+    )
+    path = out / "pools" / "capitals" / "pool.sqlite"
+    began = time.time()
+    build_pool(
+        task,
+        EmbeddedBackend.default(),
+        path,
+        k_max=samples,
+        params=SamplingParams(temperature=0.7, top_p=0.95, max_tokens=24),
+        seed=0,
+        confidence=ConfidenceSpec(measure="lowest_group", window=6, top_k=20),
+        progress=False,
+    )
+    print(f"pool capitals: {time.time() - began:.0f} s", flush=True)
+    return path
+
+
+def export_pool(path: Path, target: Path = EMBEDDED_POOL) -> None:
+    """The pool's samples as a small JSONL data file (one question a line), so the numbers
+    can be rerun without the model."""
+    from langgraph_ttc.scaling.pool import load_pool
+
+    pool = load_pool(path)
+    with target.open("w") as f:
+        f.write(json.dumps({"meta": {k: pool.meta.get(k) for k in
+                                     ("model_id", "params", "seed", "confidence", "task")}})
+                + "\n")  # fmt: skip
+        for p in pool.problems:
+            f.write(json.dumps({
+                "id": p.problem_id, "question": p.question, "reference": p.reference,
+                "answers": list(p.answers), "correct": p.correct.tolist(),
+                "confidences": [None if np.isnan(c) else round(float(c), 4)
+                                for c in p.confidences],
+                "completion_tokens": p.completion_tokens.tolist(),
+                "traces": [_rounded(t) for t in p.traces],
+            }) + "\n")  # fmt: skip
+    print(f"wrote {target}")
+
+
+def _rounded(value):
+    """Floats to 4 decimals, inside dicts and lists (a smaller data file)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def load_embedded(path: Path = EMBEDDED_POOL) -> PoolSamples:
+    """The exported embedded pool (see :func:`export_pool`)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    meta, rows = lines[0]["meta"], lines[1:]
+    problems = tuple(
+        ProblemSamples.from_lists(
+            f"capitals/{r['id']}",
+            r["answers"],
+            r["correct"],
+            confidences=r["confidences"],
+            completion_tokens=r["completion_tokens"],
+            traces=r["traces"],
+            question=r["question"],
+            reference=r["reference"],
+        )  # fmt: skip
+        for r in rows
+    )
+    return PoolSamples(meta, problems)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -267,24 +400,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--orders", type=int, default=8)
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument(
-        "--embedded", action="store_true", help="the middle-band embedded pool (Gemma 3 270M)"
-    )
-    parser.add_argument("--per-task", type=int, default=20, help="embedded problems per kind")
+        "--embedded", action="store_true",
+        help=f"the middle-band embedded pool (Gemma 3 270M), from {EMBEDDED_POOL.name}",
+    )  # fmt: skip
     parser.add_argument("--samples", type=int, default=16, help="embedded samples per problem")
     parser.add_argument(
-        "--build-only", action="store_true", help="draw the embedded pool (resumable), no replay"
-    )
+        "--build", action="store_true",
+        help=f"draw the embedded pool (resumable) and export it to {EMBEDDED_POOL.name}",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     orders = 4 if args.quick else args.orders
+    if args.build:
+        path = build_embedded(Path(args.out), args.samples)
+        export_pool(path)
+        return []
     if args.embedded:
-        pool = embedded_pool(Path(args.out), args.per_task, args.samples)
-        if args.build_only:
-            return []
+        pool = load_embedded()
         accuracy = [float(p.correct.mean()) for p in pool.problems]
         print(f"single-sample accuracy: mean {np.mean(accuracy):.3f}, questions in 0.2-0.8: "
               f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
-        budgets = tuple(b for b in (4, 8, 16) if b <= pool.n_min)
-        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=budgets)]
+        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=(4, 8, 16))]
     else:
         results = [
             evaluate(name, pool, orders, args.n_boot) for name, pool in pools(args.quick).items()

@@ -270,6 +270,25 @@ class Policy:
         plan = self.spec(difficulty_bin, budget).resolve(probes, calls_left, verify_calls)
         return replace(plan, reason=f"bin {difficulty_bin}: {plan.reason}")
 
+    def question_prior(self, question: str) -> tuple[float, ...] | None:
+        """The prior over ``question``'s single-sample accuracy from the zero-probe difficulty
+        predictor a calibrated policy carries (``meta["difficulty_prior"]``, see
+        :class:`~langgraph_ttc.scaling.prior.DifficultyPrior`); ``None`` without one.
+
+        Example:
+            >>> Policy().question_prior("What is 2 + 2?") is None
+            True
+        """
+        data = self.meta.get("difficulty_prior")
+        if not data:
+            return None
+        from langgraph_ttc.scaling.prior import DifficultyPrior  # numpy maths, loaded on use
+
+        key = id(data)
+        if _PREDICTORS.get(key, (None,))[0] is not data:
+            _PREDICTORS[key] = (data, DifficultyPrior.from_dict(data))
+        return _PREDICTORS[key][1].prior_for(question)
+
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> str:
         data = {
@@ -325,3 +344,6 @@ def resolve_policy(policy: Policy | str | Path | None, model_id: str | None = No
     if model_id and fitted_on and fitted_on != model_id:
         logger.warning("policy was fitted on model %r but is used with %r", fitted_on, model_id)
     return policy
+
+
+_PREDICTORS: dict[int, tuple] = {}  # a policy's stored predictor, rebuilt once per meta dict

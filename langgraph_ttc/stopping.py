@@ -354,6 +354,10 @@ class PosteriorStop(StopRule):
     least ``cost``; a settled question stops, and so does a hopeless one ("give up": the
     answer is likely wrong and more samples are unlikely to fix it).
 
+    ``question_prior``: the prior is each question's own, from the zero-probe difficulty
+    predictor a calibrated policy carries (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`;
+    the route node fills ``prior`` in from the question's text, the replay from the pool's).
+
     The same tally gives the same decision live and in replay (fixed random numbers).
 
     Example:
@@ -372,6 +376,7 @@ class PosteriorStop(StopRule):
     prior: tuple[float, ...] | None = None
     slope: float = 0.0
     center: float = 0.0
+    question_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.cost < 0 or self.horizon < 1 or self.start < 1 or self.step < 1:
@@ -438,7 +443,8 @@ class PosteriorStop(StopRule):
         return mask
 
     def describe(self) -> str:
-        return f"expected gain < {self.cost:g}/sample (posterior, up to {self.horizon})"
+        source = ", the question's prior" if self.question_prior else ""
+        return f"expected gain < {self.cost:g}/sample (posterior{source}, up to {self.horizon})"
 
 
 def stop_width(rule: StopRule, answers: Sequence[Hashable | None], start: int, step: int) -> int:

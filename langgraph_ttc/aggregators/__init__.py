@@ -40,7 +40,7 @@ from langgraph_ttc.aggregators.best_of_n import (
     weighted_best_of_n,
     weighted_best_of_n_at_k,
 )
-from langgraph_ttc.aggregators.confidence import ConfidenceWeighted, DeepConfOffline
+from langgraph_ttc.aggregators.confidence import ConfidenceWeighted, DeepConfOffline, EvidenceVote
 from langgraph_ttc.aggregators.filter_vote import (
     FilterVoteAggregator,
     filter_vote,
@@ -57,6 +57,7 @@ __all__ = [
     "BestOfNAggregator",
     "ConfidenceWeighted",
     "DeepConfOffline",
+    "EvidenceVote",
     "FilterVoteAggregator",
     "MajorityAggregator",
     "WeightedBestOfNAggregator",
@@ -136,6 +137,7 @@ def _deepconf(eta: str) -> Aggregator:
 
 
 _FAMILIES["deepconf"] = _deepconf
+_FAMILIES["evidence"] = EvidenceVote.from_name  # evidence_<slope>@<center>, fitted on pools
 
 
 for _aggregator in (

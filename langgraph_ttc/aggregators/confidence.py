@@ -9,6 +9,12 @@
 * ``deepconf_low`` / ``deepconf_high``: DeepConf offline, which keeps the top ``eta``% most
   confident answered traces (10% / 90%) and then takes the weighted vote (authors' code
   facebookresearch/deepconf, ``utils.filter_top_confidence`` and ``weighted_majority_vote``).
+* ``evidence_<slope>@<center>``: each trace votes ``1 + slope * (c - center)``, its count plus
+  the log-likelihood ratio (right vs wrong) its confidence carries under a logistic fit on pools
+  (:func:`langgraph_ttc.scaling.prior.fit_evidence`): the answer the posterior of
+  :mod:`langgraph_ttc.posterior` ranks first. Confidence-weighted voting adds raw confidences,
+  which on DeepConf's scale (around 10) barely differ from one vote each; this weighs them by
+  what they are worth on the pool.
 
 A trace's confidence is a scalar summary of its token confidences (by default DeepConf's lowest
 group confidence, see :class:`~langgraph_ttc.confidence.ConfidenceSpec`); the candidates carry
@@ -17,6 +23,7 @@ it as ``confidence``, pools store it per sample.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Hashable, Sequence
 from typing import ClassVar
@@ -29,12 +36,13 @@ from langgraph_ttc.aggregators.base import (
     Ballots,
     BallotTable,
     prefix_weighted_winners,
+    weighted_vote,
 )
 from langgraph_ttc.aggregators.deepconf import DEEPCONF_HIGH, DEEPCONF_LOW, confidence_weighted_vote
 from langgraph_ttc.aggregators.deepconf import deepconf_offline_vote as _offline_vote
 from langgraph_ttc.aggregators.sampling import check_k, monte_carlo
 
-__all__ = ["ConfidenceWeighted", "DeepConfOffline", "confidence_at_k"]
+__all__ = ["ConfidenceWeighted", "DeepConfOffline", "EvidenceVote", "confidence_at_k"]
 
 
 def _weights(ballots: Ballots) -> list[float]:
@@ -106,6 +114,55 @@ class DeepConfOffline(Aggregator):
             codes = np.where(kept, table.codes[:, :w], -1)
             winners[:, w - 1] = prefix_weighted_winners(codes, weights[:, :w])[:, -1]
         return winners
+
+    def at_k(self, answers, correct, k, *, confidences=None, rng=None, n_sub=200, **_) -> float:
+        return confidence_at_k(self, answers, correct, confidences, k, rng=rng, n_sub=n_sub)
+
+
+class EvidenceVote(Aggregator):
+    """Counts plus confidence evidence: a trace votes ``1 + slope * (c - center)`` (a trace
+    without a confidence votes 1), so an answer's tally is its count plus the log-likelihood
+    ratio of its traces' confidences (``slope``/``center`` from
+    :func:`~langgraph_ttc.scaling.prior.fit_evidence`). By name: ``evidence_<slope>@<center>``.
+
+    Example:
+        >>> vote = EvidenceVote(slope=2.0, center=0.5)
+        >>> vote.name
+        'evidence_2@0.5'
+        >>> vote.vote(Ballots(("4", "5", "5"), confidences=(0.9, 0.2, 0.3))).answer
+        '4'
+    """
+
+    needs = frozenset({"confidences"})
+    estimate = "monte_carlo"
+
+    def __init__(self, slope: float, center: float) -> None:
+        self.slope, self.center = float(slope), float(center)
+        self.name = f"evidence_{self.slope:g}@{self.center:g}"
+
+    @classmethod
+    def from_name(cls, rest: str) -> EvidenceVote:
+        """From the part of the name after ``evidence_`` (``"<slope>@<center>"``)."""
+        slope, center = rest.split("@")
+        made = cls(float(slope), float(center))
+        if not (math.isfinite(made.slope) and math.isfinite(made.center)):
+            raise ValueError(rest)
+        return made
+
+    def _weights(self, confidences) -> np.ndarray:
+        c = np.asarray(confidences, dtype=float)
+        return np.where(np.isnan(c), 1.0, 1.0 + self.slope * (np.nan_to_num(c) - self.center))
+
+    def vote(self, ballots: Ballots) -> Aggregate:
+        confidences = [math.nan if c is None else c for c in ballots.confidences or ()]
+        if len(confidences) != len(ballots.answers):
+            confidences = [math.nan] * len(ballots.answers)
+        weights = self._weights(confidences).tolist()
+        result = weighted_vote(ballots.answers, weights, method=self.name)
+        return dataclasses.replace(result, confidence=min(max(result.confidence, 0.0), 1.0))
+
+    def prefix_winners(self, table: BallotTable) -> np.ndarray:
+        return prefix_weighted_winners(table.codes, self._weights(table.confidences))
 
     def at_k(self, answers, correct, k, *, confidences=None, rng=None, n_sub=200, **_) -> float:
         return confidence_at_k(self, answers, correct, confidences, k, rng=rng, n_sub=n_sub)

@@ -252,7 +252,10 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         "strategy says, and print the chosen answer, every sample and what the run spent.",
         formatter_class=_Formatter,
     )
-    run.add_argument("question", help="the question to answer")
+    run.add_argument(
+        "question", nargs="?", default=None,
+        help="the question to answer (none with --batch-budget: every question of --task)",
+    )  # fmt: skip
     add_model_arguments(run)
     run.add_argument("--strategy", default="majority", help=STRATEGY_HELP)
     run.add_argument(
@@ -316,6 +319,22 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="a line per sample on stderr as it arrives (default: when stderr is a terminal)",
+    )
+    run.add_argument(
+        "--batch-budget",
+        type=positive_float,
+        default=None,
+        metavar="MEAN_CALLS",
+        help="answer every question of --task under one total budget (this many samples per "
+        "question on average), giving the next samples to the questions where more pay most "
+        "(batch allocation); with --policy, its fitted prior, confidence evidence and each "
+        "question's zero-probe prior",
+    )
+    run.add_argument(
+        "--batch-cap",
+        type=positive_int,
+        default=32,
+        help="--batch-budget: the most samples one question may get",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object")
     add_plugin_argument(run)

@@ -9,6 +9,7 @@ from collections import Counter
 
 from langgraph_ttc.backends import BudgetForcingBackend, resolve_backend
 from langgraph_ttc.budget import Budget
+from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError, TTCInputError
 from langgraph_ttc.graph import create_ttc_graph
 from langgraph_ttc.parsing import extract_answer, normalize_answer
@@ -65,7 +66,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.question.strip():  # before anything loads a model
+    if getattr(args, "batch_budget", None) is not None:
+        return run_batch(args)
+    if args.question is None or not args.question.strip():  # before anything loads a model
         raise TTCInputError("The question is empty: pass a question with some text in it.")
     overrides = {
         "n": args.n,
@@ -130,6 +133,89 @@ def run(args: argparse.Namespace) -> int:
             print(f"no answer: {result.get('no_answer')}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Every question of ``--task`` under one total budget (:class:`~langgraph_ttc.batch.
+    BatchAllocator`): a line per question (its answer, samples, and whether it is right when
+    the task knows), then the accuracy and the samples spent."""
+    from langgraph_ttc.allocation import BatchAllocation
+    from langgraph_ttc.batch import BatchAllocator
+    from langgraph_ttc.nodes.context import TTCContext
+    from langgraph_ttc.policy import resolve_policy
+
+    if args.question is not None:
+        raise TTCConfigError("--batch-budget answers the questions of --task; drop the question.")
+    if not args.task:
+        raise TTCConfigError("--batch-budget needs --task (a task name or a .jsonl file).")
+    start = 2 if args.batch_budget >= 2 else 1
+    if args.batch_cap < start:
+        raise TTCConfigError(f"--batch-cap must be at least {start}.")
+    task = load_task(args.task, allow_unsandboxed=args.allow_unsandboxed)
+    problems = list(task.problems())
+    prior = slope = center = None
+    predictor = None
+    if args.policy:
+        # The policy's fitted posterior settings: its posterior stop's prior and confidence
+        # evidence, and its zero-probe predictor for each question's own prior.
+        policy = resolve_policy(args.policy)
+        rules = [
+            s.stop_rule
+            for by_budget in policy.plans.values()
+            for s in by_budget.values()
+            if getattr(s.stop_rule, "kind", "") == "posterior"
+        ]
+        if rules:
+            prior, slope, center = rules[0].prior, rules[0].slope, rules[0].center
+        if policy.meta.get("difficulty_prior"):
+            predictor = _PolicyPrior(policy)
+    allocation = BatchAllocation(
+        budget=args.batch_budget, start=start, chunk=2, cap=args.batch_cap, prior=prior,
+        slope=slope or 0.0, center=center or 0.0,
+    )  # fmt: skip
+    budget = Budget(
+        max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds
+    )
+    ctx = TTCContext(
+        backend=backend_from_args(args),
+        strategy=get_strategy("majority", temperature=args.temperature,
+                              max_tokens=args.max_tokens),
+        budget=budget, task=task,
+        confidence=ConfidenceSpec() if slope else None,
+    )  # fmt: skip
+    allocator = BatchAllocator(ctx, allocation, seed=args.seed or 0, prior=predictor)
+    results = allocator.batch([{"question": p.question, "id": p.id} for p in problems])
+    right = []
+    for problem, result in zip(problems, results, strict=True):
+        result["reference"] = problem.reference
+        if problem.reference is not None and result["answer"] is not None:
+            result["correct"] = bool(task.score(problem, f"The answer is {result['answer']}."))
+        elif problem.reference is not None:
+            result["correct"] = False
+        if "correct" in result:
+            right.append(result["correct"])
+    spent = sum(r["samples"] for r in results)
+    if args.json:
+        print(json.dumps({"results": results, "samples": spent}, indent=2, default=str))
+    else:
+        for r in results:
+            mark = {True: "right", False: "wrong"}.get(r.get("correct"), "")
+            print(f"{r['id']}: {r['answer']}  ({r['samples']} samples) {mark}".rstrip())
+        line = f"{len(results)} questions, {spent} samples ({spent / len(results):.2f} each)"
+        if right:
+            line += f"; accuracy {sum(right) / len(right):.3f}"
+        print(line)
+    return 0
+
+
+class _PolicyPrior:
+    """A policy's zero-probe predictor as the batch allocator reads it (``prior_for``)."""
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+
+    def prior_for(self, question: str):
+        return self.policy.question_prior(question)
 
 
 def plan_line(strategy, budget: Budget, verifier) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from langgraph_ttc.aggregators import AGGREGATORS
@@ -142,6 +143,17 @@ class RouteNode(TTCNode):
         if self.policy.unit == "tokens":  # a plan per token budget: width and thinking length
             budget = ctx.strategy.token_budget
         plan = self.policy.choose(value, len(candidates), budget, calls_left, ctx.verify_calls)
+        rule = plan.stop_rule
+        if getattr(rule, "question_prior", False):
+            # The posterior stop starts from this question's zero-probe prior (the replay
+            # reads the same predictor on the pool's question text).
+            prior = self.policy.question_prior(state["ttc_question"])
+            if prior is None:
+                raise TTCConfigError(
+                    "This policy's plan reads each question's prior, but the policy carries no "
+                    "difficulty prior (meta['difficulty_prior']); recalibrate it."
+                )
+            plan = replace(plan, stop_rule=replace(rule, prior=prior, question_prior=False))
         return self._routed(candidates, plan, agreed, mean, self.policy.bin(value))
 
     def _routed(self, candidates, plan: Plan, agreed: float, mean, difficulty_bin) -> dict:

@@ -22,8 +22,15 @@ not pay out of sample, and how often the folds pick the same plans is reported. 
 gets the best vote the pool supports, also below the probes' cost (where the router answers
 from the samples it can pay for) and for the "stop" plan. Plans include the multi-stage
 posterior stop (:class:`~langgraph_ttc.stopping.PosteriorStop`: stop, continue or give up by
-the expected gain of more samples), its prior the fitting questions' accuracies and its
-confidence evidence fitted on their samples.
+the expected gain of more samples), at several prices and at every horizon up to the budget;
+its prior either the fitting questions' accuracies or, with question texts, each question's own
+zero-probe prior (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`, cross-fitted so that no
+question's prior has seen its own accuracy; the policy stores the predictor for the route
+node), and its confidence evidence fitted on their samples. With confidences the evidence vote
+(:class:`~langgraph_ttc.aggregators.confidence.EvidenceVote`, counts plus that evidence) is a
+candidate vote. For ``objective="equal_calls"`` per-bin plans must beat one plan's
+cross-validated gain over uniform voting at equal calls, and a larger budget keeps a smaller
+one's plans where those gained more.
 """
 
 from __future__ import annotations
@@ -38,12 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-from langgraph_ttc.aggregators import get_aggregator, replayable
+from langgraph_ttc.aggregators import EvidenceVote, get_aggregator, replayable
 from langgraph_ttc.difficulty import N_BINS, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.scaling.pool import load_pool
-from langgraph_ttc.scaling.prior import accuracy_prior, fit_evidence
+from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy, worst_case_calls
 from langgraph_ttc.scaling.samples import PoolSamples
 from langgraph_ttc.stopping import AgreementAtLeast, PosteriorStop, StopRule
@@ -70,9 +77,9 @@ def stop_rules_of(table) -> tuple[StopRule, ...]:
 STEPS = (1, 2, 4)
 MIN_RUNS_PER_CELL = 8  # fewer runs than this in a bin: use the plan fitted on all runs
 # Posterior stops (multi-stage allocation): prices per extra sample, checked every STEP samples.
-POSTERIOR_COSTS = (0.003, 0.01, 0.03)
-POSTERIOR_STEP = 2
-POSTERIOR_FROM = 8  # budgets below this leave too little room after the probes
+POSTERIOR_COSTS = (0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.05)
+POSTERIOR_STEP = 2  # posterior plans need room for one step after the probes
+POSTERIOR_HORIZONS = (4, 8, 16, 32, 64)
 # Shrinkage toward the single best plan: a bin's own plan must beat it by this much in-sample,
 # and the number of bins, both chosen by cross-validation.
 MARGINS = (0.0, 0.02, 0.05)
@@ -180,6 +187,9 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
         for name in replayable()[0]
         if all(has.get(need, False) for need in get_aggregator(name).needs)
     ]
+    evidence = evidence_vote(table)
+    if evidence is not None:
+        aggregators.append(evidence)
     verify_calls = table.verify_calls_per_sample
     votes = [a for a in aggregators if get_aggregator(a).needs <= {"confidences"}]
     specs = [PlanSpec(stop=True, aggregator=a) for a in votes]  # majority first
@@ -196,15 +206,53 @@ def candidate_specs(budget: int, table: ReplayTable) -> list[PlanSpec]:
                         for step in STEPS
                     ]
     width = min(budget, table.width)
-    if budget >= POSTERIOR_FROM and width > probes:
+    # Horizons: the budget's own and every smaller power of two with room for a step after
+    # the probes, so a larger budget can do whatever a smaller one does.
+    horizons = sorted({width} | {h for h in POSTERIOR_HORIZONS if h < width})
+    horizons = [h for h in horizons if h >= probes + POSTERIOR_STEP]
+    if horizons:
         prior, slope, center = posterior_settings(table)
-        for cost in POSTERIOR_COSTS:
-            rule = PosteriorStop(cost, width, probes, POSTERIOR_STEP, prior, slope, center)
-            specs += [
-                PlanSpec(width=width, aggregator=a, stop_rule=rule, step=POSTERIOR_STEP)
-                for a in votes
-            ]
+        # With question texts, also each question's own zero-probe prior (cross-fitted: see
+        # question_priors).
+        sources = (False, True) if getattr(table, "question_priors", None) is not None else (False,)
+        for horizon in horizons:
+            for cost in POSTERIOR_COSTS:
+                for own in sources:
+                    rule = PosteriorStop(cost, horizon, probes, POSTERIOR_STEP, prior, slope,
+                                         center, question_prior=own)  # fmt: skip
+                    specs += [
+                        PlanSpec(width=horizon, aggregator=a, stop_rule=rule, step=POSTERIOR_STEP)
+                        for a in votes
+                    ]
     return specs
+
+
+def question_priors(problems, folds: int, seed: int) -> list[tuple[float, ...]] | None:
+    """Each problem's zero-probe prior from a :class:`~langgraph_ttc.scaling.prior.DifficultyPrior`
+    fitted without the problem's cross-validation fold (the folds of :func:`cross_validate`),
+    so neither the plans' choice nor their cross-validated accuracy sees a question's own
+    accuracy in its prior; ``None`` when the problems carry no question text or are too few."""
+    n = len(problems)
+    if n < 2 * folds or any(not p.question for p in problems):
+        return None
+    fold_of = np.random.default_rng(seed).permutation(n) % folds
+    priors: list = [None] * n
+    for fold in range(folds):
+        train = [problems[i] for i in np.flatnonzero(fold_of != fold)]
+        predictor = DifficultyPrior.fit(train)
+        for i in np.flatnonzero(fold_of == fold):
+            priors[i] = predictor.prior_for(problems[i].question)
+    return priors
+
+
+def evidence_vote(table) -> str | None:
+    """The name of the vote that adds each answer's confidence evidence to its count
+    (:class:`~langgraph_ttc.aggregators.confidence.EvidenceVote`, the posterior's own ranking),
+    fitted on the table's samples; ``None`` without confidences or evidence."""
+    if not bool(np.isfinite(table.confidences).any(axis=(1, 2)).all()):
+        return None
+    _, slope, center = posterior_settings(table)
+    return None if slope == 0.0 else EvidenceVote(slope, center).name
 
 
 def posterior_settings(table: ReplayTable) -> tuple[tuple[float, ...], float, float]:
@@ -350,7 +398,9 @@ def _best_vote_below_probes(table, budget: int, rows: np.ndarray) -> PlanSpec:
     """The vote-only aggregator (no extra call) most accurate at ``budget`` samples on the
     runs of ``rows``; majority unless another is better."""
     best, spec = -1.0, PlanSpec(stop=True)
-    for name in replayable()[0]:  # a method that calls the model to aggregate cannot replay
+    evidence = evidence_vote(table)
+    names = [*replayable()[0], *([evidence] if evidence else [])]
+    for name in names:  # a method that calls the model to aggregate cannot replay
         aggregator = get_aggregator(name)
         if not aggregator.needs <= {"confidences"}:
             continue
@@ -530,6 +580,10 @@ def calibrate(
     )
     if stop_rules:
         table.stop_rules = tuple(stop_rules)
+    # Posterior stops may start from each question's own zero-probe prior (Snell et al. 2024
+    # App. C; arXiv 2602.01237): the policy then carries the predictor.
+    table.question_priors = question_priors(chosen.problems, folds, seed)
+    predictor = None if table.question_priors is None else DifficultyPrior.fit(chosen.problems)
     warnings = []
     beyond = [b for b in budgets if b > table.width]
     if beyond:
@@ -562,8 +616,18 @@ def calibrate(
         "problems": list(chosen.problem_ids),
         "heldout_problems": list(heldout_ids),
     }
+    if predictor is not None and _uses_question_prior(policy):
+        meta["difficulty_prior"] = predictor.to_dict()
     policy = dataclasses.replace(policy, meta=meta | {"cross_validation": cv, "cells": cells})
     return Calibration(policy, cells, cv, warnings)
+
+
+def _uses_question_prior(policy: Policy) -> bool:
+    return any(
+        getattr(spec.stop_rule, "question_prior", False)
+        for by_budget in policy.plans.values()
+        for spec in by_budget.values()
+    )
 
 
 def fit_and_validate(
@@ -640,7 +704,15 @@ def fit_and_validate(
         row["price"] = price.get(row["budget"], 0.0)
         per_bin = (row["cv_accuracy"], row[f"cv_{cost}"])
         one = (alone["cv_accuracy"], alone[f"cv_{cost}"])
-        row["chosen"] = "per bin" if n_bins > 1 and _prefer(per_bin, one, tolerance) else "one plan"
+        if objective == "equal_calls":
+            # Judged as the objective is: gain over the best uniform vote at the same mean
+            # calls; per-bin plans must beat one plan by ``tolerance`` to be kept.
+            gains = [acc - _uniform_best(table, spent) for acc, spent in (per_bin, one)]
+            row["cv_gain"], row["cv_gain_one_plan"] = (round(g, 4) for g in gains)
+            keep = gains[0] > gains[1] + tolerance
+        else:
+            keep = _prefer(per_bin, one, tolerance)
+        row["chosen"] = "per bin" if n_bins > 1 and keep else "one plan"
         chosen_folds = fold_policies if row["chosen"] == "per bin" else single_folds
         row["plan_stability"] = _stability(chosen_folds, row["budget"])
         if row["chosen"] == "one plan" and row["budget"] >= floor:
@@ -650,7 +722,34 @@ def fit_and_validate(
             for cell in cells:
                 if cell["budget"] == row["budget"]:
                     cell["plan"] = f"{_describe(spec)} (one plan)"
+    if objective == "equal_calls":
+        _inherit(policy, cells, cv, floor)
     return policy, cells, cv
+
+
+def _inherit(policy: Policy, cells: list[dict], cv: list[dict], floor: int) -> None:
+    """A larger budget can do whatever a smaller one does: where a smaller budget's policy
+    gained more over uniform voting at equal calls in cross-validation, the larger budget takes
+    its plans (and its cross-validated row), marked ``inherits``."""
+    best = None  # (gain, row) of the best smaller budget so far
+    for row in sorted(cv, key=lambda r: r["budget"]):
+        if row["budget"] < floor or row.get("cv_gain") is None:
+            continue
+        gain = max(row["cv_gain"], row["cv_gain_one_plan"])
+        if best is not None and best[0] > gain + 1e-9:
+            source = best[1]
+            for by_budget in policy.plans.values():
+                if source["budget"] in by_budget:
+                    by_budget[row["budget"]] = by_budget[source["budget"]]
+            for cell in cells:
+                if cell["budget"] == row["budget"]:
+                    cell["plan"] = f"{_describe(policy.spec(cell['bin'], row['budget']))} "
+                    cell["plan"] += f"(as budget {source['budget']})"
+            kept = {k: row[k] for k in ("budget",)}
+            row.clear()
+            row.update({**source, **kept, "inherits": source["budget"]})
+        else:
+            best = (gain, dict(row))
 
 
 PRICES = (0.0, 0.002, 0.005, 0.01, 0.02, 0.04)

@@ -189,6 +189,47 @@ class DifficultyPrior:
             embeddings,
         )
 
+    def to_dict(self) -> dict:
+        """Plain JSON values (a calibrated policy stores its predictor in its meta); a
+        predictor that reads embeddings cannot be stored (the model is not JSON).
+
+        Example:
+            >>> ps = [ProblemSamples.from_lists(f"q{i}", ["4"] * 4, [1] * 4, question="2+2?")
+            ...       for i in range(3)]
+            >>> prior = DifficultyPrior.fit(ps)
+            >>> DifficultyPrior.from_dict(prior.to_dict()) == prior
+            True
+        """
+        if self.embeddings is not None:
+            raise TTCConfigError("A difficulty prior that reads embeddings cannot be stored.")
+        return {
+            "features": [list(row) for row in self.features],
+            "accuracies": list(self.accuracies),
+            "tasks": list(self.tasks),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "base": list(self.base),
+            "neighbours": self.neighbours,
+            "mix": self.mix,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DifficultyPrior:
+        """The predictor :meth:`to_dict` stored."""
+        try:
+            return cls(
+                tuple(tuple(float(v) for v in row) for row in data["features"]),
+                tuple(float(v) for v in data["accuracies"]),
+                tuple(str(t) for t in data["tasks"]),
+                tuple(float(v) for v in data["mean"]),
+                tuple(float(v) for v in data["scale"]),
+                tuple(float(v) for v in data["base"]),
+                int(data["neighbours"]),
+                float(data["mix"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise TTCConfigError(f"Not a stored difficulty prior: {error}.") from error
+
     def _weights(self, question: str, task: str | None) -> np.ndarray:
         x = (np.array(_features(question, self.embeddings)) - self.mean) / self.scale
         table = np.array(self.features)

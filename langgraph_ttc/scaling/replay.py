@@ -29,6 +29,7 @@ samples after them at another: ``probe_problems`` replays that, each order takin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -128,6 +129,9 @@ class ReplayTable:
         self.verify_calls_per_sample = int(max(np.max(p.verify_calls, initial=0) for p in problems))
         self._prefix: dict[str, Outcome] = {}
         self._masks: dict[StopRule, np.ndarray] = {}
+        # Each problem's zero-probe prior, for posterior stops that read the question's own
+        # (PosteriorStop(question_prior=True)); set before any such rule is replayed.
+        self.question_priors: Sequence[tuple[float, ...]] | None = None
         self._outcomes: dict[tuple, Outcome] = {}
         self._ids: dict[tuple, int] = {}  # distinct outcomes, numbered in order of first use
         self._rows: list[Outcome] = []
@@ -253,10 +257,21 @@ class ReplayTable:
     def stop_mask(self, rule: StopRule) -> np.ndarray:
         """Whether ``rule`` fires after the first w samples (problems, orders, width)."""
         if rule not in self._masks:
+            rules = [rule] * self.n_problems
+            if getattr(rule, "question_prior", False):
+                if self.question_priors is None:
+                    raise TTCConfigError(
+                        "This posterior stop reads each question's prior: set the table's "
+                        "question_priors (a calibrated policy's difficulty prior) first."
+                    )
+                rules = [
+                    dataclasses.replace(rule, prior=prior, question_prior=False)
+                    for prior in self.question_priors
+                ]
             self._masks[rule] = np.stack(
                 [
-                    rule.prefix_mask(PrefixVotes(c, w))
-                    for c, w in zip(self.codes, self.confidences, strict=True)
+                    r.prefix_mask(PrefixVotes(c, w))
+                    for r, c, w in zip(rules, self.codes, self.confidences, strict=True)
                 ]
             )
         return self._masks[rule]
@@ -469,6 +484,9 @@ def replay_policy_outcome(
         array([100.])
     """
     rows = np.arange(table.n_problems) if rows is None else np.asarray(rows)
+    if getattr(table, "question_priors", False) is None and policy.meta.get("difficulty_prior"):
+        # The policy's zero-probe predictor gives each question its prior, as the route node.
+        table.question_priors = [policy.question_prior(p.question) for p in table.problems]
     bins = np.vectorize(policy.bin, otypes=[int])(table.statistics[rows])
     correct = np.zeros(bins.shape)
     calls = np.zeros(bins.shape)
