@@ -8,7 +8,6 @@ from langgraph_ttc.difficulty import agreement, bin_of
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.strategies import (
-    STRATEGIES,
     Adaptive,
     BestOfN,
     FilterVote,
