@@ -155,10 +155,10 @@ def main() -> None:
 
             rows.append(row("fake (3 steps)", n, mode, shop, HUMAN, 3, args.rounds))
     if args.nodelay:
-        from langgraph_ttc import testing_server
+        from langgraph_ttc.testing import instant_server
 
-        testing_server._Handler.disable_nagle_algorithm = True  # a measurement workaround
-        server = testing_server.InstantServer().__enter__()
+        instant_server._Handler.disable_nagle_algorithm = True  # a measurement workaround
+        server = instant_server.InstantServer().__enter__()
         stop = server.__exit__
     else:
         server = InstantProcess()

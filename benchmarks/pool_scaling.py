@@ -26,7 +26,7 @@ from langgraph_ttc.backends import OpenAICompatibleBackend, SamplingParams
 from langgraph_ttc.distributed import Endpoints, build_pool_on_ray
 from langgraph_ttc.scaling.pool import build_pool
 from langgraph_ttc.tasks import load_task
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 
 def _timed(build, *args, **kwargs) -> tuple[float, object]:

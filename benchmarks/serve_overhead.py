@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf.servers import InstantProcess, checkout_env  # noqa: E402
 
 from langgraph_ttc import OpenAICompatibleBackend, create_ttc_graph  # noqa: E402
-from langgraph_ttc.testing_server import free_port, stop_process_group  # noqa: E402
+from langgraph_ttc.testing.processes import free_port, stop_process_group  # noqa: E402
 
 N = 8
 WARM_UP = 30

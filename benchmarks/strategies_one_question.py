@@ -9,7 +9,7 @@ import sys
 import time
 
 from langgraph_ttc import LLMJudge, SamplingParams, create_ttc_graph, get_strategy, resolve_backend
-from langgraph_ttc.strategies import STRATEGIES
+from langgraph_ttc.strategies import STRATEGIES, strategy_names
 
 QUESTION = sys.argv[1] if len(sys.argv) > 1 else "What is 7 + 5?"
 N = 8
@@ -23,7 +23,8 @@ def main() -> None:
     print(
         f"{'strategy':<20}{'answer':>10}{'calls':>7}{'requests':>9}{'prompt':>8}{'compl':>7}{'wall s':>8}  by purpose"
     )
-    for name, cls in STRATEGIES.items():
+    for name in strategy_names():  # the built-in methods included
+        cls = STRATEGIES[name]
         options = {"n": N, "max_tokens": MAX_TOKENS, "seed": 0}
         strategy = get_strategy(
             name, **{k: v for k, v in options.items() if k in cls.__dataclass_fields__}

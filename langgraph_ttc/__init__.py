@@ -24,7 +24,7 @@ from langgraph_ttc._version import __version__
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "Adaptive": "langgraph_ttc.strategies",
-    "AdaptiveConsistency": "langgraph_ttc.strategies",
+    "AdaptiveConsistency": "langgraph_ttc.methods",
     "AgreementAtLeast": "langgraph_ttc.stopping",
     "BatchAllocation": "langgraph_ttc.allocation",
     "BatchAllocator": "langgraph_ttc.batch",
@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ConfidenceSpec": "langgraph_ttc.confidence",
     "ConfidenceVote": "langgraph_ttc.strategies",
     "ConsensusAtLeast": "langgraph_ttc.stopping",
-    "DeepConfOnline": "langgraph_ttc.strategies",
+    "DeepConfOnline": "langgraph_ttc.methods",
     "FilterVote": "langgraph_ttc.strategies",
     "GenSelect": "langgraph_ttc.methods",
     "LLMJudge": "langgraph_ttc.verifiers",
@@ -109,7 +109,6 @@ _ELSEWHERE: dict[str, str] = {
     "Verifier": "langgraph_ttc.verifiers",
     "Votes": "langgraph_ttc.stopping",
     "best_of_n": "langgraph_ttc.aggregators",
-    "build_ttc_graph": "langgraph_ttc.graph",
     "filter_vote": "langgraph_ttc.aggregators",
     "get_aggregator": "langgraph_ttc.aggregators",
     "majority_vote": "langgraph_ttc.aggregators",
@@ -142,7 +141,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from langgraph_ttc.confidence import ConfidenceSpec
     from langgraph_ttc.errors import BudgetExhausted, TTCConfigError, TTCError
     from langgraph_ttc.graph import create_ttc_graph
-    from langgraph_ttc.methods import RSA, GenSelect, ParticleFilter
+    from langgraph_ttc.methods import (
+        RSA,
+        AdaptiveConsistency,
+        DeepConfOnline,
+        GenSelect,
+        ParticleFilter,
+    )
     from langgraph_ttc.plugins import load_plugin
     from langgraph_ttc.runnable import TTCChatModel, as_runnable
     from langgraph_ttc.stopping import (
@@ -154,11 +159,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from langgraph_ttc.strategies import (
         Adaptive,
-        AdaptiveConsistency,
         BeamSearch,
         BestOfN,
         ConfidenceVote,
-        DeepConfOnline,
         FilterVote,
         Majority,
         Rebase,

@@ -61,7 +61,7 @@ from langgraph_ttc.search_graph import build_search_graph
 from langgraph_ttc.state import TTCInput, TTCOutput, TTCState
 from langgraph_ttc.strategies import Adaptive, Revise, StepSearch, Strategy, get_strategy
 
-__all__ = ["GraphOptions", "build_ttc_graph", "create_ttc_graph"]
+__all__ = ["GraphOptions", "create_ttc_graph"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,26 +109,10 @@ class GraphOptions:
         return {name: getattr(self, name) for name in self.names()}
 
 
-def build_ttc_graph(
-    model="local",
-    strategy: str | Strategy = "majority",
-    *,
-    n: int | None = None,
-    budget: Budget | None = None,
-    verifier=None,
-    task=None,
-    policy=None,
-    keep_thinking: bool = False,
-    judges_see_thinking: bool = False,
-    confidence: ConfidenceSpec | None = None,
-) -> StateGraph:
-    """The uncompiled graph builder for a strategy: ``create_ttc_graph(..., compile=False)``.
-
-    Example:
-        >>> from langgraph_ttc.testing import FakeBackend
-        >>> sorted(build_ttc_graph(FakeBackend(), "filter_vote").nodes)
-        ['aggregate', 'critique', 'generate', 'prepare']
-    """
+def _build(model, strategy: str | Strategy, options: GraphOptions) -> StateGraph:
+    """The uncompiled graph builder for ``strategy`` (``create_ttc_graph(..., compile=False)``)."""
+    n, budget, verifier, task = options.n, options.budget, options.verifier, options.task
+    policy, confidence = options.policy, options.confidence
     backend = resolve_backend(model)
     config = get_strategy(strategy, n=n)
     budget = budget or Budget()
@@ -150,8 +134,8 @@ def build_ttc_graph(
         task=task,
         verifier=verifier,
         confidence=confidence,
-        keep_thinking=keep_thinking,
-        judges_see_thinking=judges_see_thinking,
+        keep_thinking=options.keep_thinking,
+        judges_see_thinking=options.judges_see_thinking,
     )
     _check_budget_affords_an_answer(ctx)
     _check_backend_can(ctx)
@@ -331,10 +315,10 @@ def create_ttc_graph(
         >>> graph = create_ttc_graph(FakeBackend(), "majority", n=4)
         >>> graph.invoke({"question": "2+2?"})["ttc_result"]["usage"]["calls"]
         4
+        >>> sorted(create_ttc_graph(FakeBackend(), "filter_vote", compile=False).nodes)
+        ['aggregate', 'critique', 'generate', 'prepare']
     """
-    builder = build_ttc_graph(
-        model,
-        strategy,
+    options = GraphOptions(
         n=n,
         budget=budget,
         verifier=verifier,
@@ -344,6 +328,7 @@ def create_ttc_graph(
         judges_see_thinking=judges_see_thinking,
         confidence=confidence,
     )
+    builder = _build(model, strategy, options)
     if not compile:
         return builder
     config = get_strategy(strategy, n=n)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTIONS = {
     "What is 3 + 5?": ("8", 0.7),

@@ -13,12 +13,12 @@ import argparse
 import json
 import sys
 
-from langgraph_ttc import testing_server
-from langgraph_ttc.testing_server import InstantServer, ServerStats
+from langgraph_ttc.testing import instant_server
+from langgraph_ttc.testing.instant_server import InstantServer, ServerStats
 
 # socketserver's default listen backlog is 5: a burst of 16+ new connections then sees resets and
 # the clients' retries, which would be measured as client overhead. Benchmarks need a deep queue.
-testing_server._Server.request_queue_size = 1024
+instant_server._Server.request_queue_size = 1024
 
 
 def prompt_words(body: dict) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from langgraph_ttc.testing_server import stop_process_group
+from langgraph_ttc.testing.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANT_MODEL = "instant"

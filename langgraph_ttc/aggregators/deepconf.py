@@ -39,6 +39,7 @@ __all__ = [
     "DEEPCONF_LOW",
     "DEFAULT_TAU",
     "DEFAULT_WARMUP",
+    "check_eta",
     "confidence_weighted_vote",
     "consensus",
     "deepconf_filter",
@@ -48,7 +49,8 @@ __all__ = [
 ]
 
 
-def _check_eta(eta: float) -> None:
+def check_eta(eta: float) -> None:
+    """Raise :class:`TTCConfigError` unless ``eta`` (a percent of traces to keep) is in (0, 100]."""
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 < eta <= 100:
         raise TTCConfigError(
             f"eta is the percent of traces to keep, in (0, 100]; got {eta!r}. "
@@ -115,7 +117,7 @@ def deepconf_filter(confidences: Sequence[float], eta: float) -> tuple[int, ...]
         >>> deepconf_filter([1.0, 5.0, 3.0, 5.0], 10)  # ties at the cut are kept
         (1, 3)
     """
-    _check_eta(eta)
+    check_eta(eta)
     values = _finite(confidences, "confidences")
     if values.size == 0:
         return ()
@@ -145,7 +147,7 @@ def deepconf_offline_vote(
     """
     if len(answers) != len(confidences):
         raise TTCConfigError(f"{len(answers)} answers but {len(confidences)} confidences.")
-    _check_eta(eta)
+    check_eta(eta)
     answered = [i for i, a in enumerate(answers) if a is not None]
     kept = {answered[j] for j in deepconf_filter([confidences[i] for i in answered], eta)}
     voting = [a if i in kept else None for i, a in enumerate(answers)]
@@ -168,7 +170,7 @@ def online_threshold(warmup_lowest_group_confidences: Sequence[float], eta: floa
         >>> online_threshold([1.0, 2.0, 3.0], 90)  # 10th percentile: 1 + 0.2 * (2 - 1)
         1.2
     """
-    _check_eta(eta)
+    check_eta(eta)
     values = _finite(warmup_lowest_group_confidences, "warm-up lowest group confidences")
     if values.size == 0:
         raise TTCConfigError("online_threshold needs at least one warm-up trace.")

@@ -89,7 +89,7 @@ class BudgetForcingBackend(Backend):
             (``""``: none).
 
     Example:
-        >>> from langgraph_ttc.testing_server import InstantServer
+        >>> from langgraph_ttc.testing.instant_server import InstantServer
         >>> from langgraph_ttc.backends import OpenAICompatibleBackend
         >>> with InstantServer(reasoning="vllm") as server:
         ...     inner = OpenAICompatibleBackend(server.base_url, "instant", mode="completion")

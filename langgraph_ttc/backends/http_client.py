@@ -18,7 +18,7 @@ every request through it instead, its errors said in this module's terms.
 
 Example:
     >>> import json
-    >>> from langgraph_ttc.testing_server import InstantServer
+    >>> from langgraph_ttc.testing.instant_server import InstantServer
     >>> with InstantServer() as server:
     ...     wire = Wire(server.base_url, HTTPOptions(), api_key="EMPTY", max_connections=4)
     ...     listed = run_blocking(wire.get_json("/models", wire.attempt(5.0)))

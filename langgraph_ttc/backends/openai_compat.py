@@ -164,7 +164,7 @@ class OpenAICompatibleBackend(Backend):
             ``max_retries=0``, as retries are tenacity's here).
 
     Example:
-        >>> from langgraph_ttc.testing_server import InstantServer
+        >>> from langgraph_ttc.testing.instant_server import InstantServer
         >>> with InstantServer(honour_n=False) as server:
         ...     backend = OpenAICompatibleBackend(server.base_url, "instant")
         ...     draw = backend.sample([("human", "2+2?")], n=3, params=SamplingParams(seed=0))

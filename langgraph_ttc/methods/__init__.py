@@ -19,10 +19,11 @@ curves, calibrate and compare):
 A step-level search (particle filtering) registers only its strategy: the search graph's
 select, expand and score nodes are shared, and the strategy's ``widths`` is its rule.
 
-A method that changes how samples are drawn registers a
+A method that changes how samples are drawn registers its strategy and a
 :class:`~langgraph_ttc.nodes.hooks.GenerationHook` (a trace watch, a draw-wide stop that
 cancels, a plan update after each round) named by its plans' ``method``:
-:mod:`~langgraph_ttc.methods.deepconf_online`, :mod:`~langgraph_ttc.methods.adaptive_consistency`.
+:mod:`~langgraph_ttc.methods.deepconf_online` (DeepConf online),
+:mod:`~langgraph_ttc.methods.adaptive_consistency` (Adaptive-Consistency).
 
 Built-in: :mod:`~langgraph_ttc.methods.genselect` (GenSelect),
 :mod:`~langgraph_ttc.methods.rsa` (recursive self-aggregation),
@@ -31,15 +32,17 @@ written the same way in any module and loaded with :func:`langgraph_ttc.plugins.
 ``--plugin`` on the command line, or the ``langgraph_ttc.methods`` entry point group.
 """
 
-from langgraph_ttc.methods.adaptive_consistency import AdaptiveConsistencyHook
-from langgraph_ttc.methods.deepconf_online import DeepConfOnlineHook
+from langgraph_ttc.methods.adaptive_consistency import AdaptiveConsistency, AdaptiveConsistencyHook
+from langgraph_ttc.methods.deepconf_online import DeepConfOnline, DeepConfOnlineHook
 from langgraph_ttc.methods.genselect import GenSelect, GenSelectNode, GenSelectVote
 from langgraph_ttc.methods.particle_filter import ParticleFilter
 from langgraph_ttc.methods.rsa import RSA, RecombineNode, RSAVote
 
 __all__ = [
     "RSA",
+    "AdaptiveConsistency",
     "AdaptiveConsistencyHook",
+    "DeepConfOnline",
     "DeepConfOnlineHook",
     "GenSelect",
     "GenSelectNode",

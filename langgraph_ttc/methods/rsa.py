@@ -5,8 +5,9 @@ A population of N solutions is drawn; at each of T steps, N aggregation prompts 
 members drawn from the current population (without replacement, ``random.sample``) and ask for
 one improved solution; the N answers are the next population; the answer is the majority vote
 of the last population. No verifier. Defaults are the authors' command line: ``--population 16
---k 4 --loops 10`` (the first loop draws the population, so T = 9 aggregation steps) and
-``--temperature 1.0``. The aggregation prompt follows theirs (``aggregate_prompt``): one
+--k 4 --loops 10`` (in ``eval_loop.py`` loop 0 has no candidates and only samples, so T = 9
+aggregation steps) and ``--temperature 1.0``. The paper agrees: its plots count the first
+population as RSA step 1 (steps 1-10), and its ARC-AGI "High" setting is N = 16, K = 4, T = 9. The aggregation prompt follows theirs (``aggregate_prompt``): one
 candidate is "refined", several are "aggregated", and either may be abandoned for a new
 approach when all are wrong.
 
@@ -45,7 +46,7 @@ __all__ = ["RSA", "RSAVote", "RecombineNode", "recombine_prompt"]
 
 POPULATION = 16  # authors' --population
 K = 4  # authors' --k
-STEPS = 9  # authors' --loops 10, the first of which draws the population
+STEPS = 9  # authors' --loops 10, the first of which only draws the population (eval_loop.py)
 TEMPERATURE = 1.0  # authors' --temperature
 RSA_SEED_OFFSET = 3_000_017  # keeps aggregation seeds apart from the others
 

@@ -17,7 +17,7 @@ import threading
 import time
 
 from langgraph_ttc.extras import require
-from langgraph_ttc.testing_server import free_port
+from langgraph_ttc.testing.processes import free_port
 
 __all__ = ["BackgroundServer"]
 

@@ -19,7 +19,7 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.plugins import load_methods
 from langgraph_ttc.strategies.adaptive import Adaptive
 from langgraph_ttc.strategies.base import FailurePolicy, Strategy
-from langgraph_ttc.strategies.confidence import AdaptiveConsistency, ConfidenceVote, DeepConfOnline
+from langgraph_ttc.strategies.confidence import ConfidenceVote
 from langgraph_ttc.strategies.revise import Revise
 from langgraph_ttc.strategies.sampling import (
     BestOfN,
@@ -33,11 +33,9 @@ from langgraph_ttc.strategies.search import BeamSearch, Dvts, Lookahead, Rebase,
 __all__ = [
     "STRATEGIES",
     "Adaptive",
-    "AdaptiveConsistency",
     "BeamSearch",
     "BestOfN",
     "ConfidenceVote",
-    "DeepConfOnline",
     "Dvts",
     "FailurePolicy",
     "FilterVote",
@@ -103,8 +101,6 @@ for _cls in (
     Rebase,
     Dvts,
     ConfidenceVote,
-    DeepConfOnline,
-    AdaptiveConsistency,
     SequentialVote,
 ):
     register_strategy(_cls)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from langgraph_ttc.testing_server import die_with_parent, free_port, log_tail, stop_process_group
+from langgraph_ttc.testing.processes import die_with_parent, free_port, log_tail, stop_process_group
 
 STARTUP_TIMEOUT_S = 120.0
 MODEL_ALIAS = "gemma-3-270m"

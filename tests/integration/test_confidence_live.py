@@ -23,9 +23,9 @@ from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.backends import OpenAICompatibleBackend
 from langgraph_ttc.backends.embedded import EmbeddedBackend
 from langgraph_ttc.confidence import ConfidenceSpec
+from langgraph_ttc.methods import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.nodes import TTCContext
 from langgraph_ttc.stopping import BayesianStop, Votes
-from langgraph_ttc.strategies import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.tasks import load_task
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from langgraph_ttc import create_ttc_graph, get_strategy
 from langgraph_ttc.backends import OpenAICompatibleBackend
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import BackendUnavailable
-from langgraph_ttc.testing_proxy import PROXY_FAULTS, Fault, FaultProxy
+from langgraph_ttc.testing.fault_proxy import PROXY_FAULTS, Fault, FaultProxy
 
 pytestmark = pytest.mark.integration
 

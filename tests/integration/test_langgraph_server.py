@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
-from langgraph_ttc.testing_server import die_with_parent, free_port, log_tail, stop_process_group
+from langgraph_ttc.testing.processes import die_with_parent, free_port, log_tail, stop_process_group
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from langgraph_ttc.distributed import Endpoints, build_pool_on_ray
 from langgraph_ttc.scaling import load_pool
 from langgraph_ttc.scaling.pool import build_pool
 from langgraph_ttc.tasks import load_task
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 from langgraph_ttc.verifiers import LLMJudge
 
 pytestmark = pytest.mark.integration

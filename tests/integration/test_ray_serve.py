@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from langgraph_ttc.distributed import deployment_options, ttc_app
-from langgraph_ttc.testing_server import InstantServer, free_port
+from langgraph_ttc.testing.instant_server import InstantServer
+from langgraph_ttc.testing.processes import free_port
 
 pytestmark = pytest.mark.integration
 

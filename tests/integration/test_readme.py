@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +187,7 @@ def test_serve_commands_run_as_written(capsys):
     import time
     import urllib.request
 
-    from langgraph_ttc.testing_server import free_port, stop_process_group
+    from langgraph_ttc.testing.processes import free_port, stop_process_group
 
     (start,) = re.findall(
         r"^pip install -c constraints.txt -e '\.\[local,serve,openai\]' && (langgraph-ttc serve)$",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_ttc.testing_server import InstantServer, ServerStats
+from langgraph_ttc.testing.instant_server import InstantServer, ServerStats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 

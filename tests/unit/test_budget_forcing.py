@@ -10,12 +10,12 @@ import asyncio
 import pytest
 
 from langgraph_ttc import Budget, create_ttc_graph
-from langgraph_ttc._instant_reasoning import WAIT_EXTENSION, answer_value, thought_length
 from langgraph_ttc.backends import BudgetForcingBackend, OpenAICompatibleBackend, SamplingParams
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.strategies import Majority
 from langgraph_ttc.testing import FakeBackend
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing._instant_reasoning import WAIT_EXTENSION, answer_value, thought_length
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = "What is 2+2?"
 KEY = f"Q: {QUESTION}\n"  # the transcript before the answer: what the server's choices hang on

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from langgraph_ttc.cli import main
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -312,15 +312,15 @@ def test_confidence_says_what_it_means_per_method(capsys, instant_server):
 
 
 def test_deepconf_online_with_n_at_most_the_warmup_says_it_cannot_stop(capsys, caplog):
-    from langgraph_ttc.strategies import DeepConfOnline
+    from langgraph_ttc.methods import DeepConfOnline
 
-    with caplog.at_level("WARNING", logger="langgraph_ttc.strategies.confidence"):
+    with caplog.at_level("WARNING", logger="langgraph_ttc.methods.deepconf_online"):
         DeepConfOnline(n=5, warmup=5)
         DeepConfOnline(n=5, warmup=5, eta=90)  # said once per n and warm-up
     assert caplog.text.count("not above warmup") == 1
     assert "n=5 is not above warmup=5" in caplog.text and "none can stop early" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="langgraph_ttc.strategies.confidence"):
+    with caplog.at_level("WARNING", logger="langgraph_ttc.methods.deepconf_online"):
         DeepConfOnline(n=32)
     assert caplog.text == ""
     # On the command line the warning is one plain line on stderr.

@@ -17,10 +17,11 @@ from langgraph_ttc.aggregators.deepconf import online_threshold
 from langgraph_ttc.backends import ChatModelBackend, OpenAICompatibleBackend, SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.methods import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.stopping import BayesianStop, ConsensusAtLeast, PrefixVotes, Votes
-from langgraph_ttc.strategies import AdaptiveConsistency, ConfidenceVote, DeepConfOnline
+from langgraph_ttc.strategies import ConfidenceVote
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = "What is 3 + 5?"
 ORACLE = NoisyOracle({QUESTION: ("8", 0.4)})

@@ -18,13 +18,13 @@ import pytest
 from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.backends import SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec, TraceConfidence
+from langgraph_ttc.methods import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.nodes import TTCContext
 from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.scaling import build_pool, load_pool
 from langgraph_ttc.scaling.replay import ReplayTable
 from langgraph_ttc.scaling.samples import ProblemSamples
 from langgraph_ttc.stopping import BayesianStop
-from langgraph_ttc.strategies import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle, stable_uniform
 

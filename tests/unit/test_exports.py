@@ -24,19 +24,18 @@ def test_every_exported_name_resolves_from_its_module():
 
 
 def test_one_options_object_for_every_way_in():
-    """create_ttc_graph, build_ttc_graph, TTCChatModel and as_runnable take the same options."""
+    """create_ttc_graph (compiled or not), TTCChatModel and as_runnable take the same options."""
     import inspect
 
     import pytest
 
     from langgraph_ttc.errors import TTCConfigError
-    from langgraph_ttc.graph import GraphOptions, build_ttc_graph, create_ttc_graph
+    from langgraph_ttc.graph import GraphOptions, create_ttc_graph
     from langgraph_ttc.runnable import TTCChatModel, as_runnable
     from langgraph_ttc.testing import FakeBackend
 
     names = set(GraphOptions.names())
     assert names <= set(inspect.signature(create_ttc_graph).parameters)
-    assert names <= set(inspect.signature(build_ttc_graph).parameters)
     assert names <= set(TTCChatModel.model_fields)
     chat = TTCChatModel(model=FakeBackend(), strategy="majority", n=2, keep_thinking=True)
     assert chat.invoke("What is 2+2?").type == "ai"
@@ -44,3 +43,4 @@ def test_one_options_object_for_every_way_in():
         as_runnable(FakeBackend(), "majority", nn=2)
     builder = create_ttc_graph(FakeBackend(), "genselect", n=4, compile=False)
     assert "select" in builder.nodes
+    assert not hasattr(langgraph_ttc, "build_ttc_graph")  # one way: create_ttc_graph(compile=False)

@@ -25,8 +25,8 @@ from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.backends import OpenAICompatibleBackend, SamplingParams
 from langgraph_ttc.budget import Budget
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
-from langgraph_ttc.testing_proxy import PROXY_FAULTS, Fault, FaultProxy
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.fault_proxy import PROXY_FAULTS, Fault, FaultProxy
+from langgraph_ttc.testing.instant_server import InstantServer
 
 TIMEOUT_S = 0.2  # one attempt; "hang" holds a request longer than this
 PATIENT_S = 30.0  # a request expected to be answered: generous, so load never fails it

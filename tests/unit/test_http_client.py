@@ -30,7 +30,8 @@ from langgraph_ttc.backends import OpenAICompatibleBackend, SamplingParams, reso
 from langgraph_ttc.backends.http_client import HTTPStatusError, backend_loop
 from langgraph_ttc.backends.retry import describe_failure, is_connect_failure, is_retryable
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
-from langgraph_ttc.testing_server import InstantServer, free_port
+from langgraph_ttc.testing.instant_server import InstantServer
+from langgraph_ttc.testing.processes import free_port
 
 QUESTION = [("human", "What is 2+3?")]
 

@@ -28,7 +28,8 @@ from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.backends import ChatModelBackend, SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.strategies import ConfidenceVote, DeepConfOnline
+from langgraph_ttc.methods import DeepConfOnline
+from langgraph_ttc.strategies import ConfidenceVote
 
 QUESTION = [("human", "What is 2+2?")]
 TOKENS = ["The", " answer", " is", " 4", "."]

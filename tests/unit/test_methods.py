@@ -20,7 +20,7 @@ from langgraph_ttc.methods.particle_filter import resampling_weights
 from langgraph_ttc.nodes.stages import Stage, register_stage
 from langgraph_ttc.plan import Plan
 from langgraph_ttc.testing import AggregationOracle, FakeBackend, stable_uniform
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 from langgraph_ttc.verifiers import ProgrammaticVerifier
 
 # Hard questions: one sample in four is right, wrong answers spread over three values.

@@ -21,7 +21,7 @@ from langgraph_ttc.backends.openai_compat import retry_after_seconds
 from langgraph_ttc.backends.transcript import TRANSCRIPT_STOPS, render_transcript
 from langgraph_ttc.budget import Budget, Meter
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = [("human", "What is 2+3?")]
 SECRET = "sk-test-SECRET-4242"

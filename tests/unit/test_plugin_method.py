@@ -22,7 +22,7 @@ from langgraph_ttc.scaling.pool import build_pool
 from langgraph_ttc.strategies import STRATEGIES
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, NoisyOracle
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -30,11 +30,11 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from langgraph_ttc import create_ttc_graph
-from langgraph_ttc._instant_reasoning import answer_value, raw_reply, split_raw
 from langgraph_ttc.backends import ChatModelBackend, OpenAICompatibleBackend, SamplingParams
 from langgraph_ttc.backends.base import DEFAULT_THINKING_TOKENS
 from langgraph_ttc.backends.thinking import estimate_thinking_tokens
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing._instant_reasoning import answer_value, raw_reply, split_raw
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = "What is 2+2?"
 SEED = 7

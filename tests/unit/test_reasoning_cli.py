@@ -14,7 +14,7 @@ from langgraph_ttc.cli import main
 from langgraph_ttc.cli.arguments import THINKING_CONTROLS as CLI_CONTROLS
 from langgraph_ttc.cli.arguments import X_AXES, build_parser
 from langgraph_ttc.scaling.plots import X_AXES as PLOT_AXES
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = "What is 2 + 2?"
 

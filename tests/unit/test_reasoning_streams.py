@@ -1,6 +1,6 @@
 """Streamed replies of reasoning models keep the thinking apart, as whole replies do.
 
-Shapes (the instant server's streamed reasoning mode, ``langgraph_ttc._instant_reasoning``):
+Shapes (the instant server's streamed reasoning mode, ``langgraph_ttc.testing._instant_reasoning``):
 
 * vLLM with ``--reasoning-parser`` ("Reasoning Outputs", docs.vllm.ai/en/latest/features/
   reasoning_outputs.html, section "Streaming chat completions"): the thinking arrives in
@@ -30,7 +30,7 @@ from langgraph_ttc.backends.openai_stream import sse_data
 from langgraph_ttc.backends.thinking import with_thinking
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.testing import FakeBackend
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = "What is 2+2?"
 MODES = ["vllm", "vllm-legacy", "vllm-raw", "openai"]

@@ -19,7 +19,7 @@ from langgraph_ttc.search import LLMStepJudge, PoolingPRM, check_tree
 from langgraph_ttc.search.tree import index_nodes, steps_to
 from langgraph_ttc.strategies import BeamSearch, Dvts, Lookahead, Rebase
 from langgraph_ttc.testing import FakeBackend, stable_uniform
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 from langgraph_ttc.verifiers import ProgrammaticVerifier
 
 QUESTION = "What is 3 + 5?"

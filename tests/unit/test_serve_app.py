@@ -21,7 +21,7 @@ from serve_upstream import SlowUpstream
 from langgraph_ttc.serve import Limits, create_app
 from langgraph_ttc.serve.background import BackgroundServer
 from langgraph_ttc.strategies import STRATEGIES
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = [{"role": "user", "content": "What is 7 + 5?"}]
 ADD = {

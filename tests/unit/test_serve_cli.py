@@ -10,7 +10,8 @@ import urllib.request
 
 from langgraph_ttc.cli.arguments import build_parser
 from langgraph_ttc.cli.serve import app_from_args
-from langgraph_ttc.testing_server import InstantServer, free_port, stop_process_group
+from langgraph_ttc.testing.instant_server import InstantServer
+from langgraph_ttc.testing.processes import free_port, stop_process_group
 
 
 def test_flags_reach_the_app(instant_server):

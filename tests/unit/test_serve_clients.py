@@ -19,7 +19,7 @@ from langchain_openai import ChatOpenAI
 from serve_upstream import SlowUpstream
 
 from langgraph_ttc.serve import create_app
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 QUESTION = [{"role": "user", "content": "What is 7 + 5?"}]
 

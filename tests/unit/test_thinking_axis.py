@@ -32,7 +32,7 @@ from langgraph_ttc.stopping import AgreementAtLeast
 from langgraph_ttc.strategies import Adaptive
 from langgraph_ttc.tasks import load_task
 from langgraph_ttc.testing import FakeBackend, FakeReasoningBackend, ThinkingOracle
-from langgraph_ttc.testing_server import InstantServer
+from langgraph_ttc.testing.instant_server import InstantServer
 
 SHORT, LONG = 32, 512  # the pools' thinking budgets
 ANSWER = 16  # max_tokens: the answer's room

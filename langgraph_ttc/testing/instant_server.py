@@ -25,7 +25,7 @@ Example:
 Reasoning mode (``reasoning="vllm"``, ``"vllm-legacy"``, ``"vllm-raw"`` or ``"openai"``): the
 model thinks before it answers, and replies carry the thinking as vLLM (with and without a
 reasoning parser) and OpenAI's reasoning models return it, whole and streamed (see
-:mod:`langgraph_ttc._instant_reasoning`).
+:mod:`langgraph_ttc.testing._instant_reasoning`).
 
 Faults (see :meth:`InstantServer.inject`):
     ``"429"`` (with ``Retry-After`` / ``retry-after-ms``), ``"500"``, ``"503"``, ``"400"``, ``"401"``,
@@ -41,10 +41,7 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -53,7 +50,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from langgraph_ttc import _instant_reasoning as thinking
+from langgraph_ttc.testing import _instant_reasoning as thinking
 
 __all__ = ["FAULTS", "InstantServer", "ServerStats", "default_reply"]
 
@@ -69,49 +66,6 @@ FAULTS: tuple[str, ...] = (
     "malformed",
     "empty",
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (for servers that tests start)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for a child server: the kernel sends it SIGTERM when the process that
-    started it dies, even by a signal that skips teardown and atexit (Linux; elsewhere a no-op).
-    """
-    try:
-        import ctypes  # standard library; imported in the child only
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """Stop a server started with ``start_new_session=True``: SIGTERM to its process group,
-    SIGKILL after ``grace_s``."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=grace_s)
-
-
-def log_tail(path: str, lines: int = 40) -> str:
-    """The last ``lines`` lines of a server log, for failure messages."""
-    try:
-        with open(path, errors="replace") as handle:
-            return "".join(handle.readlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _stable_int(*parts: object) -> int:
@@ -558,7 +512,7 @@ class _Handler(BaseHTTPRequestHandler):
         """The reply as server-sent events, one token per chunk (``token_delay_s`` apart), then
         the usage chunk when ``stream_options.include_usage``; stops when the client leaves.
         A reasoning model's tokens go out as its server streams them
-        (:func:`~langgraph_ttc._instant_reasoning.stream_pieces`)."""
+        (:func:`~langgraph_ttc.testing._instant_reasoning.stream_pieces`)."""
         chat = answer["object"] == "chat.completion"
         self.close_connection = True
         try:

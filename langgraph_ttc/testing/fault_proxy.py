@@ -1,9 +1,9 @@
 """A fault-injecting HTTP proxy for tests: put it between a client and any OpenAI-compatible server.
 
 :class:`FaultProxy` listens on ``127.0.0.1`` (a free port), forwards every request to an upstream
-base URL (a real llama.cpp or vLLM server, or an :class:`~langgraph_ttc.testing_server.InstantServer`)
+base URL (a real llama.cpp or vLLM server, or an :class:`~langgraph_ttc.testing.instant_server.InstantServer`)
 and, following a *fault schedule*, makes chosen POST requests fail the way flaky endpoints do. The
-faults and their replies are those of :class:`~langgraph_ttc.testing_server.InstantServer` (the same
+faults and their replies are those of :class:`~langgraph_ttc.testing.instant_server.InstantServer` (the same
 names, bodies and headers), plus ``"truncate"``, which only a proxy can do well:
 
 * ``"429"`` / ``"503"`` (with ``Retry-After`` / ``retry-after-ms`` when the :class:`Fault` says so),
@@ -21,7 +21,7 @@ proxy can always be stopped.
 
 Example:
     >>> import json, urllib.request
-    >>> from langgraph_ttc.testing_server import InstantServer
+    >>> from langgraph_ttc.testing.instant_server import InstantServer
     >>> with InstantServer() as upstream, FaultProxy(upstream.base_url, ["503", None]) as proxy:
     ...     body = json.dumps({"model": "m", "prompt": "2+2?", "seed": 1}).encode()
     ...     request = urllib.request.Request(proxy.base_url + "/completions", body)
@@ -47,7 +47,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from langgraph_ttc.testing_server import FAULTS, LoopbackServer, ServerStats, _Handler, _Server
+from langgraph_ttc.testing.instant_server import (
+    FAULTS,
+    LoopbackServer,
+    ServerStats,
+    _Handler,
+    _Server,
+)
 
 __all__ = ["PROXY_FAULTS", "Fault", "FaultProxy", "ProxyStats"]
 
