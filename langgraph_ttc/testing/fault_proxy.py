@@ -232,13 +232,14 @@ class _ProxyHandler(_Handler):
             body = {}
         fault = proxy._register(body, self.headers.get("Authorization"))
         with proxy._lock:
-            proxy.stats.in_flight += 1
-            proxy.stats.max_in_flight = max(proxy.stats.max_in_flight, proxy.stats.in_flight)
+            stats = proxy.stats  # a reset while this request runs must not skew the new stats
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             self._answer_post(proxy, raw, body, fault)
         finally:
             with proxy._lock:
-                proxy.stats.in_flight -= 1
+                stats.in_flight -= 1
 
     def _answer_post(self, proxy: FaultProxy, raw: bytes, body: dict, fault: Fault | None) -> None:
         if fault is not None and fault.kind in _LOCAL:

@@ -442,12 +442,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = app._next_fault()
         with app._lock:
-            app.stats.requests += 1
-            app.stats.bodies.append(body)
-            app.stats.auth_headers.append(self.headers.get("Authorization"))
-            app.stats.faults.append(fault[0] if fault else "")
-            app.stats.in_flight += 1
-            app.stats.max_in_flight = max(app.stats.max_in_flight, app.stats.in_flight)
+            # The stats this request counts in: if they are replaced (reset) while it is
+            # answered, its end must not be subtracted from the new ones.
+            stats = app.stats
+            stats.requests += 1
+            stats.bodies.append(body)
+            stats.auth_headers.append(self.headers.get("Authorization"))
+            stats.faults.append(fault[0] if fault else "")
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
             app._in_flight_changed.notify_all()
         try:
             if app.gate:
@@ -455,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(app, body, fault)
         finally:
             with app._lock:
-                app.stats.in_flight -= 1
+                stats.in_flight -= 1
 
     def _answer(self, app: InstantServer, body: dict, fault: tuple[str, dict] | None) -> None:
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/completions"):

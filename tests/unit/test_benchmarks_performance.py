@@ -94,6 +94,22 @@ def test_the_gate_holds_requests_sent_one_after_another():
         assert len(replies) == 2 and server.stats.max_in_flight == 2
 
 
+def test_a_reset_while_a_request_is_answered_leaves_the_new_stats_at_zero_in_flight():
+    """The gate above counts in-flight requests from a reset: a request answered across the
+    reset (the warm-up's, whose reply the client has before the server's bookkeeping ends)
+    must not be subtracted from the new stats, or 8 branches would show as 7."""
+    body = json.dumps({"model": "m", "prompt": "Q: 1+1?\nA:"}).encode()
+    with InstantServer(delay_s=0.5) as server:
+        url = server.base_url + "/completions"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            reply = pool.submit(lambda: urllib.request.urlopen(url, body, 10).read())
+            while server.stats.in_flight == 0:
+                time.sleep(0.01)
+            server.stats = ServerStats()
+            assert json.loads(reply.result())["choices"]
+        assert server.stats.in_flight == 0 and server.stats.requests == 0
+
+
 def test_protocol_layers_measure_every_layer():
     table = protocol_layers.main(["--rounds", "1", "--questions", "2", "--n", "2"])
     assert {
