@@ -343,13 +343,7 @@ class _Server:
         """503 now, while a status can still be sent, when the queue is full."""
         adm = self.admission
         if adm.busy >= adm.running and adm.in_line >= adm.waiting:
-            raise APIError(
-                503,
-                f"The server is full ({adm.running} requests running, {adm.in_line} waiting); "
-                "retry later.",
-                code="queue_full",
-                headers={"Retry-After": f"{adm.retry_after_s:g}"},
-            )
+            raise adm.full_error()
 
     # -- pass-through -----------------------------------------------------------------------
     async def _passthrough(self, request: Request, req: TTCRequest, method: Method, began):

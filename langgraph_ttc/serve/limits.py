@@ -110,6 +110,16 @@ class Admission:
         self.in_line = 0
         self.busy = 0
 
+    def full_error(self) -> APIError:
+        """The 503 a request gets when every slot is taken and the line is full."""
+        return APIError(
+            503,
+            f"The server is full ({self.running} requests running, {self.in_line} waiting); "
+            "retry later.",
+            code="queue_full",
+            headers={"Retry-After": f"{self.retry_after_s:g}"},
+        )
+
     def slot(self) -> _Slot:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.running)
@@ -124,13 +134,7 @@ class _Slot:
         adm = self.admission
         assert adm._slots is not None
         if adm._slots.locked() and adm.in_line >= adm.waiting:
-            raise APIError(
-                503,
-                f"The server is full ({adm.running} requests running, {adm.in_line} waiting); "
-                "retry later.",
-                code="queue_full",
-                headers={"Retry-After": f"{adm.retry_after_s:g}"},
-            )
+            raise adm.full_error()
         adm.in_line += 1
         try:
             await adm._slots.acquire()
