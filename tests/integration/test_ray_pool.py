@@ -37,24 +37,6 @@ COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    """One small local Ray for the module: 2 CPUs, no dashboard, a 200 MB object store."""
-    import ray
-
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-        namespace="ttc-ray-pool-tests",
-    )
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def servers():
     first, second = InstantServer(delay_s=LATENCY_S), InstantServer(delay_s=LATENCY_S)
     with first, second:

@@ -21,26 +21,15 @@ CONFIG = Path(__file__).parents[2] / "examples" / "ray_serve.yaml"
 
 
 @pytest.fixture(scope="module")
-def serve_port():
-    import ray
+def serve_port(ray_local):
     from ray import serve
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-        namespace="ttc-ray-serve-tests",
-    )
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        try:
-            yield port
-        finally:
-            serve.shutdown()
+        yield port
     finally:
-        ray.shutdown()
+        serve.shutdown()
 
 
 def test_the_config_file_is_a_valid_serve_config():
