@@ -14,13 +14,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from round_seeds import round_seeds
 
 from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.backends import SamplingParams
 from langgraph_ttc.confidence import ConfidenceSpec, TraceConfidence
 from langgraph_ttc.methods import AdaptiveConsistency, DeepConfOnline
 from langgraph_ttc.nodes import TTCContext
-from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.scaling import build_pool, load_pool
 from langgraph_ttc.scaling.replay import ReplayTable
 from langgraph_ttc.scaling.samples import ProblemSamples
@@ -79,17 +79,6 @@ def pool_problem(ctx: TTCContext, backend: Recording, seeds, reference: str) -> 
         completion_tokens=tokens,
         traces=traces,
     )
-
-
-def round_seeds(run_seed: int, n: int, first: int, step: int) -> list[int]:
-    """The seed of every index of a run drawn in rounds (``first``, then ``step`` at a time):
-    each round's first sample has ``seed_of(run_seed, its index)``, the next ones count up."""
-    seeds, start = [], 0
-    while start < n:
-        size = min(first if start == 0 else step, n - start)
-        seeds += [seed_of(run_seed, start) + i for i in range(size)]
-        start += size
-    return seeds
 
 
 @pytest.mark.parametrize("tau", [0.9, None], ids=["consensus-stop", "whole-budget"])

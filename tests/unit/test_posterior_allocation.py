@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from round_seeds import round_seeds
 
 from langgraph_ttc import create_ttc_graph
 from langgraph_ttc.allocation import BatchAllocation, final_answer, gain_rate, next_round
@@ -15,7 +16,6 @@ from langgraph_ttc.batch import BatchAllocator, sample_seed
 from langgraph_ttc.confidence import ConfidenceSpec
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes import TTCContext
-from langgraph_ttc.nodes.context import seed_of
 from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.posterior import Q_GRID, assess
 from langgraph_ttc.scaling import build_pool, load_pool
@@ -99,15 +99,6 @@ def test_the_vectorised_mask_equals_one_call_per_prefix():
 
 
 # -- live == replay: the router with a posterior stop ----------------------------------------------
-def round_seeds(run_seed: int, n: int, first: int, step: int) -> list[int]:
-    seeds, start = [], 0
-    while start < n:
-        size = min(first if start == 0 else step, n - start)
-        seeds += [seed_of(run_seed, start) + i for i in range(size)]
-        start += size
-    return seeds
-
-
 @pytest.mark.parametrize("slope", [0.0, 1.5], ids=["answers", "confidence-evidence"])
 def test_a_posterior_stop_decides_the_same_live_and_in_replay(slope):
     rule = PosteriorStop(cost=0.005, horizon=16, start=4, step=4, slope=slope, center=2.0)
