@@ -133,12 +133,15 @@ def split_reply(
         if THINK_CLOSE in answer:  # a parser that left an echoed closer in the content
             answer = split_thinking(answer).answer
         return ThinkingSplit(reasoning.strip(), answer, truncated=not answer and not tool_calls)
-    if THINK_CLOSE in content or THINK_OPEN in content:  # a tag always gives a thinking
-        found = split_thinking(content)
-        return ThinkingSplit(found.thinking, found.answer, found.truncated and not tool_calls)
-    # The usual reply, all answer (built directly: dataclasses.replace costs more than the rest).
-    hidden_cut = reasoning_tokens > 0 and finish_reason == "length" and not content
-    return ThinkingSplit(None, content, truncated=hidden_cut and not tool_calls)
+    found = split_thinking(content)
+    if found.thinking is None:  # all answer: cut short only if hidden reasoning used the length
+        truncated = reasoning_tokens > 0 and finish_reason == "length" and not found.answer
+    else:
+        truncated = found.truncated
+    truncated = truncated and not tool_calls
+    if truncated == found.truncated:  # the usual reply: the split as it is, no second object
+        return found
+    return ThinkingSplit(found.thinking, found.answer, truncated)
 
 
 def estimate_thinking_tokens(completion_tokens: int, thinking: str | None, answer: str) -> int:
