@@ -105,7 +105,7 @@ def allocation_steps(
         {
             "question": question,
             "id": ids[i],
-            "answer": final_answer(_votes(s), allocation.slope, allocation.center),
+            "answer": final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote),
             "samples": len(s),
             "answers": [x["answer"] for x in s],
             "rounds": rounds,
