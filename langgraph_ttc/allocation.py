@@ -38,7 +38,9 @@ class BatchAllocation:
         cap: the most samples one question may get.
         per_round: the share of the batch's questions served in one round (at least one): a
             smaller share decides on fresher evidence, a larger one has more requests in flight.
-        min_gain: the expected accuracy gain per sample a question must promise to get more.
+        min_gain: the expected accuracy gain per sample a question must promise to get more
+            (a posterior stop's price: with it, a question stops as the rule would, and what
+            the batch's total leaves over is not spent).
         prior: weights over single-sample accuracy (:data:`langgraph_ttc.posterior.Q_GRID`),
             for every question (per-question priors are passed to :func:`next_round`).
         slope / center: confidence as evidence (see :class:`~langgraph_ttc.stopping.PosteriorStop`).
@@ -104,12 +106,13 @@ class BatchAllocation:
     ) -> BatchAllocation:
         """The batch allocation that draws as a router's posterior stop does: every question
         gets the rule's ``start`` samples, then ``step`` more at a time up to its ``horizon``,
-        by the same posterior (prior, confidence evidence) and answered by the router's
-        ``vote``. At the total the rule spends on a batch, the greedy order of the gains
-        reproduces the rule's stops (a question continues while its gain per sample beats
-        the rule's price, that is while it ranks above the questions that stopped); it is the
-        reference a fitted batch allocation must beat (:func:`langgraph_ttc.scaling.
-        allocation.fit_batch`). ``changes`` override fields (e.g. ``cap``, ``future``).
+        by the same posterior (prior, confidence evidence), a question served while its gain
+        per sample is at least the rule's price (``min_gain``), answered by the router's
+        ``vote``. Given at least the total the rule spends on a batch, it draws and answers
+        every question exactly as the rule does (a stopped question's tally, so its gain, no
+        longer changes); it is the reference a fitted batch allocation must beat
+        (:func:`langgraph_ttc.scaling.allocation.fit_batch`). ``changes`` override fields
+        (e.g. ``min_gain=0.0`` to spend the whole total, ``cap``, ``future``).
 
         Example:
             >>> rule = PosteriorStop(cost=0.01, horizon=8, start=2, step=2)
@@ -118,7 +121,8 @@ class BatchAllocation:
         """
         fields = dict(
             budget=max(float(budget), rule.start), start=rule.start, chunk=rule.step,
-            cap=rule.horizon, prior=rule.prior, slope=rule.slope, center=rule.center, vote=vote,
+            cap=rule.horizon, min_gain=rule.cost, prior=rule.prior, slope=rule.slope,
+            center=rule.center, vote=vote,
         )  # fmt: skip
         return cls(**(fields | changes))
 
@@ -182,7 +186,8 @@ def next_round(
     order = sorted(range(len(votes)), key=lambda i: (-rates[i], i))
     extra = [0] * len(votes)
     for i in order[:serve]:
-        if left <= 0 or rates[i] <= allocation.min_gain:
+        # As a posterior stop: more while the gain per sample is at least the price (and any).
+        if left <= 0 or rates[i] <= 0.0 or rates[i] < allocation.min_gain:
             break
         extra[i] = min(allocation.chunk, allocation.cap - votes[i].drawn, left)
         left -= extra[i]

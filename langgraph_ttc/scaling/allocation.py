@@ -94,9 +94,12 @@ def replay_batch(
     *,
     priors: Sequence[Sequence[float] | None] | None = None,
     orders: Sequence[int] | None = None,
+    totals: Sequence[int] | None = None,
 ) -> Outcome:
     """The batch allocator over all of ``table``'s questions at once, in each order: per
-    (question, order) the correctness of its answer and the samples it got.
+    (question, order) the correctness of its answer and the samples it got. ``totals``: each
+    order's total samples (e.g. what another method spent on that order; default the
+    allocation's ``total``).
 
     Example:
         >>> from langgraph_ttc.scaling.samples import ProblemSamples
@@ -116,9 +119,12 @@ def replay_batch(
     n = table.n_problems
     correct = np.zeros((n, table.n_orders))
     calls = np.zeros((n, table.n_orders))
+    if totals is not None and len(totals) != table.n_orders:
+        raise TTCConfigError("replay_batch needs one total per order of the table.")
     for o in orders:
         drawn = [min(allocation.start, allocation.cap)] * n
-        left = allocation.total(n) - sum(drawn)
+        total = allocation.total(n) if totals is None else int(totals[o])
+        left = total - sum(drawn)
         while True:
             votes = [_votes(table, p, o, drawn[p]) for p in range(n)]
             extra = next_round(votes, allocation, left, priors)
@@ -166,32 +172,36 @@ def batch_candidates(
     caps: Sequence[int] = (),
 ) -> list[tuple[str, BatchAllocation, bool]]:
     """``(label, allocation, reads each question's own prior)`` to try: the reference first
-    (``"router"``), then each change alone and the ones that pair well: the look-ahead that
-    counts future samples' confidence evidence (``future``, with a confidence vote), the
-    other prior source (when per-question ``priors`` exist), counts plus evidence as the
-    vote, larger per-question caps (``caps`` up to ``width``), one sample first with the
-    question's own prior.
+    (``"router"``: e.g. :meth:`BatchAllocation.from_rule
+    <langgraph_ttc.allocation.BatchAllocation.from_rule>`, the router's own stops), then the
+    batch that spends the whole total on the largest gains per sample (``"spend all"``: no
+    price), and that with each change: the look-ahead that counts future samples' confidence
+    evidence (``future``, with a confidence vote), the other prior source (when per-question
+    ``priors`` exist), counts plus evidence as the vote, larger per-question caps (``caps``
+    up to ``width``), one sample first with the question's own prior.
 
     Example:
-        >>> ref = BatchAllocation(budget=4, start=2, cap=8)
+        >>> ref = BatchAllocation(budget=4, start=2, cap=8, min_gain=0.01)
         >>> [label for label, _, _ in batch_candidates(ref, width=16, caps=(16,))]
-        ['router', 'cap 16']
+        ['router', 'spend all', 'spend all, cap 16']
     """
     replace = dataclasses.replace
     out = [("router", reference, own_priors)]
-    evidence = reference.slope != 0.0
-    if future is not None and evidence:
-        out.append(("future evidence", replace(reference, future=future), own_priors))
+    base, name = replace(reference, min_gain=0.0), "spend all"
+    if reference.min_gain > 0.0:
+        out.append((name, base, own_priors))
+    if future is not None and reference.slope != 0.0:
+        base, name = replace(base, future=future), f"{name}, future evidence"
+        out.append((name, base, own_priors))
     if priors:
         other = "pool prior" if own_priors else "own priors"
-        out.append((other, reference, not own_priors))
-    if reference.vote is not None and evidence:
-        out.append(("evidence vote", replace(reference, vote=None), own_priors))
-    base = out[1][1] if len(out) > 1 and out[1][0] == "future evidence" else reference
+        out.append((f"{name}, {other}", base, not own_priors))
+    if reference.vote is not None and reference.slope != 0.0:
+        out.append((f"{name}, evidence vote", replace(base, vote=None), own_priors))
     for cap in sorted({c for c in caps if reference.cap < c <= width}):
-        out.append((f"cap {cap}", replace(base, cap=cap), own_priors))
+        out.append((f"{name}, cap {cap}", replace(base, cap=cap), own_priors))
     if priors and reference.start > 1:
-        out.append(("start 1, own priors", replace(base, start=1), True))
+        out.append((f"{name}, start 1, own priors", replace(base, start=1), True))
     return out
 
 
@@ -201,6 +211,7 @@ def fit_batch(
     candidates: Sequence[tuple[str, BatchAllocation, bool]],
     *,
     priors: Sequence[Sequence[float]] | None = None,
+    totals: Sequence[int] | None = None,
     z: float = 2.0,
 ) -> BatchFit:
     """The batch allocation to use at ``budget`` mean samples per question, fitted on
@@ -211,7 +222,9 @@ def fit_batch(
     accurate of those. Choosing the best of several on the same questions flatters it; the
     margin keeps noise from replacing the reference (as calibrate's shrinkage toward one
     plan). ``priors``: each question's own zero-probe prior, cross-fitted (as
-    :func:`langgraph_ttc.scaling.calibrate.question_priors`), for candidates that read them.
+    :func:`langgraph_ttc.scaling.calibrate.question_priors`), for candidates that read them;
+    ``totals``: each order's total instead of ``budget`` per question (e.g. the router's spend
+    on that order, for a batch at the router's own total).
 
     Bandit-style allocation of one budget over a batch: arXiv 2506.12721.
 
@@ -220,10 +233,10 @@ def fit_batch(
         >>> easy = ProblemSamples.from_lists("e", ["4"] * 8, [1] * 8)
         >>> split = ProblemSamples.from_lists("s", ["4", "5"] * 4, [1, 0] * 4)
         >>> table = ReplayTable([easy, split], probes=1, n_orders=2)
-        >>> ref = BatchAllocation(budget=4, start=2, cap=4)
+        >>> ref = BatchAllocation(budget=4, start=2, cap=4, min_gain=0.01)
         >>> fit = fit_batch(table, 4, batch_candidates(ref, width=8, caps=(8,)))
         >>> fit.label, [row["label"] for row in fit.rows]
-        ('router', ['router', 'cap 8'])
+        ('router', ['router', 'spend all', 'spend all, cap 8'])
     """
     if not candidates:
         raise TTCConfigError("fit_batch needs at least one candidate (the reference first).")
@@ -232,7 +245,7 @@ def fit_batch(
         if own and priors is None:
             raise TTCConfigError(f"Candidate {label!r} reads each question's prior: pass priors.")
         allocation = dataclasses.replace(allocation, budget=max(float(budget), allocation.start))
-        outcome = replay_batch(table, allocation, priors=priors if own else None)
+        outcome = replay_batch(table, allocation, priors=priors if own else None, totals=totals)
         scores.append((allocation, own, label, outcome.correct.mean(axis=1)))
     reference = scores[0][3]
     best = 0
