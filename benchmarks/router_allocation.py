@@ -25,10 +25,15 @@ the held-out samples:
   read on 8 orders, where the router's row is read on 48);
   ``+ prior``: with the zero-probe difficulty prior of each question
   (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
-* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the router's own total
-  (its mean calls x questions, so at equal calls) and with B x questions, against the router on
-  the same 8 orders; its start (1 or 2), per-question cap (8, 16 or the pool's width) and prior
-  (each question's own or the pool's) chosen on the fitting half;
+* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch`, on each replayed order
+  with exactly what the router spent on that order (equal calls), and with B x questions (the
+  whole budget the router was given); the allocation fitted on the fitting half by
+  :func:`~langgraph_ttc.scaling.allocation.fit_batch` from the batch that reproduces the
+  router's own stops, vote and priors (:meth:`BatchAllocation.from_rule
+  <langgraph_ttc.allocation.BatchAllocation.from_rule>`; its row ``router's stops``), among
+  :func:`~langgraph_ttc.scaling.allocation.batch_candidates` (spend the whole total, count
+  future samples' confidence evidence, the other prior source, counts plus evidence as the
+  vote, caps 2x and the pool's width, one sample first with each question's own prior);
 * ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
   (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
@@ -38,7 +43,8 @@ The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemm
 stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
 it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--out DIR]``.
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--pools answers,confidence]
+[--out DIR]``.
 """
 
 from __future__ import annotations
