@@ -141,20 +141,21 @@ def choose_cost(table, runs, budget, start, prior, slope, center, aggregators, p
     return chosen
 
 
-def router_batch(policy, budget, fit_table, width) -> tuple[BatchAllocation, bool]:
+def router_batch(policy, budget, fit_table, width) -> tuple[BatchAllocation, bool, str]:
     """The batch that reproduces the router's stops at ``budget`` (its posterior plan, vote
     and prior source, when every bin has that one plan, as in these pools); else the
-    posterior's defaults at the router's probes with its vote."""
+    posterior's defaults at the router's probes with its vote. With a label saying which."""
     specs = {policy.spec(b, budget) for b in policy.plans or (1,)}
     spec = next(iter(specs))
     rule = spec.stop_rule
     if len(specs) == 1 and isinstance(rule, PosteriorStop):
-        return BatchAllocation.from_rule(rule, budget, vote=spec.aggregator), rule.question_prior
+        allocation = BatchAllocation.from_rule(rule, budget, vote=spec.aggregator)
+        return allocation, rule.question_prior, "router's stops, vote, priors"
     prior, slope, center = posterior_settings(fit_table)
     return BatchAllocation(
         budget=max(budget, PROBES), start=PROBES, chunk=2, cap=min(budget, width), prior=prior,
         slope=slope, center=center, vote=spec.aggregator,
-    ), False  # fmt: skip
+    ), False, "the router's vote, posterior at its probes (its plan is no posterior stop)"  # fmt: skip
 
 
 def router_totals(table, policy, budget) -> list[int]:
@@ -250,7 +251,7 @@ def evaluate(
         # Each order is one run of the batch: the batch gets what the router spent on it.
         totals = router_totals(table, calibration.policy, budget)
         fit_totals = router_totals(fit_table, calibration.policy, budget)
-        reference, own_ref = router_batch(calibration.policy, budget, fit_table, width)
+        reference, own_ref, ref_label = router_batch(calibration.policy, budget, fit_table, width)
         candidates = batch_candidates(
             reference, width=width, own_priors=own_ref, priors=fit_priors is not None,
             future=future, caps=(2 * reference.cap, width),
@@ -263,11 +264,11 @@ def evaluate(
         # (B x questions: it may leave some unspent, the batch spends it all).
         for label, mean in (
             (f"fitted ({fitted.label})", spent),
-            ("router's stops, vote, priors", spent),
+            (ref_label, spent),
             (f"all of B, fitted ({fitted.label})", float(min(budget, width))),
         ):  # fmt: skip
-            chosen = reference if label.startswith("router") else fitted.allocation
-            own = own_ref if label.startswith("router") else own_b
+            chosen = reference if label == ref_label else fitted.allocation
+            own = own_ref if label == ref_label else own_b
             allocation = dataclasses.replace(chosen, budget=max(mean, chosen.start))
             if label.startswith("all of B"):  # the whole budget: no price leaves it unspent
                 allocation = dataclasses.replace(allocation, min_gain=0.0)
