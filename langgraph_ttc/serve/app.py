@@ -317,14 +317,9 @@ class _Server:
         (:mod:`langgraph_ttc.serve.batching`), holding one slot; one choice per prompt."""
         allocation, prior = batch_allocation(req, method, self.limits, self.engine.policy)
         name = method.describe() or req.model
-        config = {
-            "callbacks": self.engine.callbacks or None,
-            "tags": ["ttc:serve", "ttc:batch"],
-            "metadata": {"ttc_method": name, "ttc_batch_budget": method.batch_budget},
-        }
         async with self.admission.slot():
             results, usage = await self._until_disconnect(
-                request, run_batch(self.engine, req, method, allocation, prior, config=config)
+                request, run_batch(self.engine, req, method, allocation, prior)
             )
         self.metrics.run({"usage": usage.to_dict()})
         body = completion_body(

@@ -30,11 +30,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManager
 
 from langgraph_ttc.allocation import BatchAllocation
 from langgraph_ttc.batch import allocation_for, allocation_steps
@@ -149,11 +153,11 @@ async def run_batch(
     method: Method,
     allocation: BatchAllocation,
     prior: Any = None,
-    *,
-    config: dict | None = None,
 ) -> tuple[list[dict], Usage]:
     """Every prompt's result (:func:`~langgraph_ttc.batch.allocation_steps`) and the usage of
-    every call; a failed upstream is a 429/503, as for any method."""
+    every call; a failed upstream is a 429/503, as for any method. The batch is one run tree
+    for LangChain callbacks (a ``ttc-serve`` chain run tagged ``ttc:batch``), as a request's
+    graph runs are."""
     limits = engine.limits
     prompts = [str(m[-1].content) for m in request.inputs]
     budget = Budget(
@@ -177,12 +181,27 @@ async def run_batch(
     priors = None if prior is None else [prior.prior_for(p) for p in prompts]
     meter = Meter(budget)
     steps = allocation_steps(ctx, prompts, allocation, seed=seed, priors=priors)
+    manager = AsyncCallbackManager.configure(
+        inheritable_callbacks=engine.callbacks or None,
+        inheritable_tags=["ttc:serve", "ttc:batch"],
+        inheritable_metadata={
+            "ttc_method": method.describe(),
+            "ttc_batch_budget": method.batch_budget,
+        },
+    )
+    root = await manager.on_chain_start(
+        {"name": "ttc-serve"}, {"prompts": prompts}, name="ttc-serve"
+    )
     try:
-        results = await arun(steps, meter, config)
-    except BudgetExhausted as exc:
-        raise bad_request(str(exc), param="ttc.budget", code="budget_out_of_range") from None
-    except TTCError as exc:
-        raise upstream_error(exc) from None
+        results = await arun(steps, meter, {"callbacks": root.get_child()})
+    except BaseException as exc:
+        await root.on_chain_error(exc)
+        if isinstance(exc, BudgetExhausted):
+            raise bad_request(str(exc), param="ttc.budget", code="budget_out_of_range") from None
+        if isinstance(exc, TTCError):
+            raise upstream_error(exc) from None
+        raise
+    await root.on_chain_end({"answers": [r["answer"] for r in results]})
     total = meter.usage.total()
     if total.calls and total.failed >= total.calls:
         raise upstream_error(TTCError(f"all {total.calls} calls failed"))
@@ -235,6 +254,14 @@ def _policy(method: Method, server_policy: Any) -> Policy | None:
         except (TTCConfigError, ValueError, TypeError, KeyError) as exc:
             raise bad_request(f"Cannot read ttc.policy: {exc}", param="ttc.policy") from None
     try:
+        if isinstance(server_policy, (str, PurePath)):
+            return _load(str(server_policy))
         return resolve_policy(server_policy)
     except (TTCConfigError, ValueError, OSError) as exc:
         raise APIError(500, f"The server's policy cannot be read: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> Policy:
+    """A policy file, read once per server (not per request)."""
+    return resolve_policy(path)

@@ -186,3 +186,20 @@ def test_a_streamed_list_prompt_under_a_method_numbers_every_choice(client):
     text = completions(client, model="majority@2", prompt=[EASY, HARD], stream=True).text
     assert '"index":0' in text and '"index":1' in text and '"ttc"' in text
     assert text.endswith("data: [DONE]\n\n")
+
+
+def test_a_batch_is_one_run_tree_for_callbacks(backend):
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Roots(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.runs: list[tuple[str, list, object]] = []
+
+        def on_chain_start(self, serialized, inputs, *, tags=None, parent_run_id=None, **kw):
+            self.runs.append((kw.get("name"), list(tags or []), parent_run_id))
+
+    handler = Roots()
+    with TestClient(create_app(backend, api_keys=[], callbacks=[handler])) as client:
+        reply = completions(client, prompt=[EASY, HARD], ttc={"batch_budget": 2})
+    assert reply.status_code == 200
+    assert handler.runs == [("ttc-serve", ["ttc:serve", "ttc:batch"], None)]
