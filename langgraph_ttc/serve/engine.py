@@ -221,16 +221,15 @@ class Engine:
         if method.n is not None and method.n > calls:
             raise bad_request(
                 f"The method's n={method.n} x {choices} run(s) (prompts x n) exceeds this "
-                f"server's cap of "
-                f"{limits.max_calls} calls per request; ask for n <= {calls}.",
+                f"server's cap of {limits.max_calls} calls per request; ask for n <= {calls}.",
                 param="ttc.n",
                 code="n_out_of_range",
             )
         if method.budget_calls is not None:
             if method.budget_calls * choices > limits.max_calls:
                 raise bad_request(
-                    f"budget.calls={method.budget_calls} x {choices} run(s) (prompts x n) exceeds this "
-                    f"server's cap of {limits.max_calls} calls per request.",
+                    f"budget.calls={method.budget_calls} x {choices} run(s) (prompts x n) "
+                    f"exceeds this server's cap of {limits.max_calls} calls per request.",
                     param="ttc.budget.calls",
                     code="budget_out_of_range",
                 )
