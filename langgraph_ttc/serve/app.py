@@ -383,6 +383,8 @@ class _Server:
         body.pop("ttc", None)
         body["model"] = await self._upstream_name(method.model)
         path = "/chat/completions" if req.chat else "/completions"
+        if len(req.inputs) > 1:
+            return await self._relay_prompts(request, req, path, body)
         if req.stream:
             endpoint = "chat" if req.chat else "completions"
             return await self._relay_stream(request, path, body, endpoint, began)
@@ -403,8 +405,7 @@ class _Server:
         reply = await self.relay.post(path, body)
         content = await reply.read()
         wanted = body.get("n") or 1
-        listed = isinstance(body.get("prompt"), list) and len(body["prompt"]) > 1
-        if reply.status != 200 or wanted <= 1 or listed:  # a list prompt's choices: as sent
+        if reply.status != 200 or wanted <= 1:
             return reply, content
         try:
             whole = json.loads(content)
@@ -428,6 +429,54 @@ class _Server:
                 if isinstance(value, int) and isinstance(whole.get("usage", {}).get(key), int):
                     whole["usage"][key] += value
         return reply, json.dumps(whole).encode()
+
+    async def _relay_prompts(self, request: Request, req: TTCRequest, path: str, body: dict):
+        """A plain list prompt: one upstream request per prompt (llama-cpp-python's server takes
+        one prompt per request), each with its ``n`` choices, merged in order (prompt p's choice
+        c at index ``p * n + c``) with their usage summed; a stream gets the merged reply as
+        chunks. The first failed prompt's reply is relayed as it came."""
+        one = {k: v for k, v in body.items() if k != "stream_options"}
+        one["stream"] = False
+        async with self.admission.slot():
+            replies = await self._until_disconnect(
+                request,
+                asyncio.gather(
+                    *(self._relay_whole(path, {**one, "prompt": p}) for p in body["prompt"])
+                ),
+            )
+        merged: dict[str, Any] = {}
+        for reply, content in replies:
+            if reply.status != 200:
+                self.metrics.upstream_errors.labels(str(reply.status)).inc()
+                return Response(
+                    content,
+                    status_code=reply.status,
+                    headers=reply.headers,
+                    media_type=reply.content_type,
+                )
+            try:
+                whole = json.loads(content)
+                choices = sorted(whole["choices"], key=lambda c: c.get("index", 0))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise APIError(
+                    502, "The upstream's reply is not a completion.", code="upstream_bad_reply"
+                ) from None
+            self.metrics.passthrough(whole.get("usage"))
+            if not merged:
+                merged = {**whole, "choices": [], "usage": {}}
+            for choice in choices:
+                merged["choices"].append({**choice, "index": len(merged["choices"])})
+            for key, value in (whole.get("usage") or {}).items():
+                if isinstance(value, int):
+                    merged["usage"][key] = merged["usage"].get(key, 0) + value
+        merged.setdefault("id", new_id(False))
+        merged.setdefault("created", int(time.time()))
+        merged.setdefault("model", req.model)
+        if not req.stream:
+            return JSONResponse(merged)
+        return StreamingResponse(
+            _whole_as_stream(merged, False, req.include_usage), media_type="text/event-stream"
+        )
 
     async def _relay_one(self, path: str, body: dict) -> dict | None:
         try:

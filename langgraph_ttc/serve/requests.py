@@ -5,7 +5,7 @@
 refused with a 400 naming it (never silently dropped).
 
 A completions ``prompt`` may be a list (as OpenAI's): each prompt gets ``n`` choices, numbered
-prompt by prompt; with a batch budget (``ttc.batch_budget``) the prompts are one batch under one
+prompt by prompt (a plain call sends one upstream request per prompt); with a batch budget (``ttc.batch_budget``) the prompts are one batch under one
 total budget (:mod:`langgraph_ttc.serve.batching`).
 
 What ``n`` means: as for any model, how many choices come back. Under a method each choice is

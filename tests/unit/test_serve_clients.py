@@ -206,3 +206,22 @@ def test_client_leaving_a_batch_cancels_the_upstream(serve):
             )
         assert slow.wait_idle() == 0
         assert slow.finished == 0 and slow.abandoned >= 1
+
+
+def test_a_plain_list_prompt_is_one_upstream_request_per_prompt(serve, adder):
+    """llama-cpp-python's server takes one prompt per request: each prompt is sent alone (with
+    its n choices, topped up where the upstream ignores n) and the replies merged in order."""
+    server = serve(create_app(adder.base_url, api_keys=[]))
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    before = adder.stats.requests
+    prompts = ["What is 1 + 1?", "What is 2 + 3?"]
+    reply = client.completions.create(model="instant", prompt=prompts, n=2)
+    assert adder.stats.requests - before == 4
+    assert [c.index for c in reply.choices] == [0, 1, 2, 3]
+    assert [c.text.rsplit(" ", 1)[-1] for c in reply.choices] == ["2.", "2.", "5.", "5."]
+    assert reply.usage.prompt_tokens > 0
+    chunks = list(client.completions.create(model="instant", prompt=prompts, stream=True))
+    assert [c.choices[0].text.rsplit(" ", 1)[-1] for c in chunks if c.choices[0].text] == [
+        "2.",
+        "5.",
+    ]
