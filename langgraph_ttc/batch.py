@@ -122,8 +122,8 @@ def allocation_steps(
     priors: Sequence[Sequence[float] | None] | None = None,
 ) -> Steps[list[dict]]:
     """Draw a batch's samples round by round under ``allocation``; one result per question:
-    its answer and a completion that gave it (``text``), the samples it got and their answers,
-    and the rounds drawn.
+    its answer and a completion that gave it (``text``; with no answer, the first completion),
+    the samples it got and their answers, and the rounds drawn.
 
     ``ids`` name the questions for their seeds (default ``"0"``, ``"1"``, ...); ``priors``
     are per-question priors over single-sample accuracy (a zero-probe predictor's,
@@ -174,9 +174,11 @@ def allocation_steps(
                 "question": question,
                 "id": ids[i],
                 "answer": answer,
-                # A completion that gave the answer (the first), for replies that show one.
+                # For replies that show a completion: the first that gave the answer (with
+                # no answer, the first that came back).
                 "text": next(
-                    (x["text"] for x in s if answer is not None and x["answer"] == answer), None
+                    (x["text"] for x in s if x["text"] is not None and x["answer"] == answer),
+                    None,
                 ),
                 "samples": len(s),
                 "answers": [x["answer"] for x in s],

@@ -203,3 +203,11 @@ def test_a_batch_is_one_run_tree_for_callbacks(backend):
         reply = completions(client, prompt=[EASY, HARD], ttc={"batch_budget": 2})
     assert reply.status_code == 200
     assert handler.runs == [("ttc-serve", ["ttc:serve", "ttc:batch"], None)]
+
+
+def test_a_prompt_without_an_answer_shows_its_first_completion():
+    unsure = FakeBackend(reply=lambda messages, seed: "I would rather not say.")
+    with TestClient(create_app(unsure, api_keys=[])) as client:
+        reply = completions(client, prompt=[EASY, HARD], ttc={"batch_budget": 2}).json()
+    assert [c["text"] for c in reply["choices"]] == ["I would rather not say."] * 2
+    assert [c["answer"] for c in reply["ttc"]["choices"]] == [None, None]
