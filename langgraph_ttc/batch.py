@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langgraph_ttc.aggregators import get_aggregator
 from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps, arun, run
@@ -30,7 +31,14 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes.context import TTCContext, candidate_from
 from langgraph_ttc.stopping import Votes
 
-__all__ = ["BatchAllocator", "allocation_steps", "as_messages", "sample_seed"]
+__all__ = [
+    "BatchAllocator",
+    "PolicyPrior",
+    "allocation_for",
+    "allocation_steps",
+    "as_messages",
+    "sample_seed",
+]
 
 
 def sample_seed(seed: int, problem_id: str, index: int) -> int:
@@ -42,6 +50,63 @@ def sample_seed(seed: int, problem_id: str, index: int) -> int:
     """
     digest = hashlib.sha256(f"{seed}\x1f{problem_id}\x1f{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1  # as scaling._pool_builder.sample_seed
+
+
+def allocation_for(
+    budget: float, *, cap: int = 32, policy: Any = None
+) -> tuple[BatchAllocation, PolicyPrior | None]:
+    """The allocation of a batch with ``budget`` samples per question on average (two to
+    start, one when the budget is below two; chunks of two) and the zero-probe prior to give
+    :class:`BatchAllocator`, from a fitted policy when there is one: its posterior stop's prior,
+    confidence evidence and vote, and its difficulty predictor. One construction for every venue
+    (``langgraph-ttc run --batch-budget``, the server's batch requests).
+
+    Raises:
+        TTCConfigError: a cap below the samples every question gets first.
+
+    Example:
+        >>> allocation, prior = allocation_for(4, cap=16)
+        >>> allocation.start, allocation.cap, prior is None
+        (2, 16, True)
+    """
+    start = 2 if budget >= 2 else 1
+    if cap < start:
+        raise TTCConfigError(
+            f"The batch cap must be at least {start} (the samples every question gets first); "
+            f"got {cap}."
+        )
+    prior = slope = center = vote = None
+    predictor = None
+    if policy is not None:
+        plans = [
+            spec
+            for by_budget in policy.plans.values()
+            for spec in by_budget.values()
+            if getattr(spec.stop_rule, "kind", "") == "posterior"
+        ]
+        if plans:
+            rule = plans[0].stop_rule
+            prior, slope, center = rule.prior, rule.slope, rule.center
+            # The router's vote where it reads no more than the samples' confidences.
+            if get_aggregator(plans[0].aggregator).needs <= {"confidences"}:
+                vote = plans[0].aggregator
+        if policy.meta.get("difficulty_prior"):
+            predictor = PolicyPrior(policy)
+    allocation = BatchAllocation(
+        budget=budget, start=start, chunk=2, cap=cap, prior=prior,
+        slope=slope or 0.0, center=center or 0.0, vote=vote,
+    )  # fmt: skip
+    return allocation, predictor
+
+
+class PolicyPrior:
+    """A policy's zero-probe predictor as the batch allocator reads it (``prior_for``)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+
+    def prior_for(self, question: str):
+        return self.policy.question_prior(question)
 
 
 def _votes(samples: list[dict]) -> Votes:
@@ -62,7 +127,8 @@ def allocation_steps(
     priors: Sequence[Sequence[float] | None] | None = None,
 ) -> Steps[list[dict]]:
     """Draw a batch's samples round by round under ``allocation``; one result per question:
-    its answer, the samples it got and their answers, and what the allocator last decided.
+    its answer and a completion that gave it (``text``; with no answer, the first completion),
+    the samples it got and their answers, and the rounds drawn.
 
     ``ids`` name the questions for their seeds (default ``"0"``, ``"1"``, ...); ``priors``
     are per-question priors over single-sample accuracy (a zero-probe predictor's,
@@ -89,29 +155,42 @@ def allocation_steps(
         draws = yield calls
         for (i, index), draw in zip(owners, draws, strict=True):
             if not draw.completions:  # the run's Budget refused it: an unanswered sample
-                samples[i].append({"answer": None, "confidence": None})
+                samples[i].append({"answer": None, "confidence": None, "text": None})
                 continue
             candidate = candidate_from(
                 ctx, draw.completions[0], run_id=ids[i], index=index, chain=index, step=0,
                 purpose="generate",
             )  # fmt: skip
             samples[i].append(
-                {"answer": candidate["answer"], "confidence": candidate["confidence"]}
+                {
+                    "answer": candidate["answer"],
+                    "confidence": candidate["confidence"],
+                    "text": candidate["text"] if candidate["ok"] else None,
+                }
             )
         left -= len(calls)
         rounds += 1
         extra = next_round([_votes(s) for s in samples], allocation, left, priors)
-    return [
-        {
-            "question": question,
-            "id": ids[i],
-            "answer": final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote),
-            "samples": len(s),
-            "answers": [x["answer"] for x in s],
-            "rounds": rounds,
-        }
-        for i, (question, s) in enumerate(zip(questions, samples, strict=True))
-    ]
+    results = []
+    for i, (question, s) in enumerate(zip(questions, samples, strict=True)):
+        answer = final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote)
+        results.append(
+            {
+                "question": question,
+                "id": ids[i],
+                "answer": answer,
+                # For replies that show a completion: the first that gave the answer (with
+                # no answer, the first that came back).
+                "text": next(
+                    (x["text"] for x in s if x["text"] is not None and x["answer"] == answer),
+                    None,
+                ),
+                "samples": len(s),
+                "answers": [x["answer"] for x in s],
+                "rounds": rounds,
+            }
+        )
+    return results
 
 
 def _question(value: Any) -> tuple[str, str | None]:

@@ -2,12 +2,17 @@
 
 Static strategies are plain chains, so each drawing shows the algorithm::
 
-    majority            prepare -> generate -> aggregate
-    filter_vote         prepare -> generate -> critique -> aggregate
-    best_of_n           prepare -> generate -> verify -> aggregate
-    revise              prepare -> generate [-> verify] -> (revise [-> verify])* -> aggregate
-    genselect           prepare -> generate -> select -> aggregate
-    rsa                 prepare -> generate -> recombine* -> aggregate
+    majority            generate (draws and votes in one step)
+    filter_vote         generate -> critique -> aggregate
+    best_of_n           generate -> verify -> aggregate
+    revise              generate [-> verify] -> (revise [-> verify])* -> aggregate
+    genselect           generate -> select -> aggregate
+    rsa                 generate -> recombine* -> aggregate
+    adaptive_consistency  prepare -> generate* -> aggregate   (a stop rule: generate loops)
+
+The first model-calling node starts the run, and a plan that draws once and votes also votes
+there: each LangGraph superstep costs about 0.3 ms while the server idles
+(:mod:`langgraph_ttc.nodes.fused`).
 
 The stages between ``generate`` and ``aggregate`` are the plan's (:attr:`Plan.stages
 <langgraph_ttc.plan.Plan.stages>`, from its aggregator), each the node registered under its
@@ -16,7 +21,7 @@ name (:mod:`langgraph_ttc.nodes.stages`); a stage that runs in rounds loops on i
 The router decides at run time, so only its graph has conditional edges (one per decision,
 see :mod:`langgraph_ttc.nodes.conditions`)::
 
-    adaptive            prepare -> route -> generate* -> [critique | verify] -> (revise ...)* -> aggregate
+    adaptive            route -> generate* -> [critique | verify] -> (revise ...)* -> aggregate
 
 The step-level searches (particle filtering among them) have a graph of their own
 (:mod:`langgraph_ttc.search_graph`).
@@ -41,11 +46,13 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.nodes import (
     AggregateNode,
     CritiqueNode,
+    FusedNode,
     GenerateNode,
     PrepareNode,
     ReviseNode,
     RouteNode,
     TTCContext,
+    TTCNode,
     VerifyNode,
     attempts_condition,
     get_stage,
@@ -179,25 +186,41 @@ def _check_backend_can(ctx: TTCContext) -> None:
         logger.warning(warning)
 
 
-def _builder(ctx: TTCContext) -> StateGraph:
+def _builder(ctx: TTCContext, entry: TTCNode | None = None) -> StateGraph:
+    """The graph's state, ``generate``, ``aggregate`` (then the end) and the start: a
+    ``prepare`` node, or the ``entry`` node (``generate`` or ``route``) starting the run itself,
+    one superstep less (:mod:`langgraph_ttc.nodes.fused`)."""
     builder = StateGraph(TTCState, input_schema=TTCInput, output_schema=TTCOutput)
-    builder.add_node("prepare", PrepareNode(ctx))
-    builder.add_node("generate", GenerateNode(ctx))
-    builder.add_node("aggregate", AggregateNode(ctx))
-    builder.add_edge(START, "prepare")
+    if entry is None:
+        nodes = {"prepare": PrepareNode(ctx), "generate": GenerateNode(ctx)}
+    else:
+        nodes = {"generate": GenerateNode(ctx), entry.name: FusedNode(entry, PrepareNode(ctx))}
+    nodes["aggregate"] = AggregateNode(ctx)
+    for name, node in nodes.items():
+        builder.add_node(name, node)
+    builder.add_edge(START, "prepare" if entry is None else entry.name)
     builder.add_edge("aggregate", END)
     return builder
 
 
 def _static_graph(ctx: TTCContext) -> StateGraph:
     """A plain chain: generate (in rounds for a sequential plan), the scoring the aggregator
-    needs, the revision loop."""
+    needs, the revision loop. A plan that draws once and votes is one node, ``generate``,
+    which starts the run, draws and votes (:mod:`langgraph_ttc.nodes.fused`)."""
     plan = ctx.strategy.plan(ctx.budget.max_calls, ctx.verifier)
-    builder = _builder(ctx)
-    builder.add_edge("prepare", "generate")
     if plan.is_open:  # drawn in rounds until its stop rule fires: the one decision it takes
+        builder = _builder(ctx)
+        builder.add_edge("prepare", "generate")
         builder.add_conditional_edges("generate", rounds_condition)
         return builder
+    if not plan.stages and plan.depth <= 1:
+        builder = StateGraph(TTCState, input_schema=TTCInput, output_schema=TTCOutput)
+        node = FusedNode(GenerateNode(ctx), PrepareNode(ctx), AggregateNode(ctx))
+        builder.add_node("generate", node)
+        builder.add_edge(START, "generate")
+        builder.add_edge("generate", END)
+        return builder
+    builder = _builder(ctx, GenerateNode(ctx))
     last = "generate"
     for name in plan.stages:
         stage = get_stage(name)
@@ -227,8 +250,7 @@ def _router_graph(ctx: TTCContext, policy) -> StateGraph:
     """The router's graph: the route node's plan decides which stages run. It holds the
     critique, the verifier (with one), revisions, and the stages of a method any of the
     policy's plans aggregates with (a hand-written policy may name GenSelect)."""
-    builder = _builder(ctx)
-    builder.add_node("route", RouteNode(ctx, policy))
+    builder = _builder(ctx, RouteNode(ctx, policy))
     builder.add_node("critique", CritiqueNode(ctx))
     builder.add_node("revise", ReviseNode(ctx))
     extras = _policy_stages(policy)
@@ -245,7 +267,6 @@ def _router_graph(ctx: TTCContext, policy) -> StateGraph:
         builder.add_conditional_edges(
             name, stage_condition(name), [*again, *extras[i + 1 :], "revise", "aggregate"]
         )
-    builder.add_edge("prepare", "route")
     builder.add_conditional_edges("route", route_condition)
     judged = ["critique", *scored, *extras, "revise", "aggregate"]
     builder.add_conditional_edges("generate", attempts_condition, ["generate", *judged])

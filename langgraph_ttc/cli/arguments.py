@@ -675,6 +675,12 @@ def add_serve(subparsers) -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-choices", type=positive_int, default=8, help="cap on a request's n")
     serve.add_argument(
+        "--max-prompts",
+        type=positive_int,
+        default=64,
+        help="cap on the prompts of one /v1/completions list prompt (each run, or one batch)",
+    )
+    serve.add_argument(
         "--max-body-bytes", type=positive_int, default=4 * 1024 * 1024, help="largest request body"
     )
     serve.add_argument(

@@ -139,8 +139,7 @@ def run_batch(args: argparse.Namespace) -> int:
     """Every question of ``--task`` under one total budget (:class:`~langgraph_ttc.batch.
     BatchAllocator`): a line per question (its answer, samples, and whether it is right when
     the task knows), then the accuracy and the samples spent."""
-    from langgraph_ttc.allocation import BatchAllocation
-    from langgraph_ttc.batch import BatchAllocator
+    from langgraph_ttc.batch import BatchAllocator, allocation_for
     from langgraph_ttc.nodes.context import TTCContext
     from langgraph_ttc.policy import resolve_policy
 
@@ -148,31 +147,10 @@ def run_batch(args: argparse.Namespace) -> int:
         raise TTCConfigError("--batch-budget answers the questions of --task; drop the question.")
     if not args.task:
         raise TTCConfigError("--batch-budget needs --task (a task name or a .jsonl file).")
-    start = 2 if args.batch_budget >= 2 else 1
-    if args.batch_cap < start:
-        raise TTCConfigError(f"--batch-cap must be at least {start}.")
     task = load_task(args.task, allow_unsandboxed=args.allow_unsandboxed)
     problems = list(task.problems())
-    prior = slope = center = None
-    predictor = None
-    if args.policy:
-        # The policy's fitted posterior settings: its posterior stop's prior and confidence
-        # evidence, and its zero-probe predictor for each question's own prior.
-        policy = resolve_policy(args.policy)
-        rules = [
-            s.stop_rule
-            for by_budget in policy.plans.values()
-            for s in by_budget.values()
-            if getattr(s.stop_rule, "kind", "") == "posterior"
-        ]
-        if rules:
-            prior, slope, center = rules[0].prior, rules[0].slope, rules[0].center
-        if policy.meta.get("difficulty_prior"):
-            predictor = _PolicyPrior(policy)
-    allocation = BatchAllocation(
-        budget=args.batch_budget, start=start, chunk=2, cap=args.batch_cap, prior=prior,
-        slope=slope or 0.0, center=center or 0.0,
-    )  # fmt: skip
+    policy = resolve_policy(args.policy) if args.policy else None
+    allocation, predictor = allocation_for(args.batch_budget, cap=args.batch_cap, policy=policy)
     budget = Budget(
         max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds
     )
@@ -181,7 +159,7 @@ def run_batch(args: argparse.Namespace) -> int:
         strategy=get_strategy("majority", temperature=args.temperature,
                               max_tokens=args.max_tokens),
         budget=budget, task=task,
-        confidence=ConfidenceSpec() if slope else None,
+        confidence=ConfidenceSpec() if allocation.slope else None,
     )  # fmt: skip
     allocator = BatchAllocator(ctx, allocation, seed=args.seed or 0, prior=predictor)
     results = allocator.batch([{"question": p.question, "id": p.id} for p in problems])
@@ -206,16 +184,6 @@ def run_batch(args: argparse.Namespace) -> int:
             line += f"; accuracy {sum(right) / len(right):.3f}"
         print(line)
     return 0
-
-
-class _PolicyPrior:
-    """A policy's zero-probe predictor as the batch allocator reads it (``prior_for``)."""
-
-    def __init__(self, policy) -> None:
-        self.policy = policy
-
-    def prior_for(self, question: str):
-        return self.policy.question_prior(question)
 
 
 def plan_line(strategy, budget: Budget, verifier) -> str:

@@ -21,6 +21,7 @@ def app_from_args(args: argparse.Namespace):
         max_tokens=args.max_tokens,
         max_seconds=args.max_seconds,
         max_choices=args.max_choices,
+        max_prompts=args.max_prompts,
         max_body_bytes=args.max_body_bytes,
         max_running=args.max_running,
         max_waiting=args.max_waiting,

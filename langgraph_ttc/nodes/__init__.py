@@ -38,6 +38,7 @@ from langgraph_ttc.nodes.conditions import (
 )
 from langgraph_ttc.nodes.context import TTCContext, candidate_from, seed_of, tool_call_key
 from langgraph_ttc.nodes.critique import CritiqueNode
+from langgraph_ttc.nodes.fused import FusedNode
 from langgraph_ttc.nodes.generate import GenerateNode, GenerateTask, fan_out_generate
 from langgraph_ttc.nodes.prepare import PrepareNode, as_question_input, question_of
 from langgraph_ttc.nodes.revise import ReviseNode
@@ -49,6 +50,7 @@ __all__ = [
     "STAGES",
     "AggregateNode",
     "CritiqueNode",
+    "FusedNode",
     "GenerateNode",
     "GenerateTask",
     "PrepareNode",

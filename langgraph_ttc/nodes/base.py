@@ -83,12 +83,16 @@ class TTCNode(Runnable[dict, dict]):
     def _invoke(self, state: dict, config: RunnableConfig) -> dict:
         meter = self.meter_for(state)
         update = run(self.steps(state, meter), meter, config)
-        return {**update, "ttc_usage": meter.usage.to_dict()}
+        return {**update, "ttc_usage": self.usage_update(meter)}
 
     async def _ainvoke(self, state: dict, config: RunnableConfig) -> dict:
         meter = self.meter_for(state)
         update = await arun(self.steps(state, meter), meter, config)
-        return {**update, "ttc_usage": meter.usage.to_dict()}
+        return {**update, "ttc_usage": self.usage_update(meter)}
+
+    def usage_update(self, meter: Meter) -> Any:
+        """The node's ``ttc_usage`` write: what it spent (the channel adds it to the run's)."""
+        return meter.usage.to_dict()
 
 
 def emit(event: str, **data: Any) -> None:

@@ -8,6 +8,7 @@ model name passes straight through. Modules, one concept each:
 * :mod:`~langgraph_ttc.serve.methods`: method naming and which way of naming wins;
 * :mod:`~langgraph_ttc.serve.requests`: request bodies checked (and what ``n`` means);
 * :mod:`~langgraph_ttc.serve.engine`: graphs per method, one run tree per request, cancelling;
+* :mod:`~langgraph_ttc.serve.batching`: a list prompt under a batch budget, one batch;
 * :mod:`~langgraph_ttc.serve.replies` and :mod:`~langgraph_ttc.serve.streaming`: OpenAI's
   reply and chunk shapes, ``usage`` and the ``ttc`` extension;
 * :mod:`~langgraph_ttc.serve.passthrough`: plain calls relayed to the upstream;

@@ -42,7 +42,13 @@ from starlette.routing import Route  # noqa: E402
 
 from langgraph_ttc.backends import ChatModelBackend, SamplingParams  # noqa: E402
 from langgraph_ttc.errors import TTCError  # noqa: E402
-from langgraph_ttc.serve.engine import Decided, Engine  # noqa: E402
+from langgraph_ttc.serve.batching import (  # noqa: E402
+    batch_allocation,
+    batch_choices,
+    batch_summary,
+    run_batch,
+)
+from langgraph_ttc.serve.engine import Decided, Engine, check_prompts  # noqa: E402
 from langgraph_ttc.serve.errors import APIError  # noqa: E402
 from langgraph_ttc.serve.limits import Admission, Limits, check_api_key  # noqa: E402
 from langgraph_ttc.serve.methods import Method, resolve_method  # noqa: E402
@@ -241,7 +247,11 @@ class _Server:
                 ttc_request.model, request.headers, ttc_request.ttc, self.default
             )
             label = method.strategy or "passthrough"
-            if method.passthrough:
+            check_prompts(ttc_request, self.limits)
+            if method.batch_budget is not None:
+                label = "batch"
+                response = await self._batch(request, ttc_request, method)
+            elif method.passthrough:
                 response = await self._passthrough(request, ttc_request, method, began)
             else:
                 response = await self._method(request, ttc_request, method, began)
@@ -302,6 +312,26 @@ class _Server:
         )
         return JSONResponse(body)
 
+    async def _batch(self, request: Request, req: TTCRequest, method: Method) -> Response:
+        """A list prompt under a batch budget: one batch allocation over all its prompts
+        (:mod:`langgraph_ttc.serve.batching`), holding one slot; one choice per prompt."""
+        allocation, prior = batch_allocation(req, method, self.limits, self.engine.policy)
+        name = method.describe() or req.model
+        async with self.admission.slot():
+            results, usage = await self._until_disconnect(
+                request, run_batch(self.engine, req, method, allocation, prior)
+            )
+        self.metrics.run({"usage": usage.to_dict()})
+        body = completion_body(
+            reply_id=new_id(False),
+            model=req.model,
+            choices=batch_choices(results),
+            usage=usage.to_dict(),
+            chat=False,
+            ttc=batch_summary(method, name, allocation, results, usage),
+        )
+        return JSONResponse(body)
+
     async def _streamed(self, req, method, graphs, progress, model, endpoint, began):
         label = method.strategy or "passthrough"
         status = 200
@@ -315,7 +345,7 @@ class _Server:
                     reply_id=new_id(req.chat),
                     model=model,
                     chat=req.chat,
-                    choices=req.choices,
+                    choices=req.runs,
                     include_usage=req.include_usage,
                     progress=progress,
                     on_result=self.metrics.run,
@@ -353,6 +383,8 @@ class _Server:
         body.pop("ttc", None)
         body["model"] = await self._upstream_name(method.model)
         path = "/chat/completions" if req.chat else "/completions"
+        if len(req.inputs) > 1:
+            return await self._relay_prompts(request, req, path, body)
         if req.stream:
             endpoint = "chat" if req.chat else "completions"
             return await self._relay_stream(request, path, body, endpoint, began)
@@ -397,6 +429,54 @@ class _Server:
                 if isinstance(value, int) and isinstance(whole.get("usage", {}).get(key), int):
                     whole["usage"][key] += value
         return reply, json.dumps(whole).encode()
+
+    async def _relay_prompts(self, request: Request, req: TTCRequest, path: str, body: dict):
+        """A plain list prompt: one upstream request per prompt (llama-cpp-python's server takes
+        one prompt per request), each with its ``n`` choices, merged in order (prompt p's choice
+        c at index ``p * n + c``) with their usage summed; a stream gets the merged reply as
+        chunks. The first failed prompt's reply is relayed as it came."""
+        one = {k: v for k, v in body.items() if k != "stream_options"}
+        one["stream"] = False
+        async with self.admission.slot():
+            replies = await self._until_disconnect(
+                request,
+                asyncio.gather(
+                    *(self._relay_whole(path, {**one, "prompt": p}) for p in body["prompt"])
+                ),
+            )
+        merged: dict[str, Any] = {}
+        for reply, content in replies:
+            if reply.status != 200:
+                self.metrics.upstream_errors.labels(str(reply.status)).inc()
+                return Response(
+                    content,
+                    status_code=reply.status,
+                    headers=reply.headers,
+                    media_type=reply.content_type,
+                )
+            try:
+                whole = json.loads(content)
+                choices = sorted(whole["choices"], key=lambda c: c.get("index", 0))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise APIError(
+                    502, "The upstream's reply is not a completion.", code="upstream_bad_reply"
+                ) from None
+            self.metrics.passthrough(whole.get("usage"))
+            if not merged:
+                merged = {**whole, "choices": [], "usage": {}}
+            for choice in choices:
+                merged["choices"].append({**choice, "index": len(merged["choices"])})
+            for key, value in (whole.get("usage") or {}).items():
+                if isinstance(value, int):
+                    merged["usage"][key] = merged["usage"].get(key, 0) + value
+        merged.setdefault("id", new_id(False))
+        merged.setdefault("created", int(time.time()))
+        merged.setdefault("model", req.model)
+        if not req.stream:
+            return JSONResponse(merged)
+        return StreamingResponse(
+            _whole_as_stream(merged, False, req.include_usage), media_type="text/event-stream"
+        )
 
     async def _relay_one(self, path: str, body: dict) -> dict | None:
         try:
@@ -488,7 +568,7 @@ class _Server:
                 "name a method (majority/...) to vote over tool calls.",
                 param="tools" if req.tools else "response_format",
             )
-        if req.stream and req.choices == 1 and isinstance(backend, ChatModelBackend):
+        if req.stream and req.runs == 1 and isinstance(backend, ChatModelBackend):
             self._check_room()
             return StreamingResponse(
                 self._chat_model_stream(backend, req), media_type="text/event-stream"
@@ -498,24 +578,24 @@ class _Server:
             max_tokens=req.max_tokens or 256,
             seed=req.seed,
         )
-        async with self.admission.slot():
-            draw = await self._until_disconnect(
-                request, backend.asample(req.messages, req.choices, params)
+        async with self.admission.slot():  # a list prompt: n choices per prompt, in order
+            draws = await self._until_disconnect(
+                request,
+                asyncio.gather(*(backend.asample(m, req.choices, params) for m in req.inputs)),
             )
-        failed = [c for c in draw.completions if not c.ok]
-        if failed and len(failed) == len(draw.completions):
+        completions = [c for draw in draws for c in draw.completions]
+        failed = [c for c in completions if not c.ok]
+        if failed and len(failed) == len(completions):
             raise APIError(
                 503, f"The model failed: {failed[0].error}", headers={"Retry-After": "1"}
             )
         choices = [
             Choice(i, c.text, list(c.tool_calls), c.finish_reason or "stop", c.thinking)
-            for i, c in enumerate(draw.completions)
+            for i, c in enumerate(completions)
         ]
         usage = {
-            "prompt_tokens": draw.prompt_tokens,
-            "completion_tokens": draw.completion_tokens,
-            "thinking_tokens": draw.thinking_tokens,
-            "cached_tokens": draw.cached_tokens,
+            key: sum(getattr(draw, key) for draw in draws)
+            for key in ("prompt_tokens", "completion_tokens", "thinking_tokens", "cached_tokens")
         }
         self.metrics.passthrough(usage)
         body = completion_body(

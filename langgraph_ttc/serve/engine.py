@@ -41,7 +41,15 @@ from langgraph_ttc.serve.requests import TTCRequest
 from langgraph_ttc.strategies import get_strategy
 from langgraph_ttc.verifiers import LLMJudge
 
-__all__ = ["Decided", "Engine", "Heartbeat", "Progress", "backend_from_spec"]
+__all__ = [
+    "Decided",
+    "Engine",
+    "Heartbeat",
+    "Progress",
+    "backend_from_spec",
+    "check_prompts",
+    "check_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -204,28 +212,24 @@ class Engine:
         return graph
 
     def budget_for(self, request: TTCRequest, method: Method) -> Budget:
-        """Each choice's budget: the request's own, within the server's caps (400 beyond)."""
+        """Each run's budget (a choice of a prompt): the request's own, within the server's
+        caps (400 beyond); the runs of every prompt and choice share the request's caps."""
         limits = self.limits
-        choices = request.choices
-        if choices > limits.max_choices:
-            raise bad_request(
-                f"n must be between 1 and {limits.max_choices} on this server; got {choices}.",
-                param="n",
-                code="n_out_of_range",
-            )
+        check_size(request, limits)
+        choices = request.runs
         calls = limits.calls_per_choice(choices)
         if method.n is not None and method.n > calls:
             raise bad_request(
-                f"The method's n={method.n} x {choices} choice(s) exceeds this server's cap of "
-                f"{limits.max_calls} calls per request; ask for n <= {calls}.",
+                f"The method's n={method.n} x {choices} run(s) (prompts x n) exceeds this "
+                f"server's cap of {limits.max_calls} calls per request; ask for n <= {calls}.",
                 param="ttc.n",
                 code="n_out_of_range",
             )
         if method.budget_calls is not None:
             if method.budget_calls * choices > limits.max_calls:
                 raise bad_request(
-                    f"budget.calls={method.budget_calls} x {choices} choice(s) exceeds this "
-                    f"server's cap of {limits.max_calls} calls per request.",
+                    f"budget.calls={method.budget_calls} x {choices} run(s) (prompts x n) "
+                    f"exceeds this server's cap of {limits.max_calls} calls per request.",
                     param="ttc.budget.calls",
                     code="budget_out_of_range",
                 )
@@ -235,7 +239,7 @@ class Engine:
             if tokens is not None and method.budget_tokens > tokens:
                 raise bad_request(
                     f"budget.tokens={method.budget_tokens} exceeds this server's cap of {tokens} "
-                    f"tokens per choice ({limits.max_tokens} per request).",
+                    f"tokens per run ({limits.max_tokens} per request).",
                     param="ttc.budget.tokens",
                     code="budget_out_of_range",
                 )
@@ -253,8 +257,8 @@ class Engine:
         return Budget(max_calls=calls, max_tokens=tokens, max_seconds=seconds)
 
     def prepare(self, request: TTCRequest, method: Method) -> list[Any]:
-        """The compiled graph of each choice (checked now, so a bad request fails with a 400
-        before a stream starts)."""
+        """The compiled graph of each run, prompt by prompt and choice by choice (checked now,
+        so a bad request fails with a 400 before a stream starts)."""
         if request.passthrough_only:
             raise bad_request(
                 f"{', '.join(request.passthrough_only)} cannot be honoured under a method (the "
@@ -275,7 +279,7 @@ class Engine:
         for i in range(request.choices):
             seed = None if request.seed is None else request.seed + i * SEED_STRIDE
             graphs.append(self.graph(request, method, backend, budget, seed))
-        return graphs
+        return graphs * len(request.inputs)  # choice c of every prompt: the same graph
 
     # -- runs -------------------------------------------------------------------------------
     async def events(
@@ -298,15 +302,21 @@ class Engine:
             inheritable_tags=["ttc:serve"],
             inheritable_metadata={"ttc_method": method.describe(), **(metadata or {})},
         )
+        inputs = request.inputs
         root = await manager.on_chain_start(
             {"name": "ttc-serve"},
-            {"messages": [m.model_dump() for m in request.messages]},
+            {"messages": [m.model_dump() for m in request.messages]}
+            if len(inputs) == 1
+            else {"prompts": [[m.model_dump() for m in p] for p in inputs]},
             name="ttc-serve",
         )
         queue: asyncio.Queue = asyncio.Queue()
+        per_prompt = max(1, len(graphs) // len(inputs))
         tasks = [
             asyncio.create_task(
-                self._run(i, graph, request, root.get_child(), queue.put_nowait, progress)
+                self._run(
+                    i, graph, inputs[i // per_prompt], root.get_child(), queue.put_nowait, progress
+                )
             )
             for i, graph in enumerate(graphs)
         ]
@@ -340,7 +350,7 @@ class Engine:
         self,
         index: int,
         graph,
-        request: TTCRequest,
+        messages: list,
         callbacks,
         put: Callable[[Any], None],
         progress: bool,
@@ -350,7 +360,7 @@ class Engine:
         final: dict | None = None
         try:
             async for mode, data in graph.astream(
-                {"messages": request.messages}, config, stream_mode=modes
+                {"messages": messages}, config, stream_mode=modes
             ):
                 if mode == "custom":
                     if isinstance(data, dict) and "ttc_event" in data:
@@ -387,6 +397,28 @@ class Engine:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+
+def check_size(request: TTCRequest, limits: Limits) -> None:
+    """400 for more choices or prompts than the server takes."""
+    if request.choices > limits.max_choices:
+        raise bad_request(
+            f"n must be between 1 and {limits.max_choices} on this server; got {request.choices}.",
+            param="n",
+            code="n_out_of_range",
+        )
+    check_prompts(request, limits)
+
+
+def check_prompts(request: TTCRequest, limits: Limits) -> None:
+    """400 for a list prompt longer than the server takes."""
+    if len(request.inputs) > limits.max_prompts:
+        raise bad_request(
+            f"This server takes at most {limits.max_prompts} prompts per request; got "
+            f"{len(request.inputs)}. Split them over several requests.",
+            param="prompt",
+            code="too_many_prompts",
+        )
 
 
 def upstream_error(exc: BaseException) -> APIError:

@@ -34,6 +34,8 @@ class Limits:
         max_tokens: prompt + completion tokens one request may spend in all (None: no cap).
         max_seconds: wall-clock seconds one request's run may take (None: no cap).
         max_choices: most choices (``n``) one request may ask for.
+        max_prompts: most prompts in one completions request's list prompt (each its own
+            run, or one batch); the calls of all of them stay within ``max_calls``.
         max_body_bytes: largest request body accepted (413 above it).
         max_running: requests running at once; more wait for a slot.
         max_waiting: requests waiting for a slot; past it, 503 with ``Retry-After``.
@@ -48,13 +50,14 @@ class Limits:
     max_tokens: int | None = None
     max_seconds: float | None = 600.0
     max_choices: int = 8
+    max_prompts: int = 64
     max_body_bytes: int = 4 * 1024 * 1024
     max_running: int = 64
     max_waiting: int = 1024
     retry_after_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("max_calls", "max_choices", "max_body_bytes", "max_running"):
+        for name in ("max_calls", "max_choices", "max_prompts", "max_body_bytes", "max_running"):
             if getattr(self, name) < 1:
                 raise TTCConfigError(f"Limits.{name} must be >= 1; got {getattr(self, name)}.")
         if self.max_waiting < 0:

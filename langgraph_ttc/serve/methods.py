@@ -21,8 +21,10 @@ The ``ttc`` object (and its header twins): ``strategy`` (``X-TTC-Strategy``), ``
 (``X-TTC-N``: the method's calls per question), ``budget`` (``{"calls", "tokens", "seconds"}``,
 or a number of calls; ``X-TTC-Budget-Calls``, ``X-TTC-Budget-Tokens``,
 ``X-TTC-Budget-Seconds``), ``thinking_budget`` (``X-TTC-Thinking-Budget``), ``policy`` (an
-inline policy object, for ``adaptive``) and ``progress`` (``X-TTC-Progress``: progress events
-in the stream).
+inline policy object, for ``adaptive``), ``progress`` (``X-TTC-Progress``: progress events
+in the stream), and for a list prompt on ``/v1/completions`` answered as one batch,
+``batch_budget`` (``X-TTC-Batch-Budget``: mean samples per prompt) and ``batch_cap``
+(``X-TTC-Batch-Cap``: the most one prompt may get), see :mod:`langgraph_ttc.serve.batching`.
 
 Example:
     >>> resolve_method("majority@8/qwen3-8b", {}, None).describe()
@@ -48,7 +50,16 @@ __all__ = ["PASSTHROUGH", "Method", "resolve_method", "split_model_name"]
 PASSTHROUGH = "none"  # the method name of a plain upstream call
 DEFAULT_STRATEGY = "majority"  # for requests that set n or a budget but no method
 _NAME = re.compile(r"^(?P<method>[A-Za-z_][A-Za-z0-9_]*)(?:@(?P<n>[^/]*))?$")
-_TTC_KEYS = ("strategy", "n", "budget", "thinking_budget", "policy", "progress")
+_TTC_KEYS = (
+    "strategy",
+    "n",
+    "budget",
+    "thinking_budget",
+    "policy",
+    "progress",
+    "batch_budget",
+    "batch_cap",
+)
 _BUDGET_KEYS = ("calls", "tokens", "seconds")
 # Header -> (ttc key, budget key or None).
 HEADERS = {
@@ -59,6 +70,8 @@ HEADERS = {
     "x-ttc-budget-seconds": ("budget", "seconds"),
     "x-ttc-thinking-budget": ("thinking_budget", None),
     "x-ttc-progress": ("progress", None),
+    "x-ttc-batch-budget": ("batch_budget", None),
+    "x-ttc-batch-cap": ("batch_cap", None),
 }
 
 
@@ -70,7 +83,7 @@ class Method:
 
     Example:
         >>> resolve_method("adaptive/qwen3-8b", {}, {"n": 16})
-        Method(strategy='adaptive', n=16, model='qwen3-8b', budget_calls=None, budget_tokens=None, budget_seconds=None, thinking_budget=None, policy=None, progress=False)
+        Method(strategy='adaptive', n=16, model='qwen3-8b', budget_calls=None, budget_tokens=None, budget_seconds=None, thinking_budget=None, policy=None, progress=False, batch_budget=None, batch_cap=None)
     """
 
     strategy: str | None = None
@@ -82,6 +95,8 @@ class Method:
     thinking_budget: int | None = None
     policy: dict | None = None
     progress: bool = False
+    batch_budget: float | None = None
+    batch_cap: int | None = None
 
     @property
     def passthrough(self) -> bool:
@@ -155,7 +170,8 @@ def resolve_method(
     _merge(fields, _from_body(ttc))
     strategy = fields.get("strategy")
     budget = fields.get("budget") or {}
-    if strategy is None and (fields.get("n") is not None or budget or fields.get("policy")):
+    options = (fields.get(k) is not None for k in ("n", "policy", "batch_budget", "batch_cap"))
+    if strategy is None and (budget or any(options)):
         strategy = DEFAULT_STRATEGY  # method options without a method: a majority vote
     if strategy == PASSTHROUGH:
         strategy = None
@@ -171,6 +187,8 @@ def resolve_method(
         thinking_budget=fields.get("thinking_budget"),
         policy=fields.get("policy"),
         progress=bool(fields.get("progress", False)),
+        batch_budget=fields.get("batch_budget"),
+        batch_cap=fields.get("batch_cap"),
     )
     return method
 
@@ -195,6 +213,8 @@ def _from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
             fields[key] = raw
         elif key == "progress":
             fields[key] = raw.lower() in ("1", "true", "yes", "on")
+        elif key == "batch_budget":
+            fields[key] = _mean(raw, where)
         elif sub is not None:
             number = _float(raw, where) if sub == "seconds" else _int(raw, where, where)
             fields.setdefault("budget", {})[sub] = number
@@ -218,7 +238,9 @@ def _from_body(ttc: Any) -> dict[str, Any]:
         if not isinstance(ttc["strategy"], str):
             raise bad_request("ttc.strategy must be a string.", param="ttc.strategy")
         fields["strategy"] = ttc["strategy"]
-    for key in ("n", "thinking_budget"):
+    if ttc.get("batch_budget") is not None:
+        fields["batch_budget"] = _mean(ttc["batch_budget"], "ttc.batch_budget")
+    for key in ("n", "thinking_budget", "batch_cap"):
         if ttc.get(key) is not None:
             fields[key] = _int(ttc[key], f"ttc.{key}", f"ttc.{key}")
     if ttc.get("budget") is not None:
@@ -266,6 +288,20 @@ def _int(value: Any, param: str, what: str) -> int:
         number = int(value)
     if number is None or number < 1:
         raise bad_request(f"{what} must be a whole number >= 1; got {value!r}.", param=param)
+    return number
+
+
+def _mean(value: Any, param: str) -> float:
+    """A batch budget: mean samples per prompt, a number >= 1 (a header's text too)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number >= 1 or number == float("inf"):
+        raise bad_request(
+            f"{param} must be a number >= 1 (the mean samples per prompt); got {value!r}.",
+            param=param,
+        )
     return number
 
 

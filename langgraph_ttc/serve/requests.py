@@ -4,6 +4,10 @@
 ``/v1/completions`` ones into one :class:`TTCRequest`; every field this server cannot honour is
 refused with a 400 naming it (never silently dropped).
 
+A completions ``prompt`` may be a list (as OpenAI's): each prompt gets ``n`` choices, numbered
+prompt by prompt (a plain call sends one upstream request per prompt); with a batch budget (``ttc.batch_budget``) the prompts are one batch under one
+total budget (:mod:`langgraph_ttc.serve.batching`).
+
 What ``n`` means: as for any model, how many choices come back. Under a method each choice is
 its own run of the method (``n`` x its calls, seeds offset per choice); the method's own sample
 count is ``@8`` or ``ttc.n``, never the request's ``n``. A plain pass-through call sends ``n``
@@ -72,6 +76,18 @@ class TTCRequest:
     ttc: Any = None
     passthrough_only: tuple[str, ...] = ()
     body: dict = field(default_factory=dict)
+    prompts: list[list[BaseMessage]] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[list[BaseMessage]]:
+        """Each prompt's messages: a completions request's list prompt, else ``messages``."""
+        return self.prompts or [self.messages]
+
+    @property
+    def runs(self) -> int:
+        """The method runs the request asks for: ``n`` per prompt (choice ``p * n + c`` is
+        prompt p's choice c, as OpenAI numbers the choices of a list prompt)."""
+        return len(self.inputs) * self.choices
 
 
 def parse_json(raw: bytes) -> dict:
@@ -129,16 +145,20 @@ def parse_chat(body: Mapping[str, Any]) -> TTCRequest:
 
 
 def parse_completion(body: Mapping[str, Any]) -> TTCRequest:
-    """A ``/v1/completions`` body: its prompt is the question (one prompt per request)."""
+    """A ``/v1/completions`` body: its prompt is the question; a list of prompts is answered
+    prompt by prompt (``n`` choices each, in order), or as one batch under a batch budget."""
     prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if not isinstance(prompt, str) or not prompt.strip():
+    texts = prompt if isinstance(prompt, list) else [prompt]
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
         raise bad_request(
-            "'prompt' must be one non-empty string (send one prompt per request).",
+            "'prompt' must be a non-empty string or a non-empty list of non-empty strings "
+            "(token arrays are not accepted).",
             param="prompt",
         )
-    return _common(body, [HumanMessage(prompt)], chat=False)
+    request = _common(body, [HumanMessage(texts[0])], chat=False)
+    if isinstance(prompt, list) and len(texts) > 1:
+        request.prompts = [[HumanMessage(t)] for t in texts]
+    return request
 
 
 def _message(message: Mapping[str, Any]) -> dict:

@@ -211,7 +211,12 @@ def test_serve_commands_run_as_written(capsys):
         run_block(code)
     finally:
         stop_process_group(server)
-    text, tally_and_tokens = capsys.readouterr().out.strip().rsplit("\n", 1)
+    text, tally_and_tokens, batch = capsys.readouterr().out.strip().rsplit("\n", 2)
     assert text  # the voted reply (the weak model's answer is data)
     tally, tokens = tally_and_tokens.rsplit(" ", 1)
     assert sum(eval(tally).values()) <= 4 and int(tokens) > 0  # noqa: S307 - printed dict
+    # The batch: two prompts, at most 3 x 2 calls in all, each prompt 2 to 4 of them.
+    spent, tokens = batch.rsplit(" ", 1)
+    spent = eval(spent)  # noqa: S307 - a printed list
+    assert len(spent) == 2 and sum(spent) <= 6 and all(2 <= s <= 4 for s in spent)
+    assert int(tokens) > 0

@@ -423,3 +423,18 @@ def test_an_equal_calls_objective_prices_calls_by_cross_validation(tmp_path, cap
                  "--out", str(out)])  # fmt: skip
     assert code == 0 and json.loads(out.read_text())["meta"]["objective"] == "equal_calls"
     assert "plans alike across folds" in capsys.readouterr().out
+
+
+def test_a_batch_from_a_policy_votes_as_its_router():
+    from langgraph_ttc.batch import allocation_for
+
+    rule = PosteriorStop(cost=0.01, horizon=8, start=2, step=2, slope=2.0, center=0.5)
+    spec = PlanSpec(width=8, aggregator="confidence_weighted", stop_rule=rule, step=2)
+    allocation, prior = allocation_for(4, cap=16, policy=Policy(edges=(), plans={1: {8: spec}}))
+    assert (allocation.vote, allocation.slope, allocation.cap, prior) == (
+        "confidence_weighted",
+        2.0,
+        16,
+        None,
+    )
+    assert allocation_for(4)[0].vote is None  # no policy: counts plus evidence

@@ -136,6 +136,7 @@ def test_public_building_blocks():
         "STAGES",
         "AggregateNode",
         "CritiqueNode",
+        "FusedNode",
         "GenerateNode",
         "GenerateTask",
         "PrepareNode",

@@ -174,3 +174,54 @@ def test_client_timing_out_on_a_whole_reply_cancels_the_upstream(serve):
         with pytest.raises(openai.APITimeoutError):
             impatient.chat.completions.create(model="slow", messages=QUESTION)  # pass-through
         assert slow.wait_idle() == 0 and slow.finished == 0
+
+
+# -- batches ---------------------------------------------------------------------------------------
+def test_the_openai_sdk_sends_a_batch_and_gets_a_choice_per_prompt(serve, adder):
+    server = serve(create_app(adder.base_url, api_keys=[]))
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    before = adder.stats.requests
+    prompts = [f"What is {a} + {a}?" for a in range(1, 6)]
+    reply = client.completions.create(
+        model="majority/instant", prompt=prompts, extra_body={"ttc": {"batch_budget": 2}}
+    )
+    assert [c.index for c in reply.choices] == list(range(5))
+    assert [c.text.rsplit(" ", 1)[-1] for c in reply.choices] == [f"{2 * a}." for a in range(1, 6)]
+    ttc = reply.model_extra["ttc"]
+    assert (
+        ttc["calls"] == adder.stats.requests - before == sum(c["samples"] for c in ttc["choices"])
+    )
+    assert ttc["calls"] == 10 and reply.usage.prompt_tokens > 0
+
+
+def test_client_leaving_a_batch_cancels_the_upstream(serve):
+    with SlowUpstream(delay_s=30) as slow:
+        server = serve(create_app(slow.base_url, api_keys=[]))
+        impatient = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=1.0)
+        with pytest.raises(openai.APITimeoutError):
+            impatient.completions.create(
+                model="majority/slow",
+                prompt=["1+1?", "2+2?"],
+                extra_body={"ttc": {"batch_budget": 2}},
+            )
+        assert slow.wait_idle() == 0
+        assert slow.finished == 0 and slow.abandoned >= 1
+
+
+def test_a_plain_list_prompt_is_one_upstream_request_per_prompt(serve, adder):
+    """llama-cpp-python's server takes one prompt per request: each prompt is sent alone (with
+    its n choices, topped up where the upstream ignores n) and the replies merged in order."""
+    server = serve(create_app(adder.base_url, api_keys=[]))
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    before = adder.stats.requests
+    prompts = ["What is 1 + 1?", "What is 2 + 3?"]
+    reply = client.completions.create(model="instant", prompt=prompts, n=2)
+    assert adder.stats.requests - before == 4
+    assert [c.index for c in reply.choices] == [0, 1, 2, 3]
+    assert [c.text.rsplit(" ", 1)[-1] for c in reply.choices] == ["2.", "2.", "5.", "5."]
+    assert reply.usage.prompt_tokens > 0
+    chunks = list(client.completions.create(model="instant", prompt=prompts, stream=True))
+    assert [c.choices[0].text.rsplit(" ", 1)[-1] for c in chunks if c.choices[0].text] == [
+        "2.",
+        "5.",
+    ]

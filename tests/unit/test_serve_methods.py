@@ -133,3 +133,14 @@ def test_parse_json_refuses_what_is_no_object():
 def test_limits_share_the_cap_between_choices():
     limits = Limits(max_calls=16, max_tokens=1000)
     assert limits.calls_per_choice(3) == 5 and limits.tokens_per_choice(4) == 250
+
+
+def test_batch_options_by_header_and_body_and_alone_they_run_majority():
+    headers = {"x-ttc-batch-budget": "2.5", "x-ttc-batch-cap": "6"}
+    method = resolve_method("m", headers, {"batch_budget": 4})
+    assert (method.strategy, method.batch_budget, method.batch_cap) == ("majority", 4.0, 6)
+    assert resolve_method("adaptive/m", {}, {"batch_cap": 8}).batch_budget is None
+    for bad in (0.5, "x", True, float("inf")):
+        with pytest.raises(APIError, match="number >= 1") as err:
+            resolve_method("m", {}, {"batch_budget": bad})
+        assert err.value.param == "ttc.batch_budget"
