@@ -25,10 +25,15 @@ the held-out samples:
   read on 8 orders, where the router's row is read on 48);
   ``+ prior``: with the zero-probe difficulty prior of each question
   (:class:`~langgraph_ttc.scaling.prior.DifficultyPrior`), starting from one sample;
-* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch` with the router's own total
-  (its mean calls x questions, so at equal calls) and with B x questions, against the router on
-  the same 8 orders; its start (1 or 2), per-question cap (8, 16 or the pool's width) and prior
-  (each question's own or the pool's) chosen on the fitting half;
+* ``batch``: :func:`~langgraph_ttc.scaling.allocation.replay_batch`, on each replayed order
+  with exactly what the router spent on that order (equal calls), and with B x questions (the
+  whole budget the router was given); the allocation fitted on the fitting half by
+  :func:`~langgraph_ttc.scaling.allocation.fit_batch` from the batch that reproduces the
+  router's own stops, vote and priors (:meth:`BatchAllocation.from_rule
+  <langgraph_ttc.allocation.BatchAllocation.from_rule>`; its row ``router's stops``), among
+  :func:`~langgraph_ttc.scaling.allocation.batch_candidates` (spend the whole total, count
+  future samples' confidence evidence, the other prior source, counts plus evidence as the
+  vote, caps 2x and the pool's width, one sample first with each question's own prior);
 * ``AC``: Adaptive-Consistency (Beta stop 0.95, majority), ``DeepConf-style``: DeepConf online
   (warm-up min(8, cap), then one at a time until the confidence-weighted consensus reaches 0.95;
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
@@ -38,12 +43,14 @@ The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemm
 stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
 it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--out DIR]``.
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--pools answers,confidence]
+[--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -51,7 +58,13 @@ from pathlib import Path
 import numpy as np
 
 from langgraph_ttc.allocation import BatchAllocation
-from langgraph_ttc.scaling.allocation import method_curve, replay_batch, replay_stops
+from langgraph_ttc.scaling.allocation import (
+    batch_candidates,
+    fit_batch,
+    method_curve,
+    replay_batch,
+    replay_stops,
+)
 from langgraph_ttc.scaling.calibrate import (
     _describe,
     calibrate,
@@ -62,7 +75,12 @@ from langgraph_ttc.scaling.calibrate import (
 from langgraph_ttc.scaling.calibrate import question_priors as question_priors_of
 from langgraph_ttc.scaling.compare import compare_policy
 from langgraph_ttc.scaling.oracle import equal_calls_rows
-from langgraph_ttc.scaling.prior import DifficultyPrior, accuracy_prior, fit_evidence
+from langgraph_ttc.scaling.prior import (
+    DifficultyPrior,
+    accuracy_prior,
+    evidence_profile,
+    fit_evidence,
+)
 from langgraph_ttc.scaling.replay import ReplayTable, replay_policy_outcome
 from langgraph_ttc.scaling.samples import PoolSamples, ProblemSamples
 from langgraph_ttc.scaling.synthetic import banded_pool
@@ -123,6 +141,34 @@ def choose_cost(table, runs, budget, start, prior, slope, center, aggregators, p
     return chosen
 
 
+def router_batch(policy, budget, fit_table, width) -> tuple[BatchAllocation, bool, str]:
+    """The batch that reproduces the router's stops at ``budget`` (its posterior plan, vote
+    and prior source, when every bin has that one plan, as in these pools); else the
+    posterior's defaults at the router's probes with its vote. With a label saying which."""
+    specs = {policy.spec(b, budget) for b in policy.plans or (1,)}
+    spec = next(iter(specs))
+    rule = spec.stop_rule
+    if len(specs) == 1 and isinstance(rule, PosteriorStop):
+        allocation = BatchAllocation.from_rule(rule, budget, vote=spec.aggregator)
+        return allocation, rule.question_prior, "router's stops, vote, priors"
+    prior, slope, center = posterior_settings(fit_table)
+    return BatchAllocation(
+        budget=max(budget, PROBES), start=PROBES, chunk=2, cap=min(budget, width), prior=prior,
+        slope=slope, center=center, vote=spec.aggregator,
+    ), False, "the router's vote, posterior at its probes (its plan is no posterior stop)"  # fmt: skip
+
+
+def router_totals(table, policy, budget) -> list[int]:
+    """The calls the router spends on all the table's questions, order by order."""
+    replay_policy_outcome(table, policy, budget)  # fills in the questions' own priors
+    bins = np.vectorize(policy.bin, otypes=[int])(table.statistics)
+    calls = np.zeros(bins.shape)
+    for difficulty_bin in np.unique(bins):
+        runs = bins == difficulty_bin
+        calls[runs] = table.outcomes(policy.spec(int(difficulty_bin), budget), budget).calls[runs]
+    return [int(round(c)) for c in calls.sum(axis=0)]
+
+
 def interpolate(curve, calls: float) -> float | None:
     xs, ys = curve
     if calls < xs[0] - 1e-9:
@@ -179,6 +225,13 @@ def evaluate(
     # fitting half; there cross-fitted, so no question's prior has seen its own accuracy).
     held_priors = [predictor.prior_for(p.question) for p in held.problems]
     fit_priors = question_priors_of(fit.problems, 2, seed)
+    # The router's own per-question priors on the held-out questions (its policy's predictor).
+    router_priors = (
+        [calibration.policy.question_prior(p.question) for p in held.problems]
+        if calibration.policy.meta.get("difficulty_prior")
+        else held_priors
+    )
+    future = evidence_profile(fit.problems, slope, center) if confident else None
     rows = []
     for budget, router_row in zip(budgets, comparison.adaptive, strict=True):
         router_row["ac"] = interpolate(ac, router_row["router_calls"])
@@ -190,34 +243,41 @@ def evaluate(
         )
         router_row["plan"] = _describe(calibration.policy.spec(1, budget))
         # Batch allocation at the router's own total (its mean calls x questions), on the same
-        # orders, with the router's fitted prior and evidence.
+        # orders: fitted on the fitting half (fit_batch) from the batch that reproduces the
+        # router's own stops, vote and priors; another candidate replaces it only where it is
+        # more accurate there by more than the noise (never chosen on the held-out questions).
         routed = router_outcomes[budget]
         spent = float(routed.calls.mean())
-        prior_b, slope_b, center_b = posterior_settings(fit_table)
-        # The batch's start and per-question cap: the pair most accurate on the fitting half
-        # at the same mean samples (never chosen on the held-out questions).
-        # And whether it reads each question's own prior or the pool's.
-        start_b, cap_b, own_b = max(
-            ((st, cap, own) for st in (1, 2) for cap in (8, 16, width) if cap <= width
-             for own in (True, False)),
-            key=lambda sc: float(replay_batch(fit_table, BatchAllocation(
-                budget=max(spent, sc[0]), start=sc[0], chunk=2, cap=sc[1], prior=prior_b,
-                slope=slope_b, center=center_b), priors=fit_priors if sc[2] else None
-            ).correct.mean()),
+        # Each order is one run of the batch: the batch gets what the router spent on it.
+        totals = router_totals(table, calibration.policy, budget)
+        fit_totals = router_totals(fit_table, calibration.policy, budget)
+        reference, own_ref, ref_label = router_batch(calibration.policy, budget, fit_table, width)
+        candidates = batch_candidates(
+            reference, width=width, own_priors=own_ref, priors=fit_priors is not None,
+            future=future, caps=(2 * reference.cap, width),
         )  # fmt: skip
-        prior_label = "own priors" if own_b else "pool prior"
+        fitted = fit_batch(fit_table, budget, candidates, priors=fit_priors, totals=fit_totals)
+        own_b = fitted.own_priors
+        router_row["batch_fit"] = list(fitted.rows)
         router_row["batch"] = {}
         # At the router's spend (equal calls), and at the whole budget the router was given
         # (B x questions: it may leave some unspent, the batch spends it all).
         for label, mean in (
-            (f"start {start_b} cap {cap_b} {prior_label}", spent),
-            (f"all of B, start {start_b} cap {cap_b} {prior_label}", float(min(budget, width))),
+            (f"fitted ({fitted.label})", spent),
+            (ref_label, spent),
+            (f"all of B, fitted ({fitted.label})", float(min(budget, width))),
         ):  # fmt: skip
-            allocation = BatchAllocation(
-                budget=max(mean, start_b), start=start_b, chunk=2, cap=cap_b,
-                prior=prior_b, slope=slope_b, center=center_b,
-            )  # fmt: skip
-            batch = replay_batch(table, allocation, priors=held_priors if own_b else None)
+            chosen = reference if label == ref_label else fitted.allocation
+            own = own_ref if label == ref_label else own_b
+            allocation = dataclasses.replace(chosen, budget=max(mean, chosen.start))
+            if label.startswith("all of B"):  # the whole budget: no price leaves it unspent
+                allocation = dataclasses.replace(allocation, min_gain=0.0)
+            batch = replay_batch(
+                table,
+                allocation,
+                priors=router_priors if own else None,
+                totals=None if label.startswith("all of B") else totals,
+            )
             (brow,) = equal_calls_rows({budget: per_question(batch)}, runs, n_boot=n_boot,
                                        seed=seed)  # fmt: skip
             brow["router_same_orders"] = round(float(routed.correct.mean()), 4)
@@ -291,6 +351,11 @@ def print_tables(results: list[dict]) -> None:
                       f"({b['router_calls_same_orders']:.2f} calls); best uniform "
                       f"{_f(b['best_uniform_accuracy'])}, oracle {_f(b['oracle_accuracy'])}, share "
                       f"{_f(b['oracle_share'], '.2f')} {b['oracle_share_ci']}")  # fmt: skip
+        for entry in result["rows"]:
+            fits = ", ".join(f"{r['label']} {r['accuracy']:.4f} ({r['gain']:+.4f} +- {r['se']:.4f})"
+                             + (" *" if r["chosen"] else "")
+                             for r in entry["router"].get("batch_fit", []))  # fmt: skip
+            print(f"  batch fit B={entry['budget']} (fitting half, * chosen): {fits}")
         for row in result["calibration_cv"]:
             print(f"  cv B={row['budget']}: {row.get('chosen')}, price {row.get('price')}, "
                   f"gain {row.get('cv_gain')}, inherits {row.get('inherits', '-')}, "
@@ -400,6 +465,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--orders", type=int, default=8)
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument(
+        "--pools", default="answers,confidence",
+        help="the synthetic pools to run (comma-separated: answers, confidence)",
+    )  # fmt: skip
+    parser.add_argument(
         "--embedded", action="store_true",
         help=f"the middle-band embedded pool (Gemma 3 270M), from {EMBEDDED_POOL.name}",
     )  # fmt: skip
@@ -421,8 +490,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
         results = [evaluate("embedded", pool, orders, args.n_boot, budgets=(4, 8, 16))]
     else:
+        chosen = [name.strip() for name in args.pools.split(",") if name.strip()]
         results = [
-            evaluate(name, pool, orders, args.n_boot) for name, pool in pools(args.quick).items()
+            evaluate(name, pool, orders, args.n_boot)
+            for name, pool in pools(args.quick).items()
+            if name in chosen
         ]
     print_tables(results)
     out = Path(args.out)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.posterior import assess, evidence, tally
-from langgraph_ttc.stopping import Votes
+from langgraph_ttc.stopping import PosteriorStop, Votes
 
 __all__ = ["BatchAllocation", "final_answer", "gain_rate", "next_round"]
 
@@ -37,10 +38,17 @@ class BatchAllocation:
         cap: the most samples one question may get.
         per_round: the share of the batch's questions served in one round (at least one): a
             smaller share decides on fresher evidence, a larger one has more requests in flight.
-        min_gain: the expected accuracy gain per sample a question must promise to get more.
+        min_gain: the expected accuracy gain per sample a question must promise to get more
+            (a posterior stop's price: with it, a question stops as the rule would, and what
+            the batch's total leaves over is not spent).
         prior: weights over single-sample accuracy (:data:`langgraph_ttc.posterior.Q_GRID`),
             for every question (per-question priors are passed to :func:`next_round`).
         slope / center: confidence as evidence (see :class:`~langgraph_ttc.stopping.PosteriorStop`).
+        future: the evidence a future right and wrong sample bring (equally likely values,
+            :func:`langgraph_ttc.scaling.prior.evidence_profile`), so that the look-ahead of a
+            confidence vote counts it; ``None``: future samples count as votes only.
+        vote: the aggregator that answers each question (a name, e.g. the router's fitted
+            vote); ``None``: counts plus confidence evidence (:func:`final_answer`).
 
     Example:
         >>> BatchAllocation(budget=8, cap=32).total(10)
@@ -56,6 +64,8 @@ class BatchAllocation:
     prior: tuple[float, ...] | None = None
     slope: float = 0.0
     center: float = 0.0
+    future: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    vote: str | None = None
 
     def __post_init__(self) -> None:
         if self.start < 1 or self.chunk < 1 or self.cap < self.start:
@@ -72,6 +82,49 @@ class BatchAllocation:
             raise TTCConfigError("BatchAllocation needs 0 < per_round <= 1 and min_gain >= 0.")
         if self.prior is not None:
             object.__setattr__(self, "prior", tuple(float(p) for p in self.prior))
+        if self.future is not None:
+            future = tuple(tuple(float(e) for e in side) for side in self.future)
+            if len(future) != 2 or not all(future):
+                raise TTCConfigError(
+                    "BatchAllocation future must be (right samples' evidence, wrong samples' "
+                    "evidence), both non-empty; fit it with langgraph_ttc.scaling.prior."
+                    "evidence_profile."
+                )
+            object.__setattr__(self, "future", future)
+        if self.vote is not None:
+            from langgraph_ttc.aggregators import get_aggregator
+
+            if get_aggregator(self.vote).needs - {"confidences"}:
+                raise TTCConfigError(
+                    f"BatchAllocation vote {self.vote!r} needs more than answers and "
+                    "confidences; use majority, a confidence vote or None."
+                )
+
+    @classmethod
+    def from_rule(
+        cls, rule: PosteriorStop, budget: float, *, vote: str | None = None, **changes: Any
+    ) -> BatchAllocation:
+        """The batch allocation that draws as a router's posterior stop does: every question
+        gets the rule's ``start`` samples, then ``step`` more at a time up to its ``horizon``,
+        by the same posterior (prior, confidence evidence), a question served while its gain
+        per sample is at least the rule's price (``min_gain``), answered by the router's
+        ``vote``. Given at least the total the rule spends on a batch, it draws and answers
+        every question exactly as the rule does (a stopped question's tally, so its gain, no
+        longer changes); it is the reference a fitted batch allocation must beat
+        (:func:`langgraph_ttc.scaling.allocation.fit_batch`). ``changes`` override fields
+        (e.g. ``min_gain=0.0`` to spend the whole total, ``cap``, ``future``).
+
+        Example:
+            >>> rule = PosteriorStop(cost=0.01, horizon=8, start=2, step=2)
+            >>> BatchAllocation.from_rule(rule, budget=4, vote="majority").cap
+            8
+        """
+        fields = dict(
+            budget=max(float(budget), rule.start), start=rule.start, chunk=rule.step,
+            cap=rule.horizon, min_gain=rule.cost, prior=rule.prior, slope=rule.slope,
+            center=rule.center, vote=vote,
+        )  # fmt: skip
+        return cls(**(fields | changes))
 
     def total(self, questions: int) -> int:
         """The batch's total samples."""
@@ -104,6 +157,7 @@ def gain_rate(
         slope=allocation.slope,
         center=allocation.center,
         lookahead=tuple(sorted(steps)),
+        future=allocation.future,
     )
     return view.best_rate()
 
@@ -132,21 +186,32 @@ def next_round(
     order = sorted(range(len(votes)), key=lambda i: (-rates[i], i))
     extra = [0] * len(votes)
     for i in order[:serve]:
-        if left <= 0 or rates[i] <= allocation.min_gain:
+        # As a posterior stop: more while the gain per sample is at least the price (and any).
+        if left <= 0 or rates[i] <= 0.0 or rates[i] < allocation.min_gain:
             break
         extra[i] = min(allocation.chunk, allocation.cap - votes[i].drawn, left)
         left -= extra[i]
     return extra
 
 
-def final_answer(votes: Votes, slope: float = 0.0, center: float = 0.0) -> Hashable | None:
+def final_answer(
+    votes: Votes, slope: float = 0.0, center: float = 0.0, vote: str | None = None
+) -> Hashable | None:
     """The best-supported answer: most votes plus confidence evidence (with ``slope`` 0, the
-    majority; ties go to the answer seen first).
+    majority; ties go to the answer seen first); with ``vote``, that aggregator's answer (a
+    router's fitted vote, read from the answers and confidences only).
 
     Example:
         >>> final_answer(Votes(("5", "4", "4", None)))
         '4'
+        >>> final_answer(Votes(("5", "4", "4"), (0.9, 0.1, 0.1)), vote="confidence_weighted")
+        '5'
     """
+    if vote is not None:
+        from langgraph_ttc.aggregators import Ballots, get_aggregator
+
+        confidences = votes.confidences or (None,) * votes.drawn
+        return get_aggregator(vote).vote(Ballots(votes.answers, confidences=confidences)).answer
     counts, _, confs = tally(votes.answers, votes.confidences)
     if not counts:
         return None

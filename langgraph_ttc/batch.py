@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langgraph_ttc.aggregators import get_aggregator
 from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps, arun, run
@@ -56,8 +57,8 @@ def allocation_for(
 ) -> tuple[BatchAllocation, PolicyPrior | None]:
     """The allocation of a batch with ``budget`` samples per question on average (two to
     start, one when the budget is below two; chunks of two) and the zero-probe prior to give
-    :class:`BatchAllocator`, from a fitted policy when there is one: its posterior stop's prior
-    and confidence evidence, and its difficulty predictor. One construction for every venue
+    :class:`BatchAllocator`, from a fitted policy when there is one: its posterior stop's prior,
+    confidence evidence and vote, and its difficulty predictor. One construction for every venue
     (``langgraph-ttc run --batch-budget``, the server's batch requests).
 
     Raises:
@@ -74,22 +75,26 @@ def allocation_for(
             f"The batch cap must be at least {start} (the samples every question gets first); "
             f"got {cap}."
         )
-    prior = slope = center = None
+    prior = slope = center = vote = None
     predictor = None
     if policy is not None:
-        rules = [
-            s.stop_rule
+        plans = [
+            spec
             for by_budget in policy.plans.values()
-            for s in by_budget.values()
-            if getattr(s.stop_rule, "kind", "") == "posterior"
+            for spec in by_budget.values()
+            if getattr(spec.stop_rule, "kind", "") == "posterior"
         ]
-        if rules:
-            prior, slope, center = rules[0].prior, rules[0].slope, rules[0].center
+        if plans:
+            rule = plans[0].stop_rule
+            prior, slope, center = rule.prior, rule.slope, rule.center
+            # The router's vote where it reads no more than the samples' confidences.
+            if get_aggregator(plans[0].aggregator).needs <= {"confidences"}:
+                vote = plans[0].aggregator
         if policy.meta.get("difficulty_prior"):
             predictor = PolicyPrior(policy)
     allocation = BatchAllocation(
         budget=budget, start=start, chunk=2, cap=cap, prior=prior,
-        slope=slope or 0.0, center=center or 0.0,
+        slope=slope or 0.0, center=center or 0.0, vote=vote,
     )  # fmt: skip
     return allocation, predictor
 
@@ -168,7 +173,7 @@ def allocation_steps(
         extra = next_round([_votes(s) for s in samples], allocation, left, priors)
     results = []
     for i, (question, s) in enumerate(zip(questions, samples, strict=True)):
-        answer = final_answer(_votes(s), allocation.slope, allocation.center)
+        answer = final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote)
         results.append(
             {
                 "question": question,

@@ -52,6 +52,7 @@ BETA_GRID = (0.2, 1.0, 5.0)
 PARTICLES = 256
 """Monte Carlo draws from the posterior predictive."""
 _UNIFORMS = np.random.default_rng(20250613).random((3, PARTICLES, 256))  # fixed: deterministic
+_EVIDENCE_UNIFORMS = np.random.default_rng(20250614).random((PARTICLES, 256))  # ditto
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,17 @@ def assess(
     slope: float = 0.0,
     center: float = 0.0,
     lookahead: Sequence[int] = (1,),
+    future: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Assessment:
     """The posterior's view of the samples so far: the value of answering now and the expected
     accuracy gain of ``m`` more samples for each ``m`` in ``lookahead``.
+
+    ``future``: the confidence evidence a future right and a future wrong sample bring (two
+    tuples of equally likely values, :func:`langgraph_ttc.scaling.prior.evidence_profile`).
+    The vote adds every sample's evidence, the future ones' too; without ``future`` the
+    look-ahead counts future samples' votes only, which misjudges what more samples are worth
+    under a confidence vote (with evidence as strong as a vote or more, the gains it predicts
+    hardly rank questions by what they truly gain).
 
     Example:
         >>> easy = assess(["4", "4", "4", "4"], lookahead=(4,))
@@ -185,11 +194,17 @@ def assess(
     llr = evidence(confs, slope, center)
     prior_t = tuple(np.full(len(Q_GRID), 1.0 / len(Q_GRID))) if prior is None else tuple(prior)
     steps = tuple(sorted({min(int(m), _UNIFORMS.shape[2]) for m in lookahead if m > 0}))
-    return _assess(counts, none, llr, tuple(round(float(p), 6) for p in prior_t), steps)
+    profile = None
+    if future is not None and slope != 0.0:
+        profile = tuple(tuple(round(float(e), 3) for e in side) for side in future)
+        if len(profile) != 2 or not all(profile):
+            raise ValueError("future must be (right values, wrong values), both non-empty.")
+    prior_r = tuple(round(float(p), 6) for p in prior_t)
+    return _assess(counts, none, llr, prior_r, steps, profile)
 
 
 @lru_cache(maxsize=200_000)
-def _assess(counts, none, llr, prior, steps) -> Assessment:
+def _assess(counts, none, llr, prior, steps, future=None) -> Assessment:
     weights, nu = _posterior(counts, none, llr, prior)
     k = len(counts)
     by_hypothesis = weights.sum(axis=(1, 2))
@@ -198,13 +213,14 @@ def _assess(counts, none, llr, prior, steps) -> Assessment:
     unseen = float(by_hypothesis[k])
     if not steps:
         return Assessment(value, unseen, ())
-    gains = _simulate(counts, llr, weights, nu, steps)
+    gains = _simulate(counts, llr, weights, nu, steps, future)
     return Assessment(value, unseen, tuple(zip(steps, gains, strict=True)))
 
 
-def _simulate(counts, llr, weights, nu, steps) -> list[float]:
+def _simulate(counts, llr, weights, nu, steps, future=None) -> list[float]:
     """Expected accuracy gain of the best-supported answer after each ``m`` in ``steps`` more
-    samples, by Monte Carlo with common random numbers over the posterior predictive."""
+    samples, by Monte Carlo with common random numbers over the posterior predictive; with
+    ``future``, each future sample also brings the evidence of a right or wrong sample."""
     k = len(counts)
     horizon = max(steps)
     flat = weights.ravel()
@@ -216,8 +232,10 @@ def _simulate(counts, llr, weights, nu, steps) -> list[float]:
     size = k + 1 + horizon  # seen answers, the unseen right answer, new wrong answers
     tallies = np.zeros((PARTICLES, size))
     tallies[:, :k] = counts
-    bonus = np.zeros(size)  # confidence evidence of answers already seen (future: none)
-    bonus[:k] = llr
+    bonus = np.zeros((PARTICLES, size))  # confidence evidence per answer, seen and to come
+    bonus[:, :k] = llr
+    if future is not None:
+        right_e, wrong_e = (np.asarray(side, dtype=float) for side in future)
     right = np.where(h < k, h, k)  # column of the right answer
     is_right_col = np.arange(size)[None, :] == right[:, None]
     new_col = np.full(PARTICLES, k + 1)  # next column for a new wrong answer
@@ -249,6 +267,14 @@ def _simulate(counts, llr, weights, nu, steps) -> list[float]:
         column = np.where(correct, right, column)
         add = correct | answered
         tallies[rows[add], column[add]] += 1.0
+        if future is not None:  # the sample's evidence: a right or a wrong sample's
+            u_e = _EVIDENCE_UNIFORMS[:, t - 1]
+            e = np.where(
+                correct,
+                right_e[np.minimum((u_e * len(right_e)).astype(int), len(right_e) - 1)],
+                wrong_e[np.minimum((u_e * len(wrong_e)).astype(int), len(wrong_e) - 1)],
+            )
+            bonus[rows[add], column[add]] += e[add]
         new_col = np.where(answered & fresh & ~correct, np.minimum(new_col + 1, size - 1), new_col)
         if t in checkpoints:
             results[checkpoints[t]] = accuracy() - start

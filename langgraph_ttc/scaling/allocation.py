@@ -10,13 +10,20 @@
   :func:`~langgraph_ttc.allocation.final_answer` as the live driver
   (:mod:`langgraph_ttc.batch`), so order 0 of a pool built with the live run's seed is the
   live run.
+* :func:`fit_batch`: the batch allocation chosen on fitting questions among
+  :func:`batch_candidates`, starting from the one that reproduces the router's per-question
+  stops (:meth:`BatchAllocation.from_rule <langgraph_ttc.allocation.BatchAllocation.from_rule>`):
+  another replaces it only where it is more accurate on the fitting questions by more than
+  their noise, so a fitted batch is never designed to do worse than the router.
 * :func:`method_curve`: an adaptive method's (accuracy, mean calls) at several caps, to read
   it at another method's calls (Adaptive-Consistency, DeepConf online).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +32,14 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling.replay import Outcome, ReplayTable
 from langgraph_ttc.stopping import PosteriorStop, PrefixVotes, Votes
 
-__all__ = ["method_curve", "replay_batch", "replay_stops"]
+__all__ = [
+    "BatchFit",
+    "batch_candidates",
+    "fit_batch",
+    "method_curve",
+    "replay_batch",
+    "replay_stops",
+]
 
 
 def replay_stops(
@@ -80,9 +94,12 @@ def replay_batch(
     *,
     priors: Sequence[Sequence[float] | None] | None = None,
     orders: Sequence[int] | None = None,
+    totals: Sequence[int] | None = None,
 ) -> Outcome:
     """The batch allocator over all of ``table``'s questions at once, in each order: per
-    (question, order) the correctness of its answer and the samples it got.
+    (question, order) the correctness of its answer and the samples it got. ``totals``: each
+    order's total samples (e.g. what another method spent on that order; default the
+    allocation's ``total``).
 
     Example:
         >>> from langgraph_ttc.scaling.samples import ProblemSamples
@@ -102,9 +119,12 @@ def replay_batch(
     n = table.n_problems
     correct = np.zeros((n, table.n_orders))
     calls = np.zeros((n, table.n_orders))
+    if totals is not None and len(totals) != table.n_orders:
+        raise TTCConfigError("replay_batch needs one total per order of the table.")
     for o in orders:
         drawn = [min(allocation.start, allocation.cap)] * n
-        left = allocation.total(n) - sum(drawn)
+        total = allocation.total(n) if totals is None else int(totals[o])
+        left = total - sum(drawn)
         while True:
             votes = [_votes(table, p, o, drawn[p]) for p in range(n)]
             extra = next_round(votes, allocation, left, priors)
@@ -114,13 +134,133 @@ def replay_batch(
             left -= sum(extra)
         for p in range(n):
             votes = _votes(table, p, o, drawn[p])
-            answer = final_answer(votes, allocation.slope, allocation.center)
+            answer = final_answer(votes, allocation.slope, allocation.center, allocation.vote)
             calls[p, o] = drawn[p]
             if answer is not None:
                 first = int(np.flatnonzero(table.codes[p, o, : drawn[p]] == answer)[0])
                 correct[p, o] = table.grades[p, o, first]
     keep = np.array(orders)
     return Outcome(correct[:, keep], calls[:, keep])
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """A batch allocation fitted on pools (:func:`fit_batch`).
+
+    Attributes:
+        allocation: the chosen allocation (its ``budget`` the fitting budget: replace it with
+            ``dataclasses.replace`` for another).
+        own_priors: whether it reads each question's own zero-probe prior.
+        label: the chosen candidate's name (``"router"``: the reference).
+        rows: per candidate its label, fitting accuracy, gain over the reference and the
+            standard error of that gain (paired over questions), and whether it was chosen.
+    """
+
+    allocation: BatchAllocation
+    own_priors: bool
+    label: str
+    rows: tuple[dict, ...]
+
+
+def batch_candidates(
+    reference: BatchAllocation,
+    *,
+    width: int,
+    own_priors: bool = False,
+    priors: bool = False,
+    future: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    caps: Sequence[int] = (),
+) -> list[tuple[str, BatchAllocation, bool]]:
+    """``(label, allocation, reads each question's own prior)`` to try: the reference first
+    (``"router"``: e.g. :meth:`BatchAllocation.from_rule
+    <langgraph_ttc.allocation.BatchAllocation.from_rule>`, the router's own stops), then the
+    batch that spends the whole total on the largest gains per sample (``"spend all"``: no
+    price), and that with each change: the look-ahead that counts future samples' confidence
+    evidence (``future``, with a confidence vote), the other prior source (when per-question
+    ``priors`` exist), counts plus evidence as the vote, larger per-question caps (``caps``
+    up to ``width``), one sample first with the question's own prior.
+
+    Example:
+        >>> ref = BatchAllocation(budget=4, start=2, cap=8, min_gain=0.01)
+        >>> [label for label, _, _ in batch_candidates(ref, width=16, caps=(16,))]
+        ['router', 'spend all', 'spend all, cap 16']
+    """
+    replace = dataclasses.replace
+    out = [("router", reference, own_priors)]
+    base, name = replace(reference, min_gain=0.0), "spend all"
+    if reference.min_gain > 0.0:
+        out.append((name, base, own_priors))
+    if future is not None and reference.slope != 0.0:
+        base, name = replace(base, future=future), f"{name}, future evidence"
+        out.append((name, base, own_priors))
+    if priors:
+        other = "pool prior" if own_priors else "own priors"
+        out.append((f"{name}, {other}", base, not own_priors))
+    if reference.vote is not None and reference.slope != 0.0:
+        out.append((f"{name}, evidence vote", replace(base, vote=None), own_priors))
+    for cap in sorted({c for c in caps if reference.cap < c <= width}):
+        out.append((f"{name}, cap {cap}", replace(base, cap=cap), own_priors))
+    if priors and reference.start > 1:
+        out.append((f"{name}, start 1, own priors", replace(base, start=1), True))
+    return out
+
+
+def fit_batch(
+    table: ReplayTable,
+    budget: float,
+    candidates: Sequence[tuple[str, BatchAllocation, bool]],
+    *,
+    priors: Sequence[Sequence[float]] | None = None,
+    totals: Sequence[int] | None = None,
+    z: float = 2.0,
+) -> BatchFit:
+    """The batch allocation to use at ``budget`` mean samples per question, fitted on
+    ``table``'s questions (replayed on each of its orders): the first candidate (the
+    reference, e.g. the router's own stops, :meth:`BatchAllocation.from_rule
+    <langgraph_ttc.allocation.BatchAllocation.from_rule>`) unless another is more accurate by
+    more than ``z`` standard errors of the paired per-question difference, then the most
+    accurate of those. Choosing the best of several on the same questions flatters it; the
+    margin keeps noise from replacing the reference (as calibrate's shrinkage toward one
+    plan). ``priors``: each question's own zero-probe prior, cross-fitted (as
+    :func:`langgraph_ttc.scaling.calibrate.question_priors`), for candidates that read them;
+    ``totals``: each order's total instead of ``budget`` per question (e.g. the router's spend
+    on that order, for a batch at the router's own total).
+
+    Bandit-style allocation of one budget over a batch: arXiv 2506.12721.
+
+    Example:
+        >>> from langgraph_ttc.scaling.samples import ProblemSamples
+        >>> easy = ProblemSamples.from_lists("e", ["4"] * 8, [1] * 8)
+        >>> split = ProblemSamples.from_lists("s", ["4", "5"] * 4, [1, 0] * 4)
+        >>> table = ReplayTable([easy, split], probes=1, n_orders=2)
+        >>> ref = BatchAllocation(budget=4, start=2, cap=4, min_gain=0.01)
+        >>> fit = fit_batch(table, 4, batch_candidates(ref, width=8, caps=(8,)))
+        >>> fit.label, [row["label"] for row in fit.rows]
+        ('router', ['router', 'spend all', 'spend all, cap 8'])
+    """
+    if not candidates:
+        raise TTCConfigError("fit_batch needs at least one candidate (the reference first).")
+    rows, scores = [], []
+    for label, allocation, own in candidates:
+        if own and priors is None:
+            raise TTCConfigError(f"Candidate {label!r} reads each question's prior: pass priors.")
+        allocation = dataclasses.replace(allocation, budget=max(float(budget), allocation.start))
+        outcome = replay_batch(table, allocation, priors=priors if own else None, totals=totals)
+        scores.append((allocation, own, label, outcome.correct.mean(axis=1)))
+    reference = scores[0][3]
+    best = 0
+    for i, (_, _, label, per_question) in enumerate(scores):
+        diff = per_question - reference
+        gain = float(diff.mean())
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        rows.append({"label": label, "accuracy": round(float(per_question.mean()), 4),
+                     "gain": round(gain, 4), "se": round(se, 4)})  # fmt: skip
+        if i and gain > z * se and gain > 0 and gain > rows[best]["gain"]:
+            best = i
+    for i, row in enumerate(rows):
+        row["chosen"] = i == best
+    allocation, own, label, _ = scores[best]
+    return BatchFit(allocation, own, label, tuple(rows))
 
 
 def method_curve(

@@ -30,7 +30,13 @@ from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.posterior import Q_GRID
 from langgraph_ttc.scaling.samples import ProblemSamples
 
-__all__ = ["DifficultyPrior", "accuracy_prior", "fit_evidence", "question_features"]
+__all__ = [
+    "DifficultyPrior",
+    "accuracy_prior",
+    "evidence_profile",
+    "fit_evidence",
+    "question_features",
+]
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _OPERATOR = re.compile(r"[-+*/^=<>%]")
@@ -101,6 +107,36 @@ def fit_evidence(problems: Sequence[ProblemSamples], iterations: int = 25) -> tu
     # a + b z = logit_base  <=>  c = mean + scale (logit_base - a) / b
     center = mean + scale * (logit_base - a) / b
     return round(float(slope), 6), round(float(center), 6)
+
+
+def evidence_profile(
+    problems: Sequence[ProblemSamples], slope: float, center: float, points: int = 16
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The confidence evidence (``slope * (c - center)``) one right and one wrong answered
+    sample brings: ``points`` equally likely values of each (quantile midpoints of the
+    problems' samples), for the posterior's look-ahead (:func:`langgraph_ttc.posterior.assess`,
+    ``future=``); ``None`` without evidence or without both kinds of samples.
+
+    Example:
+        >>> p = ProblemSamples.from_lists("q", ["4", "5"] * 20, [1, 0] * 20,
+        ...                               confidences=[0.9, 0.4] * 20)
+        >>> evidence_profile([p], slope=2.0, center=0.6, points=2)
+        ((0.6, 0.6), (-0.4, -0.4))
+    """
+    if slope == 0.0:
+        return None
+    conf = np.concatenate([p.confidences for p in problems])
+    right = np.concatenate([p.correct for p in problems]) > 0
+    answered = np.concatenate([np.array([a is not None for a in p.answers]) for p in problems])
+    keep = np.isfinite(conf) & answered
+    sides = []
+    for side in (keep & right, keep & ~right):
+        if not side.any():
+            return None
+        values = slope * (conf[side] - center)
+        mids = np.quantile(values, (np.arange(points) + 0.5) / points)
+        sides.append(tuple(round(float(v), 3) for v in mids))
+    return sides[0], sides[1]
 
 
 def question_features(question: str, task: str = "") -> list[float]:

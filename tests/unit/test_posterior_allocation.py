@@ -20,7 +20,7 @@ from langgraph_ttc.policy import PlanSpec, Policy
 from langgraph_ttc.posterior import Q_GRID, assess
 from langgraph_ttc.scaling import build_pool, load_pool
 from langgraph_ttc.scaling._pool_builder import sample_seed as pool_seed
-from langgraph_ttc.scaling.allocation import replay_batch, replay_stops
+from langgraph_ttc.scaling.allocation import batch_candidates, fit_batch, replay_batch, replay_stops
 from langgraph_ttc.scaling.replay import ReplayTable
 from langgraph_ttc.scaling.samples import ProblemSamples
 from langgraph_ttc.stopping import PosteriorStop, PrefixVotes, Votes, stop_rule_from_dict
@@ -173,14 +173,23 @@ def test_the_seed_of_a_sample_is_the_pools():
                for i in range(5) for j in range(5))  # fmt: skip
 
 
-@pytest.mark.parametrize("path", ["sync", "async"])
-def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path):
+@pytest.mark.parametrize(
+    "path,vote", [("sync", None), ("async", None), ("sync", "confidence_weighted")]
+)
+def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path, vote):
     task = oracle_task(tmp_path)
     backend = FakeBackend(reply=ORACLE, confidence=confidence)
-    build_pool(task, backend, tmp_path / "pool.sqlite", k_max=12, seed=7, progress=False)
+    spec = SPEC if vote else None  # the router's confidence vote, with future evidence
+    build_pool(task, backend, tmp_path / "pool.sqlite", k_max=12, seed=7, progress=False,
+               confidence=spec)  # fmt: skip
     pool = load_pool(tmp_path / "pool.sqlite")
     allocation = BatchAllocation(budget=5, start=2, chunk=2, cap=12, per_round=0.4)
-    ctx = TTCContext.create(backend, "majority", task=task)
+    if vote:
+        allocation = BatchAllocation(budget=5, start=2, chunk=2, cap=12, per_round=0.4,
+                                     slope=3.0, center=0.5, vote=vote,
+                                     future=((0.3, 0.9), (-0.9, -0.3)))  # fmt: skip
+        assert pool.all_have("confidences")
+    ctx = TTCContext.create(backend, "majority", task=task, confidence=spec)
     allocator = BatchAllocator(ctx, allocation, seed=7)
     inputs = [{"question": p.question, "id": p.id} for p in task.problems()]
     live = allocator.batch(inputs) if path == "sync" else asyncio.run(allocator.abatch(inputs))
@@ -204,6 +213,76 @@ def test_batch_allocation_moves_compute_from_settled_to_contested_questions():
     out = replay_batch(table, BatchAllocation(budget=6, start=2, chunk=2, cap=16))
     assert out.calls[0].mean() < out.calls[1].mean()
     assert (out.calls.sum(axis=0) <= 12).all()
+
+
+def test_future_evidence_makes_a_confidence_vote_worth_more_samples():
+    # Two answers, the second more confident: with slope 4 one confident sample outweighs a
+    # vote. Counted as votes only, future samples can hardly move a confidence vote; with the
+    # evidence right and wrong samples bring, the look-ahead sees what they are worth.
+    from langgraph_ttc.scaling.prior import evidence_profile
+
+    answers, confs = ["4", "5", "4", "5"], [0.55, 0.6, 0.5, 0.65]
+    kwargs = dict(slope=4.0, center=0.5, lookahead=(2, 6))
+    plain = assess(answers, confs, **kwargs)
+    future = ((0.8, 1.2, 1.6), (-1.6, -1.2, -0.8))
+    seen = assess(answers, confs, future=future, **kwargs)
+    assert seen.best_rate() > plain.best_rate() and seen.value == plain.value
+    assert assess(answers, confs, future=future, **kwargs) == seen  # deterministic
+    assert assess(answers, None, future=future, lookahead=(2, 6)) == assess(
+        answers, None, lookahead=(2, 6)
+    )  # without evidence the future brings none
+    p = ProblemSamples.from_lists("q", ["4", "5"] * 10, [1, 0] * 10, confidences=[0.9, 0.3] * 10)
+    right, wrong = evidence_profile([p], slope=2.0, center=0.6, points=4)
+    assert min(right) > 0 > max(wrong) and len(right) == len(wrong) == 4
+    assert evidence_profile([p], slope=0.0, center=0.6) is None
+    with pytest.raises(TTCConfigError, match="future must be"):
+        BatchAllocation(future=((0.5,), ()))
+
+
+def test_the_router_s_batch_draws_and_answers_as_its_stops():
+    # BatchAllocation.from_rule: given the total the rule spends, every question stops where the
+    # rule stops it and is answered by the router's vote, order by order.
+    from langgraph_ttc.scaling.prior import accuracy_prior, fit_evidence
+    from langgraph_ttc.scaling.synthetic import banded_pool
+
+    pool = banded_pool(16, 16, seed=4, confidence_auroc=0.74)
+    slope, center = fit_evidence(pool.problems)
+    table = ReplayTable(pool.problems, probes=2, n_orders=2)
+    for cost, vote in ((0.004, "majority"), (0.03, "confidence_weighted")):
+        rule = PosteriorStop(cost, 8, 2, 2, accuracy_prior(pool.problems), slope, center)
+        stops = replay_stops(table, rule, vote)
+        batch = BatchAllocation.from_rule(rule, budget=2, vote=vote)
+        assert (batch.start, batch.chunk, batch.cap, batch.min_gain) == (2, 2, 8, cost)
+        totals = stops.calls.sum(axis=0).astype(int)
+        out = replay_batch(table, batch, totals=totals)
+        assert (out.calls == stops.calls).all() and (out.correct == stops.correct).all()
+    with pytest.raises(TTCConfigError, match="one total per order"):
+        replay_batch(table, batch, totals=[4])
+    with pytest.raises(TTCConfigError, match="needs more than answers"):
+        BatchAllocation(vote="best_of_n")
+
+
+def test_fit_batch_keeps_the_router_s_stops_unless_another_clearly_beats_them():
+    # Contested questions whose right answer leads only over many samples: a cap of 2 (the
+    # reference) loses clearly to spending the budget up to 8 each; settled ones gain nothing.
+    contested = [
+        ProblemSamples.from_lists(
+            f"c{i}", ["4", "5", "6", "4", "4", "7", "4", "8"] * 2, [1, 0, 0, 1, 1, 0, 1, 0] * 2
+        )  # fmt: skip
+        for i in range(12)
+    ]
+    table = ReplayTable(contested, probes=1, n_orders=4)
+    reference = BatchAllocation(budget=2, start=2, cap=2, min_gain=0.01)
+    candidates = batch_candidates(reference, width=16, caps=(8,))
+    assert [label for label, _, _ in candidates] == ["router", "spend all", "spend all, cap 8"]
+    fitted = fit_batch(table, 6, candidates)
+    assert fitted.label == "spend all, cap 8" and fitted.allocation.cap == 8
+    assert fitted.allocation.budget == 6 and [r["chosen"] for r in fitted.rows] == [0, 0, 1]
+    settled = [ProblemSamples.from_lists(f"s{i}", ["4"] * 16, [1] * 16) for i in range(6)]
+    kept = fit_batch(ReplayTable(settled, probes=1, n_orders=2), 6, candidates)
+    assert kept.label == "router" and kept.rows[1]["gain"] == 0.0  # nothing to gain: no change
+    with pytest.raises(TTCConfigError, match="pass priors"):
+        fit_batch(table, 6, [("router", reference, True)])
 
 
 # -- the calibrated policy: no overfitting, the best vote everywhere -------------------------------
@@ -344,3 +423,18 @@ def test_an_equal_calls_objective_prices_calls_by_cross_validation(tmp_path, cap
                  "--out", str(out)])  # fmt: skip
     assert code == 0 and json.loads(out.read_text())["meta"]["objective"] == "equal_calls"
     assert "plans alike across folds" in capsys.readouterr().out
+
+
+def test_a_batch_from_a_policy_votes_as_its_router():
+    from langgraph_ttc.batch import allocation_for
+
+    rule = PosteriorStop(cost=0.01, horizon=8, start=2, step=2, slope=2.0, center=0.5)
+    spec = PlanSpec(width=8, aggregator="confidence_weighted", stop_rule=rule, step=2)
+    allocation, prior = allocation_for(4, cap=16, policy=Policy(edges=(), plans={1: {8: spec}}))
+    assert (allocation.vote, allocation.slope, allocation.cap, prior) == (
+        "confidence_weighted",
+        2.0,
+        16,
+        None,
+    )
+    assert allocation_for(4)[0].vote is None  # no policy: counts plus evidence
