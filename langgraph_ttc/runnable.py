@@ -112,15 +112,33 @@ def as_runnable(model="local", strategy="majority", *, allocation=None, **option
     """
     if allocation is not None:
         return _allocating(model, strategy, allocation, **options)
-    graph = create_ttc_graph(model, strategy, **GraphOptions.of(**options).as_kwargs())
+    return GraphAnswer(create_ttc_graph(model, strategy, **GraphOptions.of(**options).as_kwargs()))
 
-    def answer(value, config: RunnableConfig) -> AIMessage:
-        return _last_message(graph.invoke(as_question_input(value), config))
 
-    async def aanswer(value, config: RunnableConfig) -> AIMessage:
-        return _last_message(await graph.ainvoke(as_question_input(value), config))
+class GraphAnswer(Runnable[Any, AIMessage]):
+    """A test-time-compute graph as a Runnable of questions to answers (:func:`as_runnable`).
 
-    return RunnableLambda(answer, afunc=aanswer, name=graph.name)
+    The graph's run is the run, with the caller's config: a ``RunnableLambda`` around it would
+    add a run of its own (0.28 ms a question, a twentieth of a fast server's answer).
+
+    Example:
+        >>> from langgraph_ttc.testing import FakeBackend
+        >>> GraphAnswer(create_ttc_graph(FakeBackend(), "majority", n=3)).invoke("2+2?").type
+        'ai'
+    """
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.name = graph.name
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AIMessage:
+        return _last_message(self.graph.invoke(as_question_input(input), config, **kwargs))
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        output = await self.graph.ainvoke(as_question_input(input), config, **kwargs)
+        return _last_message(output)
 
 
 def _allocating(model, strategy, allocation, *, seed: int = 0, prior=None, **options) -> Runnable:

@@ -118,3 +118,22 @@ def test_chat_model_replies_carry_a_summary_not_every_candidate():
     assert len(str(large.response_metadata)) < 2 * len(str(small.response_metadata)) + 200
     full = TTCChatModel(model=FakeBackend(), n=4, include_candidates=True).invoke("2+2?")
     assert len(full.response_metadata["ttc_result"]["candidates"]) == 4
+
+
+def test_the_runnable_run_is_the_graph_run(oracle):
+    """No wrapper run around the graph: the root run is the graph's, its nodes its children."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Chains(BaseCallbackHandler):
+        def __init__(self):
+            self.runs = {}
+
+        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kw):
+            self.runs[run_id] = (kw.get("name"), parent_run_id)
+
+    chains = Chains()
+    chain = as_runnable(FakeBackend(reply=oracle), "majority", n=3)
+    chain.invoke("What is 3 + 5?", config={"callbacks": [chains]})
+    (root,) = [run for run, (_, parent) in chains.runs.items() if parent is None]
+    assert chains.runs[root][0] == chain.name == "ttc_majority"
+    assert [name for name, parent in chains.runs.values() if parent == root] == ["generate"]
