@@ -67,16 +67,15 @@ class AggregateNode(StateNode):
             Ballots.of(generation_hook(plan).voters(plan, candidates), aggregator.columns)
         )
         chosen = candidates[picked.index] if picked.index is not None else None
+        keys = (*RESULT_CANDIDATE_KEYS, *aggregator.columns)
         result = run_result(
             state,
             picked,
             chosen,
             strategy=self.ctx.strategy.name,
             model=self.ctx.backend.model_id,
-            candidates=[  # with the columns a method's vote read (GenSelect's selections)
-                {k: c.get(k) for k in (*RESULT_CANDIDATE_KEYS, *aggregator.columns)}
-                for c in candidates
-            ],
+            # With the columns a method's vote read (GenSelect's selections).
+            candidates=[{k: c.get(k) for k in keys} for c in candidates],
             failed=failed,
         )
         if picked.answer is None:
