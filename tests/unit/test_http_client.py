@@ -631,3 +631,34 @@ def test_a_reply_over_the_size_cap_fails_the_sample_without_being_kept(monkeypat
             assert error is None
         else:
             assert "over 1000" in error
+
+
+def test_the_async_driver_hands_back_results_errors_and_survives_a_closed_caller():
+    from langgraph_ttc.backends.http_client import backend_loop, run_on_backend_loop
+
+    async def on_backend(value):
+        assert asyncio.get_running_loop() is backend_loop()
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert asyncio.run(run_on_backend_loop(on_backend(7))) == 7
+    with pytest.raises(KeyError, match="gone"):
+        asyncio.run(run_on_backend_loop(on_backend(KeyError("gone"))))
+
+    released = threading.Event()
+
+    async def slow():
+        await asyncio.sleep(0.05)
+        released.set()
+        return 1
+
+    async def leave_early():
+        asyncio.ensure_future(run_on_backend_loop(slow()))
+        await asyncio.sleep(0)
+
+    caller = asyncio.new_event_loop()  # closed while the work still runs there, uncancelled
+    caller.run_until_complete(leave_early())
+    caller.close()
+    assert released.wait(30)  # the backend loop finished the work and lives on
+    assert asyncio.run(run_on_backend_loop(on_backend(8))) == 8
