@@ -337,7 +337,7 @@ def create_ttc_graph(
         >>> graph.invoke({"question": "2+2?"})["ttc_result"]["usage"]["calls"]
         4
         >>> sorted(create_ttc_graph(FakeBackend(), "filter_vote", compile=False).nodes)
-        ['aggregate', 'critique', 'generate', 'prepare']
+        ['aggregate', 'critique', 'generate']
     """
     options = GraphOptions(
         n=n,

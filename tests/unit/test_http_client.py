@@ -571,9 +571,18 @@ async def one_fast_stream_the_rest_stall(request: Request, writer) -> bool:
     token = {"choices": [{"index": 0, "delta": {"content": "The "}, "finish_reason": None}]}
     writer.write(b"data: " + json.dumps(token).encode() + b"\n\n")
     await writer.drain()
+    server = request.server
     if request.json.get("seed") != 0:
-        await request.server.release.wait()
+        server.stalled = getattr(server, "stalled", 0) + 1
+        await server.release.wait()
         return False
+    # Finish only once the stalled streams' first tokens are out, and a second later, so the
+    # client has read them when `until` fires (their count is asserted), however busy the box.
+    for _ in range(3000):
+        if getattr(server, "stalled", 0) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(1.0)
     end = {"choices": [{"index": 0, "delta": {"content": "end."}, "finish_reason": "stop"}]}
     usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
     for event in (end, usage):
