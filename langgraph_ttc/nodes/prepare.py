@@ -28,15 +28,40 @@ def question_of(state: dict) -> str:
     """
     question = state.get("question")
     if question is None:
-        humans = [m for m in state.get("messages") or [] if getattr(m, "type", None) == "human"]
-        if not humans:
+        question = last_human_text(state)
+        if question is None:
             raise TTCInputError(
                 "No question: pass {'question': '...'} or messages ending with a human message."
             )
-        question = message_text(humans[-1])
     if not isinstance(question, str) or not question.strip():
         raise TTCInputError("The question is empty: pass a question with some text in it.")
     return question.strip()
+
+
+def last_human_text(state: dict) -> str | None:
+    """The text of the conversation's last human message (None without one)."""
+    for message in reversed(state.get("messages") or []):
+        if getattr(message, "type", None) == "human":
+            return message_text(message)
+    return None
+
+
+def left_from_an_earlier_run(state: dict) -> bool:
+    """Whether ``question`` is an earlier run's, kept by a checkpointed thread: the run before
+    read it (``ttc_question``) and the conversation has moved on since (its last human message
+    is another), so this run was asked by ``messages``.
+
+    Example:
+        >>> state = {"question": "1+1?", "ttc_question": "1+1?",
+        ...          "messages": [HumanMessage("1+1?"), HumanMessage("5+5?")]}
+        >>> left_from_an_earlier_run(state), left_from_an_earlier_run({"question": "1+1?"})
+        (True, False)
+    """
+    question = state.get("question")
+    if not isinstance(question, str) or question.strip() != state.get("ttc_question"):
+        return False
+    last = last_human_text(state)
+    return last is not None and last.strip() != question.strip()
 
 
 class PrepareNode(StateNode):
@@ -55,6 +80,9 @@ class PrepareNode(StateNode):
 
     def __call__(self, state: dict) -> dict:
         ctx = self.ctx
+        stale = left_from_an_earlier_run(state)
+        if stale:  # asked by messages: the question is their last human message
+            state = {**state, "question": None}
         question = question_of(state)
         seed = ctx.strategy.seed
         if seed is None:
@@ -71,10 +99,18 @@ class PrepareNode(StateNode):
             "ttc_difficulty": {},
             "ttc_round": 0,
         }
-        if state.get("question") and not state.get("messages"):
-            # A run started with {"question": ...} keeps the question in the thread's history.
+        if stale:
+            update["question"] = None  # later nodes build the prompt from the conversation
+        elif state.get("question") and not _ends_with(state.get("messages"), question):
+            # A run asked with {"question": ...} keeps the question in the thread's history.
             update["messages"] = [HumanMessage(question, id=f"ttc-q-{update['ttc_run_id']}")]
         return update
+
+
+def _ends_with(messages, question: str) -> bool:
+    """Whether the conversation's last message is the human turn asking ``question``."""
+    last = (messages or [None])[-1]
+    return getattr(last, "type", None) == "human" and message_text(last).strip() == question
 
 
 def as_question_input(value) -> dict:

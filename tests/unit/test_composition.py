@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, TypedDict
 
+import pytest
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -119,3 +120,28 @@ def test_a_run_started_with_a_question_keeps_it_in_the_thread():
     messages = graph.get_state(config).values["messages"]
     assert [m.type for m in messages] == ["human", "ai"]
     assert messages[0].content == "What is 2 + 2?"
+
+
+@pytest.mark.parametrize("strategy", ["majority", "adaptive_consistency"])  # one node; prepare
+def test_a_thread_answers_each_turn_whichever_way_it_was_asked(oracle, strategy):
+    """A question given as {"question": ...} is not answered again when a later turn comes as
+    messages, and a turn asked as a question joins the conversation."""
+    graph = create_ttc_graph(FakeBackend(reply=oracle), strategy, n=3, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "mixed"}}
+    turns = [
+        {"question": "What is 3 + 5?"},
+        {"messages": [HumanMessage("What is 1 + 1?")]},
+        {"question": "What is 17 * 23?"},
+        {"question": "What is 17 * 23?"},  # the same question again
+        {"messages": [HumanMessage("What is 1 + 1?")]},
+    ]
+    asked = []
+    for turn in turns:
+        out = graph.invoke(turn, config)
+        asked.append(graph.get_state(config).values["ttc_question"])
+    assert asked == ["What is 3 + 5?", "What is 1 + 1?", "What is 17 * 23?",
+                     "What is 17 * 23?", "What is 1 + 1?"]  # fmt: skip
+    assert out["ttc_result"]["answer"] == "2"
+    humans = [m.content for m in out["messages"] if m.type == "human"]
+    assert humans == asked
+    assert [m.type for m in out["messages"]] == ["human", "ai"] * 5
