@@ -21,16 +21,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from langgraph_ttc.backends.base import Backend, Completion, Draw
+from langgraph_ttc.testing import __all__ as _reexported
 
-__all__ = [
-    "FakeBackend",
-    "FakeReasoningBackend",
-    "FakeToolCallingModel",
-    "AggregationOracle",
-    "NoisyOracle",
-    "ThinkingOracle",
-    "stable_uniform",
-]
+__all__ = list(_reexported)  # the package re-exports every fake: one list, the package's
 
 
 def stable_uniform(*parts: object) -> float:
