@@ -10,26 +10,33 @@ build yourself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, get_origin, get_type_hints
 
-from langgraph.graph.message import add_messages
 from langgraph.types import Overwrite
 
-from langgraph_ttc.budget import Meter, merge_usage
+from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Steps
 from langgraph_ttc.nodes.aggregate import AggregateNode
 from langgraph_ttc.nodes.base import TTCNode
 from langgraph_ttc.nodes.prepare import PrepareNode
-from langgraph_ttc.state import merge_candidates
+from langgraph_ttc.state import TTCState
 
 __all__ = ["FusedNode", "after_update"]
 
-_REDUCERS = {
-    "ttc_candidates": merge_candidates,
-    "ttc_usage": merge_usage,
-    "messages": lambda left, right: add_messages(left or [], right),
-}
+
+def _reducers(schema: type) -> dict[str, tuple[Callable, type]]:
+    """The reducer of each channel of ``schema`` that has one (``Annotated[list, reducer]``),
+    with the empty value LangGraph starts that channel from (``list()``, ``dict()``)."""
+    reducers = {}
+    for key, hint in get_type_hints(schema, include_extras=True).items():
+        if get_origin(hint) is Annotated:
+            base = hint.__origin__
+            reducers[key] = (hint.__metadata__[0], get_origin(base) or base)
+    return reducers
+
+
+_REDUCERS = _reducers(TTCState)
 
 
 def after_update(state: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
@@ -47,7 +54,9 @@ def after_update(state: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
         if isinstance(value, Overwrite):
             merged[key] = value.value
         elif key in _REDUCERS:
-            merged[key] = _REDUCERS[key](state.get(key), value)
+            reducer, empty = _REDUCERS[key]
+            left = state.get(key)
+            merged[key] = reducer(empty() if left is None else left, value)
         else:
             merged[key] = value
     return merged
