@@ -398,8 +398,13 @@ async def run_on_backend_loop(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return await result
     except asyncio.CancelledError:
-        loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])  # after start()
+        loop.call_soon_threadsafe(_cancel_all, started)  # runs after start(): FIFO there
         raise
+
+
+def _cancel_all(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
 
 
 def _hand_back(caller: asyncio.AbstractEventLoop, result: asyncio.Future, done: asyncio.Task):
