@@ -100,7 +100,14 @@ def allocation_for(
 
 
 class PolicyPrior:
-    """A policy's zero-probe predictor as the batch allocator reads it (``prior_for``)."""
+    """A policy's zero-probe predictor as the batch allocator reads it (``prior_for``).
+
+    Example:
+        >>> class Fitted:  # a policy with a difficulty predictor
+        ...     def question_prior(self, question): return (0.5, 0.5)
+        >>> PolicyPrior(Fitted()).prior_for("What is 2 + 2?")
+        (0.5, 0.5)
+    """
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy

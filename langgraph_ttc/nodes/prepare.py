@@ -39,7 +39,13 @@ def question_of(state: dict) -> str:
 
 
 def last_human_text(state: dict) -> str | None:
-    """The text of the conversation's last human message (None without one)."""
+    """The text of the conversation's last human message (None without one).
+
+    Example:
+        >>> from langchain_core.messages import AIMessage
+        >>> last_human_text({"messages": [HumanMessage("2+2?"), AIMessage("4")]})
+        '2+2?'
+    """
     for message in reversed(state.get("messages") or []):
         if getattr(message, "type", None) == "human":
             return message_text(message)
