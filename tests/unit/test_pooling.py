@@ -142,3 +142,11 @@ def test_the_allocator_reads_every_question_s_gain_under_the_batch_s_prior():
     assert [i for i, e in enumerate(extra) if e] == sorted(top)
     rounds = dataclasses.replace(pooled, refit="rounds")
     assert next_round(batch, rounds, left=4) == next_round(batch, rounds, left=4)
+
+
+def test_every_venue_builds_the_pooled_batch_the_same_way():
+    from langgraph_ttc.batch import allocation_for
+
+    allocation, _ = allocation_for(4, cap=16, pooled=5.0)
+    assert allocation.pooled == 5.0 and allocation.refit == "probes"
+    assert allocation_for(4, cap=16)[0].pooled is None  # opt-in
