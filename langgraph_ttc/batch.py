@@ -24,7 +24,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langgraph_ttc.aggregators import get_aggregator
-from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
+from langgraph_ttc.allocation import BatchAllocation, final_answers, next_round
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps, arun, run
 from langgraph_ttc.errors import TTCConfigError
@@ -182,8 +182,9 @@ def allocation_steps(
         rounds += 1
         extra = next_round([_votes(s) for s in samples], allocation, left, priors)
     results = []
+    answers = final_answers([_votes(s) for s in samples], allocation)
     for i, (question, s) in enumerate(zip(questions, samples, strict=True)):
-        answer = final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote)
+        answer = answers[i]
         results.append(
             {
                 "question": question,

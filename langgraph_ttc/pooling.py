@@ -30,10 +30,10 @@ from functools import lru_cache
 import numpy as np
 
 from langgraph_ttc.errors import TTCConfigError
-from langgraph_ttc.posterior import BETA_GRID, Q_GRID, evidence, likelihood, tally
+from langgraph_ttc.posterior import BETA_GRID, Q_GRID, evidence, hypotheses, likelihood, tally
 from langgraph_ttc.stopping import Votes
 
-__all__ = ["PooledPrior", "fit_pooled_prior", "pooled_prior"]
+__all__ = ["PooledEvidence", "PooledPrior", "fit_pooled_prior", "pooled_evidence", "pooled_prior"]
 
 Tally = tuple[tuple[int, ...], int, tuple[float, ...]]
 """(counts per answer, answerless samples, each answer's confidence evidence)."""
@@ -189,3 +189,111 @@ def _key(weights: Sequence[float] | None) -> tuple[float, ...] | None:
 @lru_cache(maxsize=4096)  # a batch refits on the same probes every round
 def _fit(tallies, base, priors, strength) -> PooledPrior:
     return fit_pooled_prior(tallies, base=base, priors=priors, strength=strength)
+
+
+@dataclass(frozen=True)
+class PooledEvidence:
+    """Confidence evidence refitted to a batch (:func:`pooled_evidence`).
+
+    Attributes:
+        slope / center: the evidence ``slope * (c - center)`` of a sample's confidence ``c``.
+        future: the evidence a future right and wrong sample bring (equally likely values, as
+            :func:`langgraph_ttc.scaling.prior.evidence_profile`), from the fitted normals.
+        right / wrong / sd: the fitted normals' means and common spread.
+    """
+
+    slope: float
+    center: float
+    future: tuple[tuple[float, ...], tuple[float, ...]]
+    right: float
+    wrong: float
+    sd: float
+
+
+def pooled_evidence(
+    votes: Sequence[Votes],
+    *,
+    slope: float,
+    center: float,
+    prior: Sequence[float] | None = None,
+    strength: float = 10.0,
+    samples: int | None = None,
+    iterations: int = 30,
+    points: int = 16,
+) -> PooledEvidence | None:
+    """The confidence evidence refitted to the batch: right and wrong samples' confidences as
+    two normals of one spread (their log-likelihood ratio is ``slope * (c - center)``, the
+    posterior's evidence), fitted by EM (Dempster, Laird and Rubin 1977) with each sample's
+    chance of being right read from its question's posterior, started from and shrunk toward
+    the policy's separation by ``strength`` pseudo-samples per normal (placed around the
+    batch's own mean confidence). A batch whose confidences sit on another scale than the pool's (a
+    model or a prompt the policy was not fitted on) gets evidence on its own scale. ``None``
+    without evidence to refit (no slope, a sample without confidence, fewer than 4 answered
+    samples or no spread).
+
+    Example:
+        >>> batch = [Votes(("4", "4", "5"), (7.5, 7.4, 6.0)) for _ in range(10)]
+        >>> fit = pooled_evidence(batch, slope=0.5, center=11.0)
+        >>> 6.0 < fit.center < 7.5, fit.slope > 0  # on the batch's scale, not the policy's
+        (True, True)
+    """
+    if slope == 0.0 or any(v.confidences is None for v in votes):
+        return None
+    rows = []
+    for v in votes:
+        answers = v.answers if samples is None else v.answers[:samples]
+        confidences = v.confidences if samples is None else v.confidences[:samples]
+        counts, none, confs = tally(answers, confidences)
+        rows.append((counts, none, confs))
+    rows.sort()  # a canonical order: the same numbers whatever the batch's order
+    values = np.array([c for _, _, confs in rows for cs in confs for c in cs], dtype=float)
+    if len(values) < 4 or not np.isfinite(values).all() or values.std() <= 0:
+        return None
+    spread, middle = float(values.var()), float(values.mean())
+    # The policy's separation of right from wrong in confidence units, placed around the
+    # batch's own mean: its location is the batch's (a scale the policy never saw), its
+    # separation the policy's until the batch's evidence outweighs it.
+    anchor_right = middle + slope * spread / 2
+    anchor_wrong = middle - slope * spread / 2
+    right, wrong, var = (
+        anchor_right,
+        anchor_wrong,
+        max(spread - (slope * spread / 2) ** 2, spread / 4),
+    )
+    prior_t = None if prior is None else tuple(float(p) for p in prior)
+    for _ in range(iterations):
+        s, m = (right - wrong) / var, (right + wrong) / 2
+        r_sum = r_c = w_sum = w_c = 0.0
+        weights, confs_all = [], []
+        for counts, none, confs in rows:
+            post = hypotheses(counts, none, evidence(confs, s, m), prior_t)
+            for j, cs in enumerate(confs):
+                for c in cs:
+                    weights.append(float(post[j]))
+                    confs_all.append(c)
+        r = np.array(weights)
+        c = np.array(confs_all)
+        r_sum, r_c = r.sum() + strength, (r * c).sum() + strength * anchor_right
+        w_sum, w_c = (1 - r).sum() + strength, ((1 - r) * c).sum() + strength * anchor_wrong
+        new_right, new_wrong = r_c / r_sum, w_c / w_sum
+        new_var = (
+            (r * (c - new_right) ** 2).sum()
+            + ((1 - r) * (c - new_wrong) ** 2).sum()
+            + 2 * strength * spread
+        ) / (len(c) + 2 * strength)
+        change = max(abs(new_right - right), abs(new_wrong - wrong), abs(new_var - var))
+        right, wrong, var = new_right, new_wrong, max(float(new_var), 1e-3 * spread)
+        if change < 1e-6 * (1 + spread):
+            break
+    sd = var**0.5
+    new_slope = round(float((right - wrong) / var), 6)
+    new_center = round(float((right + wrong) / 2), 6)
+    from statistics import NormalDist
+
+    z = [NormalDist().inv_cdf((k + 0.5) / points) for k in range(points)]
+    future = tuple(
+        tuple(round(float(new_slope * (mean + sd * zk - new_center)), 3) for zk in z)
+        for mean in (right, wrong)
+    )
+    return PooledEvidence(new_slope, new_center, future, round(float(right), 6),
+                          round(float(wrong), 6), round(float(sd), 6))  # fmt: skip

@@ -42,6 +42,7 @@ __all__ = [
     "Assessment",
     "assess",
     "evidence",
+    "hypotheses",
     "likelihood",
     "tally",
 ]
@@ -176,6 +177,21 @@ def _likelihood(counts, none, llr) -> np.ndarray:
     log_l, _ = _log_likelihood(counts, none, llr)
     grid = np.exp(log_l - log_l.max()).sum(axis=0)
     return grid / grid.max()
+
+
+def hypotheses(counts, none, llr, prior=None, beta_prior=None) -> np.ndarray:
+    """The posterior probability that each seen answer is the right one, and (last) that the
+    right answer is unseen: ``K + 1`` numbers summing to 1.
+
+    Example:
+        >>> counts, none, _ = tally(["4", "4", "5"])
+        >>> post = hypotheses(counts, none, (0.0, 0.0))
+        >>> post.shape, bool(post[0] > post[1])
+        ((3,), True)
+    """
+    prior_t = np.full(len(Q_GRID), 1.0 / len(Q_GRID)) if prior is None else prior
+    weights, _ = _posterior(tuple(counts), int(none), tuple(llr), prior_t, beta_prior)
+    return weights.sum(axis=(1, 2))
 
 
 def _posterior(counts, none, llr, prior, beta_prior=None):

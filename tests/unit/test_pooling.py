@@ -150,3 +150,36 @@ def test_every_venue_builds_the_pooled_batch_the_same_way():
     allocation, _ = allocation_for(4, cap=16, pooled=5.0)
     assert allocation.pooled == 5.0 and allocation.refit == "probes"
     assert allocation_for(4, cap=16)[0].pooled is None  # opt-in
+
+
+def test_the_batch_s_confidence_evidence_lands_on_its_own_scale():
+    from langgraph_ttc.allocation import batch_evidence, final_answers
+    from langgraph_ttc.pooling import pooled_evidence
+
+    rng = np.random.default_rng(3)
+    batch = []
+    for q in rng.uniform(0.2, 0.9, 200):  # right samples N(7.6, 1), wrong N(6.6, 1)
+        answers = simulate(rng, q, 1.0, 4)
+        confs = [rng.normal(7.6 if a == "right" else 6.6, 1.0) for a in answers]
+        batch.append(Votes(tuple(answers), tuple(float(c) for c in confs)))
+    # The policy was fitted where confidences sat around 11: the batch's fit moves to its scale.
+    fit = pooled_evidence(batch, slope=0.5, center=11.0)
+    assert abs(fit.center - 7.1) < 0.3 and abs(fit.slope - 1.0) < 0.35
+    assert min(fit.future[0]) < max(fit.future[0]) and np.mean(fit.future[0]) > 0
+    assert np.mean(fit.future[1]) < 0
+    assert pooled_evidence(batch, slope=0.0, center=11.0) is None  # no evidence to refit
+    assert pooled_evidence([Votes(("4",), None)], slope=0.5, center=1.0) is None
+    assert pooled_evidence([Votes(("4", "5"), (1.0, 1.0))] * 3, slope=0.5, center=1.0) is None
+    # The answers read it where the vote is counts plus evidence; a named vote stays.
+    allocation = BatchAllocation(slope=0.5, center=11.0, pooled=10.0, pool_evidence=True,
+                                 refit="rounds")  # fmt: skip
+    assert batch_evidence(batch, allocation) == fit
+    probes = batch_evidence(batch, dataclasses.replace(allocation, refit="probes"))
+    assert abs(probes.center - 7.1) < 0.4  # two samples a question are enough for the scale
+    # On the policy's scale every sample here is evidence against its answer, so the answer
+    # with fewer samples wins; on the batch's, two samples near its center beat one.
+    split = [Votes(("a", "b", "b"), (7.5, 7.0, 7.0))] + batch
+    evidence_vote = dataclasses.replace(allocation, vote="evidence_0.5@11.0")
+    assert final_answers(split, evidence_vote)[0] == "b"
+    assert final_answers(split, dataclasses.replace(allocation, vote="majority"))[0] == "b"
+    assert final_answers(split, dataclasses.replace(allocation, pool_evidence=False))[0] == "a"

@@ -181,6 +181,7 @@ def test_the_seed_of_a_sample_is_the_pools():
         ("async", None, "rounds"),
         ("sync", "confidence_weighted", None),
         ("sync", "confidence_weighted", "probes"),
+        ("async", "evidence_3.0@0.5", "rounds"),
     ],
 )
 def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path, vote, pooled):
@@ -196,8 +197,8 @@ def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path
                                      slope=3.0, center=0.5, vote=vote,
                                      future=((0.3, 0.9), (-0.9, -0.3)))  # fmt: skip
         assert pool.all_have("confidences")
-    if pooled:  # the batch's own prior (empirical Bayes), refitted as the rounds come in
-        allocation = dataclasses.replace(allocation, pooled=2.0, refit=pooled)
+    if pooled:  # the batch's own prior (empirical Bayes) and evidence, refitted or not
+        allocation = dataclasses.replace(allocation, pooled=2.0, refit=pooled, pool_evidence=True)
     ctx = TTCContext.create(backend, "majority", task=task, confidence=spec)
     allocator = BatchAllocator(ctx, allocation, seed=7)
     inputs = [{"question": p.question, "id": p.id} for p in task.problems()]
