@@ -182,26 +182,27 @@ POOL_STRENGTH = 10.0
 PRICES = (0.0, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.05)
 
 
-def router_curve(table, policy, budget, priors):
+def router_curve(table, policy, budget, routed):
     """The router's accuracy against calls over its price: per price, per question (correct,
-    calls), its posterior stop replayed at that price (the plan of every bin, as in these
-    pools); ``None`` when its plan is no single posterior stop."""
-    specs = {policy.spec(b, budget) for b in policy.plans or (1,)}
-    spec = next(iter(specs))
-    rule = spec.stop_rule
-    if len(specs) != 1 or not isinstance(rule, PosteriorStop):
+    calls), every bin's posterior stop replayed at that price (other bins' plans as they are),
+    and the router itself (``routed``, its own prices); ``None`` when no bin's plan is a
+    posterior stop."""
+    replay_policy_outcome(table, policy, budget)  # fills in the questions' own priors
+    bins = np.vectorize(policy.bin, otypes=[int])(table.statistics)
+    specs = {int(b): policy.spec(int(b), budget) for b in np.unique(bins)}
+    if not any(isinstance(s.stop_rule, PosteriorStop) for s in specs.values()):
         return None
-    correct, calls = [], []
-    for price in sorted(set(PRICES) | {rule.cost}):
-        priced = dataclasses.replace(rule, cost=price)
-        rules = (
-            [dataclasses.replace(priced, prior=tuple(p)) for p in priors]
-            if rule.question_prior and priors is not None
-            else priced
-        )
-        out = replay_stops(table, rules, spec.aggregator)
-        correct.append(out.correct.mean(axis=1))
-        calls.append(out.calls.mean(axis=1))
+    correct, calls = [routed.correct], [routed.calls]
+    for price in PRICES:
+        c, k = np.zeros(bins.shape), np.zeros(bins.shape)
+        for b, spec in specs.items():
+            if isinstance(spec.stop_rule, PosteriorStop):
+                rule = dataclasses.replace(spec.stop_rule, cost=price)
+                spec = dataclasses.replace(spec, stop_rule=rule)
+            out = table.outcomes(spec, budget)
+            c[bins == b], k[bins == b] = out.correct[bins == b], out.calls[bins == b]
+        correct.append(c.mean(axis=1))
+        calls.append(k.mean(axis=1))
     return np.array(correct), np.array(calls)
 
 
@@ -258,7 +259,7 @@ def pooled_rows(table, policy, budget, fit_table, width, n_boot, seed, refit="pr
     own = policy.meta.get("difficulty_prior") is not None
     reference, own_ref, ref_label = router_batch(policy, budget, fit_table, width)
     own_ref = own_ref and own
-    curve = router_curve(table, policy, budget, priors if own else None)
+    curve = router_curve(table, policy, budget, routed)
     totals = router_totals(table, policy, budget)
     out = {
         "budget": budget, "router_accuracy": round(float(routed.correct.mean()), 4),
@@ -271,12 +272,19 @@ def pooled_rows(table, policy, budget, fit_table, width, n_boot, seed, refit="pr
     }  # fmt: skip
     spend_all = dataclasses.replace(reference, min_gain=0.0)
     pooled = dataclasses.replace(spend_all, pooled=POOL_STRENGTH, refit=refit)
-    for label, allocation, whole in (
+    variants = [
         ("spend all, router's spend", spend_all, False),
         ("pooled, router's spend", pooled, False),
         ("spend all, all of B", spend_all, True),
         ("pooled, all of B", pooled, True),
-    ):
+    ]
+    if reference.slope != 0.0:  # the batch's confidence scale too (gains and evidence vote)
+        evidence = dataclasses.replace(pooled, pool_evidence=True)
+        variants += [
+            ("pooled+evidence, router's", evidence, False),
+            ("pooled+evidence, all of B", evidence, True),
+        ]
+    for label, allocation, whole in variants:
         mean = float(min(budget, width)) if whole else float(routed.calls.mean())
         allocation = dataclasses.replace(allocation, budget=max(mean, allocation.start))
         batch = replay_batch(table, allocation, priors=priors if own_ref else None,
