@@ -158,7 +158,7 @@ def test_the_batch_s_confidence_evidence_lands_on_its_own_scale():
 
     rng = np.random.default_rng(3)
     batch = []
-    for q in rng.uniform(0.2, 0.9, 200):  # right samples N(7.6, 1), wrong N(6.6, 1)
+    for q in rng.uniform(0.2, 0.9, 100):  # right samples N(7.6, 1), wrong N(6.6, 1)
         answers = simulate(rng, q, 1.0, 4)
         confs = [rng.normal(7.6 if a == "right" else 6.6, 1.0) for a in answers]
         batch.append(Votes(tuple(answers), tuple(float(c) for c in confs)))
