@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,16 @@ from langgraph_ttc.errors import BackendUnavailable
 if TYPE_CHECKING:
     from langgraph_ttc.backends.openai_compat import OpenAICompatibleBackend
 
-__all__ = ["Result", "Spec", "acquire", "gather", "request", "request_round"]
+__all__ = [
+    "Result",
+    "Spec",
+    "Tried",
+    "acquire",
+    "gather",
+    "request",
+    "request_round",
+    "with_retries",
+]
 
 # A draw is planned as rounds of (first sample index, sample count) requests; see _draw_rounds.
 Spec = tuple[int, int]
@@ -96,8 +106,38 @@ async def request(
 
 async def _retried(backend, payload, start, count, params, deadline, began, failed_first):
     """The retries of a request whose first attempt failed with ``failed_first``."""
+
+    async def send() -> dict:
+        return reply_json(await _post(backend, payload, deadline))
+
+    tried = await with_retries(backend, send, deadline, began, failed_first=failed_first)
+    if tried.error is not None:
+        return backend._failed(tried.error, start, count, params, tried.attempts, began)
+    return backend._result(tried.value, start, count, params, tried.attempts, began)
+
+
+@dataclass
+class Tried:
+    """What :func:`with_retries` got: the last attempt's value, or the error it gave up on."""
+
+    value: Any = None
+    error: Exception | None = None
+    attempts: int = 0  # the attempts sent (one that timed out waiting for a slot was not)
+
+
+async def with_retries(
+    backend: OpenAICompatibleBackend,
+    send: Callable[[], Awaitable[Any]],
+    deadline: float | None,
+    began: float,
+    *,
+    failed_first: Exception | None = None,
+) -> Tried:
+    """``send()`` under one of the backend's concurrency slots, retried as :func:`retry_options`
+    says (``failed_first``: the outcome of a first attempt already sent). The one retry loop of
+    requests and streams; an endpoint that is wrong (BackendUnavailable) is raised at once."""
     slots = backend._slots()
-    attempts = 1
+    tried = Tried(attempts=0 if failed_first is None else 1)
     # tenacity's blocking iterator decides, this loop sleeps without blocking: half the CPU
     # of AsyncRetrying, which re-inspects its callbacks on every attempt.
     waits: list[float] = []
@@ -111,16 +151,15 @@ async def _retried(backend, payload, start, count, params, deadline, began, fail
                     raise failure
                 await acquire(slots, deadline)
                 try:
-                    attempts += 1
-                    content = await _post(backend, payload, deadline)
+                    tried.attempts += 1
+                    tried.value = await send()
                 finally:
                     slots.release()
-                reply = reply_json(content)
     except BackendUnavailable:
         raise
     except Exception as exc:
-        return backend._failed(exc, start, count, params, attempts, began)
-    return backend._result(reply, start, count, params, attempts, began)
+        tried.error = exc
+    return tried
 
 
 async def _post(backend: OpenAICompatibleBackend, payload: dict, deadline: float | None) -> bytes:

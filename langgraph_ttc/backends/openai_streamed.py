@@ -17,17 +17,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, convert_to_messages
-from tenacity import Retrying
 
 from langgraph_ttc.backends.base import Completion, SamplingParams, StopTrace, Until
-from langgraph_ttc.backends.openai_requests import (
-    Result,
-    acquire,
-    json_payload,
-    retry_options,
-)
+from langgraph_ttc.backends.openai_requests import Result, json_payload, with_retries
 from langgraph_ttc.backends.openai_stream import StreamedReply, sse_data
-from langgraph_ttc.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from langgraph_ttc.backends.openai_compat import OpenAICompatibleBackend
@@ -119,51 +112,42 @@ async def stream(
     if cancel.is_set():
         return Result(index, 1, 0, [], cancelled=True)
     payload = json_payload(backend, body, index, 1, params)
-    slots, wire = backend._slots(), backend._wire()
-    began, attempts = time.monotonic(), 0
-    reply, ended = StreamedReply(), None
+    wire = backend._wire()
+    began = time.monotonic()
     watch = stop_trace() if stop_trace is not None else None
-    waits: list[float] = []
-    try:
-        for attempt in Retrying(sleep=waits.append, **retry_options(backend, deadline, began)):
-            if waits:
-                await asyncio.sleep(waits.pop())
-            with attempt:
-                reply, ended = StreamedReply(), None  # a retry starts over
-                await acquire(slots, deadline)
-                try:
-                    attempts += 1
-                    # The attempt's total is the draw's deadline; timeout_s bounds each read.
-                    left = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-                    timing = wire.attempt(left, read=backend.timeout_s)
-                    opened = wire.stream(backend._path, payload, timing)
-                    try:
-                        lines = await opened.__aenter__()
-                    except Exception as exc:
-                        backend._check_endpoint(exc)
-                        raise
-                    backend._shared.verified = True
-                    cancel.closers[index] = lines.close
-                    try:
-                        async for line in lines:
-                            ended = read_line(reply, line, watch, cancel)
-                            if ended:
-                                break
-                    except Exception:
-                        if not cancel.is_set():
-                            raise  # else: the draw closed it (its `until` held)
-                    finally:
-                        cancel.closers.pop(index, None)
-                        await opened.__aexit__(None, None, None)
-                    if ended is None and reply.finish_reason is None and cancel.is_set():
-                        ended = "cancelled"
-                finally:
-                    slots.release()
-    except BackendUnavailable:
-        raise
-    except Exception as exc:
-        return backend._failed(exc, index, 1, params, attempts, began)
-    return streamed_result(backend, reply, ended, index, params, attempts, began)
+
+    async def send() -> tuple[StreamedReply, str | None]:
+        reply, ended = StreamedReply(), None  # a retry starts over
+        # The attempt's total is the draw's deadline; timeout_s bounds each read.
+        left = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+        opened = wire.stream(backend._path, payload, wire.attempt(left, read=backend.timeout_s))
+        try:
+            lines = await opened.__aenter__()
+        except Exception as exc:
+            backend._check_endpoint(exc)
+            raise
+        backend._shared.verified = True
+        cancel.closers[index] = lines.close
+        try:
+            async for line in lines:
+                ended = read_line(reply, line, watch, cancel)
+                if ended:
+                    break
+        except Exception:
+            if not cancel.is_set():
+                raise  # else: the draw closed it (its `until` held)
+        finally:
+            cancel.closers.pop(index, None)
+            await opened.__aexit__(None, None, None)
+        if ended is None and reply.finish_reason is None and cancel.is_set():
+            ended = "cancelled"
+        return reply, ended
+
+    tried = await with_retries(backend, send, deadline, began)
+    if tried.error is not None:
+        return backend._failed(tried.error, index, 1, params, tried.attempts, began)
+    reply, ended = tried.value
+    return streamed_result(backend, reply, ended, index, params, tried.attempts, began)
 
 
 def read_line(reply: StreamedReply, line: bytes, watch, cancel: asyncio.Event) -> str | None:
