@@ -39,12 +39,25 @@ the held-out samples:
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
   the router's mean calls by interpolating their curves over caps 2..64.
 
+The batch's own prior (every run; ``--shift`` for policies fitted on one mix and batches drawn
+from another): batch allocation whose gains are read under a prior fitted to the batch's own
+probes (:mod:`langgraph_ttc.pooling`: empirical Bayes, shrunk toward the router's prior by 10
+pseudo-questions, fixed beforehand; ``+evidence``: the confidence evidence refitted to the batch
+as well, for the gains and an evidence vote), against the router replayed on the same orders:
+at the router's spend on each order, and with the whole budget B x questions; each against the
+router at the same calls (its accuracy over its price, every bin's posterior stop at one price
+of 0 to 0.05 and the router itself, interpolated at the batch's mean calls), with bootstrap
+intervals over questions. Shifted mixes: the answers-only mix <-> one with 40% hopeless
+questions and a popular wrong answer on 60% (``SHIFTED_BANDS``), and both synthetic mixes ->
+the embedded capitals (the policy fitted on the synthetic pool's fitting half, the batch the
+capitals' held-out half). ``--refit rounds``: the batch's fit redone every round.
+
 The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemma 3 270M,
 stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
 it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--pools answers,confidence]
-[--out DIR]``.
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--shift] [--refit rounds]
+[--pools answers,confidence] [--out DIR]``.
 """
 
 from __future__ import annotations
