@@ -114,15 +114,16 @@ def fit_pooled_prior(
     grid = np.array([likelihood(*tallies[i]) for i in used]).reshape(len(used), n_q, n_b)
     weights = own[used]
     base_mean = weights.mean(axis=0) if len(used) else base_q  # the questions' own marginal
+    divisor = np.maximum(base_mean, 1e-300)  # a weight the questions' priors never give stays 0
     beta0 = np.full(n_b, 1.0 / n_b)
     pooled, beta = base_mean.copy(), beta0.copy()
     iterations = 0
     while used and iterations < max_iter:
         iterations += 1
-        adjusted = weights * (pooled / base_mean)[None, :]
-        adjusted /= adjusted.sum(axis=1, keepdims=True)
+        adjusted = weights * (pooled / divisor)[None, :]
+        adjusted /= np.maximum(adjusted.sum(axis=1, keepdims=True), 1e-300)
         joint = adjusted[:, :, None] * beta[None, None, :] * grid
-        joint /= joint.sum(axis=(1, 2), keepdims=True)
+        joint /= np.maximum(joint.sum(axis=(1, 2), keepdims=True), 1e-300)
         new_q = joint.sum(axis=(0, 2)) + strength * base_mean  # MAP under Dirichlet shrinkage
         new_b = joint.sum(axis=(0, 1)) + strength * beta0
         new_q, new_b = new_q / new_q.sum(), new_b / new_b.sum()
@@ -130,9 +131,11 @@ def fit_pooled_prior(
         pooled, beta = new_q, new_b
         if change < tol:
             break
-    ratio = pooled / base_mean
+    ratio = pooled / divisor
     out_priors = own * ratio[None, :]
-    out_priors /= out_priors.sum(axis=1, keepdims=True)
+    sums = out_priors.sum(axis=1, keepdims=True)
+    # A question whose own prior lies where the batch's fit has no mass keeps its own prior.
+    out_priors = np.where(sums > 0, out_priors / np.maximum(sums, 1e-300), own)
     adjusted = weights * ratio[None, :]
     adjusted /= np.maximum(adjusted.sum(axis=1, keepdims=True), 1e-300)
     marginal = (adjusted[:, :, None] * beta[None, None, :] * grid).sum(axis=(1, 2))

@@ -86,6 +86,11 @@ def test_degenerate_batches_give_a_proper_prior(batch):
         if not any(batch):  # no evidence: the base as it is
             assert np.allclose(fit.q, np.array(base) / sum(base), atol=1e-6)
             assert fit.questions == 0 and fit.beta == pytest.approx((1 / 3,) * 3, abs=1e-6)
+    # Priors with zeros, no shrinkage: still proper weights.
+    spike = tuple(float(i == 3) for i in range(len(Q_GRID)))
+    fit = pooled_prior([Votes(("4", "4"))] * 3 + [Votes(("1", "2"))],
+                       priors=[spike, None, None, spike], base=spike, strength=0.0)  # fmt: skip
+    assert all(np.isfinite(p).all() and abs(sum(p) - 1) < 1e-5 for p in fit.priors)
     # Shrinkage: one question hardly moves a strong base, and all-agree moves mass upward.
     one = pooled_prior([Votes(("4", "4"))], strength=10.0)
     assert np.abs(np.array(one.q) - 1 / len(Q_GRID)).max() < 0.02
