@@ -709,7 +709,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return []
     if args.shift:
         results = [
-            evaluate_shift(name, a, b, orders, args.n_boot, budgets, refit=args.refit)
+            evaluate_shift(
+                name, a, b, orders, args.n_boot, budgets, seed=args.seed, refit=args.refit
+            )  # fmt: skip
             for name, a, b, budgets in shift_pairs(args.quick)
             if args.only in name
         ]
