@@ -694,6 +694,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--shift", action="store_true",
         help="policies fitted on one mix, batches drawn from another (the pooled-prior rows)",
     )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="the fit/held-out split and orders")
     parser.add_argument(
         "--only", default="", help="with --shift: run the pairs whose name has this"
     )
