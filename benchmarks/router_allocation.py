@@ -39,12 +39,25 @@ the held-out samples:
   the synthetic pools have no token traces, so no trace is filtered or cut short); both read at
   the router's mean calls by interpolating their curves over caps 2..64.
 
+The batch's own prior (every run; ``--shift`` for policies fitted on one mix and batches drawn
+from another): batch allocation whose gains are read under a prior fitted to the batch's own
+probes (:mod:`langgraph_ttc.pooling`: empirical Bayes, shrunk toward the router's prior by 10
+pseudo-questions, fixed beforehand; ``+evidence``: the confidence evidence refitted to the batch
+as well, for the gains and an evidence vote), against the router replayed on the same orders:
+at the router's spend on each order, and with the whole budget B x questions; each against the
+router at the same calls (its accuracy over its price, every bin's posterior stop at one price
+of 0 to 0.05 and the router itself, interpolated at the batch's mean calls), with bootstrap
+intervals over questions. Shifted mixes: the answers-only mix <-> one with 40% hopeless
+questions and a popular wrong answer on 60% (``SHIFTED_BANDS``), and both synthetic mixes ->
+the embedded capitals (the policy fitted on the synthetic pool's fitting half, the batch the
+capitals' held-out half). ``--refit rounds``: the batch's fit redone every round.
+
 The middle-band embedded pool (``--embedded``): 70 capitals x 16 samples of Gemma 3 270M,
 stored in ``benchmarks/data/capitals_pool.jsonl`` (``--build`` draws it, resumably, and exports
 it; about 0.9 s per sample on two busy cores), budgets 4, 8 and 16.
 
-Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--pools answers,confidence]
-[--out DIR]``.
+Run: ``python benchmarks/router_allocation.py [--quick] [--embedded] [--shift] [--refit rounds]
+[--pools answers,confidence] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -176,6 +189,151 @@ def interpolate(curve, calls: float) -> float | None:
     return float(np.interp(calls, xs, ys))
 
 
+# The batch's own prior (empirical Bayes over its tallies, langgraph_ttc.pooling): shrunk toward
+# the router's prior by this many pseudo-questions; fixed beforehand, not tuned on any pool.
+POOL_STRENGTH = 10.0
+PRICES = (0.0, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.05)
+
+
+def router_curve(table, policy, budget, routed):
+    """The router's accuracy against calls over its price: per price, per question (correct,
+    calls), every bin's posterior stop replayed at that price (other bins' plans as they are),
+    and the router itself (``routed``, its own prices); ``None`` when no bin's plan is a
+    posterior stop."""
+    replay_policy_outcome(table, policy, budget)  # fills in the questions' own priors
+    bins = np.vectorize(policy.bin, otypes=[int])(table.statistics)
+    specs = {int(b): policy.spec(int(b), budget) for b in np.unique(bins)}
+    if not any(isinstance(s.stop_rule, PosteriorStop) for s in specs.values()):
+        return None
+    correct, calls = [routed.correct], [routed.calls]
+    for price in PRICES:
+        c, k = np.zeros(bins.shape), np.zeros(bins.shape)
+        for b, spec in specs.items():
+            if isinstance(spec.stop_rule, PosteriorStop):
+                rule = dataclasses.replace(spec.stop_rule, cost=price)
+                spec = dataclasses.replace(spec, stop_rule=rule)
+            out = table.outcomes(spec, budget)
+            c[bins == b], k[bins == b] = out.correct[bins == b], out.calls[bins == b]
+        correct.append(c.mean(axis=1))
+        calls.append(k.mean(axis=1))
+    return np.array(correct), np.array(calls)
+
+
+def _interp_curve(correct, calls, at):
+    xs, ys = calls.mean(axis=1), correct.mean(axis=1)
+    order = np.argsort(xs, kind="stable")
+    if at > xs.max() + 1e-9 or at < xs.min() - 1e-9:
+        return None
+    return float(np.interp(at, xs[order], ys[order]))
+
+
+def versus_curve(batch_correct, batch_calls, curve, n_boot, seed) -> dict:
+    """The batch's accuracy minus the router's at the batch's mean calls (its curve over price
+    interpolated), with a bootstrap interval over questions; beyond the router's reach (it
+    spends less even at price 0) the difference is to the router's most."""
+    correct, calls = curve
+    n = len(batch_correct)
+
+    def diff(idx):
+        xs = calls[:, idx].mean(axis=1)
+        at = float(np.clip(batch_calls[idx].mean(), xs.min(), xs.max()))
+        router = _interp_curve(correct[:, idx], calls[:, idx], at)
+        return float(batch_correct[idx].mean()) - router, router
+
+    point, router = diff(np.arange(n))
+    rng = np.random.default_rng(seed)
+    boots = [diff(rng.integers(0, n, n))[0] for _ in range(n_boot)]
+    return {
+        "router_at_calls": round(router, 4),
+        "router_max_calls": round(float(calls.mean(axis=1).max()), 3),
+        "gain": round(point, 4),
+        "ci": [round(float(np.percentile(boots, 2.5)), 4),
+               round(float(np.percentile(boots, 97.5)), 4)],
+    }  # fmt: skip
+
+
+def paired(diff, n_boot, seed) -> dict:
+    """A mean paired difference over questions, with a bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    n = len(diff)
+    boots = [float(diff[rng.integers(0, n, n)].mean()) for _ in range(n_boot)]
+    return {"gain": round(float(diff.mean()), 4),
+            "ci": [round(float(np.percentile(boots, 2.5)), 4),
+                   round(float(np.percentile(boots, 97.5)), 4)]}  # fmt: skip
+
+
+def pooled_rows(table, policy, budget, fit_table, width, n_boot, seed, refit="probes") -> dict:
+    """Batch allocation with and without the batch's own prior against the router (``policy``
+    replayed on ``table``): at the router's spend on each order (equal calls, paired on the
+    same orders) and with the whole budget B x questions, there against the router at the
+    batch's calls (its curve over price) and at its own price (the same total budget)."""
+    routed = replay_policy_outcome(table, policy, budget)
+    priors = [policy.question_prior(p.question) for p in table.problems]
+    own = policy.meta.get("difficulty_prior") is not None
+    reference, own_ref, ref_label = router_batch(policy, budget, fit_table, width)
+    own_ref = own_ref and own
+    curve = router_curve(table, policy, budget, routed)
+    totals = router_totals(table, policy, budget)
+    out = {
+        "budget": budget, "router_accuracy": round(float(routed.correct.mean()), 4),
+        "router_calls": round(float(routed.calls.mean()), 3), "reference": ref_label,
+        "curve": None if curve is None else {
+            "calls": [round(float(c), 3) for c in curve[1].mean(axis=1)],
+            "accuracy": [round(float(a), 4) for a in curve[0].mean(axis=1)],
+        },
+        "rows": {},
+    }  # fmt: skip
+    spend_all = dataclasses.replace(reference, min_gain=0.0)
+    pooled = dataclasses.replace(spend_all, pooled=POOL_STRENGTH, refit=refit)
+    variants = [
+        ("spend all, router's spend", spend_all, False),
+        ("pooled, router's spend", pooled, False),
+        ("spend all, all of B", spend_all, True),
+        ("pooled, all of B", pooled, True),
+    ]
+    if reference.slope != 0.0:  # the batch's confidence scale too (gains and evidence vote)
+        evidence = dataclasses.replace(pooled, pool_evidence=True)
+        variants += [
+            ("pooled+evidence, router's", evidence, False),
+            ("pooled+evidence, all of B", evidence, True),
+        ]
+    for label, allocation, whole in variants:
+        mean = float(min(budget, width)) if whole else float(routed.calls.mean())
+        allocation = dataclasses.replace(allocation, budget=max(mean, allocation.start))
+        batch = replay_batch(table, allocation, priors=priors if own_ref else None,
+                             totals=None if whole else totals)  # fmt: skip
+        correct, calls = batch.correct.mean(axis=1), batch.calls.mean(axis=1)
+        row = {"accuracy": round(float(correct.mean()), 4),
+               "calls": round(float(calls.mean()), 3),
+               "vs_router_same_orders": paired(correct - routed.correct, n_boot, seed)}  # fmt: skip
+        if curve is not None:
+            row["vs_router_equal_calls"] = versus_curve(correct, calls, curve, n_boot, seed)
+        out["rows"][label] = row
+    return out
+
+
+def evaluate_shift(name, pool_a, pool_b, orders, n_boot, budgets, seed=0, refit="probes") -> dict:
+    """The router (and the batch's reference) fitted on pool A's fitting half, run with the
+    batch on pool B's held-out half: a batch drawn from another mix than the policy's."""
+    started = time.time()
+    fit_ids, _ = split_problems(pool_a, 0.5, seed=seed)
+    _, held_ids = split_problems(pool_b, 0.5, seed=seed)
+    fit, held = pool_a.subset(fit_ids), pool_b.subset(held_ids)
+    width = min(fit.n_min, held.n_min)
+    fit_table = ReplayTable(fit.problems, probes=PROBES, n_orders=orders, seed=seed)
+    table = ReplayTable(held.problems, probes=PROBES, n_orders=orders, seed=seed)
+    calibration = calibrate(
+        fit, list(budgets), probes=PROBES, n_orders=orders, seed=seed, objective="equal_calls"
+    )
+    rows = []
+    for budget in budgets:
+        row = pooled_rows(table, calibration.policy, budget, fit_table, width, n_boot, seed, refit)
+        row["plan"] = _describe(calibration.policy.spec(1, budget))
+        rows.append(row)
+    return {"pool": name, "questions": {"fit": len(fit_ids), "held_out": len(held_ids)},
+            "pooled": rows, "seconds": round(time.time() - started, 1)}  # fmt: skip
+
+
 def evaluate(
     name: str,
     pool: PoolSamples,
@@ -183,6 +341,7 @@ def evaluate(
     n_boot: int,
     seed: int = 0,
     budgets: tuple[int, ...] = BUDGETS,
+    refit: str = "probes",
 ) -> dict:
     started = time.time()
     width = pool.n_min
@@ -284,6 +443,8 @@ def evaluate(
             brow["router_calls_same_orders"] = round(spent, 3)
             router_row["batch"][label] = brow
         entry = {"budget": budget, "router": router_row}
+        entry["pooled"] = pooled_rows(table, calibration.policy, budget, fit_table, width,
+                                      n_boot, seed, refit)  # fmt: skip
         for label, start, pq in (
             ("posterior", 2, None),
             ("posterior+prior", 1, predictor.prior_for),
@@ -362,6 +523,58 @@ def print_tables(results: list[dict]) -> None:
                   f"plans alike across folds {row.get('plan_stability')}")  # fmt: skip
         for entry in result["rows"]:
             print(f"  plan B={entry['budget']}: {entry['router']['plan']}")
+
+
+def print_pooled(results: list[dict]) -> None:
+    for result in results:
+        entries = result.get("pooled") or [e["pooled"] for e in result.get("rows", [])]
+        if not entries:
+            continue
+        print(f"\n== batch with the batch's own prior vs the router: {result['pool']} "
+              f"({result['questions']['held_out']} held-out questions) ==")  # fmt: skip
+        print(
+            "  B  router acc@calls  | batch row                    acc    calls  vs router "
+            "same orders [95% CI]     vs router at equal calls [95% CI] (router there)"
+        )
+        for e in entries:
+            head = f"{e['budget']:>3}  {e['router_accuracy']:.4f} @ {e['router_calls']:>5.2f}"
+            for label, r in e["rows"].items():
+                same = r["vs_router_same_orders"]
+                eq = r.get("vs_router_equal_calls")
+                eq_text = "-" if eq is None else (
+                    f"{eq['gain']:+.4f} [{eq['ci'][0]:+.4f}, {eq['ci'][1]:+.4f}] "
+                    f"({eq['router_at_calls']:.4f}; router's most {eq['router_max_calls']:.2f})"
+                )  # fmt: skip
+                print(f"{head}  | {label:<27} {r['accuracy']:.4f} {r['calls']:>6.2f}  "
+                      f"{same['gain']:+.4f} [{same['ci'][0]:+.4f}, {same['ci'][1]:+.4f}]   "
+                      f"{eq_text}")  # fmt: skip
+                head = " " * len(head)
+            if e.get("plan"):
+                print(f"       plan: {e['plan']}")
+
+
+# Shifted mixes: the policy is fitted on one, the batch drawn from another.
+SHIFTED_BANDS = {
+    "easy": (0.15, 0.75, 0.98),
+    "middle": (0.2, 0.3, 0.7),
+    "hard": (0.25, 0.08, 0.3),
+    "hopeless": (0.4, 0.0, 0.04),
+}
+
+
+def shift_pairs(quick: bool) -> list[tuple[str, PoolSamples, PoolSamples, tuple[int, ...]]]:
+    """(name, pool the policy is fitted on, pool the batch comes from, budgets)."""
+    n = 60 if quick else 120
+    answers = banded_pool(n, 64, seed=1)
+    shifted = banded_pool(n, 64, seed=3, bands=SHIFTED_BANDS, popular_share=0.6)
+    confidence = banded_pool(n, 64, seed=2, confidence_auroc=0.74)
+    embedded = load_embedded()
+    return [
+        ("answers -> more hopeless, more popular wrong", answers, shifted, BUDGETS),
+        ("more hopeless, more popular wrong -> answers", shifted, answers, BUDGETS),
+        ("answers -> embedded capitals", answers, embedded, (4, 8, 16)),
+        ("confidence -> embedded capitals", confidence, embedded, (4, 8, 16)),
+    ]
 
 
 # The middle-band embedded pool: capitals of well- and less-known countries, where Gemma 3 270M
@@ -477,26 +690,54 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--build", action="store_true",
         help=f"draw the embedded pool (resumable) and export it to {EMBEDDED_POOL.name}",
     )  # fmt: skip
+    parser.add_argument(
+        "--shift", action="store_true",
+        help="policies fitted on one mix, batches drawn from another (the pooled-prior rows)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="the fit/held-out split and orders")
+    parser.add_argument(
+        "--only", default="", help="with --shift: run the pairs whose name has this"
+    )
+    parser.add_argument(
+        "--refit", default="probes", choices=("probes", "rounds"),
+        help="the batch's own prior: fitted on the probes, or refitted every round",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     orders = 4 if args.quick else args.orders
     if args.build:
         path = build_embedded(Path(args.out), args.samples)
         export_pool(path)
         return []
+    if args.shift:
+        results = [
+            evaluate_shift(
+                name, a, b, orders, args.n_boot, budgets, seed=args.seed, refit=args.refit
+            )  # fmt: skip
+            for name, a, b, budgets in shift_pairs(args.quick)
+            if args.only in name
+        ]
+        print_pooled(results)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "shift.json").write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nwrote {out / 'shift.json'}")
+        return results
     if args.embedded:
         pool = load_embedded()
         accuracy = [float(p.correct.mean()) for p in pool.problems]
         print(f"single-sample accuracy: mean {np.mean(accuracy):.3f}, questions in 0.2-0.8: "
               f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
-        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=(4, 8, 16))]
+        results = [evaluate("embedded", pool, orders, args.n_boot, budgets=(4, 8, 16),
+                            refit=args.refit)]  # fmt: skip
     else:
         chosen = [name.strip() for name in args.pools.split(",") if name.strip()]
         results = [
-            evaluate(name, pool, orders, args.n_boot)
+            evaluate(name, pool, orders, args.n_boot, refit=args.refit)
             for name, pool in pools(args.quick).items()
             if name in chosen
         ]
     print_tables(results)
+    print_pooled(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))

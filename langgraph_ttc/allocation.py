@@ -15,16 +15,26 @@ the same tallies, so they allocate and answer the same.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from langgraph_ttc.errors import TTCConfigError
+from langgraph_ttc.pooling import PooledEvidence, pooled_evidence, pooled_prior
 from langgraph_ttc.posterior import assess, evidence, tally
 from langgraph_ttc.stopping import PosteriorStop, Votes
 
-__all__ = ["BatchAllocation", "final_answer", "gain_rate", "next_round"]
+__all__ = [
+    "BatchAllocation",
+    "batch_evidence",
+    "final_answer",
+    "final_answers",
+    "gain_rate",
+    "next_round",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,15 @@ class BatchAllocation:
             confidence vote counts it; ``None``: future samples count as votes only.
         vote: the aggregator that answers each question (a name, e.g. the router's fitted
             vote); ``None``: counts plus confidence evidence (:func:`final_answer`).
+        pooled: fit the prior to the batch itself (empirical Bayes over the batch's tallies,
+            :func:`langgraph_ttc.pooling.pooled_prior`), shrunk toward ``prior`` (or the
+            per-question priors) by this many pseudo-questions; ``None``: no pooling.
+        refit: with ``pooled``, when the batch's fit is redone: ``"probes"``, once on every
+            question's first ``start`` samples; ``"rounds"``, every round on all samples.
+        pool_evidence: with ``pooled`` and a ``slope``, also refit the confidence evidence to
+            the batch (:func:`langgraph_ttc.pooling.pooled_evidence`): the gains read it, and
+            so does the answer where the vote is counts plus evidence (``None`` or an
+            ``evidence_<slope>@<center>`` vote).
 
     Example:
         >>> BatchAllocation(budget=8, cap=32).total(10)
@@ -66,6 +85,9 @@ class BatchAllocation:
     center: float = 0.0
     future: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     vote: str | None = None
+    pooled: float | None = None
+    refit: str = "probes"
+    pool_evidence: bool = False
 
     def __post_init__(self) -> None:
         if self.start < 1 or self.chunk < 1 or self.cap < self.start:
@@ -80,6 +102,15 @@ class BatchAllocation:
             )
         if not 0 < self.per_round <= 1 or self.min_gain < 0:
             raise TTCConfigError("BatchAllocation needs 0 < per_round <= 1 and min_gain >= 0.")
+        if self.pooled is not None and not 0 <= self.pooled < float("inf"):
+            raise TTCConfigError(
+                f"BatchAllocation pooled must be a number >= 0 (pseudo-questions) or None; got "
+                f"{self.pooled}."
+            )
+        if self.refit not in ("probes", "rounds"):
+            raise TTCConfigError(
+                f"BatchAllocation refit must be 'probes' or 'rounds'; got {self.refit!r}."
+            )
         if self.prior is not None:
             object.__setattr__(self, "prior", tuple(float(p) for p in self.prior))
         if self.future is not None:
@@ -132,7 +163,10 @@ class BatchAllocation:
 
 
 def gain_rate(
-    votes: Votes, allocation: BatchAllocation, prior: Sequence[float] | None = None
+    votes: Votes,
+    allocation: BatchAllocation,
+    prior: Sequence[float] | None = None,
+    beta_prior: Sequence[float] | None = None,
 ) -> float:
     """The best expected accuracy gain per extra sample the posterior promises for one
     question: over 1, 2, 4, ... chunks more and the rest of its cap.
@@ -158,6 +192,7 @@ def gain_rate(
         center=allocation.center,
         lookahead=tuple(sorted(steps)),
         future=allocation.future,
+        beta_prior=beta_prior,
     )
     return view.best_rate()
 
@@ -173,14 +208,31 @@ def next_round(
     ``votes[i]`` is question i's samples so far, ``left`` the batch's samples not yet spent.
     The questions promising the most gain per sample (ties: the earlier question) get
     ``chunk`` each, as many questions as ``per_round`` serves, within ``left`` and their caps.
+    With ``allocation.pooled``, the gains are read under the prior fitted to the batch's own
+    tallies (:mod:`langgraph_ttc.pooling`), the one thing a batch knows that a router cannot.
 
     Example:
         >>> batch = [Votes(("4", "4")), Votes(("4", "5")), Votes(("7", "7"))]
         >>> next_round(batch, BatchAllocation(per_round=0.3), left=4)
         [0, 2, 0]
     """
+    beta = None
+    fitted = batch_evidence(votes, allocation)
+    if fitted is not None:  # the batch's own confidence scale
+        future = None if allocation.future is None else fitted.future
+        allocation = dataclasses.replace(
+            allocation, slope=fitted.slope, center=fitted.center, future=future
+        )
+    if allocation.pooled is not None:  # the batch's own prior (empirical Bayes)
+        fit = pooled_prior(
+            votes, base=allocation.prior, priors=priors, slope=allocation.slope,
+            center=allocation.center, strength=allocation.pooled,
+            samples=allocation.start if allocation.refit == "probes" else None,
+        )  # fmt: skip
+        priors, beta = fit.priors, fit.beta
     rates = [
-        gain_rate(v, allocation, None if priors is None else priors[i]) for i, v in enumerate(votes)
+        gain_rate(v, allocation, None if priors is None else priors[i], beta)
+        for i, v in enumerate(votes)
     ]
     serve = max(1, math.ceil(allocation.per_round * len(votes)))
     order = sorted(range(len(votes)), key=lambda i: (-rates[i], i))
@@ -192,6 +244,44 @@ def next_round(
         extra[i] = min(allocation.chunk, allocation.cap - votes[i].drawn, left)
         left -= extra[i]
     return extra
+
+
+def batch_evidence(votes: Sequence[Votes], allocation: BatchAllocation) -> PooledEvidence | None:
+    """The confidence evidence refitted to the batch (``allocation.pool_evidence``), on its
+    probes or on all its samples (``refit``); ``None`` when there is none to refit.
+
+    Example:
+        >>> batch_evidence([Votes(("4", "4"))], BatchAllocation()) is None
+        True
+    """
+    if allocation.pooled is None or not allocation.pool_evidence or allocation.slope == 0.0:
+        return None
+    samples = allocation.start if allocation.refit == "probes" else None
+    cut = tuple(Votes(v.answers[:samples], None if v.confidences is None else
+                      v.confidences[:samples]) for v in votes)  # fmt: skip
+    return _evidence(cut, allocation.slope, allocation.center, allocation.prior,
+                     allocation.pooled)  # fmt: skip
+
+
+@lru_cache(maxsize=1024)  # a batch refits on the same probes every round
+def _evidence(votes, slope, center, prior, strength) -> PooledEvidence | None:
+    return pooled_evidence(votes, slope=slope, center=center, prior=prior, strength=strength)
+
+
+def final_answers(votes: Sequence[Votes], allocation: BatchAllocation) -> list[Hashable | None]:
+    """Every question's answer at the end of a batch (:func:`final_answer` with the
+    allocation's evidence and vote; with ``pool_evidence``, a vote of counts plus evidence
+    reads the batch's refitted evidence). Live and replay answer through it.
+
+    Example:
+        >>> final_answers([Votes(("5", "4", "4")), Votes((None,))], BatchAllocation())
+        ['4', None]
+    """
+    slope, center, vote = allocation.slope, allocation.center, allocation.vote
+    fitted = batch_evidence(votes, allocation)
+    if fitted is not None and (vote is None or vote.startswith("evidence_")):
+        slope, center, vote = fitted.slope, fitted.center, None
+    return [final_answer(v, slope, center, vote) for v in votes]
 
 
 def final_answer(

@@ -24,7 +24,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langgraph_ttc.aggregators import get_aggregator
-from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
+from langgraph_ttc.allocation import BatchAllocation, final_answers, next_round
 from langgraph_ttc.budget import Meter
 from langgraph_ttc.calls import Sample, Steps, arun, run
 from langgraph_ttc.errors import TTCConfigError
@@ -53,13 +53,16 @@ def sample_seed(seed: int, problem_id: str, index: int) -> int:
 
 
 def allocation_for(
-    budget: float, *, cap: int = 32, policy: Any = None
+    budget: float, *, cap: int = 32, policy: Any = None, pooled: float | None = None
 ) -> tuple[BatchAllocation, PolicyPrior | None]:
     """The allocation of a batch with ``budget`` samples per question on average (two to
     start, one when the budget is below two; chunks of two) and the zero-probe prior to give
     :class:`BatchAllocator`, from a fitted policy when there is one: its posterior stop's prior,
     confidence evidence and vote, and its difficulty predictor. One construction for every venue
-    (``langgraph-ttc run --batch-budget``, the server's batch requests).
+    (``langgraph-ttc run --batch-budget``, the server's batch requests). ``pooled``: read the
+    gains under a prior fitted to the batch's own probes, shrunk toward the policy's by this
+    many pseudo-questions (:mod:`langgraph_ttc.pooling`; opt-in: on held-out pools it did not
+    beat the router's prior in distribution).
 
     Raises:
         TTCConfigError: a cap below the samples every question gets first.
@@ -94,7 +97,7 @@ def allocation_for(
             predictor = PolicyPrior(policy)
     allocation = BatchAllocation(
         budget=budget, start=start, chunk=2, cap=cap, prior=prior,
-        slope=slope or 0.0, center=center or 0.0, vote=vote,
+        slope=slope or 0.0, center=center or 0.0, vote=vote, pooled=pooled,
     )  # fmt: skip
     return allocation, predictor
 
@@ -179,8 +182,9 @@ def allocation_steps(
         rounds += 1
         extra = next_round([_votes(s) for s in samples], allocation, left, priors)
     results = []
+    answers = final_answers([_votes(s) for s in samples], allocation)
     for i, (question, s) in enumerate(zip(questions, samples, strict=True)):
-        answer = final_answer(_votes(s), allocation.slope, allocation.center, allocation.vote)
+        answer = answers[i]
         results.append(
             {
                 "question": question,

@@ -42,6 +42,8 @@ __all__ = [
     "Assessment",
     "assess",
     "evidence",
+    "hypotheses",
+    "likelihood",
     "tally",
 ]
 
@@ -131,9 +133,9 @@ def _log_ewens(sizes: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return k * np.log(beta) + per + _gammaln(beta) - _gammaln(beta + m)
 
 
-def _posterior(counts, none, llr, prior):
-    """Joint posterior over (hypothesis, q, beta): hypotheses 0..K-1 = answer j is right,
-    K = the right answer is unseen. Returns (weights (K+1, Q, B), none rate)."""
+def _log_likelihood(counts, none, llr):
+    """log P(tally | hypothesis, q, beta) up to a constant of the tally, (K+1, Q, B), and the
+    none rate: hypotheses 0..K-1 = answer j is right, K = the right answer is unseen."""
     counts_a = np.array(counts, dtype=float)
     k = len(counts_a)
     n_answered = counts_a.sum()
@@ -151,12 +153,54 @@ def _posterior(counts, none, llr, prior):
     log_wrong = wrong_answered * math.log1p(-nu)  # the (1 - none) factor of answered wrongs
     ewens = _log_ewens(sizes, beta)  # (K+1, B)
     llr_a = np.concatenate([np.asarray(llr, dtype=float), [0.0]])
-    log_w = (
-        log_q[:, :, None]
-        + (log_wrong + llr_a)[:, None, None]
-        + ewens[:, None, :]
-        + np.log(np.asarray(prior, dtype=float) + 1e-300)[None, :, None]
-    )
+    log_l = log_q[:, :, None] + (log_wrong + llr_a)[:, None, None] + ewens[:, None, :]
+    return log_l, nu
+
+
+def likelihood(counts, none, llr) -> np.ndarray:
+    """P(tally | q, beta) over the grids (:data:`Q_GRID` x :data:`BETA_GRID`), summed over
+    which answer is right, scaled so that its largest entry is 1 (a constant of the tally,
+    which no fit of a prior over ``q`` and ``beta`` depends on); the evidence a pooled
+    (empirical-Bayes) prior is fitted to (:mod:`langgraph_ttc.pooling`).
+
+    Example:
+        >>> counts, none, confs = tally(["4", "4", "4"])
+        >>> grid = likelihood(counts, none, ())
+        >>> grid.shape, bool(grid[-1].sum() > grid[0].sum())  # all agree: q is high
+        ((20, 3), True)
+    """
+    return _likelihood(tuple(counts), int(none), tuple(float(e) for e in llr)).copy()
+
+
+@lru_cache(maxsize=200_000)
+def _likelihood(counts, none, llr) -> np.ndarray:
+    log_l, _ = _log_likelihood(counts, none, llr)
+    grid = np.exp(log_l - log_l.max()).sum(axis=0)
+    return grid / grid.max()
+
+
+def hypotheses(counts, none, llr, prior=None, beta_prior=None) -> np.ndarray:
+    """The posterior probability that each seen answer is the right one, and (last) that the
+    right answer is unseen: ``K + 1`` numbers summing to 1.
+
+    Example:
+        >>> counts, none, _ = tally(["4", "4", "5"])
+        >>> post = hypotheses(counts, none, (0.0, 0.0))
+        >>> post.shape, bool(post[0] > post[1])
+        ((3,), True)
+    """
+    prior_t = np.full(len(Q_GRID), 1.0 / len(Q_GRID)) if prior is None else prior
+    weights, _ = _posterior(tuple(counts), int(none), tuple(llr), prior_t, beta_prior)
+    return weights.sum(axis=(1, 2))
+
+
+def _posterior(counts, none, llr, prior, beta_prior=None):
+    """Joint posterior over (hypothesis, q, beta): hypotheses 0..K-1 = answer j is right,
+    K = the right answer is unseen. Returns (weights (K+1, Q, B), none rate)."""
+    log_l, nu = _log_likelihood(counts, none, llr)
+    log_w = log_l + np.log(np.asarray(prior, dtype=float) + 1e-300)[None, :, None]
+    if beta_prior is not None:  # a pooled prior over the wrong answers' concentration
+        log_w = log_w + np.log(np.asarray(beta_prior, dtype=float) + 1e-300)[None, None, :]
     log_w -= log_w.max()
     w = np.exp(log_w)
     return w / w.sum(), nu
@@ -171,6 +215,7 @@ def assess(
     center: float = 0.0,
     lookahead: Sequence[int] = (1,),
     future: tuple[Sequence[float], Sequence[float]] | None = None,
+    beta_prior: Sequence[float] | None = None,
 ) -> Assessment:
     """The posterior's view of the samples so far: the value of answering now and the expected
     accuracy gain of ``m`` more samples for each ``m`` in ``lookahead``.
@@ -181,6 +226,8 @@ def assess(
     look-ahead counts future samples' votes only, which misjudges what more samples are worth
     under a confidence vote (with evidence as strong as a vote or more, the gains it predicts
     hardly rank questions by what they truly gain).
+
+    ``beta_prior``: weights over :data:`BETA_GRID` (default equal), e.g. a batch's pooled fit.
 
     Example:
         >>> easy = assess(["4", "4", "4", "4"], lookahead=(4,))
@@ -200,12 +247,17 @@ def assess(
         if len(profile) != 2 or not all(profile):
             raise ValueError("future must be (right values, wrong values), both non-empty.")
     prior_r = tuple(round(float(p), 6) for p in prior_t)
-    return _assess(counts, none, llr, prior_r, steps, profile)
+    beta_r = None
+    if beta_prior is not None:
+        beta_r = tuple(round(float(b), 6) for b in beta_prior)
+        if len(beta_r) != len(BETA_GRID) or min(beta_r) < 0 or sum(beta_r) <= 0:
+            raise ValueError(f"beta_prior must be {len(BETA_GRID)} non-negative weights.")
+    return _assess(counts, none, llr, prior_r, steps, profile, beta_r)
 
 
 @lru_cache(maxsize=200_000)
-def _assess(counts, none, llr, prior, steps, future=None) -> Assessment:
-    weights, nu = _posterior(counts, none, llr, prior)
+def _assess(counts, none, llr, prior, steps, future=None, beta_prior=None) -> Assessment:
+    weights, nu = _posterior(counts, none, llr, prior, beta_prior)
     k = len(counts)
     by_hypothesis = weights.sum(axis=(1, 2))
     scores_now = np.array(counts, dtype=float) + np.asarray(llr, dtype=float)

@@ -336,6 +336,15 @@ def add_run(subparsers) -> argparse.ArgumentParser:
         default=32,
         help="--batch-budget: the most samples one question may get",
     )
+    run.add_argument(
+        "--batch-pooled",
+        type=float,
+        default=None,
+        metavar="PSEUDO_QUESTIONS",
+        help="--batch-budget: read each question's expected gain under a prior fitted to the "
+        "batch's own probes (empirical Bayes), shrunk toward the policy's prior by this many "
+        "pseudo-questions (e.g. 10); default: the policy's prior alone",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object")
     add_plugin_argument(run)
     run.set_defaults(command="run")

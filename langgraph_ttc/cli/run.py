@@ -150,7 +150,10 @@ def run_batch(args: argparse.Namespace) -> int:
     task = load_task(args.task, allow_unsandboxed=args.allow_unsandboxed)
     problems = list(task.problems())
     policy = resolve_policy(args.policy) if args.policy else None
-    allocation, predictor = allocation_for(args.batch_budget, cap=args.batch_cap, policy=policy)
+    allocation, predictor = allocation_for(
+        args.batch_budget, cap=args.batch_cap, policy=policy,
+        pooled=getattr(args, "batch_pooled", None),
+    )  # fmt: skip
     budget = Budget(
         max_calls=args.budget_calls, max_tokens=args.budget_tokens, max_seconds=args.budget_seconds
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from langgraph_ttc.allocation import BatchAllocation, final_answer, next_round
+from langgraph_ttc.allocation import BatchAllocation, final_answers, next_round
 from langgraph_ttc.errors import TTCConfigError
 from langgraph_ttc.scaling.replay import Outcome, ReplayTable
 from langgraph_ttc.stopping import PosteriorStop, PrefixVotes, Votes
@@ -132,9 +132,8 @@ def replay_batch(
                 break
             drawn = [d + e for d, e in zip(drawn, extra, strict=True)]
             left -= sum(extra)
-        for p in range(n):
-            votes = _votes(table, p, o, drawn[p])
-            answer = final_answer(votes, allocation.slope, allocation.center, allocation.vote)
+        answers = final_answers([_votes(table, p, o, drawn[p]) for p in range(n)], allocation)
+        for p, answer in enumerate(answers):
             calls[p, o] = drawn[p]
             if answer is not None:
                 first = int(np.flatnonzero(table.codes[p, o, : drawn[p]] == answer)[0])

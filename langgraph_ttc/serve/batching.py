@@ -14,7 +14,9 @@ a ``ttc`` object with each prompt's samples and the batch's total.
 The per-prompt cap is ``batch_cap``, else the method's ``n`` (``majority@16`` caps a prompt at
 16), else 32, and never above ``budget.calls`` (a per-question budget) or the server's
 ``max_calls``. ``adaptive`` uses the server's (or the request's) policy: its fitted prior,
-confidence evidence and zero-probe difficulty predictor; ``majority`` the plain prior. The
+confidence evidence and zero-probe difficulty predictor; ``majority`` the plain prior;
+``batch_pooled`` (opt-in) reads the gains under a prior fitted to the batch's own probes
+(:mod:`langgraph_ttc.pooling`). The
 batch's calls are capped by the request's call cap, so it counts against the server's limits
 as any request does, and it holds one admission slot while it runs.
 
@@ -121,7 +123,9 @@ def batch_allocation(
         )
     chosen = _policy(method, policy)
     try:
-        allocation, prior = allocation_for(method.batch_budget, cap=cap, policy=chosen)
+        allocation, prior = allocation_for(
+            method.batch_budget, cap=cap, policy=chosen, pooled=method.batch_pooled
+        )
     except TTCConfigError as exc:
         raise bad_request(str(exc), param="ttc.batch_cap") from None
     prompts = len(request.inputs)

@@ -23,8 +23,10 @@ or a number of calls; ``X-TTC-Budget-Calls``, ``X-TTC-Budget-Tokens``,
 ``X-TTC-Budget-Seconds``), ``thinking_budget`` (``X-TTC-Thinking-Budget``), ``policy`` (an
 inline policy object, for ``adaptive``), ``progress`` (``X-TTC-Progress``: progress events
 in the stream), and for a list prompt on ``/v1/completions`` answered as one batch,
-``batch_budget`` (``X-TTC-Batch-Budget``: mean samples per prompt) and ``batch_cap``
-(``X-TTC-Batch-Cap``: the most one prompt may get), see :mod:`langgraph_ttc.serve.batching`.
+``batch_budget`` (``X-TTC-Batch-Budget``: mean samples per prompt), ``batch_cap``
+(``X-TTC-Batch-Cap``: the most one prompt may get) and ``batch_pooled`` (``X-TTC-Batch-Pooled``:
+the batch's own prior, shrunk toward the policy's by this many pseudo-questions; opt-in), see
+:mod:`langgraph_ttc.serve.batching`.
 
 Example:
     >>> resolve_method("majority@8/qwen3-8b", {}, None).describe()
@@ -59,6 +61,7 @@ _TTC_KEYS = (
     "progress",
     "batch_budget",
     "batch_cap",
+    "batch_pooled",
 )
 _BUDGET_KEYS = ("calls", "tokens", "seconds")
 # Header -> (ttc key, budget key or None).
@@ -72,6 +75,7 @@ HEADERS = {
     "x-ttc-progress": ("progress", None),
     "x-ttc-batch-budget": ("batch_budget", None),
     "x-ttc-batch-cap": ("batch_cap", None),
+    "x-ttc-batch-pooled": ("batch_pooled", None),
 }
 
 
@@ -83,7 +87,7 @@ class Method:
 
     Example:
         >>> resolve_method("adaptive/qwen3-8b", {}, {"n": 16})
-        Method(strategy='adaptive', n=16, model='qwen3-8b', budget_calls=None, budget_tokens=None, budget_seconds=None, thinking_budget=None, policy=None, progress=False, batch_budget=None, batch_cap=None)
+        Method(strategy='adaptive', n=16, model='qwen3-8b', budget_calls=None, budget_tokens=None, budget_seconds=None, thinking_budget=None, policy=None, progress=False, batch_budget=None, batch_cap=None, batch_pooled=None)
     """
 
     strategy: str | None = None
@@ -97,6 +101,7 @@ class Method:
     progress: bool = False
     batch_budget: float | None = None
     batch_cap: int | None = None
+    batch_pooled: float | None = None
 
     @property
     def passthrough(self) -> bool:
@@ -189,6 +194,7 @@ def resolve_method(
         progress=bool(fields.get("progress", False)),
         batch_budget=fields.get("batch_budget"),
         batch_cap=fields.get("batch_cap"),
+        batch_pooled=fields.get("batch_pooled"),
     )
     return method
 
@@ -215,6 +221,8 @@ def _from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
             fields[key] = raw.lower() in ("1", "true", "yes", "on")
         elif key == "batch_budget":
             fields[key] = _mean(raw, where)
+        elif key == "batch_pooled":
+            fields[key] = _pseudo(raw, where)
         elif sub is not None:
             number = _float(raw, where) if sub == "seconds" else _int(raw, where, where)
             fields.setdefault("budget", {})[sub] = number
@@ -240,6 +248,8 @@ def _from_body(ttc: Any) -> dict[str, Any]:
         fields["strategy"] = ttc["strategy"]
     if ttc.get("batch_budget") is not None:
         fields["batch_budget"] = _mean(ttc["batch_budget"], "ttc.batch_budget")
+    if ttc.get("batch_pooled") is not None:
+        fields["batch_pooled"] = _pseudo(ttc["batch_pooled"], "ttc.batch_pooled")
     for key in ("n", "thinking_budget", "batch_cap"):
         if ttc.get(key) is not None:
             fields[key] = _int(ttc[key], f"ttc.{key}", f"ttc.{key}")
@@ -300,6 +310,21 @@ def _mean(value: Any, param: str) -> float:
     if not number >= 1 or number == float("inf"):
         raise bad_request(
             f"{param} must be a number >= 1 (the mean samples per prompt); got {value!r}.",
+            param=param,
+        )
+    return number
+
+
+def _pseudo(value: Any, param: str) -> float:
+    """A pooled prior's strength: pseudo-questions, a number >= 0 (a header's text too)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise bad_request(
+            f"{param} must be a number >= 0 (pseudo-questions of the policy's prior); got "
+            f"{value!r}.",
             param=param,
         )
     return number

@@ -4,6 +4,7 @@ that their replays on pools reproduce exactly."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import numpy as np
@@ -174,9 +175,16 @@ def test_the_seed_of_a_sample_is_the_pools():
 
 
 @pytest.mark.parametrize(
-    "path,vote", [("sync", None), ("async", None), ("sync", "confidence_weighted")]
+    "path,vote,pooled",
+    [
+        ("sync", None, None),
+        ("async", None, "rounds"),
+        ("sync", "confidence_weighted", None),
+        ("sync", "confidence_weighted", "probes"),
+        ("async", "evidence_3.0@0.5", "rounds"),
+    ],
 )
-def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path, vote):
+def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path, vote, pooled):
     task = oracle_task(tmp_path)
     backend = FakeBackend(reply=ORACLE, confidence=confidence)
     spec = SPEC if vote else None  # the router's confidence vote, with future evidence
@@ -189,6 +197,8 @@ def test_a_live_batch_is_its_replay_on_the_pool_of_the_same_seeds(tmp_path, path
                                      slope=3.0, center=0.5, vote=vote,
                                      future=((0.3, 0.9), (-0.9, -0.3)))  # fmt: skip
         assert pool.all_have("confidences")
+    if pooled:  # the batch's own prior (empirical Bayes) and evidence, refitted or not
+        allocation = dataclasses.replace(allocation, pooled=2.0, refit=pooled, pool_evidence=True)
     ctx = TTCContext.create(backend, "majority", task=task, confidence=spec)
     allocator = BatchAllocator(ctx, allocation, seed=7)
     inputs = [{"question": p.question, "id": p.id} for p in task.problems()]

@@ -177,6 +177,13 @@ def test_run_batch_budget_answers_every_question_of_a_task_under_one_budget(
     assert all("correct" in r for r in out["results"])
     code = main([*common, "--batch-budget", "2"])
     assert code == 0 and "4 questions, 8 samples (2.00 each); accuracy" in capsys.readouterr().out
+    # The batch's own prior (opt-in): the same budget, gains read under the batch's fit.
+    code = main([*common, "--batch-budget", "3", "--batch-cap", "6", "--batch-pooled", "4",
+                 "--json"])  # fmt: skip
+    pooled = json.loads(capsys.readouterr().out)
+    assert code == 0 and pooled["samples"] <= 3 * 4
+    assert main([*common, "--batch-budget", "3", "--batch-pooled", "-1"]) != 0
+    assert "pooled must be a number >= 0" in capsys.readouterr().err
     assert main(["run", "--batch-budget", "2", "--model", "m"]) != 0
     assert "--batch-budget needs --task" in capsys.readouterr().err
     assert main([*common, "What is 1 + 1?", "--batch-budget", "2"]) != 0

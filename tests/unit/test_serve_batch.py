@@ -75,6 +75,28 @@ def test_a_batch_is_the_batch_allocators_run_with_the_same_seed(client):
     assert [c["samples"] for c in reply["ttc"]["choices"]] == [r["samples"] for r in direct]
 
 
+def test_a_pooled_batch_is_the_allocators_run_with_the_batch_s_prior(client):
+    """``batch_pooled`` (body or header): the allocator with the batch's own prior (opt-in)."""
+    prompts = [HARD, HARD + " again", HARD + " 3", HARD + " 4", EASY, ALSO_EASY]
+
+    def direct(pooled):
+        allocator = BatchAllocator(
+            TTCContext.create(FakeBackend(reply=split_vote), "majority"),
+            BatchAllocation(budget=4, start=2, chunk=2, cap=32, pooled=pooled),
+            seed=1,
+        )
+        return [r["samples"] for r in allocator.batch(prompts)]
+
+    pooled = direct(5.0)
+    assert pooled != direct(None)  # here the batch's prior moves samples
+    for headers, ttc in (({}, {"batch_budget": 4, "batch_pooled": 5}),
+                         ({"X-TTC-Batch-Pooled": "5"}, {"batch_budget": 4})):  # fmt: skip
+        reply = completions(client, headers, prompt=prompts, seed=1, ttc=ttc)
+        assert [c["samples"] for c in reply.json()["ttc"]["choices"]] == pooled
+    reply = completions(client, prompt=prompts, ttc={"batch_budget": 3, "batch_pooled": -1})
+    assert reply.status_code == 400 and "ttc.batch_pooled must be a number >= 0" in reply.text
+
+
 def test_all_easy_prompts_may_stop_below_the_budget(client, backend):
     reply = completions(client, prompt=[EASY, ALSO_EASY], ttc={"batch_budget": 6, "batch_cap": 4})
     ttc = reply.json()["ttc"]
