@@ -717,11 +717,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if args.only in name
         ]
         print_pooled(results)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "shift.json").write_text(json.dumps(results, indent=2, default=str))
-        print(f"\nwrote {out / 'shift.json'}")
-        return results
+        return write_results(results, Path(args.out) / "shift.json")
     if args.embedded:
         pool = load_embedded()
         accuracy = [float(p.correct.mean()) for p in pool.problems]
@@ -738,10 +734,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ]
     print_tables(results)
     print_pooled(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nwrote {out / 'results.json'}")
+    return write_results(results, Path(args.out) / "results.json")
+
+
+def write_results(results: list, path: Path) -> list:
+    """Write the results as JSON to ``path`` (its folder made) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwrote {path}")
     return results
 
 

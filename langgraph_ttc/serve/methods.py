@@ -303,29 +303,23 @@ def _int(value: Any, param: str, what: str) -> int:
 
 def _mean(value: Any, param: str) -> float:
     """A batch budget: mean samples per prompt, a number >= 1 (a header's text too)."""
-    try:
-        number = float(value) if not isinstance(value, bool) else -1.0
-    except (TypeError, ValueError):
-        number = -1.0
-    if not number >= 1 or number == float("inf"):
-        raise bad_request(
-            f"{param} must be a number >= 1 (the mean samples per prompt); got {value!r}.",
-            param=param,
-        )
-    return number
+    return _number(value, param, 1, "the mean samples per prompt")
 
 
 def _pseudo(value: Any, param: str) -> float:
     """A pooled prior's strength: pseudo-questions, a number >= 0 (a header's text too)."""
+    return _number(value, param, 0, "pseudo-questions of the policy's prior")
+
+
+def _number(value: Any, param: str, least: float, meaning: str) -> float:
+    """A finite number >= ``least`` (a header's text too); a 400 naming ``param`` otherwise."""
     try:
-        number = float(value) if not isinstance(value, bool) else -1.0
+        number = float(value) if not isinstance(value, bool) else least - 1
     except (TypeError, ValueError):
-        number = -1.0
-    if not number >= 0 or number == float("inf"):
+        number = least - 1
+    if not number >= least or number == float("inf"):
         raise bad_request(
-            f"{param} must be a number >= 0 (pseudo-questions of the policy's prior); got "
-            f"{value!r}.",
-            param=param,
+            f"{param} must be a number >= {least} ({meaning}); got {value!r}.", param=param
         )
     return number
 
