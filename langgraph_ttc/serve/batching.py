@@ -232,6 +232,7 @@ def batch_summary(
             "allowed": allocation.total(len(results)),
             "samples": sum(r["samples"] for r in results),
             "rounds": max((r["rounds"] for r in results), default=0),
+            "pooled": allocation.pooled,  # the batch's own prior's strength; None: not used
         },
         "calls": total.calls,
         "requests": total.requests,

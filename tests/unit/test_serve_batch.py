@@ -54,7 +54,7 @@ def test_a_batch_spends_one_budget_where_the_votes_split(client, backend):
     assert sum(spent) == ttc["batch"]["samples"] == ttc["calls"] == len(backend.seen) == 12
     assert spent == [2, 8, 2]  # the easy prompts stop on their first two agreeing samples
     assert ttc["batch"] == {"budget": 4.0, "cap": 8, "allowed": 12, "samples": 12,
-                            "rounds": ttc["batch"]["rounds"]}  # fmt: skip
+                            "rounds": ttc["batch"]["rounds"], "pooled": None}  # fmt: skip
     assert sum(ttc["choices"][1]["tally"].values()) == spent[1]
     generate = ttc["by_purpose"]["generate"]
     assert body["usage"]["prompt_tokens"] == generate["prompt_tokens"] > 0
@@ -93,6 +93,7 @@ def test_a_pooled_batch_is_the_allocators_run_with_the_batch_s_prior(client):
                          ({"X-TTC-Batch-Pooled": "5"}, {"batch_budget": 4})):  # fmt: skip
         reply = completions(client, headers, prompt=prompts, seed=1, ttc=ttc)
         assert [c["samples"] for c in reply.json()["ttc"]["choices"]] == pooled
+        assert reply.json()["ttc"]["batch"]["pooled"] == 5.0  # the reply says it was used
     reply = completions(client, prompt=prompts, ttc={"batch_budget": 3, "batch_pooled": -1})
     assert reply.status_code == 400 and "ttc.batch_pooled must be a number >= 0" in reply.text
 
