@@ -84,3 +84,29 @@ def test_calibrate_compare_and_route_live_on_the_embedded_model(tmp_path, capsys
     assert result["usage"]["calls"] <= 6
     assert result["difficulty"]["probes"] == 4 and result["difficulty"]["bin"] >= 1
     assert result["plan"]["reason"].startswith(f"bin {result['difficulty']['bin']}")
+
+
+def test_a_batch_with_its_own_prior_runs_on_the_embedded_model(tmp_path, capsys):
+    """`run --batch-pooled` end to end on the real model: the batch's own prior is fitted to
+    real tallies (the weak model's answers are data). Invariants: the total and the caps hold,
+    and the probes are the same samples with and without the pooled prior (seeded), so only
+    where the later samples go can differ."""
+    path = tmp_path / "qa.jsonl"
+    questions = {"q0": ("What is 2 + 3?", "5"), "q1": ("What is 7 + 8?", "15"),
+                 "q2": ("What is 12 + 29?", "41"), "q3": ("What is 6 + 1?", "7")}  # fmt: skip
+    path.write_text("".join(json.dumps({"id": i, "question": q, "answer": a}) + "\n"
+                            for i, (q, a) in questions.items()))  # fmt: skip
+    common = ["run", "--task", str(path), "--batch-budget", "3", "--batch-cap", "6",
+              "--max-tokens", str(MAX_TOKENS), "--seed", "3", "--json"]  # fmt: skip
+    runs = {}
+    for name, extra in (("plain", []), ("pooled", ["--batch-pooled", "5"])):
+        assert main([*common, *extra]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)
+    for out in runs.values():
+        assert [r["id"] for r in out["results"]] == list(questions)
+        assert out["samples"] <= 3 * len(questions)
+        assert all(2 <= r["samples"] <= 6 and len(r["answers"]) == r["samples"]
+                   for r in out["results"])  # fmt: skip
+        assert all(isinstance(r["correct"], bool) for r in out["results"])
+    for plain, pooled in zip(runs["plain"]["results"], runs["pooled"]["results"], strict=True):
+        assert plain["answers"][:2] == pooled["answers"][:2]  # the same probes
