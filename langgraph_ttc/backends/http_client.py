@@ -4,10 +4,14 @@ driven from blocking and async callers through one long-lived event loop.
 Every request the backend makes (non-streamed, streamed, the model listing; direct or through
 an HTTP proxy) goes through :class:`Wire`: an aiohttp session per backend, on the process's
 backend loop (:func:`backend_loop`, one daemon thread started on first use). Blocking callers
-submit a coroutine to that loop and wait (:func:`run_blocking`); async callers on any other
-loop await it there (:func:`run_on_backend_loop`, via ``asyncio.wrap_future``). So a backend has
-one session, one connection pool and one concurrency limit, whatever mix of threads and event
-loops uses it, and no call or run starts an event loop of its own.
+submit a coroutine to that loop and wait (:func:`run_blocking`); async callers await it there
+(:func:`run_on_backend_loop`). An async caller's loop that comes back for a second draw is a
+long-lived one (a server's, a notebook's): its draws then run on it, with a session of its own
+(:meth:`Wire.adopt`), because the wake-ups between two threads cost more than the request on a
+fast server. A loop seen once keeps handing its draws over, so ``asyncio.run`` per question
+reuses the backend loop's connections instead of opening new ones every run. One concurrency
+limit holds across all of them (:class:`~langgraph_ttc.backends.slots.Slots`), and no call or
+run starts an event loop of its own.
 
 Why aiohttp: it frames HTTP the way servers, gateways and hosted APIs send it (TLS 1.3, gzip,
 close-delimited bodies, 1xx interim replies, redirects), refuses header injection, and costs
@@ -470,6 +474,11 @@ class Wire:
         self._held: dict[str, aiohttp.ClientSession] = {}
         weakref.finalize(self, _close_soon, self._held).atexit = False
         _live_wires.add(self)
+        # Adopted caller loops: their sessions (closed when the loop shuts down its async
+        # generators, as asyncio.run does) and the draws seen on loops not adopted yet.
+        self._loops_lock = threading.Lock()
+        self._local: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = {}
+        self._seen: dict[asyncio.AbstractEventLoop, int] = {}
 
     def url(self, path: str) -> URL:
         url = self._urls.get(path)
@@ -478,28 +487,63 @@ class Wire:
         return url
 
     def session(self) -> aiohttp.ClientSession:
-        """The session of the running (backend) loop, made on first use."""
+        """The session of the running loop: the backend loop's, made on first use, or an
+        adopted caller loop's (:meth:`adopt`)."""
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session_loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
-                ssl=self.options.ssl_context() if self.base_url.startswith("https") else True,
-                keepalive_timeout=4.0,  # below uvicorn's 5 s keep-alive (vLLM, llama.cpp)
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self.headers,
-                # The proxy is looked up once here, not by aiohttp on every request (its
-                # trust_env costs two thread-pool hops per request: proxy and ~/.netrc).
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True,
-                cookie_jar=aiohttp.DummyCookieJar(),  # an API needs no cookies
-            )
-            self._proxy = self._env_proxy()
-            self._session_loop = loop
-            self._held["session"] = self._session
+        if self._session is not None and self._session_loop is loop and not self._session.closed:
+            return self._session
+        local = self._local.get(loop)
+        if local is not None and not local[0].closed:
+            return local[0]
+        self._session = self._new_session()
+        self._session_loop = loop
+        self._held["session"] = self._session
         return self._session
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections,
+            ssl=self.options.ssl_context() if self.base_url.startswith("https") else True,
+            keepalive_timeout=4.0,  # below uvicorn's 5 s keep-alive (vLLM, llama.cpp)
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self.headers,
+            # The proxy is looked up once here, not by aiohttp on every request (its
+            # trust_env costs two thread-pool hops per request: proxy and ~/.netrc).
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=True,
+            cookie_jar=aiohttp.DummyCookieJar(),  # an API needs no cookies
+        )
+        self._proxy = self._env_proxy()
+        return session
+
+    async def adopt(self) -> bool:
+        """Whether the running (caller's) loop draws itself: the backend loop does; another
+        loop does from its second draw on, with a session of its own that is closed when the
+        loop shuts down its async generators (``asyncio.run`` does, as does
+        ``asyncio.Runner``). A loop seen once hands its draws to the backend loop."""
+        loop = asyncio.get_running_loop()
+        if loop is _loop:
+            return True
+        local = self._local.get(loop)
+        if local is not None and not local[0].closed:
+            return True
+        with self._loops_lock:
+            for gone in [seen for seen in self._seen if seen.is_closed()]:
+                del self._seen[gone]
+            seen = self._seen.get(loop, 0) + 1
+            self._seen[loop] = seen
+        if seen < 2:
+            return False
+        session = self._new_session()
+        keeper = self._kept_until_shutdown(session, loop)
+        await keeper.__anext__()  # registered with the loop's shutdown of async generators
+        with self._loops_lock:
+            self._local[loop] = (session, keeper)
+            self._seen.pop(loop, None)
+        return True
 
     def _env_proxy(self) -> dict[str, Any]:
         """``proxy=`` (and ``proxy_auth=``) for this base URL from HTTP(S)_PROXY / NO_PROXY."""
@@ -564,7 +608,25 @@ class Wire:
             else:
                 response.close()
 
+    async def _kept_until_shutdown(
+        self, session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop
+    ) -> AsyncIterator[None]:
+        """Holds an adopted loop's session open until the loop shuts down its async
+        generators (or the backend is closed), then closes it there, on its own loop."""
+        try:
+            yield
+        finally:
+            with self._loops_lock:
+                self._local.pop(loop, None)
+            if not session.closed:
+                await session.close()
+
     async def aclose(self) -> None:
+        """Close the session of the running loop (the backend loop's, or an adopted loop's)."""
+        local = self._local.get(asyncio.get_running_loop())
+        if local is not None:
+            await local[1].aclose()  # its finally closes the session
+            return
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

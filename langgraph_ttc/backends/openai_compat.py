@@ -90,6 +90,7 @@ from langgraph_ttc.backends.retry import (
     retry_after_seconds,
     status_code,
 )
+from langgraph_ttc.backends.slots import Slots
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ class _Shared:
     verified: bool = False  # a request has succeeded: the URL, key and model are right
     lock: threading.Lock = field(default_factory=threading.Lock)
     wire: Wire | SDKWire | None = None
-    slots: Any = None  # the asyncio.Semaphore of max_concurrency, made on the backend loop
-    slots_loop: Any = None
+    slots: Slots | None = None  # max_concurrency, across loops and threads
+    slots_pid: int | None = None  # a forked child gets its own (the parent's holders are not its)
 
 
 class OpenAICompatibleBackend(Backend):
@@ -367,12 +368,16 @@ class OpenAICompatibleBackend(Backend):
         stop_trace: StopTrace | None = None,
         until: Until | None = None,
     ) -> Draw:
-        """Async :meth:`sample`: awaits the same body, run on the backend loop."""
+        """Async :meth:`sample`: awaits the same body, on the caller's loop once it has come
+        back for a second draw (a long-lived loop), else on the backend loop (see
+        :meth:`Wire.adopt <langgraph_ttc.backends.http_client.Wire.adopt>`)."""
         if n <= 0:
             return Draw()
-        return await run_on_backend_loop(
-            self._adraw(messages, n, params, timeout, stop_trace, until)
-        )
+        body = self._adraw(messages, n, params, timeout, stop_trace, until)
+        wire = self._wire()
+        if isinstance(wire, Wire) and await wire.adopt():
+            return await body
+        return await run_on_backend_loop(body)
 
     async def _adraw(self, messages, n, params, timeout, stop_trace, until) -> Draw:
         """The one body of a draw, on the backend loop: rounds of requests, or streams."""
@@ -537,20 +542,24 @@ class OpenAICompatibleBackend(Backend):
                     )
         return shared.wire
 
-    def _slots(self):
-        """The one concurrency limit of this backend and its copies: an asyncio.Semaphore of
-        the backend loop (every request runs there, whoever asked for it)."""
+    def _slots(self) -> Slots:
+        """The one concurrency limit of this backend and its copies, whichever loops and
+        threads their requests run on."""
         shared = self._shared
-        loop = asyncio.get_running_loop()
-        if shared.slots is None or shared.slots_loop is not loop:  # new: first use, or a fork
-            shared.slots = asyncio.Semaphore(shared.max_concurrency)
-            shared.slots_loop = loop
+        if shared.slots is None or shared.slots_pid != os.getpid():  # first use, or a fork
+            with shared.lock:
+                if shared.slots is None or shared.slots_pid != os.getpid():
+                    shared.slots = Slots(shared.max_concurrency)
+                    shared.slots_pid = os.getpid()
         return shared.slots
 
     async def aclose(self) -> None:
-        """Close the backend's connections (it stays usable: they reopen on the next request)."""
+        """Close the backend's connections (it stays usable: they reopen on the next request):
+        the backend loop's and, when this loop draws itself, this loop's."""
         wire = self._shared.wire
         if wire is not None:
+            if isinstance(wire, Wire) and asyncio.get_running_loop() in wire._local:
+                await wire.aclose()
             await run_on_backend_loop(wire.aclose())
 
     def close(self) -> None:

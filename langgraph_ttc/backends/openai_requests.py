@@ -29,6 +29,7 @@ from langgraph_ttc.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from langgraph_ttc.backends.openai_compat import OpenAICompatibleBackend
+    from langgraph_ttc.backends.slots import Slots
 
 __all__ = [
     "Result",
@@ -237,16 +238,12 @@ def attempt_timeout(timeout_s: float, deadline: float | None) -> float:
     return max(min(timeout_s, deadline - time.monotonic()), 0.001)
 
 
-async def acquire(slots: asyncio.Semaphore, deadline: float | None) -> None:
-    """Take a concurrency slot before ``deadline``; a free slot is taken without the timer task
-    that ``asyncio.wait_for`` would start."""
+async def acquire(slots: Slots, deadline: float | None) -> None:
+    """Take a concurrency slot before ``deadline`` (a free one without suspending)."""
     left = remaining(deadline)  # past the deadline, the attempt is not sent
-    if not slots.locked():
-        await slots.acquire()  # does not suspend: a slot is free and nobody waits
-        return
     try:
-        await asyncio.wait_for(slots.acquire(), left)
-    except asyncio.TimeoutError:
+        await slots.acquire(left)
+    except TimeoutError:
         raise DeadlineExceeded() from None
 
 

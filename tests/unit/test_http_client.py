@@ -385,10 +385,10 @@ async def test_async_callers_run_on_the_backend_loop_and_can_be_cancelled():
             await task
         slots = backend._shared.slots
         for _ in range(200):  # the cancellation reaches the backend loop and frees the slots
-            if slots._value == backend.max_concurrency:
+            if slots.free == backend.max_concurrency:
                 break
             await asyncio.sleep(0.02)
-        assert slots._value == backend.max_concurrency
+        assert slots.free == backend.max_concurrency
 
 
 # -- failures, provoked against local sockets ------------------------------------------------
@@ -671,3 +671,95 @@ def test_the_async_driver_hands_back_results_errors_and_survives_a_closed_caller
     caller.close()
     assert released.wait(30)  # the backend loop finished the work and lives on
     assert asyncio.run(run_on_backend_loop(on_backend(8))) == 8
+
+
+# -- a long-lived caller loop draws itself -------------------------------------------------------
+
+
+def test_a_long_lived_loop_draws_itself_from_its_second_draw_and_closes_its_session():
+    with InstantServer(honour_n=False) as server:
+        backend = OpenAICompatibleBackend(server.base_url, "instant", honours_n=False)
+        seen = {}
+
+        async def three_draws():
+            loop = asyncio.get_running_loop()
+            for i in range(3):
+                draw = await backend.asample(QUESTION, 2, SamplingParams(seed=i))
+                assert len(draw.completions) == 2 and all(c.ok for c in draw.completions)
+                seen[i] = loop in backend._shared.wire._local
+            seen["session"] = backend._shared.wire._local[loop][0]
+
+        asyncio.run(three_draws())
+        # The first draw went to the backend loop; from the second on, this loop drew itself.
+        assert [seen[i] for i in range(3)] == [False, True, True]
+        assert seen["session"].closed  # closed when asyncio.run shut the loop down
+        assert not backend._shared.wire._local
+        assert backend.sample(QUESTION, 1, SamplingParams()).completions[0].ok  # still usable
+
+
+def test_the_limit_holds_across_a_long_lived_loop_and_a_blocking_thread():
+    async def slow(request: Request, writer) -> bool:
+        await asyncio.sleep(0.1)
+        writer.write(response(200, chat_reply(request)))
+        await writer.drain()
+        return True
+
+    with ScriptedServer(slow) as server:
+        backend = backend_for(server, max_concurrency=3)
+        draws = []
+
+        async def drawing_here() -> None:
+            for seed in range(3):  # the second and third draws run on this loop
+                draws.append(await backend.asample(QUESTION, 6, SamplingParams(seed=seed)))
+
+        threads = [
+            threading.Thread(target=lambda: asyncio.run(drawing_here())),
+            threading.Thread(
+                target=lambda: draws.append(backend.sample(QUESTION, 6, SamplingParams()))
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert len(draws) == 4 and all(c.ok for d in draws for c in d.completions)
+    assert server.counts.requests == 24
+    assert server.counts.max_in_flight == 3  # one limit over both loops
+
+
+def test_slots_hand_a_slot_on_past_a_waiter_that_left():
+    from langgraph_ttc.backends.slots import Slots
+
+    slots = Slots(1)
+
+    async def main():
+        await slots.acquire()
+        leaving = asyncio.ensure_future(slots.acquire())
+        staying = asyncio.ensure_future(slots.acquire())
+        await asyncio.sleep(0)
+        leaving.cancel()
+        await asyncio.sleep(0)
+        slots.release()  # to the waiter still there
+        await asyncio.wait_for(staying, 5)
+        with pytest.raises(TimeoutError):
+            await slots.acquire(timeout=0.01)
+        slots.release()
+
+    asyncio.run(main())
+    assert slots.free == 1
+
+
+def test_slots_skip_a_waiter_whose_loop_closed():
+    from langgraph_ttc.backends.slots import Slots
+
+    slots = Slots(1)
+    asyncio.run(slots.acquire())  # held by a loop that is gone
+    other = asyncio.new_event_loop()
+    waiting = other.create_task(slots.acquire())
+    other.run_until_complete(asyncio.sleep(0.01))  # waiting now, then its loop closes under it
+    other.close()
+    slots.release()  # its loop cannot be woken: the slot goes back to the pool
+    assert slots.free == 1 and not waiting.done()
+    waiting.get_coro().close()  # what collecting it would do; it takes nothing on its way out
+    waiting._log_destroy_pending = False
+    assert slots.free == 1
