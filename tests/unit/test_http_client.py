@@ -309,14 +309,16 @@ def test_default_headers_are_sent_and_override_the_defaults():
 # -- one loop, one limit -----------------------------------------------------------------------
 
 
-def test_the_concurrency_limit_holds_across_two_loops_and_a_thread():
-    async def slow(request: Request, writer) -> bool:
-        await asyncio.sleep(0.1)
-        writer.write(response(200, chat_reply(request)))
-        await writer.drain()
-        return True
+async def answer_after_a_tenth(request: Request, writer) -> bool:
+    """A server that answers each request 0.1 s after it arrived (requests overlap)."""
+    await asyncio.sleep(0.1)
+    writer.write(response(200, chat_reply(request)))
+    await writer.drain()
+    return True
 
-    with ScriptedServer(slow) as server:
+
+def test_the_concurrency_limit_holds_across_two_loops_and_a_thread():
+    with ScriptedServer(answer_after_a_tenth) as server:
         backend = backend_for(server, max_concurrency=3)
         draws = []
 
@@ -698,13 +700,7 @@ def test_a_long_lived_loop_draws_itself_from_its_second_draw_and_closes_its_sess
 
 
 def test_the_limit_holds_across_a_long_lived_loop_and_a_blocking_thread():
-    async def slow(request: Request, writer) -> bool:
-        await asyncio.sleep(0.1)
-        writer.write(response(200, chat_reply(request)))
-        await writer.drain()
-        return True
-
-    with ScriptedServer(slow) as server:
+    with ScriptedServer(answer_after_a_tenth) as server:
         backend = backend_for(server, max_concurrency=3)
         draws = []
 
