@@ -492,9 +492,9 @@ class Wire:
         loop = asyncio.get_running_loop()
         if self._session is not None and self._session_loop is loop and not self._session.closed:
             return self._session
-        local = self._local.get(loop)
-        if local is not None and not local[0].closed:
-            return local[0]
+        local = self._adopted_session(loop)
+        if local is not None:
+            return local
         self._session = self._new_session()
         self._session_loop = loop
         self._held["session"] = self._session
@@ -525,10 +525,7 @@ class Wire:
         loop shuts down its async generators (``asyncio.run`` does, as does
         ``asyncio.Runner``). A loop seen once hands its draws to the backend loop."""
         loop = asyncio.get_running_loop()
-        if loop is _loop:
-            return True
-        local = self._local.get(loop)
-        if local is not None and not local[0].closed:
+        if loop is _loop or self._adopted_session(loop) is not None:
             return True
         with self._loops_lock:
             for gone in [seen for seen in self._seen if seen.is_closed()]:
@@ -544,6 +541,11 @@ class Wire:
             self._local[loop] = (session, keeper)
             self._seen.pop(loop, None)
         return True
+
+    def _adopted_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession | None:
+        """The open session of ``loop`` if it draws itself, else ``None``."""
+        local = self._local.get(loop)
+        return None if local is None or local[0].closed else local[0]
 
     def _env_proxy(self) -> dict[str, Any]:
         """``proxy=`` (and ``proxy_auth=``) for this base URL from HTTP(S)_PROXY / NO_PROXY."""

@@ -380,7 +380,8 @@ class OpenAICompatibleBackend(Backend):
         return await run_on_backend_loop(body)
 
     async def _adraw(self, messages, n, params, timeout, stop_trace, until) -> Draw:
-        """The one body of a draw, on the backend loop: rounds of requests, or streams."""
+        """The one body of a draw, on the backend loop or an adopted caller loop: rounds of
+        requests, or streams."""
         deadline = deadline_after(timeout)
         listed = await self._resolve_model(deadline)
         if stop_trace is not None or until is not None:

@@ -52,10 +52,6 @@ class Slots:
         """Slots not held."""
         return self._free
 
-    def locked(self) -> bool:
-        """Whether a caller would wait (every slot held, or others already waiting)."""
-        return self._free <= 0 or bool(self._waiters)
-
     async def acquire(self, timeout: float | None = None) -> None:
         """Take a slot, waiting at most ``timeout`` seconds (``TimeoutError`` past it). A free
         slot is taken without suspending."""
