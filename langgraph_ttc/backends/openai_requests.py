@@ -136,7 +136,16 @@ async def with_retries(
 ) -> Tried:
     """``send()`` under one of the backend's concurrency slots, retried as :func:`retry_options`
     says (``failed_first``: the outcome of a first attempt already sent). The one retry loop of
-    requests and streams; an endpoint that is wrong (BackendUnavailable) is raised at once."""
+    requests and streams; an endpoint that is wrong (BackendUnavailable) is raised at once.
+
+    Example:
+        >>> from langgraph_ttc.backends import OpenAICompatibleBackend
+        >>> backend = OpenAICompatibleBackend("http://127.0.0.1:9/v1", "m")  # never contacted
+        >>> async def send(): return "sent"
+        >>> tried = asyncio.run(with_retries(backend, send, None, time.monotonic()))
+        >>> tried.value, tried.attempts, tried.error
+        ('sent', 1, None)
+    """
     slots = backend._slots()
     tried = Tried(attempts=0 if failed_first is None else 1)
     # tenacity's blocking iterator decides, this loop sleeps without blocking: half the CPU
