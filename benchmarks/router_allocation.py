@@ -106,8 +106,8 @@ ORACLE_ORDERS = 48
 PROBES = 2  # the router's probes: the posterior stop decides from the second sample on
 
 
-def pools(quick: bool) -> dict[str, PoolSamples]:
-    n = 60 if quick else 120
+def pools(quick: bool, questions: int = 120) -> dict[str, PoolSamples]:
+    n = 60 if quick else questions
     return {
         "answers": banded_pool(n, 64, seed=1),
         "confidence": banded_pool(n, 64, seed=2, confidence_auroc=0.74),
@@ -562,9 +562,11 @@ SHIFTED_BANDS = {
 }
 
 
-def shift_pairs(quick: bool) -> list[tuple[str, PoolSamples, PoolSamples, tuple[int, ...]]]:
+def shift_pairs(
+    quick: bool, questions: int = 120
+) -> list[tuple[str, PoolSamples, PoolSamples, tuple[int, ...]]]:
     """(name, pool the policy is fitted on, pool the batch comes from, budgets)."""
-    n = 60 if quick else 120
+    n = 60 if quick else questions
     answers = banded_pool(n, 64, seed=1)
     shifted = banded_pool(n, 64, seed=3, bands=SHIFTED_BANDS, popular_share=0.6)
     confidence = banded_pool(n, 64, seed=2, confidence_auroc=0.74)
@@ -676,6 +678,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", default="runs/router_allocation")
     parser.add_argument("--quick", action="store_true", help="60 questions, 4 orders")
     parser.add_argument("--orders", type=int, default=8)
+    parser.add_argument(
+        "--questions", type=int, default=120,
+        help="questions in each synthetic pool (half fitted on, half held out)",
+    )  # fmt: skip
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument(
         "--pools", default="answers,confidence",
@@ -713,7 +719,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             evaluate_shift(
                 name, a, b, orders, args.n_boot, budgets, seed=args.seed, refit=args.refit
             )  # fmt: skip
-            for name, a, b, budgets in shift_pairs(args.quick)
+            for name, a, b, budgets in shift_pairs(args.quick, args.questions)
             if args.only in name
         ]
         print_pooled(results)
@@ -729,7 +735,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         chosen = [name.strip() for name in args.pools.split(",") if name.strip()]
         results = [
             evaluate(name, pool, orders, args.n_boot, refit=args.refit)
-            for name, pool in pools(args.quick).items()
+            for name, pool in pools(args.quick, args.questions).items()
             if name in chosen
         ]
     print_tables(results)
