@@ -535,16 +535,7 @@ def _kept_for_a_thread(
 ) -> T:
     """A blocking call from a thread that runs another loop: the keeper runs it; this waits."""
     outcome: concurrent.futures.Future = concurrent.futures.Future()
-
-    def settle(done: asyncio.Task) -> None:
-        if done.cancelled():
-            outcome.cancel()
-        elif done.exception() is not None:
-            outcome.set_exception(done.exception())
-        else:
-            outcome.set_result(done.result())
-
-    job = _Job(loop, coro, None, settle)
+    job = _Job(loop, coro, None, lambda done: _settle(outcome, done))
     _keep(loop, job)
     try:
         return outcome.result(timeout)
@@ -584,17 +575,21 @@ def _hand_back(caller: asyncio.AbstractEventLoop, result: asyncio.Future, done: 
         done.exception()  # retrieved here, so a caller that left logs no unretrieved error
 
     def settle() -> None:
-        if result.done():  # the caller was cancelled meanwhile
-            return
-        if done.cancelled():
-            result.cancel()
-        elif done.exception() is not None:
-            result.set_exception(done.exception())
-        else:
-            result.set_result(done.result())
+        if not result.done():  # else the caller was cancelled meanwhile
+            _settle(result, done)
 
     with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody is waiting
         caller.call_soon_threadsafe(settle)
+
+
+def _settle(future: asyncio.Future | concurrent.futures.Future, done: asyncio.Task) -> None:
+    """Give ``future`` the outcome of the finished task ``done``."""
+    if done.cancelled():
+        future.cancel()
+    elif done.exception() is not None:
+        future.set_exception(done.exception())
+    else:
+        future.set_result(done.result())
 
 
 # -- the wire: one backend's session, and the SDK stand-in ----------------------------------------
