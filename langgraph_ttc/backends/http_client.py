@@ -42,12 +42,13 @@ import contextlib
 import json
 import os
 import re
+import signal
 import ssl
 import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -467,7 +468,8 @@ def _wait_or_drive(
             None if deadline is None else loop.call_later(deadline - time.monotonic(), loop.stop)
         )
         try:
-            loop.run_forever()
+            with _ctrl_c_cancels(loop, job):
+                loop.run_forever()
         finally:
             if stopper is not None:
                 stopper.cancel()
@@ -476,6 +478,35 @@ def _wait_or_drive(
                 _turn.notify_all()
         if deadline is not None and not job.done and time.monotonic() >= deadline:
             raise TimeoutError("the backend loop's work did not finish in time")
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(loop: asyncio.AbstractEventLoop, job: _Job) -> Iterator[None]:
+    """While the main thread runs the loop, Ctrl-C cancels the job (its requests end) and is
+    raised as ``KeyboardInterrupt`` once the loop is back, as ``asyncio.run`` does: raised in
+    the middle of a request's code, it could be taken for that request's failure. A second
+    Ctrl-C raises at once. A handler of the program's own is left alone."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pressed: list[bool] = []
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+        loop.call_soon_threadsafe(job.cancel)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def _abandon(loop: asyncio.AbstractEventLoop, job: _Job) -> None:
