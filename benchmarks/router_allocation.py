@@ -730,11 +730,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"single-sample accuracy: mean {np.mean(accuracy):.3f}, questions in 0.2-0.8: "
               f"{sum(0.2 <= a <= 0.8 for a in accuracy)} of {len(accuracy)}")  # fmt: skip
         results = [evaluate("embedded", pool, orders, args.n_boot, budgets=(4, 8, 16),
-                            refit=args.refit)]  # fmt: skip
+                            seed=args.seed, refit=args.refit)]  # fmt: skip
     else:
         chosen = [name.strip() for name in args.pools.split(",") if name.strip()]
         results = [
-            evaluate(name, pool, orders, args.n_boot, refit=args.refit)
+            evaluate(name, pool, orders, args.n_boot, seed=args.seed, refit=args.refit)
             for name, pool in pools(args.quick, args.questions).items()
             if name in chosen
         ]
