@@ -148,7 +148,7 @@ def test_ctrl_c_prints_one_line_and_exits_at_once():
             seconds = time.monotonic() - interrupted_at
         finally:
             process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 130, (seconds, out[-2000:], err[-2000:])
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
     assert seconds < 25  # well before the 30 s requests could have finished
 
