@@ -10,7 +10,7 @@ typed-dict transform, no model), ``post`` with ``cast_to=bytes``, the SDK's tran
 (httpx; aiohttp), the SDK's blocking client on threads, and the library's own stack
 (``langgraph_ttc.backends.http_client``: aiohttp on the backend loop, what
 ``OpenAICompatibleBackend`` sends every request through), a question's requests run there as one
-coroutine, awaited from another event loop (async) or waited for from a thread (blocking).
+coroutine, awaited from another event loop (async) or run by the waiting thread (blocking).
 Rounds are interleaved; medians are reported.
 """
 
@@ -253,8 +253,9 @@ def main(argv=None) -> dict:
 
 
 def hop_costs(calls: int = 2000) -> dict[str, tuple[float, float]]:
-    """What handing a draw to the backend loop costs (once per draw, not per request): an
-    empty coroutine run there from a thread, and awaited from another event loop."""
+    """What running a draw on the backend loop costs (once per draw, not per request): an
+    empty coroutine run by a blocking caller (which runs the loop itself in its thread), and
+    handed over from another event loop (the keeper runs it)."""
 
     async def nothing() -> None:
         return None
@@ -273,7 +274,7 @@ def hop_costs(calls: int = 2000) -> dict[str, tuple[float, float]]:
             await run_on_backend_loop(nothing())
         return (time.perf_counter() - began) / calls, (cpu_s() - cpu0) / calls
 
-    return {"hop, blocking": blocking(), "hop, async": asyncio.run(awaited())}
+    return {"loop run, blocking": blocking(), "hand-over, async": asyncio.run(awaited())}
 
 
 if __name__ == "__main__":
