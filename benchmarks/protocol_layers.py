@@ -38,12 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from perf.servers import InstantProcess  # noqa: E402
 
-from langgraph_ttc.backends.http_client import (  # noqa: E402
-    HTTPOptions,
-    Wire,
-    run_blocking,
-    run_on_backend_loop,
-)
+from langgraph_ttc.backends.event_loop import run_blocking, run_on_backend_loop  # noqa: E402
+from langgraph_ttc.backends.http_client import HTTPOptions, Wire  # noqa: E402
 
 HEADERS = {"Authorization": "Bearer EMPTY", "Content-Type": "application/json"}
 

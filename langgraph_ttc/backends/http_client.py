@@ -3,17 +3,14 @@ driven from blocking and async callers through one long-lived event loop.
 
 Every request the backend makes (non-streamed, streamed, the model listing; direct or through
 an HTTP proxy) goes through :class:`Wire`: an aiohttp session per backend, on the process's
-backend loop (:func:`backend_loop`). That loop has no thread of its own: a blocking caller runs
-it while it waits (:func:`run_blocking`), so a draw costs no wake-up between threads, and
-callers at the same time take turns at running it. Async callers hand their draws to it
-(:func:`run_on_backend_loop`), run by a keeper thread when no blocking caller holds the turn.
-An async caller's loop that comes back for a second draw is a long-lived one (a server's, a
-notebook's): its draws then run on it, with a session of its own (:meth:`Wire.adopt`), because
-the wake-ups between two threads cost more than the request on a fast server. A loop seen once
-keeps handing its draws over, so ``asyncio.run`` per question reuses the backend loop's
-connections instead of opening new ones every run. One concurrency limit holds across all of
-them (:class:`~langgraph_ttc.backends.slots.Slots`), and no call or run starts an event loop of
-its own.
+backend loop (:mod:`~langgraph_ttc.backends.event_loop`), which blocking callers run while they
+wait and async callers hand their draws to. An async caller's loop that comes back for a second
+draw is a long-lived one (a server's, a notebook's): its draws then run on it, with a session of
+its own (:meth:`Wire.adopt`), because the wake-ups between two threads cost more than the
+request on a fast server. A loop seen once keeps handing its draws over, so ``asyncio.run`` per
+question reuses the backend loop's connections instead of opening new ones every run. One
+concurrency limit holds across all of them (:class:`~langgraph_ttc.backends.slots.Slots`), and
+no call or run starts an event loop of its own.
 
 Why aiohttp: it frames HTTP the way servers, gateways and hosted APIs send it (TLS 1.3, gzip,
 close-delimited bodies, 1xx interim replies, redirects), refuses header injection, and costs
@@ -37,26 +34,24 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import contextlib
 import json
 import os
 import re
-import signal
 import ssl
 import threading
-import time
 import urllib.parse
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from langgraph_ttc.backends.event_loop import made_loop, run_blocking, run_in_background
 from langgraph_ttc.errors import TTCConfigError
 
 __all__ = [
@@ -66,15 +61,9 @@ __all__ = [
     "ReplyTooLarge",
     "SDKWire",
     "Wire",
-    "backend_loop",
     "checked_base_url",
     "checked_headers",
-    "loops_started",
-    "run_blocking",
-    "run_on_backend_loop",
 ]
-
-T = TypeVar("T")
 
 MAX_ERROR_BODY = 4096  # Bytes of an error reply kept for the message.
 MAX_REPLY_BYTES = 64 * 2**20  # A reply larger than this is refused, not read into memory.
@@ -300,329 +289,6 @@ def endpoint_url(base_url: str, path: str, query: Mapping[str, str]) -> URL:
     return url.with_query(pairs) if pairs else url
 
 
-# -- the backend loop ---------------------------------------------------------------------------
-#
-# One event loop per process and no thread of its own: whichever thread waits on the loop runs
-# it. A blocking caller runs its draw itself, so a draw costs no wake-ups between threads (on a
-# fast server they cost more than the request). Blocking callers at the same time take turns,
-# each running everyone's requests while it holds the turn. Draws handed over by async callers,
-# and work nobody waits for, are run by a keeper thread, started on first use.
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid: int | None = None
-_started = 0
-
-_turn = threading.Condition()  # guards _driver, _kept, _keeper and every job's `done`
-_driver: threading.Thread | None = None  # the thread running the backend loop now
-_kept = 0  # unfinished jobs the keeper answers for
-_keeper: threading.Thread | None = None
-
-
-def backend_loop() -> asyncio.AbstractEventLoop:
-    """The process's backend loop, made on first use (again in a forked child)."""
-    global _loop, _loop_pid, _started
-    loop = _loop
-    if loop is not None and _loop_pid == os.getpid():
-        return loop
-    with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
-            _loop, _loop_pid = _new_loop(), os.getpid()
-            _started += 1
-        return _loop
-
-
-def _forget_parent_loop() -> None:
-    """In a forked child: the parent's loop, turn and keeper are not this process's."""
-    global _loop, _loop_pid, _turn, _driver, _kept, _keeper, _loop_lock
-    _loop_lock, _turn = threading.Lock(), threading.Condition()
-    _loop, _loop_pid, _driver, _kept, _keeper = None, None, None, 0, None
-
-
-os.register_at_fork(after_in_child=_forget_parent_loop)
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when installed (a third less client CPU per request than asyncio's own,
-    docs/ARCHITECTURE.md), else asyncio's."""
-    if os.environ.get("TTC_UVLOOP", "1") != "0":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def loops_started() -> int:
-    """How many backend loops this process has made (one, unless it forked).
-
-    Example:
-        >>> _ = backend_loop(); loops_started() >= 1
-        True
-    """
-    return _started
-
-
-class _Job:
-    """A coroutine to run on the backend loop, and who answers for running it: the blocking
-    caller waiting for it (``owner``), or the keeper (``owner`` None)."""
-
-    __slots__ = ("loop", "coro", "task", "done", "owner", "then")
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine,
-        owner: threading.Thread | None,
-        then: Any = None,
-    ) -> None:
-        self.loop, self.coro, self.owner, self.then = loop, coro, owner, then
-        self.task: asyncio.Task | None = None
-        self.done = False
-
-    def start(self) -> None:
-        """On the backend loop (or by the turn's holder before it runs the loop)."""
-        self.task = self.loop.create_task(self.coro)
-        self.task.add_done_callback(self._finish)
-
-    def cancel(self) -> None:
-        """On the backend loop: after :meth:`start` (both go through its FIFO)."""
-        if self.task is not None:
-            self.task.cancel()
-
-    def _finish(self, task: asyncio.Task) -> None:
-        global _kept
-        if self.then is not None:
-            self.then(task)
-        with _turn:
-            self.done = True
-            if self.owner is None:
-                _kept -= 1
-                ends_turn = _kept == 0 and _driver is _keeper
-            else:
-                ends_turn = _driver is self.owner
-            _turn.notify_all()
-        if ends_turn:  # the thread running the loop has what it waited for
-            self.loop.stop()
-
-
-def run_blocking(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
-    """Run ``coro`` on the backend loop and wait for its result (a blocking caller's driver):
-    in this thread when the loop is free, else while another thread holds the turn.
-    ``timeout`` bounds the wait (``TimeoutError``, the work cancelled); a draw has its own.
-
-    Example:
-        >>> async def two(): return 2
-        >>> run_blocking(two())
-        2
-    """
-    global _driver
-    loop = backend_loop()
-    me = threading.current_thread()
-    running = asyncio._get_running_loop()
-    if running is loop or _driver is me:
-        coro.close()
-        raise RuntimeError(
-            "A blocking backend call was made on the backend's own event loop (from a stop_trace "
-            "or until callback?); await asample(...) there instead."
-        )
-    if running is not None:  # this thread runs a loop of its own (a notebook's): hand over
-        return _kept_for_a_thread(loop, coro, timeout)
-    job = _Job(loop, coro, me)
-    with _turn:
-        if _driver is None:  # the loop is free: start the work here, no wake-up needed
-            _driver = me
-            job.start()
-        else:
-            loop.call_soon_threadsafe(job.start)
-    try:
-        _wait_or_drive(loop, job, me, timeout)
-    except BaseException:  # a timeout, KeyboardInterrupt: stop the work, then re-raise
-        _abandon(loop, job)
-        raise
-    return job.task.result()
-
-
-def _wait_or_drive(
-    loop: asyncio.AbstractEventLoop, job: _Job, me: threading.Thread, timeout: float | None
-) -> None:
-    """Until ``job`` is done: wait while another thread runs the loop, run it when it is free."""
-    global _driver
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with _turn:
-            while not job.done and _driver is not None and _driver is not me:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError("the backend loop's work did not finish in time")
-                _turn.wait(left)
-            if job.done:
-                if _driver is me:
-                    _driver = None
-                    _turn.notify_all()
-                return
-            _driver = me
-        stopper = (
-            None if deadline is None else loop.call_later(deadline - time.monotonic(), loop.stop)
-        )
-        try:
-            with _ctrl_c_cancels(loop, job):
-                loop.run_forever()
-        finally:
-            if stopper is not None:
-                stopper.cancel()
-            with _turn:
-                _driver = None
-                _turn.notify_all()
-        if deadline is not None and not job.done and time.monotonic() >= deadline:
-            raise TimeoutError("the backend loop's work did not finish in time")
-
-
-@contextlib.contextmanager
-def _ctrl_c_cancels(loop: asyncio.AbstractEventLoop, job: _Job) -> Iterator[None]:
-    """While the main thread runs the loop, Ctrl-C cancels the job (its requests end) and is
-    raised as ``KeyboardInterrupt`` once the loop is back, as ``asyncio.run`` does: raised in
-    the middle of a request's code, it could be taken for that request's failure. A second
-    Ctrl-C raises at once. A handler of the program's own is left alone."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    pressed: list[bool] = []
-
-    def on_ctrl_c(signum: int, frame: Any) -> None:
-        if pressed:
-            raise KeyboardInterrupt
-        pressed.append(True)
-        loop.call_soon_threadsafe(job.cancel)
-
-    signal.signal(signal.SIGINT, on_ctrl_c)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if pressed:
-        raise KeyboardInterrupt
-
-
-def _abandon(loop: asyncio.AbstractEventLoop, job: _Job) -> None:
-    """Nobody waits for ``job`` any more: the keeper runs its cancellation to the end."""
-    global _kept
-    with _turn:
-        if job.done:
-            return
-        job.owner = None
-        _kept += 1
-        _start_keeper(loop)
-        _turn.notify_all()
-    with contextlib.suppress(RuntimeError):  # the loop is closed
-        loop.call_soon_threadsafe(job.cancel)
-
-
-def _keep(loop: asyncio.AbstractEventLoop, job: _Job) -> None:
-    """Give ``job`` to the keeper, which runs the loop whenever nobody else does."""
-    global _kept
-    with _turn:
-        _kept += 1
-        _start_keeper(loop)
-        loop.call_soon_threadsafe(job.start)
-        _turn.notify_all()
-
-
-def _start_keeper(loop: asyncio.AbstractEventLoop) -> None:
-    """Under ``_turn``: the keeper thread, started on first use."""
-    global _keeper
-    if _keeper is None or not _keeper.is_alive():
-        _keeper = threading.Thread(
-            target=_keeper_runs, args=(loop,), name="ttc-backend-loop", daemon=True
-        )
-        _keeper.start()
-
-
-def _keeper_runs(loop: asyncio.AbstractEventLoop) -> None:
-    """The keeper: runs the loop while it has jobs and no other thread runs it."""
-    global _driver
-    me = threading.current_thread()
-    asyncio.set_event_loop(loop)
-    while True:
-        with _turn:
-            while _kept == 0 or _driver is not None:
-                _turn.wait()
-            _driver = me
-        try:
-            loop.run_forever()
-        finally:
-            with _turn:
-                _driver = None
-                _turn.notify_all()
-
-
-def _kept_for_a_thread(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float | None
-) -> T:
-    """A blocking call from a thread that runs another loop: the keeper runs it; this waits."""
-    outcome: concurrent.futures.Future = concurrent.futures.Future()
-    job = _Job(loop, coro, None, lambda done: _settle(outcome, done))
-    _keep(loop, job)
-    try:
-        return outcome.result(timeout)
-    except BaseException:
-        loop.call_soon_threadsafe(job.cancel)
-        raise
-
-
-async def run_on_backend_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` run on the backend loop from any event loop (an async caller's driver);
-    cancelling the caller cancels it there.
-
-    Example:
-        >>> async def two(): return 2
-        >>> asyncio.run(run_on_backend_loop(two()))
-        2
-    """
-    loop = backend_loop()
-    caller = asyncio.get_running_loop()
-    if caller is loop:
-        return await coro
-    # One wake-up each way (the keeper runs the task, a future here is settled): half the
-    # wall time of chaining a concurrent future into this loop (asyncio.wrap_future).
-    result = caller.create_future()
-    job = _Job(loop, coro, None, lambda done: _hand_back(caller, result, done))
-    _keep(loop, job)
-    try:
-        return await result
-    except asyncio.CancelledError:
-        loop.call_soon_threadsafe(job.cancel)  # runs after start(): FIFO there
-        raise
-
-
-def _hand_back(caller: asyncio.AbstractEventLoop, result: asyncio.Future, done: asyncio.Task):
-    """On the backend loop: settle the caller's future with the task's outcome, on its loop."""
-    if not done.cancelled():
-        done.exception()  # retrieved here, so a caller that left logs no unretrieved error
-
-    def settle() -> None:
-        if not result.done():  # else the caller was cancelled meanwhile
-            _settle(result, done)
-
-    with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody is waiting
-        caller.call_soon_threadsafe(settle)
-
-
-def _settle(future: asyncio.Future | concurrent.futures.Future, done: asyncio.Task) -> None:
-    """Give ``future`` the outcome of the finished task ``done``."""
-    if done.cancelled():
-        future.cancel()
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
-
-
 # -- the wire: one backend's session, and the SDK stand-in ----------------------------------------
 
 
@@ -633,7 +299,7 @@ class Wire:
     """One backend's aiohttp session on the backend loop: its connection pool (at most
     ``max_connections`` connections), default headers, TLS and proxy settings.
 
-    Methods are coroutines to run on :func:`backend_loop`; the session is made there on first
+    Methods are coroutines to run on the backend loop; the session is made there on first
     use. Failures: :class:`HTTPStatusError` for a status outside 2xx, aiohttp's
     ``ClientError`` / ``TimeoutError`` for the rest.
     """
@@ -718,7 +384,7 @@ class Wire:
         loop shuts down its async generators (``asyncio.run`` does, as does
         ``asyncio.Runner``). A loop seen once hands its draws to the backend loop."""
         loop = asyncio.get_running_loop()
-        if loop is _loop or self._adopted_session(loop) is not None:
+        if loop is made_loop() or self._adopted_session(loop) is not None:
             return True
         with self._loops_lock:
             for gone in [seen for seen in self._seen if seen.is_closed()]:
@@ -864,17 +530,14 @@ class Lines:
 
 
 def _close_soon(held: dict) -> None:
-    session, loop = held.pop("session", None), _loop
-    if session is None or session.closed or loop is None or _loop_pid != os.getpid():
-        return
-    with contextlib.suppress(RuntimeError):  # the loop is closing, or the process is
-        _keep(loop, _Job(loop, session.close(), None))
+    session = held.pop("session", None)
+    if session is not None and not session.closed:
+        run_in_background(session.close())
 
 
 def _close_live_wires() -> None:
     """At exit, close the sessions still open (aiohttp warns of unclosed sessions otherwise)."""
-    loop = _loop
-    if loop is None or _loop_pid != os.getpid() or loop.is_closed():
+    if made_loop() is None:
         return
     wires = list(_live_wires)
     if not wires:

@@ -57,14 +57,13 @@ from langgraph_ttc.backends.base import (
     StopTrace,
     Until,
 )
+from langgraph_ttc.backends.event_loop import run_blocking, run_on_backend_loop
 from langgraph_ttc.backends.http_client import (
     HTTPOptions,
     SDKWire,
     Wire,
     checked_api_key,
     checked_base_url,
-    run_blocking,
-    run_on_backend_loop,
 )
 from langgraph_ttc.backends.openai_requests import (
     Result,

@@ -1,4 +1,4 @@
-"""Who runs the backend loop (backends/http_client.py): a blocking caller runs its own work
+"""Who runs the backend loop (backends/event_loop.py): a blocking caller runs its own work
 when the loop is free; callers at the same time take turns and run each other's work; draws
 handed over by async callers, and work nobody waits for any more, are run by the keeper."""
 
@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from langgraph_ttc.backends.http_client import backend_loop, run_blocking, run_on_backend_loop
+from langgraph_ttc.backends.event_loop import backend_loop, run_blocking, run_on_backend_loop
 
 
 async def thread_name() -> str:

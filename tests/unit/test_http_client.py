@@ -27,7 +27,8 @@ from http_servers import (
 )
 
 from langgraph_ttc.backends import OpenAICompatibleBackend, SamplingParams, resolve_backend
-from langgraph_ttc.backends.http_client import HTTPStatusError, backend_loop
+from langgraph_ttc.backends.event_loop import backend_loop
+from langgraph_ttc.backends.http_client import HTTPStatusError
 from langgraph_ttc.backends.retry import describe_failure, is_connect_failure, is_retryable
 from langgraph_ttc.errors import BackendUnavailable, TTCConfigError
 from langgraph_ttc.testing.instant_server import InstantServer
@@ -344,7 +345,7 @@ def test_at_most_one_event_loop_whatever_the_number_of_runs(instant_server):
         """
         import asyncio, json, sys, threading
         from langgraph_ttc import OpenAICompatibleBackend, create_ttc_graph
-        from langgraph_ttc.backends import http_client
+        from langgraph_ttc.backends import event_loop
         made = []
         original = asyncio.BaseEventLoop.__init__
         def counting(loop, *args, **kwargs):  # every asyncio loop, however it is made
@@ -358,7 +359,7 @@ def test_at_most_one_event_loop_whatever_the_number_of_runs(instant_server):
         threads = [threading.Thread(target=graph.invoke, args=({"question": "1+1?"},))
                    for _ in range(4)]
         [t.start() for t in threads]; [t.join() for t in threads]
-        print(json.dumps({"loops": http_client.loops_started(), "made": len(made)}))
+        print(json.dumps({"loops": event_loop.loops_started(), "made": len(made)}))
         """
     )
     done = subprocess.run(
@@ -407,7 +408,8 @@ def test_a_refused_connection_is_a_connect_failure_naming_the_url():
 
 def test_failures_are_one_family_classified_by_retry():
     """Real failures from local sockets (refused, dropped, hung, 503) through the wire."""
-    from langgraph_ttc.backends.http_client import Wire, run_blocking
+    from langgraph_ttc.backends.event_loop import run_blocking
+    from langgraph_ttc.backends.http_client import Wire
 
     def failure(url: str, total: float = 5):
         backend = OpenAICompatibleBackend(url, "m")
@@ -645,7 +647,7 @@ def test_a_reply_over_the_size_cap_fails_the_sample_without_being_kept(monkeypat
 
 
 def test_the_async_driver_hands_back_results_errors_and_survives_a_closed_caller():
-    from langgraph_ttc.backends.http_client import backend_loop, run_on_backend_loop
+    from langgraph_ttc.backends.event_loop import backend_loop, run_on_backend_loop
 
     async def on_backend(value):
         assert asyncio.get_running_loop() is backend_loop()
