@@ -421,8 +421,13 @@ class _Server:
         ]
         replies = await asyncio.gather(*(self._relay_one(path, b) for b in more))
         for extra in replies:
-            if extra is not None:  # a failed top-up: the client gets the choices that came back
-                _merge_completion(whole, extra.get("choices") or [], extra.get("usage"))
+            if extra is None:  # a failed top-up: the client gets the choices that came back
+                continue
+            for choice in extra.get("choices") or []:
+                whole["choices"].append({**choice, "index": len(whole["choices"])})
+            for key, value in (extra.get("usage") or {}).items():
+                if isinstance(value, int) and isinstance(whole.get("usage", {}).get(key), int):
+                    whole["usage"][key] += value
         return reply, json.dumps(whole).encode()
 
     async def _relay_prompts(self, request: Request, req: TTCRequest, path: str, body: dict):
@@ -459,7 +464,11 @@ class _Server:
             self.metrics.passthrough(whole.get("usage"))
             if not merged:
                 merged = {**whole, "choices": [], "usage": {}}
-            _merge_completion(merged, choices, whole.get("usage"))
+            for choice in choices:
+                merged["choices"].append({**choice, "index": len(merged["choices"])})
+            for key, value in (whole.get("usage") or {}).items():
+                if isinstance(value, int):
+                    merged["usage"][key] = merged["usage"].get(key, 0) + value
         merged.setdefault("id", new_id(False))
         merged.setdefault("created", int(time.time()))
         merged.setdefault("model", req.model)
@@ -648,16 +657,6 @@ class _Server:
         with contextlib.suppress(BaseException):
             await work
         raise _ClientGone
-
-
-def _merge_completion(merged: dict, choices: list[dict], usage: dict | None) -> None:
-    """Append ``choices`` to ``merged`` (indexed after its own) and add ``usage``'s counts."""
-    for choice in choices:
-        merged["choices"].append({**choice, "index": len(merged["choices"])})
-    totals = merged["usage"] = merged.get("usage") or {}
-    for key, value in (usage or {}).items():
-        if isinstance(value, int):
-            totals[key] = (totals.get(key) or 0) + value
 
 
 def _delta(delta: dict, finish_reason: str | None = None) -> dict:
