@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from langgraph_ttc.allocation import BatchAllocation
+from langgraph_ttc.cli.arguments import whole_number_at_least
 from langgraph_ttc.scaling.allocation import (
     batch_candidates,
     fit_batch,
@@ -106,8 +107,7 @@ ORACLE_ORDERS = 48
 PROBES = 2  # the router's probes: the posterior stop decides from the second sample on
 
 
-def pools(quick: bool, questions: int = 120) -> dict[str, PoolSamples]:
-    n = 60 if quick else questions
+def pools(n: int) -> dict[str, PoolSamples]:
     return {
         "answers": banded_pool(n, 64, seed=1),
         "confidence": banded_pool(n, 64, seed=2, confidence_auroc=0.74),
@@ -562,11 +562,8 @@ SHIFTED_BANDS = {
 }
 
 
-def shift_pairs(
-    quick: bool, questions: int = 120
-) -> list[tuple[str, PoolSamples, PoolSamples, tuple[int, ...]]]:
+def shift_pairs(n: int) -> list[tuple[str, PoolSamples, PoolSamples, tuple[int, ...]]]:
     """(name, pool the policy is fitted on, pool the batch comes from, budgets)."""
-    n = 60 if quick else questions
     answers = banded_pool(n, 64, seed=1)
     shifted = banded_pool(n, 64, seed=3, bands=SHIFTED_BANDS, popular_share=0.6)
     confidence = banded_pool(n, 64, seed=2, confidence_auroc=0.74)
@@ -673,14 +670,20 @@ def load_embedded(path: Path = EMBEDDED_POOL) -> PoolSamples:
     return PoolSamples(meta, problems)
 
 
+def pool_size(text: str) -> int:
+    """An argparse type: a synthetic pool's size, at least 4 (the router's fit cross-validates
+    on the half it is fitted on)."""
+    return whole_number_at_least(text, 4)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/router_allocation")
     parser.add_argument("--quick", action="store_true", help="60 questions, 4 orders")
     parser.add_argument("--orders", type=int, default=8)
     parser.add_argument(
-        "--questions", type=int, default=120,
-        help="questions in each synthetic pool (half fitted on, half held out)",
+        "--questions", type=pool_size, default=120,
+        help="questions in each synthetic pool, at least 4 (half fitted on, half held out)",
     )  # fmt: skip
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument(
@@ -710,6 +713,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )  # fmt: skip
     args = parser.parse_args(argv)
     orders = 4 if args.quick else args.orders
+    questions = 60 if args.quick else args.questions
     if args.build:
         path = build_embedded(Path(args.out), args.samples)
         export_pool(path)
@@ -719,7 +723,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             evaluate_shift(
                 name, a, b, orders, args.n_boot, budgets, seed=args.seed, refit=args.refit
             )  # fmt: skip
-            for name, a, b, budgets in shift_pairs(args.quick, args.questions)
+            for name, a, b, budgets in shift_pairs(questions)
             if args.only in name
         ]
         print_pooled(results)
@@ -735,7 +739,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         chosen = [name.strip() for name in args.pools.split(",") if name.strip()]
         results = [
             evaluate(name, pool, orders, args.n_boot, seed=args.seed, refit=args.refit)
-            for name, pool in pools(args.quick, args.questions).items()
+            for name, pool in pools(questions).items()
             if name in chosen
         ]
     print_tables(results)

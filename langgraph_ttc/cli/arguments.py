@@ -53,6 +53,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def whole_number_at_least(text: str, minimum: int) -> int:
+    """``text`` as a whole number >= ``minimum``, else ``argparse.ArgumentTypeError`` saying so
+    (the body of the argparse types below).
+
+    Example:
+        >>> whole_number_at_least("4", 4)
+        4
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= {minimum}, got {text!r}"
+        ) from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number >= 1.
 
@@ -60,13 +79,7 @@ def positive_int(text: str) -> int:
         >>> positive_int("3")
         3
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+    return whole_number_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
@@ -76,13 +89,7 @@ def non_negative_int(text: str) -> int:
         >>> non_negative_int("0")
         0
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+    return whole_number_at_least(text, 0)
 
 
 def positive_float(text: str) -> float:
