@@ -43,7 +43,12 @@ _keeper: threading.Thread | None = None
 
 
 def backend_loop() -> asyncio.AbstractEventLoop:
-    """The process's backend loop, made on first use (again in a forked child)."""
+    """The process's backend loop, made on first use (again in a forked child).
+
+    Example:
+        >>> backend_loop() is backend_loop()
+        True
+    """
     global _loop, _loop_pid, _started
     loop = _loop
     if loop is not None and _loop_pid == os.getpid():
@@ -347,7 +352,12 @@ def _settle(future: asyncio.Future | concurrent.futures.Future, done: asyncio.Ta
 
 
 def made_loop() -> asyncio.AbstractEventLoop | None:
-    """This process's backend loop if it has made one and it is open, else ``None``."""
+    """This process's backend loop if it has made one and it is open, else ``None``.
+
+    Example:
+        >>> _ = backend_loop(); made_loop() is backend_loop()
+        True
+    """
     loop = _loop
     if loop is None or _loop_pid != os.getpid() or loop.is_closed():
         return None
@@ -356,7 +366,16 @@ def made_loop() -> asyncio.AbstractEventLoop | None:
 
 def run_in_background(coro: Coroutine[Any, Any, Any]) -> None:
     """Run ``coro`` on the backend loop with nobody waiting for it (the keeper answers for it);
-    closed unrun when this process has no open backend loop."""
+    closed unrun when this process has no open backend loop.
+
+    Example:
+        >>> import threading
+        >>> done = threading.Event()
+        >>> async def note(): done.set()
+        >>> _ = backend_loop(); run_in_background(note())
+        >>> done.wait(timeout=30)
+        True
+    """
     loop = made_loop()
     if loop is None:
         coro.close()
